@@ -1,0 +1,77 @@
+// Command shoal runs Shoal: `shoal up` starts a whole cluster on one machine.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/shoalmesh/shoal/cluster"
+)
+
+const usage = `Shoal: service discovery and least-loaded traffic, Kubernetes-style.
+
+Usage:
+  shoal up [flags]     run everything on this machine (embedded etcd, API server, ...)
+  shoal version        print the version
+
+Run 'shoal up -h' for its flags.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "up":
+		err = up(os.Args[2:])
+	case "version":
+		fmt.Println("shoal (Kubernetes API v1.33)")
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "shoal: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "shoal: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func up(args []string) error {
+	fs := flag.NewFlagSet("shoal up", flag.ExitOnError)
+	var cfg cluster.Config
+	fs.StringVar(&cfg.DataDir, "data-dir", cluster.DefaultDataDir, "where etcd's data, certificates, tokens and the kubeconfig are kept")
+	fs.StringVar(&cfg.APIAddr, "api-addr", cluster.DefaultAPIAddr, "API server listen address (HTTPS)")
+	etcdServers := fs.String("etcd-servers", "", "comma-separated client URLs of an external etcd cluster (default: run an embedded etcd)")
+	fs.StringVar(&cfg.EtcdClientAddr, "etcd-client-addr", cluster.DefaultEtcdClientAddr, "embedded etcd client listen address")
+	fs.StringVar(&cfg.EtcdPeerAddr, "etcd-peer-addr", cluster.DefaultEtcdPeerAddr, "embedded etcd peer listen address")
+	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", cluster.DefaultServiceCIDR, "range ClusterIPs are allocated from")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	fs.Parse(args)
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Out = os.Stdout
+	if *etcdServers != "" {
+		cfg.EtcdServers = strings.Split(*etcdServers, ",")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	in, err := cluster.Up(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return in.Wait()
+}

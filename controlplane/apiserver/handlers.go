@@ -1,0 +1,355 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/shoalmesh/shoal/controlplane/apiserver/table"
+	"github.com/shoalmesh/shoal/controlplane/registry"
+	"github.com/shoalmesh/shoal/controlplane/store"
+)
+
+func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri requestInfo) {
+	if ri.Info == nil {
+		writeError(w, apierrors.NewNotFound(ri.groupResource(), ri.Name))
+		return
+	}
+	if ri.Info.Namespaced == false && ri.Namespace != "" {
+		writeError(w, apierrors.NewNotFound(ri.groupResource(), ri.Name))
+		return
+	}
+	switch ri.Subresource {
+	case "":
+	case "status":
+		if !ri.Info.Status {
+			writeError(w, apierrors.NewNotFound(ri.groupResource(), ri.Name+"/status"))
+			return
+		}
+	case "scale":
+		if !ri.Info.Scale {
+			writeError(w, apierrors.NewNotFound(ri.groupResource(), ri.Name+"/scale"))
+			return
+		}
+		s.serveScale(w, r, ri)
+		return
+	default:
+		writeError(w, apierrors.NewNotFound(ri.groupResource(), ri.Name+"/"+ri.Subresource))
+		return
+	}
+	switch ri.Verb {
+	case "get":
+		s.get(w, r, ri)
+	case "list":
+		s.list(w, r, ri)
+	case "watch":
+		s.watch(w, r, ri)
+	case "create":
+		s.create(w, r, ri)
+	case "update":
+		s.update(w, r, ri)
+	case "patch":
+		s.patch(w, r, ri)
+	case "delete":
+		s.delete(w, r, ri)
+	case "deletecollection":
+		s.deleteCollection(w, r, ri)
+	default:
+		writeError(w, apierrors.NewMethodNotSupported(ri.groupResource(), r.Method))
+	}
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request, ri requestInfo) {
+	obj, err := s.store.Get(r.Context(), ri.Info.Resource, ri.Namespace, ri.Name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.writeObjects(w, r, ri, http.StatusOK, []store.Object{obj}, nil, true)
+}
+
+// predicate parses labelSelector and fieldSelector.
+func predicate(r *http.Request, ri requestInfo) (store.Predicate, error) {
+	q := r.URL.Query()
+	var p store.Predicate
+	var err error
+	if p.Label, err = labels.Parse(q.Get("labelSelector")); err != nil {
+		return p, apierrors.NewBadRequest(fmt.Sprintf("unable to parse requirement: %v", err))
+	}
+	if p.Field, err = fields.ParseSelector(q.Get("fieldSelector")); err != nil {
+		return p, apierrors.NewBadRequest(fmt.Sprintf("invalid field selector: %v", err))
+	}
+	// Refuse a field the resource cannot be selected by, as Kubernetes does,
+	// rather than silently matching nothing.
+	probe := ri.Info.FieldSet(ri.Info.New())
+	for _, req := range p.Field.Requirements() {
+		if _, ok := probe[req.Field]; !ok {
+			return p, apierrors.NewBadRequest(fmt.Sprintf("field label not supported: %s", req.Field))
+		}
+	}
+	return p, nil
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request, ri requestInfo) {
+	pred, err := predicate(r, ri)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	q := r.URL.Query()
+	opts := store.ListOptions{Predicate: pred, Continue: q.Get("continue")}
+	if l := q.Get("limit"); l != "" {
+		if _, err := fmt.Sscan(l, &opts.Limit); err != nil || opts.Limit < 0 {
+			writeError(w, apierrors.NewBadRequest(fmt.Sprintf("limit: invalid value %q", l)))
+			return
+		}
+	}
+	// resourceVersionMatch=Exact reads at that revision; anything else is
+	// served from the newest state (always at least as new as asked).
+	if q.Get("resourceVersionMatch") == "Exact" {
+		if opts.Revision, err = store.ParseResourceVersion(q.Get("resourceVersion")); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	res, err := s.store.List(r.Context(), ri.Info.Resource, ri.Namespace, opts)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	meta := &metav1.ListMeta{ResourceVersion: fmt.Sprint(res.Revision), Continue: res.Continue}
+	s.writeObjects(w, r, ri, http.StatusOK, res.Items, meta, false)
+}
+
+// writeObjects answers with one object (single), a typed list, or a Table.
+func (s *Server) writeObjects(w http.ResponseWriter, r *http.Request, ri requestInfo, code int, objs []store.Object, meta *metav1.ListMeta, single bool) {
+	if tableRequest(r) {
+		t, err := s.table(r, ri, objs)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if meta != nil {
+			t.ListMeta = *meta
+		} else if single && len(objs) == 1 {
+			t.ResourceVersion = objs[0].GetResourceVersion()
+		}
+		writeJSON(w, code, t)
+		return
+	}
+	if single {
+		writeJSON(w, code, objs[0])
+		return
+	}
+	writeJSON(w, code, &list{
+		TypeMeta: metav1.TypeMeta{Kind: ri.Info.ListKind, APIVersion: ri.Info.GroupVersion.String()},
+		ListMeta: *meta,
+		Items:    objs,
+	})
+}
+
+// list is the JSON shape of a typed list (PodList, ServiceList, ...): the
+// items keep their own apiVersion and kind, which clients ignore.
+type list struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata"`
+	Items           []store.Object `json:"items"`
+}
+
+func (s *Server) table(r *http.Request, ri requestInfo, objs []store.Object) (*metav1.Table, error) {
+	include := metav1.IncludeObjectPolicy(r.URL.Query().Get("includeObject"))
+	ros := make([]runtime.Object, len(objs))
+	for i, o := range objs {
+		ros[i] = o
+	}
+	t, err := table.Convert(ri.Info.GroupVersionKind().GroupKind(), ros, include, time.Now())
+	if err != nil {
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	return t, nil
+}
+
+func writeOptions(r *http.Request) (registry.WriteOptions, error) {
+	switch dr := r.URL.Query()["dryRun"]; {
+	case len(dr) == 0:
+		return registry.WriteOptions{}, nil
+	case len(dr) == 1 && dr[0] == "All":
+		return registry.WriteOptions{DryRun: true}, nil
+	default:
+		return registry.WriteOptions{}, apierrors.NewBadRequest(fmt.Sprintf("dryRun: Unsupported value: %q: supported values: \"All\"", dr))
+	}
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, ri requestInfo) {
+	if ri.Name != "" || ri.Subresource != "" {
+		writeError(w, apierrors.NewMethodNotSupported(ri.groupResource(), "POST to a named object"))
+		return
+	}
+	validation, err := fieldValidation(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	opts, err := writeOptions(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	body, err := readBody(r, s.maxBody)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	obj, warnings, err := decodeObject(r, ri.Info, body, validation)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if ri.Info.Namespaced {
+		switch obj.GetNamespace() {
+		case "":
+			obj.SetNamespace(ri.Namespace)
+		case ri.Namespace:
+		default:
+			writeError(w, apierrors.NewBadRequest(fmt.Sprintf("the namespace of the provided object (%s) does not match the namespace sent on the request (%s)", obj.GetNamespace(), ri.Namespace)))
+			return
+		}
+	}
+	res, err := s.reg.Create(r.Context(), ri.Info, obj, opts)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	addWarnings(w, append(warnings, res.Warnings...))
+	s.writeObjects(w, r, ri, http.StatusCreated, []store.Object{res.Object}, nil, true)
+}
+
+func (s *Server) update(w http.ResponseWriter, r *http.Request, ri requestInfo) {
+	validation, err := fieldValidation(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	opts, err := writeOptions(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	body, err := readBody(r, s.maxBody)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	obj, warnings, err := decodeObject(r, ri.Info, body, validation)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if obj.GetNamespace() == "" && ri.Info.Namespaced {
+		obj.SetNamespace(ri.Namespace)
+	}
+	res, err := s.reg.Update(r.Context(), ri.Info, ri.Namespace, ri.Name, ri.Subresource, func(store.Object) (store.Object, error) {
+		return obj.DeepCopyObject().(store.Object), nil
+	}, opts)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	addWarnings(w, append(warnings, res.Warnings...))
+	s.writeObjects(w, r, ri, http.StatusOK, []store.Object{res.Object}, nil, true)
+}
+
+// deleteOptions reads the optional DeleteOptions body or query.
+func deleteOptions(r *http.Request, limit int64) (*metav1.DeleteOptions, error) {
+	opts := &metav1.DeleteOptions{}
+	body, err := readBody(r, limit)
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, opts); err != nil {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("the body of the request could not be decoded as DeleteOptions: %v", err))
+		}
+	}
+	q := r.URL.Query()
+	if p := q.Get("propagationPolicy"); p != "" {
+		pp := metav1.DeletionPropagation(p)
+		opts.PropagationPolicy = &pp
+	}
+	if q.Get("dryRun") == "All" {
+		opts.DryRun = []string{"All"}
+	}
+	if pp := opts.PropagationPolicy; pp != nil {
+		switch *pp {
+		case metav1.DeletePropagationBackground, metav1.DeletePropagationForeground, metav1.DeletePropagationOrphan:
+		default:
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("propagationPolicy: Unsupported value: %q: supported values: \"Background\", \"Foreground\", \"Orphan\"", *pp))
+		}
+	}
+	return opts, nil
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, ri requestInfo) {
+	if ri.Subresource != "" {
+		writeError(w, apierrors.NewMethodNotSupported(ri.groupResource(), "DELETE of a subresource"))
+		return
+	}
+	opts, err := deleteOptions(r, s.maxBody)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var pre *store.Preconditions
+	if p := opts.Preconditions; p != nil {
+		pre = &store.Preconditions{}
+		if p.UID != nil {
+			pre.UID = string(*p.UID)
+		}
+		if p.ResourceVersion != nil {
+			pre.ResourceVersion = *p.ResourceVersion
+		}
+	}
+	obj, err := s.reg.Delete(r.Context(), ri.Info, ri.Namespace, ri.Name, pre, registry.WriteOptions{DryRun: len(opts.DryRun) > 0})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.writeObjects(w, r, ri, http.StatusOK, []store.Object{obj}, nil, true)
+}
+
+func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, ri requestInfo) {
+	pred, err := predicate(r, ri)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	opts, err := deleteOptions(r, s.maxBody)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	res, err := s.store.List(r.Context(), ri.Info.Resource, ri.Namespace, store.ListOptions{Predicate: pred})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var deleted []store.Object
+	for _, o := range res.Items {
+		d, err := s.reg.Delete(r.Context(), ri.Info, o.GetNamespace(), o.GetName(), nil, registry.WriteOptions{DryRun: len(opts.DryRun) > 0})
+		if err != nil && !apierrors.IsNotFound(err) {
+			writeError(w, err)
+			return
+		}
+		if d != nil {
+			deleted = append(deleted, d)
+		}
+	}
+	s.writeObjects(w, r, ri, http.StatusOK, deleted, &metav1.ListMeta{ResourceVersion: fmt.Sprint(res.Revision)}, false)
+}

@@ -1,0 +1,57 @@
+package apiserver
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+type schemaGroupResource = schema.GroupResource
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	watches  prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "shoal", Subsystem: "apiserver", Name: "requests_total",
+			Help: "API requests by verb, resource and HTTP code.",
+		}, []string{"verb", "resource", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "shoal", Subsystem: "apiserver", Name: "request_duration_seconds",
+			Help:    "API request latency by verb and resource (watches excluded).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"verb", "resource"}),
+		watches: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "shoal", Subsystem: "apiserver", Name: "watches",
+			Help: "Open watch requests.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.watches)
+	return m
+}
+
+// observe records one request. Labels come from small fixed sets: the verb
+// and a served resource name, never a free-form path.
+func (m *metrics) observe(r *http.Request, ri requestInfo, code int, d time.Duration) {
+	verb, resource := ri.Verb, ""
+	if ri.Info != nil {
+		resource = ri.Info.Name
+		if ri.Subresource == "status" || ri.Subresource == "scale" {
+			resource += "/" + ri.Subresource
+		}
+	}
+	if verb == "" {
+		verb = "nonresource"
+	}
+	m.requests.WithLabelValues(verb, resource, strconv.Itoa(code)).Inc()
+	if verb != "watch" {
+		m.duration.WithLabelValues(verb, resource).Observe(d.Seconds())
+	}
+}

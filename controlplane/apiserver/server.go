@@ -1,0 +1,216 @@
+package apiserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/shoalmesh/shoal/controlplane/auth"
+	"github.com/shoalmesh/shoal/controlplane/registry"
+	"github.com/shoalmesh/shoal/controlplane/store"
+)
+
+// DefaultMaxBodyBytes bounds a request body. etcd refuses values over
+// 1.5 MiB by default; a larger body could never be stored anyway.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Config is what a Server needs.
+type Config struct {
+	Registry *registry.Registry
+	Tokens   *auth.Tokens
+	// TLS serves HTTPS; nil serves plain HTTP (tests of handlers only:
+	// kubectl sends tokens over HTTPS only).
+	TLS          *tls.Config
+	Log          *slog.Logger
+	Metrics      prometheus.Registerer
+	Gatherer     prometheus.Gatherer
+	MaxBodyBytes int64
+}
+
+// Server is the Kubernetes API over HTTPS.
+type Server struct {
+	reg     *registry.Registry
+	store   *store.Store
+	tokens  *auth.Tokens
+	tls     *tls.Config
+	log     *slog.Logger
+	metrics *metrics
+	gather  prometheus.Gatherer
+	maxBody int64
+
+	// stopping closes when Serve's context ends, so open watches return and
+	// the HTTP server can shut down.
+	stopping chan struct{}
+	stopOnce sync.Once
+}
+
+// New returns a Server.
+func New(cfg Config) *Server {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = prometheus.NewRegistry()
+	}
+	if cfg.Gatherer == nil {
+		if g, ok := cfg.Metrics.(prometheus.Gatherer); ok {
+			cfg.Gatherer = g
+		}
+	}
+	return &Server{
+		reg: cfg.Registry, store: cfg.Registry.Store, tokens: cfg.Tokens, tls: cfg.TLS,
+		log: cfg.Log.With("component", "apiserver"), metrics: newMetrics(cfg.Metrics), gather: cfg.Gatherer,
+		maxBody: cfg.MaxBodyBytes, stopping: make(chan struct{}),
+	}
+}
+
+// Serve serves on ln until ctx ends, then shuts down: watches end at once and
+// other requests get a few seconds to finish.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	if s.tls != nil {
+		hs.TLSConfig = s.tls
+		ln = tls.NewListener(ln, s.tls)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.stopOnce.Do(func() { close(s.stopping) })
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		hs.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// ServeHTTP authenticates, authorizes and routes one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+	ri, isResource := parseResourcePath(r)
+	defer func() {
+		s.metrics.observe(r, ri, rw.code, time.Since(start))
+	}()
+
+	switch r.URL.Path {
+	case "/healthz", "/livez":
+		rw.Write([]byte("ok"))
+		return
+	case "/readyz":
+		s.serveReady(rw, r)
+		return
+	case "/version", "/version/":
+		s.serveVersion(rw, r)
+		return
+	}
+	user, ok := s.tokens.Authenticate(r)
+	if !ok {
+		writeError(rw, apierrors.NewUnauthorized("Unauthorized: a valid bearer token is required"))
+		return
+	}
+	attrs := auth.Attributes{User: user, Verb: strings.ToLower(r.Method), NonResourcePath: r.URL.Path}
+	if isResource {
+		attrs = auth.Attributes{User: user, Verb: ri.Verb, Namespace: ri.Namespace, Resource: ri.Resource,
+			Subresource: ri.Subresource, Name: ri.Name, APIGroup: ri.Group}
+	}
+	if allowed, reason := auth.Authorize(attrs); !allowed {
+		st := apierrors.NewForbidden(ri.groupResource(), ri.Name, errors.New(reason))
+		if !isResource {
+			st = apierrors.NewForbidden(ri.groupResource(), "", fmt.Errorf("%s", reason))
+			st.ErrStatus.Message = fmt.Sprintf("forbidden: %s", reason)
+		}
+		writeError(rw, st)
+		return
+	}
+	if isResource {
+		s.serveResource(rw, r, ri)
+		return
+	}
+	s.serveNonResource(rw, r)
+}
+
+func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request) {
+	parts := splitPath(r.URL.Path)
+	switch {
+	case r.URL.Path == "/metrics":
+		promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	case r.URL.Path == "/openapi/v2":
+		s.serveOpenAPIV2(w, r)
+	case len(parts) == 1 && parts[0] == "api":
+		s.serveAPI(w, r)
+	case len(parts) == 1 && parts[0] == "apis":
+		s.serveAPIs(w, r)
+	case len(parts) == 2 && parts[0] == "api":
+		s.serveResources(w, r, "", parts[1])
+	case len(parts) == 2 && parts[0] == "apis":
+		s.serveGroup(w, r, parts[1])
+	case len(parts) == 3 && parts[0] == "apis":
+		s.serveResources(w, r, parts[1], parts[2])
+	default:
+		writeError(w, apierrors.NewNotFound(ri0.groupResource(), r.URL.Path))
+	}
+}
+
+var ri0 requestInfo
+
+// serveReady reports ready when etcd answers.
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := s.store.Client().Get(ctx, "/registry/health"); err != nil {
+		http.Error(w, "etcd: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ok"))
+}
+
+func (ri requestInfo) groupResource() schemaGroupResource {
+	return schemaGroupResource{Group: ri.Group, Resource: ri.Resource}
+}
+
+// statusWriter records the response code for metrics and keeps Flush.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

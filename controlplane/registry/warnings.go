@@ -1,0 +1,188 @@
+package registry
+
+import (
+	"fmt"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Warnings returns one message for each field of obj that Shoal stores but
+// does not act on, for the API server to send as Warning headers. A client
+// that asks for a load balancer or a volume gets an object that looks
+// right, so it must be told, the way Kubernetes tells of deprecated fields,
+// that nothing will happen. Only fields that are set are reported, so a
+// defaulted object gets no more warnings than the one the client sent.
+func Warnings(obj runtime.Object) []string {
+	var w warnings
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		w.podSpec(&o.Spec, field.NewPath("spec"))
+	case *corev1.Service:
+		w.service(&o.Spec, field.NewPath("spec"))
+	case *appsv1.Deployment:
+		w.podSpec(&o.Spec.Template.Spec, field.NewPath("spec", "template", "spec"))
+	case *appsv1.ReplicaSet:
+		w.podSpec(&o.Spec.Template.Spec, field.NewPath("spec", "template", "spec"))
+	}
+	return w
+}
+
+type warnings []string
+
+// add records a warning for the field at path, formatted as Kubernetes
+// formats its own: "spec.foo[0].bar: message".
+func (w *warnings) add(path *field.Path, format string, args ...any) {
+	*w = append(*w, path.String()+": "+fmt.Sprintf(format, args...))
+}
+
+func (w *warnings) service(spec *corev1.ServiceSpec, path *field.Path) {
+	switch spec.Type {
+	case corev1.ServiceTypeLoadBalancer:
+		w.add(path.Child("type"), "Shoal has no load-balancer provider; the LoadBalancer service gets no external address and is reachable through its cluster IP only")
+	case corev1.ServiceTypeNodePort:
+		w.add(path.Child("type"), "Shoal does not open node ports; the NodePort service is reachable through its cluster IP only")
+	}
+	for i, p := range spec.Ports {
+		if p.NodePort != 0 {
+			w.add(path.Child("ports").Index(i).Child("nodePort"), "Shoal does not open node ports; the node port %d is kept but not opened", p.NodePort)
+		}
+	}
+	if len(spec.ExternalIPs) > 0 {
+		w.add(path.Child("externalIPs"), "Shoal does not route external IPs; %s kept but not routed", listIs(quoteEach(spec.ExternalIPs)))
+	}
+	if spec.LoadBalancerIP != "" {
+		w.add(path.Child("loadBalancerIP"), "Shoal has no load-balancer provider; the address %q is kept but not assigned", spec.LoadBalancerIP)
+	}
+	if len(spec.LoadBalancerSourceRanges) > 0 {
+		w.add(path.Child("loadBalancerSourceRanges"), "Shoal has no load-balancer provider; %s kept but not enforced", listIs(quoteEach(spec.LoadBalancerSourceRanges)))
+	}
+	if spec.SessionAffinity == corev1.ServiceAffinityClientIP {
+		w.add(path.Child("sessionAffinity"), "Shoal does not pin clients to endpoints; ClientIP is kept but connections are balanced as with None")
+	}
+	if spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
+		w.add(path.Child("externalTrafficPolicy"), "Shoal does not accept traffic from outside the cluster; Local is kept but has no effect")
+	}
+}
+
+func (w *warnings) podSpec(spec *corev1.PodSpec, path *field.Path) {
+	for i, v := range spec.Volumes {
+		w.add(path.Child("volumes").Index(i), "Shoal does not provide volumes; the volume %q is kept but not mounted", v.Name)
+	}
+	if len(spec.InitContainers) > 0 {
+		names := make([]string, len(spec.InitContainers))
+		for i, c := range spec.InitContainers {
+			names[i] = c.Name
+		}
+		w.add(path.Child("initContainers"), "Shoal does not run init containers; %s kept but not run", listIs(quoteEach(names)))
+	}
+	for i := range spec.Containers {
+		w.container(&spec.Containers[i], path.Child("containers").Index(i))
+	}
+	if fields := podSecurityFields(spec.SecurityContext); len(fields) > 0 {
+		w.add(path.Child("securityContext"), "Shoal does not apply security contexts; %s kept but not enforced", listIs(fields))
+	}
+	if len(spec.ImagePullSecrets) > 0 {
+		w.add(path.Child("imagePullSecrets"), "Shoal does not pull images; the pull secrets are kept but not used")
+	}
+	if spec.ServiceAccountName != "" {
+		w.add(path.Child("serviceAccountName"), "Shoal does not mount service account tokens; the service account %q is kept but no token is mounted", spec.ServiceAccountName)
+	}
+	if spec.Affinity != nil {
+		w.add(path.Child("affinity"), "Shoal's scheduler does not consider affinity; it is kept but not enforced")
+	}
+	if len(spec.Tolerations) > 0 {
+		w.add(path.Child("tolerations"), "Shoal's scheduler does not consider taints; the tolerations are kept but have no effect")
+	}
+}
+
+func (w *warnings) container(c *corev1.Container, path *field.Path) {
+	if c.Image != "" {
+		w.add(path.Child("image"), "Shoal runs programs from the node's filesystem; the image %q is kept but not pulled", c.Image)
+	}
+	if len(c.VolumeMounts) > 0 {
+		w.add(path.Child("volumeMounts"), "Shoal does not mount volumes; the program sees the node's filesystem")
+	}
+	if fields := securityFields(c.SecurityContext); len(fields) > 0 {
+		w.add(path.Child("securityContext"), "Shoal does not apply security contexts; %s kept but not enforced", listIs(fields))
+	}
+}
+
+// setField pairs a field's JSON name with whether it is set.
+type setField struct {
+	name string
+	set  bool
+}
+
+func setNames(fields ...setField) []string {
+	var names []string
+	for _, f := range fields {
+		if f.set {
+			names = append(names, f.name)
+		}
+	}
+	return names
+}
+
+// podSecurityFields names the fields set in sc. SetDefaults leaves an empty
+// one on every pod, which asks for nothing.
+func podSecurityFields(sc *corev1.PodSecurityContext) []string {
+	if sc == nil {
+		return nil
+	}
+	return setNames(
+		setField{"seLinuxOptions", sc.SELinuxOptions != nil},
+		setField{"windowsOptions", sc.WindowsOptions != nil},
+		setField{"runAsUser", sc.RunAsUser != nil},
+		setField{"runAsGroup", sc.RunAsGroup != nil},
+		setField{"runAsNonRoot", sc.RunAsNonRoot != nil},
+		setField{"supplementalGroups", len(sc.SupplementalGroups) > 0},
+		setField{"supplementalGroupsPolicy", sc.SupplementalGroupsPolicy != nil},
+		setField{"fsGroup", sc.FSGroup != nil},
+		setField{"sysctls", len(sc.Sysctls) > 0},
+		setField{"fsGroupChangePolicy", sc.FSGroupChangePolicy != nil},
+		setField{"seccompProfile", sc.SeccompProfile != nil},
+		setField{"appArmorProfile", sc.AppArmorProfile != nil},
+		setField{"seLinuxChangePolicy", sc.SELinuxChangePolicy != nil},
+	)
+}
+
+func securityFields(sc *corev1.SecurityContext) []string {
+	if sc == nil {
+		return nil
+	}
+	return setNames(
+		setField{"capabilities", sc.Capabilities != nil},
+		setField{"privileged", sc.Privileged != nil},
+		setField{"seLinuxOptions", sc.SELinuxOptions != nil},
+		setField{"windowsOptions", sc.WindowsOptions != nil},
+		setField{"runAsUser", sc.RunAsUser != nil},
+		setField{"runAsGroup", sc.RunAsGroup != nil},
+		setField{"runAsNonRoot", sc.RunAsNonRoot != nil},
+		setField{"readOnlyRootFilesystem", sc.ReadOnlyRootFilesystem != nil},
+		setField{"allowPrivilegeEscalation", sc.AllowPrivilegeEscalation != nil},
+		setField{"procMount", sc.ProcMount != nil},
+		setField{"seccompProfile", sc.SeccompProfile != nil},
+		setField{"appArmorProfile", sc.AppArmorProfile != nil},
+	)
+}
+
+func quoteEach(values []string) []string {
+	quoted := make([]string, len(values))
+	for i, v := range values {
+		quoted[i] = fmt.Sprintf("%q", v)
+	}
+	return quoted
+}
+
+// listIs joins items for a warning, with the verb to follow: "a is" or
+// "a, b are".
+func listIs(items []string) string {
+	if len(items) == 1 {
+		return items[0] + " is"
+	}
+	return strings.Join(items, ", ") + " are"
+}
