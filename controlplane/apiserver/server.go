@@ -175,11 +175,9 @@ func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request) {
 	case len(parts) == 3 && parts[0] == "apis":
 		s.serveResources(w, r, parts[1], parts[2])
 	default:
-		writeError(w, apierrors.NewNotFound(ri0.groupResource(), r.URL.Path))
+		writeError(w, apierrors.NewNotFound(schemaGroupResource{}, r.URL.Path))
 	}
 }
-
-var ri0 requestInfo
 
 // serveReady reports ready when etcd answers.
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {

@@ -9,6 +9,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/shoalmesh/shoal/controlplane/store"
@@ -106,10 +107,14 @@ func (a *IPAllocator) pick(ctx context.Context, attempt int) (string, error) {
 			return ip, nil
 		}
 	}
-	return "", errRangeFull
+	return "", a.errRangeFull()
 }
 
-var errRangeFull = fmt.Errorf("no ClusterIP left to allocate")
+// errRangeFull is an internal error, as in Kubernetes: the request was fine,
+// the cluster is out of addresses.
+func (a *IPAllocator) errRangeFull() error {
+	return apierrors.NewInternalError(fmt.Errorf("failed to allocate a ClusterIP: the range %s is full", a.prefix))
+}
 
 // needsIP reports whether svc should have a ClusterIP.
 func needsIP(svc *corev1.Service) bool {

@@ -95,7 +95,7 @@ func (r *Registry) Create(ctx context.Context, info *Info, obj store.Object, opt
 			if attempt < 64 {
 				continue // another service took the random IP first
 			}
-			return Result{}, apierrors.NewInternalError(errRangeFull)
+			return Result{}, r.IPs.errRangeFull()
 		}
 		res.Object = out
 		return res, err

@@ -1,0 +1,41 @@
+# Shoal's build and test entry points. `make test` is the test command CI runs.
+GO      ?= go
+BIN     ?= bin/shoal
+PKGS    ?= ./...
+
+.PHONY: all build up test test-e2e bench lint deps clean
+
+all: build
+
+deps:
+	$(GO) mod download
+
+build:
+	$(GO) build -o $(BIN) ./cmd/shoal
+
+# Build and run a whole cluster on this machine (data in ./shoal-data).
+up: build
+	./$(BIN) up
+
+# vet + every test with the race detector. Tests that need root or network
+# namespaces skip elsewhere with a reason; as root they run.
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+# The end-to-end tests alone (real kubectl, real shoal processes).
+test-e2e:
+	$(GO) test -race -count=1 -timeout 15m ./test/e2e/...
+
+# Benchmarks print tables; they are not part of `make test`.
+bench:
+	$(GO) run ./test/bench/registry
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	@if command -v staticcheck >/dev/null; then staticcheck $(PKGS); else echo "staticcheck not installed; skipped"; fi
+
+clean:
+	rm -rf bin
+	$(GO) clean -testcache

@@ -1,0 +1,127 @@
+// Package clustertest starts a real Shoal control plane in-process for tests:
+// the API server over HTTPS with its token and CA, on an embedded etcd (or
+// one the test controls, to restart it), all on free loopback ports.
+package clustertest
+
+import (
+	"context"
+
+	"log/slog"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/shoalmesh/shoal/cluster"
+)
+
+// Options change what Start runs.
+type Options struct {
+	// EtcdServers uses an external etcd (see storetest.StartEtcd) instead of
+	// an embedded one.
+	EtcdServers []string
+	// DataDir is kept across Start calls when set (default: a temp dir).
+	DataDir string
+	Log     *slog.Logger
+}
+
+// Shoal is a running instance.
+type Shoal struct {
+	*cluster.Instance
+	DataDir string
+	stop    context.CancelFunc
+}
+
+// Start runs Shoal until the test ends.
+func Start(t testing.TB, opts Options) *Shoal {
+	t.Helper()
+	if opts.DataDir == "" {
+		opts.DataDir = t.TempDir()
+	}
+	if opts.Log == nil && os.Getenv("SHOAL_TEST_LOG") != "" {
+		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in, err := cluster.Up(ctx, cluster.Config{
+		DataDir:        opts.DataDir,
+		APIAddr:        FreeAddr(t),
+		EtcdServers:    opts.EtcdServers,
+		EtcdClientAddr: FreeAddr(t),
+		EtcdPeerAddr:   FreeAddr(t),
+		Log:            opts.Log,
+	})
+	if err != nil {
+		cancel()
+		t.Fatalf("shoal up: %v", err)
+	}
+	s := &Shoal{Instance: in, DataDir: opts.DataDir, stop: cancel}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Stop shuts the instance down and waits for it.
+func (s *Shoal) Stop() {
+	if s.stop == nil {
+		return
+	}
+	s.stop()
+	s.stop = nil
+	done := make(chan error, 1)
+	go func() { done <- s.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		panic("shoal did not stop within 30s")
+	}
+}
+
+// RESTConfig is the admin client configuration (from the kubeconfig Shoal wrote).
+func (s *Shoal) RESTConfig(t testing.TB) *rest.Config {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", s.Kubeconfig)
+	if err != nil {
+		t.Fatalf("load kubeconfig: %v", err)
+	}
+	return cfg
+}
+
+// Clientset is a client-go clientset with the admin token.
+func (s *Shoal) Clientset(t testing.TB) *kubernetes.Clientset {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(s.RESTConfig(t))
+	if err != nil {
+		t.Fatalf("clientset: %v", err)
+	}
+	return cs
+}
+
+// FreeAddr returns a free 127.0.0.1 port.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Eventually polls cond every 20ms until it holds or timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still failing after %v: %v", what, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
