@@ -42,6 +42,9 @@ type Cache struct {
 
 	synced     chan struct{}
 	syncedOnce sync.Once
+	// advanced is closed and replaced each time rev moves (under mu), so
+	// WaitForRevision can wait without polling.
+	advanced chan struct{}
 }
 
 // NewCache returns a cache of r; call Run to fill it.
@@ -53,8 +56,9 @@ func NewCache(st *Store, r *Resource, log *slog.Logger) *Cache {
 		store:  st,
 		res:    r,
 		log:    log.With("component", "cache", "resource", r.Name),
-		objs:   map[string]Object{},
-		synced: make(chan struct{}),
+		objs:     map[string]Object{},
+		synced:   make(chan struct{}),
+		advanced: make(chan struct{}),
 	}
 }
 
@@ -126,6 +130,7 @@ func (c *Cache) apply(e Event) {
 		c.objs[key] = e.Object
 	}
 	c.rev = e.Revision
+	c.advanceLocked()
 	handlers := c.handlers
 	c.mu.Unlock()
 	for _, h := range handlers {
@@ -148,6 +153,7 @@ func (c *Cache) relist(ctx context.Context) error {
 	c.mu.Lock()
 	old, first := c.objs, c.rev == 0
 	c.objs, c.rev = fresh, list.Revision
+	c.advanceLocked()
 	handlers := c.handlers
 	c.mu.Unlock()
 	events := diff(old, fresh, list.Revision)
@@ -223,6 +229,30 @@ func (c *Cache) WaitSynced(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+func (c *Cache) advanceLocked() {
+	close(c.advanced)
+	c.advanced = make(chan struct{})
+}
+
+// WaitForRevision waits until the cache has caught up with etcd revision rev
+// (the resourceVersion a write returned), so a controller reads its own
+// writes and does not, say, create a pod twice because the cache lagged.
+func (c *Cache) WaitForRevision(ctx context.Context, rev int64) error {
+	for {
+		c.mu.RLock()
+		cur, ch := c.rev, c.advanced
+		c.mu.RUnlock()
+		if cur >= rev {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 

@@ -1,0 +1,91 @@
+package controllers
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// electionPrefix is the etcd election every control-plane replica campaigns
+// in; the winner runs the controllers (and later the scheduler).
+const electionPrefix = "/shoal/leader/controllers"
+
+// LeaseTTL is how long a dead leader keeps the lead: another replica takes
+// over within about this many seconds.
+const LeaseTTL = 5
+
+// RunElected campaigns for leadership with id and, while leader, runs every
+// controller; it steps down when its etcd session ends (the leader is cut
+// off or dies) and campaigns again, until ctx ends.
+func RunElected(ctx context.Context, client *clientv3.Client, id string, log *slog.Logger, controllers ...Controller) {
+	log = log.With("component", "controllers", "id", id)
+	for ctx.Err() == nil {
+		sess, err := concurrency.NewSession(client, concurrency.WithTTL(LeaseTTL), concurrency.WithContext(ctx))
+		if err != nil {
+			log.Warn("leader election session", "err", err)
+			if !sleep(ctx, time.Second) {
+				return
+			}
+			continue
+		}
+		election := concurrency.NewElection(sess, electionPrefix)
+		if err := election.Campaign(ctx, id); err != nil {
+			sess.Close()
+			if ctx.Err() == nil {
+				log.Warn("leader election campaign", "err", err)
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		log.Info("became leader; starting controllers")
+		lead, stop := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-sess.Done():
+				log.Warn("lost the leader lease; stopping controllers")
+			case <-lead.Done():
+			}
+			stop()
+		}()
+		Run(lead, controllers...)
+		stop()
+		// Resign so a successor need not wait for the lease to expire.
+		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		election.Resign(rctx)
+		cancel()
+		sess.Close()
+	}
+}
+
+// Leader returns the id of the current leader, or "" if there is none.
+func Leader(ctx context.Context, client *clientv3.Client) (string, error) {
+	resp, err := client.Get(ctx, electionPrefix+"/", clientv3.WithFirstCreate()...)
+	if err != nil || len(resp.Kvs) == 0 {
+		return "", err
+	}
+	return string(resp.Kvs[0].Value), nil
+}
+
+// Run runs controllers until ctx ends and all of them have returned.
+func Run(ctx context.Context, controllers ...Controller) {
+	var wg sync.WaitGroup
+	for _, c := range controllers {
+		wg.Go(func() { c.Run(ctx) })
+	}
+	wg.Wait()
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

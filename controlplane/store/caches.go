@@ -1,0 +1,64 @@
+package store
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+)
+
+// Caches is a process's set of shared caches, one per resource, created on
+// first use and run until the context given to Start ends. The API server,
+// controllers, scheduler, DNS and xDS of one process share it, so each
+// resource is listed and watched once.
+type Caches struct {
+	store *Store
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	caches  map[*Resource]*Cache
+	ctx     context.Context // set by Start; caches made later start at once
+	started bool
+}
+
+// NewCaches returns an empty set over st.
+func NewCaches(st *Store, log *slog.Logger) *Caches {
+	return &Caches{store: st, log: log, caches: map[*Resource]*Cache{}}
+}
+
+// For returns the cache of r, creating (and, once started, running) it.
+func (cs *Caches) For(r *Resource) *Cache {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	c, ok := cs.caches[r]
+	if !ok {
+		c = NewCache(cs.store, r, cs.log)
+		cs.caches[r] = c
+		if cs.started {
+			go c.Run(cs.ctx)
+		}
+	}
+	return c
+}
+
+// Start runs every cache, and every cache made later, until ctx ends.
+func (cs *Caches) Start(ctx context.Context) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.started {
+		return
+	}
+	cs.ctx, cs.started = ctx, true
+	for _, c := range cs.caches {
+		go c.Run(ctx)
+	}
+}
+
+// WaitSynced waits until every cache in rs has its first list.
+func (cs *Caches) WaitSynced(ctx context.Context, rs ...*Resource) error {
+	for _, r := range rs {
+		if err := cs.For(r).WaitSynced(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
