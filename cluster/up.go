@@ -2,24 +2,14 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 
-	"github.com/shoalmesh/shoal/controlplane/apiserver"
-	"github.com/shoalmesh/shoal/controlplane/auth"
-	"github.com/shoalmesh/shoal/controlplane/pki"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
@@ -58,7 +48,10 @@ type Instance struct {
 	Kubeconfig string
 	Etcd       *clientv3.Client
 	Registry   *registry.Registry
-	done       chan error
+	Caches     *store.Caches
+	// Endpoints are the etcd client URLs the instance uses.
+	Endpoints []string
+	done      chan error
 }
 
 // Wait blocks until the instance has stopped (its context ended) and
@@ -70,6 +63,10 @@ func (in *Instance) Wait() error { return <-in.done }
 func Up(ctx context.Context, cfg Config) (*Instance, error) {
 	setDefaults(&cfg)
 	log := cfg.Log
+	// A bad range fails before anything is locked, started or written.
+	if _, err := registry.NewIPAllocator(nil, cfg.ServiceCIDR); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -77,113 +74,21 @@ func Up(ctx context.Context, cfg Config) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	var cleanup []func()
-	fail := func(err error) (*Instance, error) {
-		for i := len(cleanup) - 1; i >= 0; i-- {
-			cleanup[i]()
-		}
-		unlock()
-		return nil, err
-	}
+	var cleanup stack
+	cleanup.push(unlock)
 
 	endpoints := cfg.EtcdServers
-	var etcd *embed.Etcd
 	if len(endpoints) == 0 {
-		if etcd, err = startEmbeddedEtcd(cfg.DataDir, cfg.EtcdClientAddr, cfg.EtcdPeerAddr); err != nil {
-			return fail(err)
+		etcd, err := startEmbeddedEtcd(cfg.DataDir, cfg.EtcdClientAddr, cfg.EtcdPeerAddr)
+		if err != nil {
+			cleanup.unwind()
+			return nil, err
 		}
-		cleanup = append(cleanup, etcd.Close)
+		cleanup.push(etcd.Close)
 		endpoints = []string{"http://" + etcd.Clients[0].Addr().String()}
 		log.Info("embedded etcd ready", "client_url", endpoints[0], "dir", filepath.Join(cfg.DataDir, "etcd"))
 	}
-	client, err := newEtcdClient(endpoints)
-	if err != nil {
-		return fail(err)
-	}
-	cleanup = append(cleanup, func() { client.Close() })
-
-	ln, err := net.Listen("tcp", cfg.APIAddr)
-	if err != nil {
-		return fail(fmt.Errorf("api server listen on %s: %w", cfg.APIAddr, err))
-	}
-	cleanup = append(cleanup, func() { ln.Close() })
-	apiAddr := ln.Addr().(*net.TCPAddr).AddrPort()
-	advertise := netip.AddrPortFrom(apiAddr.Addr().Unmap(), apiAddr.Port())
-	if advertise.Addr().IsUnspecified() {
-		advertise = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), apiAddr.Port())
-	}
-
-	bundle, err := pki.LoadOrCreate(filepath.Join(cfg.DataDir, "pki"), []string{advertise.Addr().String()})
-	if err != nil {
-		return fail(fmt.Errorf("certificates: %w", err))
-	}
-	tokens, err := auth.LoadOrCreateTokens(filepath.Join(cfg.DataDir, "tokens.csv"))
-	if err != nil {
-		return fail(fmt.Errorf("tokens: %w", err))
-	}
-	apiURL := "https://" + advertise.String()
-	kubeconfig := filepath.Join(cfg.DataDir, "kubeconfig")
-	if err := auth.WriteKubeconfig(kubeconfig, apiURL, bundle.CAPEM, "admin", tokens.Admin()); err != nil {
-		return fail(fmt.Errorf("write kubeconfig: %w", err))
-	}
-
-	st := store.New(client)
-	ips, err := registry.NewIPAllocator(client, cfg.ServiceCIDR)
-	if err != nil {
-		return fail(err)
-	}
-	reg := registry.New(st, ips, log)
-
-	runCtx, cancel := context.WithCancel(context.Background())
-	namespaces := store.NewCache(st, registry.Namespaces.Resource, log)
-	go namespaces.Run(runCtx)
-	reg.Namespaces = namespaces
-	bctx, bcancel := context.WithTimeout(ctx, 30*time.Second)
-	err = reg.Bootstrap(bctx)
-	bcancel()
-	if err != nil {
-		cancel()
-		return fail(fmt.Errorf("bootstrap: %w", err))
-	}
-
-	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	api := apiserver.New(apiserver.Config{
-		Registry: reg, Tokens: tokens, TLS: bundle.ServerTLSConfig(), Log: log, Metrics: metrics,
-	})
-
-	done := make(chan error, 1)
-	apiDone := make(chan error, 1)
-	go func() { apiDone <- api.Serve(runCtx, ln) }()
-	regDone := make(chan struct{})
-	go func() { reg.Run(runCtx, advertise); close(regDone) }()
-
-	log.Info("api server serving", "url", apiURL)
-	if cfg.Out != nil {
-		fmt.Fprintf(cfg.Out, "Shoal is up.\n  API server:  %s\n  etcd:        %v\n  kubeconfig:  %s\n\nUse it with:\n  export KUBECONFIG=%s\n  kubectl get namespaces\n",
-			apiURL, endpoints, kubeconfig, absPath(kubeconfig))
-	}
-	go func() {
-		var err error
-		select {
-		case <-ctx.Done():
-		case err = <-apiDone:
-			err = fmt.Errorf("api server: %w", err)
-		}
-		log.Info("shutting down")
-		cancel()
-		if e := <-apiDone; err == nil && e != nil && !errors.Is(e, net.ErrClosed) {
-			err = e
-		}
-		<-regDone
-		for i := len(cleanup) - 1; i >= 0; i-- {
-			cleanup[i]()
-		}
-		unlock()
-		log.Info("stopped")
-		done <- err
-	}()
-	return &Instance{APIURL: apiURL, Kubeconfig: kubeconfig, Etcd: client, Registry: reg, done: done}, nil
+	return startControlPlane(ctx, cfg, endpoints, &cleanup)
 }
 
 func setDefaults(cfg *Config) {

@@ -17,10 +17,11 @@ import (
 const usage = `Shoal: service discovery and least-loaded traffic, Kubernetes-style.
 
 Usage:
-  shoal up [flags]     run everything on this machine (embedded etcd, API server, ...)
-  shoal version        print the version
+  shoal up [flags]             run everything on this machine (embedded etcd, API server, controllers, ...)
+  shoal controlplane [flags]   run the API server and controllers against an etcd cluster (--etcd-servers)
+  shoal version                print the version
 
-Run 'shoal up -h' for its flags.
+Run 'shoal <command> -h' for its flags.
 `
 
 func main() {
@@ -31,7 +32,9 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "up":
-		err = up(os.Args[2:])
+		err = run("up", os.Args[2:], cluster.Up)
+	case "controlplane":
+		err = run("controlplane", os.Args[2:], cluster.ControlPlane)
 	case "version":
 		fmt.Println("shoal (Kubernetes API v1.33)")
 	case "-h", "--help", "help":
@@ -46,14 +49,17 @@ func main() {
 	}
 }
 
-func up(args []string) error {
-	fs := flag.NewFlagSet("shoal up", flag.ExitOnError)
+// run parses the flags of command and runs start until SIGINT or SIGTERM.
+func run(command string, args []string, start func(context.Context, cluster.Config) (*cluster.Instance, error)) error {
+	fs := flag.NewFlagSet("shoal "+command, flag.ExitOnError)
 	var cfg cluster.Config
 	fs.StringVar(&cfg.DataDir, "data-dir", cluster.DefaultDataDir, "where etcd's data, certificates, tokens and the kubeconfig are kept")
 	fs.StringVar(&cfg.APIAddr, "api-addr", cluster.DefaultAPIAddr, "API server listen address (HTTPS)")
-	etcdServers := fs.String("etcd-servers", "", "comma-separated client URLs of an external etcd cluster (default: run an embedded etcd)")
-	fs.StringVar(&cfg.EtcdClientAddr, "etcd-client-addr", cluster.DefaultEtcdClientAddr, "embedded etcd client listen address")
-	fs.StringVar(&cfg.EtcdPeerAddr, "etcd-peer-addr", cluster.DefaultEtcdPeerAddr, "embedded etcd peer listen address")
+	etcdServers := fs.String("etcd-servers", "", "comma-separated client URLs of an external etcd cluster (shoal up: default is an embedded etcd)")
+	if command == "up" {
+		fs.StringVar(&cfg.EtcdClientAddr, "etcd-client-addr", cluster.DefaultEtcdClientAddr, "embedded etcd client listen address")
+		fs.StringVar(&cfg.EtcdPeerAddr, "etcd-peer-addr", cluster.DefaultEtcdPeerAddr, "embedded etcd peer listen address")
+	}
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", cluster.DefaultServiceCIDR, "range ClusterIPs are allocated from")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.Parse(args)
@@ -69,7 +75,7 @@ func up(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	in, err := cluster.Up(ctx, cfg)
+	in, err := start(ctx, cfg)
 	if err != nil {
 		return err
 	}
