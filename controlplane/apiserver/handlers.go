@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/shoalmesh/shoal/controlplane/apiserver/table"
 	"github.com/shoalmesh/shoal/controlplane/registry"
@@ -18,12 +19,11 @@ import (
 )
 
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri requestInfo) {
-	if ri.Info == nil {
-		writeError(w, apierrors.NewNotFound(ri.groupResource(), ri.Name))
-		return
-	}
-	if ri.Info.Namespaced == false && ri.Namespace != "" {
-		writeError(w, apierrors.NewNotFound(ri.groupResource(), ri.Name))
+	if ri.Info == nil || (!ri.Info.Namespaced && ri.Namespace != "") {
+		// Not `widgets "" not found`: name the resource the path asked for.
+		writeError(w, &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: http.StatusNotFound,
+			Reason: metav1.StatusReasonNotFound, Details: &metav1.StatusDetails{Group: ri.Group, Kind: ri.Resource},
+			Message: fmt.Sprintf("the server could not find the requested resource %q in %s", ri.Resource, schema.GroupVersion{Group: ri.Group, Version: ri.Version})}})
 		return
 	}
 	switch ri.Subresource {
@@ -81,7 +81,7 @@ func predicate(r *http.Request, ri requestInfo) (store.Predicate, error) {
 	var p store.Predicate
 	var err error
 	if p.Label, err = labels.Parse(q.Get("labelSelector")); err != nil {
-		return p, apierrors.NewBadRequest(fmt.Sprintf("unable to parse requirement: %v", err))
+		return p, apierrors.NewBadRequest(fmt.Sprintf("invalid labelSelector %q: %v", q.Get("labelSelector"), err))
 	}
 	if p.Field, err = fields.ParseSelector(q.Get("fieldSelector")); err != nil {
 		return p, apierrors.NewBadRequest(fmt.Sprintf("invalid field selector: %v", err))
@@ -274,6 +274,10 @@ func deleteOptions(r *http.Request, limit int64) (*metav1.DeleteOptions, error) 
 		return nil, err
 	}
 	if len(body) > 0 {
+		// client-go's typed clients send DeleteOptions as protobuf.
+		if body, err = toJSON(r, body); err != nil {
+			return nil, err
+		}
 		if err := json.Unmarshal(body, opts); err != nil {
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("the body of the request could not be decoded as DeleteOptions: %v", err))
 		}

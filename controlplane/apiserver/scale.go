@@ -80,6 +80,10 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, ri requestIn
 		return
 	}
 	body, err := readBody(r, s.maxBody)
+	if err == nil && ri.Verb == "update" {
+		// client-go's UpdateScale sends the Scale as protobuf.
+		body, err = toJSON(r, body)
+	}
 	if err != nil {
 		writeError(w, err)
 		return

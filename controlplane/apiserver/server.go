@@ -12,9 +12,9 @@ import (
 	"sync"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/shoalmesh/shoal/controlplane/auth"
 	"github.com/shoalmesh/shoal/controlplane/registry"

@@ -53,9 +53,9 @@ func NewCache(st *Store, r *Resource, log *slog.Logger) *Cache {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Cache{
-		store:  st,
-		res:    r,
-		log:    log.With("component", "cache", "resource", r.Name),
+		store:    st,
+		res:      r,
+		log:      log.With("component", "cache", "resource", r.Name),
 		objs:     map[string]Object{},
 		synced:   make(chan struct{}),
 		advanced: make(chan struct{}),
