@@ -46,6 +46,10 @@ func groups() []metav1.APIGroup {
 		v := metav1.GroupVersionForDiscovery{GroupVersion: gv.String(), Version: gv.Version}
 		out = append(out, metav1.APIGroup{Name: gv.Group, Versions: []metav1.GroupVersionForDiscovery{v}, PreferredVersion: v})
 	}
+	for _, g := range []string{"authentication.k8s.io", "authorization.k8s.io"} {
+		v := metav1.GroupVersionForDiscovery{GroupVersion: g + "/v1", Version: "v1"}
+		out = append(out, metav1.APIGroup{Name: g, Versions: []metav1.GroupVersionForDiscovery{v}, PreferredVersion: v})
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
@@ -102,6 +106,9 @@ func (s *Server) serveResources(w http.ResponseWriter, r *http.Request, group, v
 			list.APIResources = append(list.APIResources, metav1.APIResource{
 				Name: info.Name + "/scale", Namespaced: info.Namespaced, Group: "autoscaling", Version: "v1", Kind: "Scale", Verbs: verbsSubresource})
 		}
+	}
+	if rs := reviewResources(group); rs != nil && ver == "v1" {
+		list.GroupVersion, list.APIResources = group+"/v1", rs
 	}
 	if list.GroupVersion == "" {
 		http.NotFound(w, r)

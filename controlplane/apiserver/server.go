@@ -141,6 +141,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		attrs = auth.Attributes{User: user, Verb: ri.Verb, Namespace: ri.Namespace, Resource: ri.Resource,
 			Subresource: ri.Subresource, Name: ri.Name, APIGroup: ri.Group}
 	}
+	if isResource && isSelfReview(ri) {
+		s.serveSelfReview(rw, r, ri, user)
+		return
+	}
 	if allowed, reason := auth.Authorize(attrs); !allowed {
 		st := apierrors.NewForbidden(ri.groupResource(), ri.Name, errors.New(reason))
 		if !isResource {
