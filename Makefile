@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/shoal
 PKGS    ?= ./...
 
-.PHONY: all build up test test-e2e bench lint deps clean
+.PHONY: all build up test test-e2e bench bench-registry bench-endpoints bench-deployment lint deps clean
 
 all: build
 
@@ -28,8 +28,16 @@ test-e2e:
 	$(GO) test -race -count=1 -timeout 15m ./test/e2e/...
 
 # Benchmarks print tables; they are not part of `make test`.
-bench:
+bench: bench-registry bench-endpoints bench-deployment
+
+bench-registry:
 	$(GO) run ./test/bench/registry
+
+bench-endpoints:
+	$(GO) run ./test/bench/endpoints
+
+bench-deployment:
+	$(GO) run ./test/bench/deployment
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

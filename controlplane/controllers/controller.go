@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/watch"
@@ -61,16 +62,20 @@ func (l *loop) enqueueObject(e store.Event) {
 	}
 }
 
-// run starts workers and blocks until ctx ends.
+// run starts workers and blocks until ctx ends and every reconcile in
+// flight has returned: after a leader change, the successor must not overlap
+// with this instance's last writes.
 func (l *loop) run(ctx context.Context, workers int) {
-	defer l.queue.ShutDown()
+	var wg sync.WaitGroup
 	for range workers {
-		go func() {
+		wg.Go(func() {
 			for l.next(ctx) {
 			}
-		}()
+		})
 	}
 	<-ctx.Done()
+	l.queue.ShutDown()
+	wg.Wait()
 }
 
 func (l *loop) next(ctx context.Context) bool {

@@ -11,22 +11,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shoalmesh/shoal/controlplane/registry"
+	"github.com/shoalmesh/shoal/controlplane/registry/registrytest"
 	"github.com/shoalmesh/shoal/controlplane/store"
 	"github.com/shoalmesh/shoal/controlplane/store/storetest"
 )
 
 func newRegistry(t *testing.T, e *storetest.Etcd, cidr string) *registry.Registry {
-	t.Helper()
-	c := e.Client(t)
-	ips, err := registry.NewIPAllocator(c, cidr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := registry.New(store.New(c), ips, nil)
-	if err := r.Bootstrap(t.Context()); err != nil {
-		t.Fatalf("bootstrap: %v", err)
-	}
-	return r
+	return registrytest.New(t, e.Client(t), cidr)
 }
 
 func svc(ns, name, ip string) *corev1.Service {
