@@ -187,27 +187,37 @@ func writeOptions(r *http.Request) (registry.WriteOptions, error) {
 	}
 }
 
+// writeRequest is what every write request carries besides its object.
+type writeRequest struct {
+	validation string // fieldValidation: Strict, Warn or Ignore
+	opts       registry.WriteOptions
+	body       []byte
+}
+
+func (s *Server) readWrite(r *http.Request) (writeRequest, error) {
+	var wr writeRequest
+	var err error
+	if wr.validation, err = fieldValidation(r); err != nil {
+		return wr, err
+	}
+	if wr.opts, err = writeOptions(r); err != nil {
+		return wr, err
+	}
+	wr.body, err = readBody(r, s.maxBody)
+	return wr, err
+}
+
 func (s *Server) create(w http.ResponseWriter, r *http.Request, ri requestInfo) {
 	if ri.Name != "" || ri.Subresource != "" {
 		writeError(w, apierrors.NewMethodNotSupported(ri.groupResource(), "POST to a named object"))
 		return
 	}
-	validation, err := fieldValidation(r)
+	wr, err := s.readWrite(r)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	opts, err := writeOptions(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	body, err := readBody(r, s.maxBody)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	obj, warnings, err := decodeObject(r, ri.Info, body, validation)
+	obj, warnings, err := decodeObject(r, ri.Info, wr.body, wr.validation)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -222,7 +232,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, ri requestInfo) 
 			return
 		}
 	}
-	res, err := s.reg.Create(r.Context(), ri.Info, obj, opts)
+	res, err := s.reg.Create(r.Context(), ri.Info, obj, wr.opts)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -232,22 +242,12 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, ri requestInfo) 
 }
 
 func (s *Server) update(w http.ResponseWriter, r *http.Request, ri requestInfo) {
-	validation, err := fieldValidation(r)
+	wr, err := s.readWrite(r)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	opts, err := writeOptions(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	body, err := readBody(r, s.maxBody)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	obj, warnings, err := decodeObject(r, ri.Info, body, validation)
+	obj, warnings, err := decodeObject(r, ri.Info, wr.body, wr.validation)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -257,7 +257,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, ri requestInfo) 
 	}
 	res, err := s.reg.Update(r.Context(), ri.Info, ri.Namespace, ri.Name, ri.Subresource, func(store.Object) (store.Object, error) {
 		return obj.DeepCopyObject().(store.Object), nil
-	}, opts)
+	}, wr.opts)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -65,17 +65,7 @@ func patchType(r *http.Request) string {
 }
 
 func (s *Server) patch(w http.ResponseWriter, r *http.Request, ri requestInfo) {
-	validation, err := fieldValidation(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	opts, err := writeOptions(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	patch, err := readBody(r, s.maxBody)
+	wr, err := s.readWrite(r)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -88,11 +78,11 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, ri requestInfo) {
 		if err != nil {
 			return nil, err
 		}
-		patched, err := applyPatch(pt, original, patch, ri.Info.New())
+		patched, err := applyPatch(pt, original, wr.body, ri.Info.New())
 		if err != nil {
 			return nil, err
 		}
-		obj, w, err := decodeObject(r, ri.Info, patched, validation)
+		obj, w, err := decodeObject(r, ri.Info, patched, wr.validation)
 		if err != nil {
 			return nil, err
 		}
@@ -104,7 +94,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, ri requestInfo) {
 			obj.SetResourceVersion("")
 		}
 		return obj, nil
-	}, opts)
+	}, wr.opts)
 	if err != nil {
 		writeError(w, err)
 		return

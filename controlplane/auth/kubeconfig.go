@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"github.com/shoalmesh/shoal/internal/atomicfile"
+
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,5 +37,5 @@ func WriteKubeconfig(path, server string, caPEM []byte, user, token string) erro
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
 	}
-	return writeFileAtomic(path, data, 0o600)
+	return atomicfile.Write(path, data, 0o600)
 }

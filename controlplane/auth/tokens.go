@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"github.com/shoalmesh/shoal/internal/atomicfile"
+
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -54,7 +56,7 @@ func LoadOrCreateTokens(path string) (*Tokens, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("create %s: %w", filepath.Dir(path), err)
 		}
-		if err := writeFileAtomic(path, formatTokens(entries), 0o600); err != nil {
+		if err := atomicfile.Write(path, formatTokens(entries), 0o600); err != nil {
 			return nil, err
 		}
 	case err != nil:
@@ -99,7 +101,7 @@ func (t *Tokens) Add(user string, groups []string) (string, error) {
 	}
 	set := &tokenSet{entries: entries, byHash: maps.Clone(old.byHash), admin: old.admin}
 	set.byHash[sha256.Sum256([]byte(e.token))] = e
-	if err := writeFileAtomic(t.path, formatTokens(entries), 0o600); err != nil {
+	if err := atomicfile.Write(t.path, formatTokens(entries), 0o600); err != nil {
 		return "", err
 	}
 	t.cur.Store(set)

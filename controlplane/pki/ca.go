@@ -1,6 +1,8 @@
 package pki
 
 import (
+	"github.com/shoalmesh/shoal/internal/atomicfile"
+
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -45,7 +47,7 @@ func loadOrCreateCA(dir string, now time.Time) (*Bundle, error) {
 		if keyPEM, err = encodeKey(k); err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+		if err := atomicfile.Write(keyPath, keyPEM, 0o600); err != nil {
 			return nil, err
 		}
 		key = k
@@ -76,7 +78,7 @@ func loadOrCreateCA(dir string, now time.Time) (*Bundle, error) {
 		return nil, fmt.Errorf("create CA certificate: %w", err)
 	}
 	certPEM = encodeCert(der)
-	if err := writeFileAtomic(certPath, certPEM, 0o644); err != nil {
+	if err := atomicfile.Write(certPath, certPEM, 0o644); err != nil {
 		return nil, err
 	}
 	return parseCA(certPEM, keyPEM, certPath)

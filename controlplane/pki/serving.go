@@ -1,6 +1,8 @@
 package pki
 
 import (
+	"github.com/shoalmesh/shoal/internal/atomicfile"
+
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -81,10 +83,10 @@ func issueServing(dir string, ca *x509.Certificate, caKey crypto.Signer, want sa
 		return tls.Certificate{}, err
 	}
 	certPEM := encodeCert(der)
-	if err := writeFileAtomic(filepath.Join(dir, ServingKeyFile), keyPEM, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, ServingKeyFile), keyPEM, 0o600); err != nil {
 		return tls.Certificate{}, err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, ServingCertFile), certPEM, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, ServingCertFile), certPEM, 0o644); err != nil {
 		return tls.Certificate{}, err
 	}
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)

@@ -1,4 +1,7 @@
-package auth
+// Package atomicfile writes files so that a crash leaves either the old
+// content or the new, never a torn file: what keys, certificates, tokens and
+// kubeconfigs need.
+package atomicfile
 
 import (
 	"fmt"
@@ -6,16 +9,15 @@ import (
 	"path/filepath"
 )
 
-// writeFileAtomic replaces path with data, so a crash leaves either the old
-// file or the new one, never a torn one.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	if err := writeTemp(path, data, perm); err != nil {
+// Write replaces path with data, with mode perm whatever the umask.
+func Write(path string, data []byte, perm os.FileMode) error {
+	if err := write(path, data, perm); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }
 
-func writeTemp(path string, data []byte, perm os.FileMode) error {
+func write(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
