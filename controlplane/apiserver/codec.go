@@ -13,6 +13,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	clientscheme "k8s.io/client-go/kubernetes/scheme"
@@ -100,7 +101,7 @@ func toJSON(r *http.Request, body []byte) ([]byte, error) {
 		}
 		return j, nil
 	}
-	if ct == "application/vnd.kubernetes.protobuf" {
+	if ct == protobufType {
 		// kubectl's typed clients (kubectl create service ...) send protobuf.
 		obj, _, err := protobufCodec.Decode(body, nil, nil)
 		if err != nil {
@@ -119,6 +120,9 @@ func toJSON(r *http.Request, body []byte) ([]byte, error) {
 // fieldValidation=Strict, unknown and duplicate fields are a 422 naming each
 // field; under Warn they are warnings.
 func decodeObject(r *http.Request, info *registry.Info, body []byte, validation string) (store.Object, []string, error) {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == protobufType {
+		return decodeProtobuf(info, body)
+	}
 	data, err := toJSON(r, body)
 	if err != nil {
 		return nil, nil, err
@@ -163,6 +167,47 @@ func strictResult(gk schema.GroupKind, name string, strictErrs []error, validati
 	}
 	st.Message = fmt.Sprintf("%s %q is invalid: %s", gk.Kind, name, strings.Join(msgs, ", "))
 	return nil, &apierrors.StatusError{ErrStatus: st}
+}
+
+// decodeProtobuf decodes what client-go's typed clients send by default
+// straight into the resource's type. Protobuf has no unknown-field problem
+// for fieldValidation to report.
+func decodeProtobuf(info *registry.Info, body []byte) (store.Object, []string, error) {
+	into := info.New()
+	out, gvk, err := protobufCodec.Decode(body, nil, into)
+	if err != nil {
+		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("the protobuf body of the request could not be decoded as a %s: %v", info.Kind, err))
+	}
+	obj, ok := out.(store.Object)
+	if !ok || gvk == nil || gvk.Kind != info.Kind || gvk.GroupVersion() != info.GroupVersion {
+		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("the object sent is a %v, but this is the endpoint of %s %s", gvk, info.GroupVersion, info.Kind))
+	}
+	obj.GetObjectKind().SetGroupVersionKind(info.GroupVersionKind())
+	return obj, nil, nil
+}
+
+// protobufType is Kubernetes' protobuf media type, which client-go's typed
+// clients send and ask for first.
+const protobufType = "application/vnd.kubernetes.protobuf"
+
+// acceptsProtobuf reports whether the client prefers protobuf answers: its
+// first listed media type is protobuf (client-go's "protobuf, json").
+func acceptsProtobuf(r *http.Request) bool {
+	first, _, _ := strings.Cut(r.Header.Get("Accept"), ",")
+	mt, _, err := mime.ParseMediaType(strings.TrimSpace(first))
+	return err == nil && mt == protobufType
+}
+
+// writeProtobuf writes obj (a typed object or list) as protobuf.
+func writeProtobuf(w http.ResponseWriter, code int, obj runtime.Object) {
+	var buf bytes.Buffer
+	if err := protobufCodec.Encode(obj, &buf); err != nil {
+		writeError(w, apierrors.NewInternalError(fmt.Errorf("encode protobuf: %w", err)))
+		return
+	}
+	w.Header().Set("Content-Type", protobufType)
+	w.WriteHeader(code)
+	w.Write(buf.Bytes())
 }
 
 // protobufCodec decodes Kubernetes' protobuf envelope into typed objects.

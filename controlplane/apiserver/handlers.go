@@ -1,6 +1,9 @@
 package apiserver
 
 import (
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	clientscheme "k8s.io/client-go/kubernetes/scheme"
+
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -144,6 +147,19 @@ func (s *Server) writeObjects(w http.ResponseWriter, r *http.Request, ri request
 		writeJSON(w, code, t)
 		return
 	}
+	if acceptsProtobuf(r) {
+		if single {
+			writeProtobuf(w, code, objs[0])
+			return
+		}
+		l, err := typedList(ri, objs, meta)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeProtobuf(w, code, l)
+		return
+	}
 	if single {
 		writeJSON(w, code, objs[0])
 		return
@@ -153,6 +169,31 @@ func (s *Server) writeObjects(w http.ResponseWriter, r *http.Request, ri request
 		ListMeta: *meta,
 		Items:    objs,
 	})
+}
+
+// typedList is objs as the resource's typed list (PodList, ...), for
+// protobuf, which needs the real type.
+func typedList(ri requestInfo, objs []store.Object, meta *metav1.ListMeta) (runtime.Object, error) {
+	gvk := ri.Info.GroupVersion.WithKind(ri.Info.ListKind)
+	l, err := clientscheme.Scheme.New(gvk)
+	if err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	items := make([]runtime.Object, len(objs))
+	for i, o := range objs {
+		items[i] = o
+	}
+	if err := apimeta.SetList(l, items); err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	acc, err := apimeta.ListAccessor(l)
+	if err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	acc.SetResourceVersion(meta.ResourceVersion)
+	acc.SetContinue(meta.Continue)
+	l.GetObjectKind().SetGroupVersionKind(gvk)
+	return l, nil
 }
 
 // list is the JSON shape of a typed list (PodList, ServiceList, ...): the

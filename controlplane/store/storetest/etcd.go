@@ -4,6 +4,8 @@
 package storetest
 
 import (
+	"errors"
+	"fmt"
 	"net/url"
 	"testing"
 	"time"
@@ -66,16 +68,9 @@ func (e *Etcd) Restart(t testing.TB) {
 }
 
 func (e *Etcd) start(clientURL string) error {
-	cfg := Config(e.Dir, clientURL, e.PeerURL)
-	srv, err := embed.StartEtcd(cfg)
+	srv, err := Start(Config(e.Dir, clientURL, e.PeerURL))
 	if err != nil {
 		return err
-	}
-	select {
-	case <-srv.Server.ReadyNotify():
-	case <-time.After(30 * time.Second):
-		srv.Close()
-		return errTimeout
 	}
 	e.server = srv
 	// On port 0 etcd advertises :0; the listener knows the real port.
@@ -109,8 +104,21 @@ func Config(dir, clientURL, peerURL string) *embed.Config {
 	return cfg
 }
 
-type timeoutError struct{}
-
-func (timeoutError) Error() string { return "embedded etcd was not ready within 30s" }
-
-var errTimeout error = timeoutError{}
+// Start starts an embedded etcd and waits until it serves; it is for
+// benchmarks and tools that have no testing.TB.
+func Start(cfg *embed.Config) (*embed.Etcd, error) {
+	srv, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded etcd: %w", err)
+	}
+	select {
+	case <-srv.Server.ReadyNotify():
+		return srv, nil
+	case err := <-srv.Err():
+		srv.Close()
+		return nil, fmt.Errorf("embedded etcd: %w", err)
+	case <-time.After(30 * time.Second):
+		srv.Close()
+		return nil, errors.New("embedded etcd was not ready within 30s")
+	}
+}

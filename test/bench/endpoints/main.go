@@ -13,6 +13,8 @@
 package main
 
 import (
+	"github.com/shoalmesh/shoal/test/bench/benchenv"
+
 	"context"
 	"flag"
 	"fmt"
@@ -27,9 +29,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,7 +38,6 @@ import (
 	"github.com/shoalmesh/shoal/controlplane/controllers"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/store"
-	"github.com/shoalmesh/shoal/controlplane/store/storetest"
 )
 
 func main() {
@@ -60,40 +58,15 @@ func run(nServices, perService, nFlips, parallel int, withEndpoints bool, dataDi
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	dir, err := os.MkdirTemp(dataDir, "shoal-bench-endpoints-")
+	env, err := benchenv.Start(dataDir, "shoal-bench-endpoints-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	etcd, err := embed.StartEtcd(storetest.Config(dir, "", ""))
-	if err != nil {
-		return fmt.Errorf("start etcd: %w", err)
-	}
-	defer etcd.Close()
-	select {
-	case <-etcd.Server.ReadyNotify():
-	case <-time.After(30 * time.Second):
-		return fmt.Errorf("etcd not ready after 30s")
-	}
-	client, err := clientv3.New(clientv3.Config{
-		Endpoints: []string{"http://" + etcd.Clients[0].Addr().String()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
-	})
-	if err != nil {
+	defer env.Close()
+	if err := env.StartRegistry(ctx); err != nil {
 		return err
 	}
-	defer client.Close()
-
-	ips, err := registry.NewIPAllocator(client, "10.96.0.0/16")
-	if err != nil {
-		return err
-	}
-	reg := registry.New(store.New(client), ips, nil)
-	if err := reg.Bootstrap(ctx); err != nil {
-		return err
-	}
-	caches := store.NewCaches(reg.Store, nil)
-	caches.Start(ctx)
-	reg.Namespaces = caches.For(registry.Namespaces.Resource)
+	reg, caches := env.Registry, env.Caches
 	deps := controllers.Deps{Registry: reg, Caches: caches, Log: slog.New(slog.DiscardHandler)}
 	ctrls := []controllers.Controller{controllers.NewEndpointSliceController(deps)}
 	if withEndpoints {

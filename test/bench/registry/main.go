@@ -7,6 +7,8 @@
 package main
 
 import (
+	"github.com/shoalmesh/shoal/test/bench/benchenv"
+
 	"context"
 	"flag"
 	"fmt"
@@ -20,11 +22,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 
 	"github.com/shoalmesh/shoal/cluster"
-	"github.com/shoalmesh/shoal/controlplane/store/storetest"
 )
 
 func main() {
@@ -63,23 +62,12 @@ func main() {
 // removes everything again, also when interrupted.
 func run(ctx context.Context, w io.Writer, n, c int) error {
 	began := time.Now()
-	dir, err := os.MkdirTemp("", "shoal-bench-")
+	env, err := benchenv.Start("", "shoal-bench-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-
-	etcd, err := startEtcd(filepath.Join(dir, "etcd"))
-	if err != nil {
-		return err
-	}
-	defer etcd.Close()
-	etcdURL := "http://" + etcd.Clients[0].Addr().String()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{etcdURL}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		return fmt.Errorf("etcd client: %w", err)
-	}
-	defer cli.Close()
+	defer env.Close()
+	dir, etcdURL, cli := env.Dir, env.URL, env.Client
 
 	upCtx, cancel := context.WithCancel(ctx)
 	in, err := cluster.Up(upCtx, cluster.Config{
@@ -130,24 +118,6 @@ func run(ctx context.Context, w io.Writer, n, c int) error {
 	r.elapsed = time.Since(began)
 	r.print(w)
 	return nil
-}
-
-// startEtcd starts the one etcd both the raw puts and Shoal use.
-func startEtcd(dir string) (*embed.Etcd, error) {
-	e, err := embed.StartEtcd(storetest.Config(dir, "", ""))
-	if err != nil {
-		return nil, fmt.Errorf("start embedded etcd: %w", err)
-	}
-	select {
-	case <-e.Server.ReadyNotify():
-		return e, nil
-	case err := <-e.Err():
-		e.Close()
-		return nil, fmt.Errorf("embedded etcd: %w", err)
-	case <-time.After(30 * time.Second):
-		e.Close()
-		return nil, fmt.Errorf("embedded etcd was not ready within 30s")
-	}
 }
 
 func waitChan(in *cluster.Instance) <-chan error {
