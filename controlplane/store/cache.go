@@ -87,7 +87,7 @@ func (c *Cache) watch(ctx context.Context) {
 	for ctx.Err() == nil {
 		from := c.Revision()
 		wctx, cancel := context.WithCancel(ctx)
-		ch := c.store.Watch(wctx, c.res, "", from, Predicate{}, false)
+		ch := c.store.watch(wctx, c.res, "", from, Predicate{}, false, false)
 		expired := false
 		for e := range ch {
 			if e.Type == watch.Error {
@@ -122,11 +122,25 @@ func (c *Cache) apply(e Event) {
 		c.mu.Unlock()
 		return
 	}
+	// The watch carries no previous values: the cache has them.
 	key := objectKey(e.Object)
+	prev, had := c.objs[key]
 	switch e.Type {
 	case watch.Deleted:
+		if !had {
+			c.mu.Unlock()
+			return
+		}
+		gone := prev.DeepCopyObject().(Object)
+		gone.SetResourceVersion(e.Object.GetResourceVersion())
+		e.Object, e.Old = gone, prev
 		delete(c.objs, key)
 	default:
+		if had {
+			e.Type, e.Old = watch.Modified, prev
+		} else {
+			e.Type = watch.Added
+		}
 		c.objs[key] = e.Object
 	}
 	c.rev = e.Revision

@@ -37,8 +37,19 @@ type Event struct {
 // The channel closes when ctx ends or after an Error event. A watch survives an
 // etcd restart: the client resumes it from the last revision it delivered.
 func (s *Store) Watch(ctx context.Context, r *Resource, namespace string, rev int64, pred Predicate, progress bool) <-chan Event {
+	return s.watch(ctx, r, namespace, rev, pred, progress, true)
+}
+
+// watch is Watch; without withPrev, etcd sends no previous values and events
+// carry no Old: a Deleted event's Object has only its namespace, name and
+// the deletion's revision. A Cache, which holds the previous values itself,
+// watches that way and decodes each change once instead of twice.
+func (s *Store) watch(ctx context.Context, r *Resource, namespace string, rev int64, pred Predicate, progress, withPrev bool) <-chan Event {
 	out := make(chan Event, 100)
-	opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithPrevKV()}
+	opts := []clientv3.OpOption{clientv3.WithPrefix()}
+	if withPrev {
+		opts = append(opts, clientv3.WithPrevKV())
+	}
 	if rev > 0 {
 		opts = append(opts, clientv3.WithRev(rev+1))
 	}
@@ -77,7 +88,14 @@ func (s *Store) Watch(ctx context.Context, r *Resource, namespace string, rev in
 				continue
 			}
 			for _, ev := range resp.Events {
-				e, ok, err := translate(r, ev, pred)
+				var e Event
+				var ok bool
+				var err error
+				if withPrev {
+					e, ok, err = translate(r, ev, pred)
+				} else {
+					e, ok, err = translateBare(r, ev)
+				}
 				if err != nil {
 					send(Event{Type: watch.Error, Err: apierrors.NewInternalError(err)})
 					return
@@ -135,4 +153,26 @@ func translate(r *Resource, ev *clientv3.Event, pred Predicate) (Event, bool, er
 		return Event{Type: watch.Deleted, Object: cur, Old: old, Revision: rev}, true, nil
 	}
 	return Event{}, false, nil
+}
+
+// translateBare turns an etcd event without its previous value into an
+// event; see watch.
+func translateBare(r *Resource, ev *clientv3.Event) (Event, bool, error) {
+	rev := ev.Kv.ModRevision
+	if ev.Type == mvccpb.DELETE {
+		gone := r.New()
+		ns, name := r.splitKey(string(ev.Kv.Key))
+		gone.SetNamespace(ns)
+		gone.SetName(name)
+		gone.SetResourceVersion(strconv.FormatInt(rev, 10))
+		return Event{Type: watch.Deleted, Object: gone, Revision: rev}, true, nil
+	}
+	cur, err := decode(r, ev.Kv.Value, rev)
+	if err != nil {
+		return Event{}, false, err
+	}
+	if ev.IsCreate() {
+		return Event{Type: watch.Added, Object: cur, Revision: rev}, true, nil
+	}
+	return Event{Type: watch.Modified, Object: cur, Revision: rev}, true, nil
 }
