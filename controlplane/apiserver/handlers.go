@@ -1,6 +1,8 @@
 package apiserver
 
 import (
+	"context"
+
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	clientscheme "k8s.io/client-go/kubernetes/scheme"
 
@@ -70,12 +72,40 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri reques
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request, ri requestInfo) {
-	obj, err := s.store.Get(r.Context(), ri.Info.Resource, ri.Namespace, ri.Name)
+	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+	defer cancel()
+	obj, err := s.store.Get(ctx, ri.Info.Resource, ri.Namespace, ri.Name)
+	if c, ok := s.fallback(err, ri); ok {
+		cached, found := c.Get(ri.Namespace, ri.Name)
+		if !found {
+			writeError(w, apierrors.NewNotFound(ri.Info.GroupResource(), ri.Name))
+			return
+		}
+		obj, err = cached, nil
+		addWarnings(w, []string{staleWarning(c)})
+	}
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	s.writeObjects(w, r, ri, http.StatusOK, []store.Object{obj}, nil, true)
+}
+
+// readTimeout bounds an etcd read before a request falls back to a cache.
+const readTimeout = 5 * time.Second
+
+// fallback returns a synced cache of ri's resource when err says etcd is
+// unreachable: reads keep being served from the last good view, as every
+// Shoal part does, with a warning saying so.
+func (s *Server) fallback(err error, ri requestInfo) (*store.Cache, bool) {
+	if err == nil || s.caches == nil || !(apierrors.IsServiceUnavailable(err) || apierrors.IsTimeout(err)) {
+		return nil, false
+	}
+	return s.caches.Existing(ri.Info.Resource)
+}
+
+func staleWarning(c *store.Cache) string {
+	return fmt.Sprintf("etcd is unreachable; this answer comes from the API server's cache at resourceVersion %d", c.Revision())
 }
 
 // predicate parses labelSelector and fieldSelector.
@@ -122,7 +152,15 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, ri requestInfo) {
 			return
 		}
 	}
-	res, err := s.store.List(r.Context(), ri.Info.Resource, ri.Namespace, opts)
+	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+	defer cancel()
+	res, err := s.store.List(ctx, ri.Info.Resource, ri.Namespace, opts)
+	if c, ok := s.fallback(err, ri); ok {
+		// The whole selection in one page: a continue token would name an
+		// etcd revision the cache cannot page through.
+		res, err = &store.ListResult{Items: c.List(ri.Namespace, pred), Revision: c.Revision()}, nil
+		addWarnings(w, []string{staleWarning(c)})
+	}
 	if err != nil {
 		writeError(w, err)
 		return

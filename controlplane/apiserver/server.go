@@ -36,6 +36,9 @@ type Config struct {
 	Metrics      prometheus.Registerer
 	Gatherer     prometheus.Gatherer
 	MaxBodyBytes int64
+	// Caches, if set, lets reads be served from the process's caches while
+	// etcd is unreachable.
+	Caches *store.Caches
 }
 
 // Server is the Kubernetes API over HTTPS.
@@ -48,6 +51,7 @@ type Server struct {
 	metrics *metrics
 	gather  prometheus.Gatherer
 	maxBody int64
+	caches  *store.Caches
 
 	// stopping closes when Serve's context ends, so open watches return and
 	// the HTTP server can shut down.
@@ -74,7 +78,7 @@ func New(cfg Config) *Server {
 	return &Server{
 		reg: cfg.Registry, store: cfg.Registry.Store, tokens: cfg.Tokens, tls: cfg.TLS,
 		log: cfg.Log.With("component", "apiserver"), metrics: newMetrics(cfg.Metrics), gather: cfg.Gatherer,
-		maxBody: cfg.MaxBodyBytes, stopping: make(chan struct{}),
+		maxBody: cfg.MaxBodyBytes, caches: cfg.Caches, stopping: make(chan struct{}),
 	}
 }
 

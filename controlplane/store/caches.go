@@ -40,6 +40,23 @@ func (cs *Caches) For(r *Resource) *Cache {
 	return c
 }
 
+// Existing returns the cache of r if some part of the process made one and
+// it has its first list; it never starts a new one.
+func (cs *Caches) Existing(r *Resource) (*Cache, bool) {
+	cs.mu.Lock()
+	c, ok := cs.caches[r]
+	cs.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	select {
+	case <-c.Synced():
+		return c, true
+	default:
+		return nil, false
+	}
+}
+
 // Start runs every cache, and every cache made later, until ctx ends.
 func (cs *Caches) Start(ctx context.Context) {
 	cs.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -93,6 +94,8 @@ func ParseResourceVersion(rv string) (int64, error) {
 
 // Get returns the object namespace/name.
 func (s *Store) Get(ctx context.Context, r *Resource, namespace, name string) (Object, error) {
+	ctx, cancel := withDeadline(ctx)
+	defer cancel()
 	resp, err := s.client.Get(ctx, r.Key(namespace, name))
 	if err != nil {
 		return nil, unavailable(err)
@@ -154,7 +157,9 @@ func (s *Store) List(ctx context.Context, r *Resource, namespace string, opts Li
 		if rev > 0 {
 			ops = append(ops, clientv3.WithRev(rev))
 		}
-		resp, err := s.client.Get(ctx, start, ops...)
+		cctx, cancel := withDeadline(ctx)
+		resp, err := s.client.Get(cctx, start, ops...)
+		cancel()
 		if err != nil {
 			if errors.Is(err, rpctypes.ErrCompacted) {
 				return nil, apierrors.NewResourceExpired(fmt.Sprintf("the list revision %d has been compacted; list again without continue or resourceVersion", rev))
@@ -222,7 +227,9 @@ func (s *Store) Create(ctx context.Context, r *Resource, obj Object, extra Txn) 
 	}
 	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)}, extra.Cmps...)
 	ops := append([]clientv3.Op{clientv3.OpPut(key, string(val))}, extra.Ops...)
-	resp, err := s.client.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(key, clientv3.WithCountOnly())).Commit()
+	tctx, cancel := withDeadline(ctx)
+	defer cancel()
+	resp, err := s.client.Txn(tctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(key, clientv3.WithCountOnly())).Commit()
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -253,7 +260,9 @@ func (s *Store) Update(ctx context.Context, r *Resource, obj Object, extra Txn) 
 	}
 	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, extra.Cmps...)
 	ops := append([]clientv3.Op{clientv3.OpPut(key, string(val))}, extra.Ops...)
-	resp, err := s.client.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(key)).Commit()
+	tctx, cancel := withDeadline(ctx)
+	defer cancel()
+	resp, err := s.client.Txn(tctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(key)).Commit()
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -323,7 +332,9 @@ func (s *Store) Delete(ctx context.Context, r *Resource, namespace, name string,
 		}
 		cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, x.Cmps...)
 		ops := append([]clientv3.Op{clientv3.OpDelete(key)}, x.Ops...)
-		resp, err := s.client.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(key, clientv3.WithCountOnly())).Commit()
+		tctx, cancel := withDeadline(ctx)
+		resp, err := s.client.Txn(tctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(key, clientv3.WithCountOnly())).Commit()
+		cancel()
 		if err != nil {
 			return nil, unavailable(err)
 		}
@@ -354,6 +365,15 @@ func checkPreconditions(r *Resource, cur Object, pre *Preconditions) error {
 func conflict(r *Resource, name string) error {
 	return apierrors.NewConflict(r.GroupResource(), name,
 		errors.New("the object has been modified; please apply your changes to the latest version and try again"))
+}
+
+// OpTimeout bounds every etcd call the store makes, so a request never
+// hangs on an etcd that is away: it fails with a timeout the caller can
+// answer (or serve from a cache).
+const OpTimeout = 10 * time.Second
+
+func withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, OpTimeout)
 }
 
 // unavailable turns an etcd error into a 503 (or the context's error), so an
