@@ -191,11 +191,13 @@ func decodeProtobuf(info *registry.Info, body []byte) (store.Object, []string, e
 const protobufType = "application/vnd.kubernetes.protobuf"
 
 // acceptsProtobuf reports whether the client prefers protobuf answers: its
-// first listed media type is protobuf (client-go's "protobuf, json").
+// first listed media type is protobuf (client-go's "protobuf, json"), and
+// plain: one that asks for another shape ("as=PartialObjectMetadataList",
+// client-go's metadata client) cannot take the typed object, so it gets JSON.
 func acceptsProtobuf(r *http.Request) bool {
 	first, _, _ := strings.Cut(r.Header.Get("Accept"), ",")
-	mt, _, err := mime.ParseMediaType(strings.TrimSpace(first))
-	return err == nil && mt == protobufType
+	mt, params, err := mime.ParseMediaType(strings.TrimSpace(first))
+	return err == nil && mt == protobufType && params["as"] == ""
 }
 
 // writeProtobuf writes obj (a typed object or list) as protobuf.

@@ -209,6 +209,10 @@ func (c *ReplicaSetController) createPod(ctx context.Context, rs *appsv1.Replica
 		if apierrors.IsAlreadyExists(err) && attempt < 3 {
 			continue // the generated name was taken
 		}
+		if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+			// As Kubernetes: the namespace is going, and its ReplicaSets with it.
+			return nil
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				c.events.Eventf(rs, registry.ReplicaSets, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)

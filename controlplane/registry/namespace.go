@@ -54,19 +54,19 @@ func (r *Registry) deleteNamespace(ctx context.Context, name string, pre *store.
 // the namespace. It is idempotent: a crash half-way is finished by the next
 // sweep.
 func (r *Registry) finalizeNamespace(ctx context.Context, name string) error {
-	for _, info := range All {
-		if !info.Namespaced {
-			continue
-		}
-		list, err := r.Store.List(ctx, info.Resource, name, store.ListOptions{})
+	// Events may still be written into a terminating namespace (about the
+	// objects being deleted, after the pass over Events), so pass again
+	// until a pass finds nothing, as Kubernetes' namespace controller does.
+	for pass := 0; ; pass++ {
+		deleted, err := r.deleteNamespaceContent(ctx, name)
 		if err != nil {
 			return err
 		}
-		for _, o := range list.Items {
-			_, err := r.Store.Delete(ctx, info.Resource, name, o.GetName(), nil, r.deleteTxn(info))
-			if err != nil && !apierrors.IsNotFound(err) {
-				return fmt.Errorf("delete %s %s/%s: %w", info.Kind, name, o.GetName(), err)
-			}
+		if deleted == 0 {
+			break
+		}
+		if pass == 4 {
+			return fmt.Errorf("namespace %s: objects still being created", name)
 		}
 	}
 	_, err := r.Store.Delete(ctx, Namespaces.Resource, "", name, nil, nil)
@@ -74,6 +74,29 @@ func (r *Registry) finalizeNamespace(ctx context.Context, name string) error {
 		return nil
 	}
 	return err
+}
+
+// deleteNamespaceContent deletes every object in namespace name and
+// returns how many there were.
+func (r *Registry) deleteNamespaceContent(ctx context.Context, name string) (int, error) {
+	n := 0
+	for _, info := range All {
+		if !info.Namespaced {
+			continue
+		}
+		list, err := r.Store.List(ctx, info.Resource, name, store.ListOptions{})
+		if err != nil {
+			return n, err
+		}
+		for _, o := range list.Items {
+			_, err := r.Store.Delete(ctx, info.Resource, name, o.GetName(), nil, r.deleteTxn(info))
+			if err != nil && !apierrors.IsNotFound(err) {
+				return n, fmt.Errorf("delete %s %s/%s: %w", info.Kind, name, o.GetName(), err)
+			}
+			n++
+		}
+	}
+	return n, nil
 }
 
 // runNamespaceFinalizer empties and removes terminating namespaces: those it

@@ -136,7 +136,9 @@ func (r *Registry) Update(ctx context.Context, info *Info, namespace, name, subr
 		if err := r.allocateOnUpdate(ctx, info, next, cur); err != nil {
 			return Result{}, err
 		}
-		res.Warnings = Warnings(next)
+		if subresource != "status" { // a status write has no say in the spec warned about
+			res.Warnings = Warnings(next)
+		}
 		if sameStored(info, next, cur) {
 			res.Object = cur
 			return res, nil
@@ -254,8 +256,13 @@ func (r *Registry) checkNamespace(ctx context.Context, info *Info, obj store.Obj
 		nsObj = o
 	}
 	if nsObj.GetDeletionTimestamp() != nil && info != Events {
-		return apierrors.NewForbidden(info.GroupResource(), obj.GetName(),
+		err := apierrors.NewForbidden(info.GroupResource(), obj.GetName(),
 			fmt.Errorf("unable to create new content in namespace %s because it is being terminated", ns))
+		// As Kubernetes' NamespaceLifecycle admission does, so that
+		// controllers can tell this refusal from a failure.
+		err.ErrStatus.Details.Causes = append(err.ErrStatus.Details.Causes, metav1.StatusCause{
+			Type: corev1.NamespaceTerminatingCause, Message: fmt.Sprintf("namespace %s is being terminated", ns), Field: "metadata.namespace"})
+		return err
 	}
 	return nil
 }
