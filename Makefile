@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/shoal
 PKGS    ?= ./...
 
-.PHONY: all build up test test-e2e bench bench-registry bench-endpoints bench-deployment lint deps clean
+.PHONY: all build up test test-e2e bench bench-registry bench-endpoints bench-deployment bench-dns lint deps clean
 
 all: build
 
@@ -22,13 +22,14 @@ up: build
 test:
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) test -run='^$$' -fuzz=FuzzResolver -fuzztime=10s ./dns/resolver/
 
 # The end-to-end tests alone (real kubectl, real shoal processes).
 test-e2e:
 	$(GO) test -race -count=1 -timeout 15m ./test/e2e/...
 
 # Benchmarks print tables; they are not part of `make test`.
-bench: bench-registry bench-endpoints bench-deployment
+bench: bench-registry bench-endpoints bench-deployment bench-dns
 
 bench-registry:
 	$(GO) run ./test/bench/registry
@@ -38,6 +39,12 @@ bench-endpoints:
 
 bench-deployment:
 	$(GO) run ./test/bench/deployment
+
+# Shoal's resolver against CoreDNS's kubernetes plugin on the same objects,
+# measured with dnsperf (Debian's package, installed here if missing).
+bench-dns:
+	@command -v dnsperf >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y dnsperf; }
+	$(GO) run ./test/bench/dns
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

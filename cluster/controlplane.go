@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -110,7 +111,7 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := apiserver.New(apiserver.Config{
-		Registry: reg, Tokens: tokens, TLS: bundle.ServerTLSConfig(), Log: log, Metrics: metrics,
+		Registry: reg, Tokens: tokens, TLS: bundle.ServerTLSConfig(), Log: log, Metrics: metrics, Caches: caches,
 	})
 	apiDone := make(chan error, 1)
 	go func() { apiDone <- api.Serve(runCtx, ln) }()
@@ -125,10 +126,6 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 		reg.Run(runCtx, advertise)
 	}()
 	log.Info("api server serving", "url", apiURL)
-	if cfg.Out != nil {
-		fmt.Fprintf(cfg.Out, "Shoal is up.\n  API server:  %s\n  etcd:        %v\n  kubeconfig:  %s\n\nUse it with:\n  export KUBECONFIG=%s\n  kubectl get namespaces\n",
-			apiURL, endpoints, kubeconfig, absPath(kubeconfig))
-	}
 
 	done := make(chan error, 1)
 	go func() {
@@ -148,7 +145,22 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 		log.Info("stopped")
 		done <- err
 	}()
-	return &Instance{APIURL: apiURL, Kubeconfig: kubeconfig, Etcd: client, Registry: reg, Caches: caches, Endpoints: endpoints, done: done}, nil
+	in := &Instance{APIURL: apiURL, Kubeconfig: kubeconfig, Etcd: client, Registry: reg, Caches: caches, Endpoints: endpoints, done: done}
+	in.printBanner(cfg.Out)
+	return in, nil
+}
+
+// printBanner tells the user where everything is; w may be nil.
+func (in *Instance) printBanner(w io.Writer) {
+	if w == nil {
+		return
+	}
+	dns := ""
+	if in.DNSAddr != "" {
+		dns = fmt.Sprintf("  DNS:         %s (UDP and TCP)\n", in.DNSAddr)
+	}
+	fmt.Fprintf(w, "Shoal is up.\n  API server:  %s\n%s  etcd:        %v\n  kubeconfig:  %s\n\nUse it with:\n  export KUBECONFIG=%s\n  kubectl get namespaces\n",
+		in.APIURL, dns, in.Endpoints, in.Kubeconfig, absPath(in.Kubeconfig))
 }
 
 // advertiseAddr is the address other parts reach this API server at.

@@ -27,7 +27,11 @@ type Config struct {
 	EtcdClientAddr string
 	EtcdPeerAddr   string
 	ServiceCIDR    string
-	Log            *slog.Logger
+	// DNSAddr is where `shoal up` serves DNS (UDP and TCP) with the built-in
+	// Corefile; DNSConf, if set, is a Corefile to run instead.
+	DNSAddr string
+	DNSConf string
+	Log     *slog.Logger
 	// Out receives the start-up banner (how to use kubectl); nil discards it.
 	Out io.Writer
 }
@@ -39,6 +43,7 @@ const (
 	DefaultEtcdClientAddr = "127.0.0.1:2379"
 	DefaultEtcdPeerAddr   = "127.0.0.1:2380"
 	DefaultServiceCIDR    = "10.96.0.0/16"
+	DefaultDNSAddr        = "127.0.0.1:10053"
 )
 
 // Instance is a started Shoal process.
@@ -49,6 +54,8 @@ type Instance struct {
 	Etcd       *clientv3.Client
 	Registry   *registry.Registry
 	Caches     *store.Caches
+	// DNSAddr is the address the resolver serves on (shoal up only).
+	DNSAddr string
 	// Endpoints are the etcd client URLs the instance uses.
 	Endpoints []string
 	done      chan error
@@ -88,7 +95,22 @@ func Up(ctx context.Context, cfg Config) (*Instance, error) {
 		endpoints = []string{"http://" + etcd.Clients[0].Addr().String()}
 		log.Info("embedded etcd ready", "client_url", endpoints[0], "dir", filepath.Join(cfg.DataDir, "etcd"))
 	}
-	return startControlPlane(ctx, cfg, endpoints, &cleanup)
+	// The banner waits until DNS serves too.
+	cpCfg := cfg
+	cpCfg.Out = nil
+	ctx, cancel := context.WithCancel(ctx)
+	in, err := startControlPlane(ctx, cpCfg, endpoints, &cleanup)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if err := startDNS(ctx, cancel, cfg, in); err != nil {
+		cancel()
+		in.Wait()
+		return nil, err
+	}
+	in.printBanner(cfg.Out)
+	return in, nil
 }
 
 func setDefaults(cfg *Config) {
@@ -106,6 +128,9 @@ func setDefaults(cfg *Config) {
 	}
 	if cfg.ServiceCIDR == "" {
 		cfg.ServiceCIDR = DefaultServiceCIDR
+	}
+	if cfg.DNSAddr == "" {
+		cfg.DNSAddr = DefaultDNSAddr
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)

@@ -5,10 +5,9 @@ package clustertest
 
 import (
 	"context"
-
 	"log/slog"
-	"net"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/shoalmesh/shoal/cluster"
+	"github.com/shoalmesh/shoal/dns/resolver/resolvertest"
 )
 
 // Options change what Start runs.
@@ -36,8 +36,42 @@ type Shoal struct {
 	stop    context.CancelFunc
 }
 
-// Start runs Shoal until the test ends.
+// Start runs Shoal (`shoal up`) until the test ends.
 func Start(t testing.TB, opts Options) *Shoal {
+	t.Helper()
+	return start(t, opts, cluster.Up, "shoal up")
+}
+
+// StartControlPlane runs `shoal controlplane` on opts.EtcdServers until the
+// test ends. Replicas share the CA and tokens through the contents of their
+// data dirs: start one, then give the others a copy (CopyCredentials).
+func StartControlPlane(t testing.TB, opts Options) *Shoal {
+	t.Helper()
+	if len(opts.EtcdServers) == 0 {
+		t.Fatal("clustertest.StartControlPlane: Options.EtcdServers is required")
+	}
+	return start(t, opts, cluster.ControlPlane, "shoal controlplane")
+}
+
+// CopyCredentials copies the CA (pki/) and tokens of the data dir from into
+// to, so that a control-plane replica started on to serves with the same CA
+// and tokens as the one on from. Each replica still writes its own
+// kubeconfig, naming its own API server.
+func CopyCredentials(t testing.TB, from, to string) {
+	t.Helper()
+	if err := os.CopyFS(filepath.Join(to, "pki"), os.DirFS(filepath.Join(from, "pki"))); err != nil {
+		t.Fatalf("copy the CA: %v", err)
+	}
+	tokens, err := os.ReadFile(filepath.Join(from, "tokens.csv"))
+	if err == nil {
+		err = os.WriteFile(filepath.Join(to, "tokens.csv"), tokens, 0o600)
+	}
+	if err != nil {
+		t.Fatalf("copy the tokens: %v", err)
+	}
+}
+
+func start(t testing.TB, opts Options, run func(context.Context, cluster.Config) (*cluster.Instance, error), what string) *Shoal {
 	t.Helper()
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
@@ -46,17 +80,18 @@ func Start(t testing.TB, opts Options) *Shoal {
 		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	in, err := cluster.Up(ctx, cluster.Config{
+	in, err := run(ctx, cluster.Config{
 		DataDir:        opts.DataDir,
 		APIAddr:        FreeAddr(t),
 		EtcdServers:    opts.EtcdServers,
 		EtcdClientAddr: FreeAddr(t),
 		EtcdPeerAddr:   FreeAddr(t),
+		DNSAddr:        resolvertest.FreeAddr(t), // shoal up only; s.DNSAddr
 		Log:            opts.Log,
 	})
 	if err != nil {
 		cancel()
-		t.Fatalf("shoal up: %v", err)
+		t.Fatalf("%s: %v", what, err)
 	}
 	s := &Shoal{Instance: in, DataDir: opts.DataDir, stop: cancel}
 	t.Cleanup(s.Stop)
@@ -102,12 +137,7 @@ func (s *Shoal) Clientset(t testing.TB) *kubernetes.Clientset {
 // FreeAddr returns a free 127.0.0.1 port.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return resolvertest.FreeAddr(t)
 }
 
 // Eventually polls cond every 20ms until it holds or timeout passes.

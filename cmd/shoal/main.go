@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/shoalmesh/shoal/cluster"
+	"github.com/shoalmesh/shoal/dns/resolver"
 )
 
 const usage = `Shoal: service discovery and least-loaded traffic, Kubernetes-style.
@@ -19,6 +21,7 @@ const usage = `Shoal: service discovery and least-loaded traffic, Kubernetes-sty
 Usage:
   shoal up [flags]             run everything on this machine (embedded etcd, API server, controllers, ...)
   shoal controlplane [flags]   run the API server and controllers against an etcd cluster (--etcd-servers)
+  shoal dns --conf Corefile    run the DNS resolver alone (its cluster block names the etcd endpoints)
   shoal version                print the version
 
 Run 'shoal <command> -h' for its flags.
@@ -35,6 +38,8 @@ func main() {
 		err = run("up", os.Args[2:], cluster.Up)
 	case "controlplane":
 		err = run("controlplane", os.Args[2:], cluster.ControlPlane)
+	case "dns":
+		err = runDNS(os.Args[2:])
 	case "version":
 		fmt.Println("shoal (Kubernetes API v1.33)")
 	case "-h", "--help", "help":
@@ -59,16 +64,18 @@ func run(command string, args []string, start func(context.Context, cluster.Conf
 	if command == "up" {
 		fs.StringVar(&cfg.EtcdClientAddr, "etcd-client-addr", cluster.DefaultEtcdClientAddr, "embedded etcd client listen address")
 		fs.StringVar(&cfg.EtcdPeerAddr, "etcd-peer-addr", cluster.DefaultEtcdPeerAddr, "embedded etcd peer listen address")
+		fs.StringVar(&cfg.DNSAddr, "dns-addr", cluster.DefaultDNSAddr, "DNS listen address (UDP and TCP) of the built-in Corefile")
+		fs.StringVar(&cfg.DNSConf, "dns-conf", "", "Corefile to serve DNS with instead of the built-in one (its cluster block without endpoint uses this process's registry)")
 	}
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", cluster.DefaultServiceCIDR, "range ClusterIPs are allocated from")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.Parse(args)
 
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+	log, err := newLogger(*logLevel)
+	if err != nil {
+		return err
 	}
-	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Log = log
 	cfg.Out = os.Stdout
 	if *etcdServers != "" {
 		cfg.EtcdServers = strings.Split(*etcdServers, ",")
@@ -80,4 +87,30 @@ func run(command string, args []string, start func(context.Context, cluster.Conf
 		return err
 	}
 	return in.Wait()
+}
+
+// runDNS runs `shoal dns` until SIGINT or SIGTERM.
+func runDNS(args []string) error {
+	fs := flag.NewFlagSet("shoal dns", flag.ExitOnError)
+	conf := fs.String("conf", "", "the Corefile to serve (required); its cluster block needs endpoint URLs")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	fs.Parse(args)
+	if *conf == "" {
+		return errors.New("--conf is required")
+	}
+	log, err := newLogger(*logLevel)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return resolver.Run(ctx, *conf, log.With("component", "dns"))
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }

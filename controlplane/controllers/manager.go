@@ -52,7 +52,10 @@ func RunElected(ctx context.Context, client *clientv3.Client, id string, log *sl
 			stop()
 		}()
 		Run(lead, controllers...)
-		stop()
+		// Hold the lead until it is lost or ctx ends, even if every
+		// controller returned early: resigning and campaigning again at once
+		// would spin.
+		<-lead.Done()
 		// Resign so a successor need not wait for the lease to expire.
 		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		election.Resign(rctx)

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/dns/resolver/resolvertest"
 )
 
 // Bounds on waits for a child; generous so a loaded CI machine (or a -race
@@ -58,15 +59,15 @@ func buildShoal(t *testing.T, dir string) string {
 
 // shoalAddrs are the loopback addresses one `shoal up` listens on; a restart
 // reuses them, as a user restarting it would.
-type shoalAddrs struct{ API, EtcdClient, EtcdPeer string }
+type shoalAddrs struct{ API, EtcdClient, EtcdPeer, DNS string }
 
 func freeAddrs(t *testing.T) shoalAddrs {
-	return shoalAddrs{clustertest.FreeAddr(t), clustertest.FreeAddr(t), clustertest.FreeAddr(t)}
+	return shoalAddrs{clustertest.FreeAddr(t), clustertest.FreeAddr(t), clustertest.FreeAddr(t), resolvertest.FreeAddr(t)}
 }
 
 func upArgs(dataDir string, a shoalAddrs, extra ...string) []string {
 	return append([]string{"up", "--data-dir", dataDir, "--api-addr", a.API,
-		"--etcd-client-addr", a.EtcdClient, "--etcd-peer-addr", a.EtcdPeer}, extra...)
+		"--etcd-client-addr", a.EtcdClient, "--etcd-peer-addr", a.EtcdPeer, "--dns-addr", a.DNS}, extra...)
 }
 
 // shoalProc is a `shoal` child process, killed when the test ends.
@@ -83,8 +84,16 @@ type shoalProc struct {
 // startShoal runs `bin up` on dataDir and addrs.
 func startShoal(t *testing.T, bin, dataDir string, a shoalAddrs, extra ...string) *shoalProc {
 	t.Helper()
-	p := &shoalProc{dataDir: dataDir, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, upArgs(dataDir, a, extra...)...)
+	p := startProcess(t, bin, upArgs(dataDir, a, extra...)...)
+	p.dataDir = dataDir
+	return p
+}
+
+// startProcess runs `bin args...`.
+func startProcess(t *testing.T, bin string, args ...string) *shoalProc {
+	t.Helper()
+	p := &shoalProc{done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	p.started = time.Now()
 	if err := p.cmd.Start(); err != nil {

@@ -1,0 +1,191 @@
+// Command dns compares Shoal's resolver with CoreDNS's kubernetes plugin on
+// the same objects in the same run (`make bench-dns`).
+//
+// It starts Shoal in-process (embedded etcd, API server), creates the
+// services (selector-less, each with a hand-written EndpointSlice; every
+// tenth headless), then runs each server as its own child process
+// (test/bench/dns/server): Shoal's cluster plugin reading etcd, and CoreDNS's
+// kubernetes plugin reading Shoal's API server through a kubeconfig. Both
+// have the same Corefile otherwise (errors, no cache). dnsperf sends the
+// same query mix (A, SRV, PTR, NXDOMAIN) to each for a fixed time; with
+// taskset the servers run on CPU 0 and dnsperf (and this program) on CPU 1.
+// It prints QPS, p50/p99 latency (from dnsperf's per-query report), the
+// servers' resident memory, and the ratios, as a Markdown table.
+//
+//	go run ./test/bench/dns -services 1000 -endpoints 10 -duration 20s
+package main
+
+import (
+	"cmp"
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/shoalmesh/shoal/cluster"
+)
+
+type options struct {
+	services, endpoints int
+	duration, warmup    time.Duration
+	outstanding         int
+	rounds              int
+	latencyQPS          int
+	profiles            string
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.services, "services", 1000, "services to create")
+	flag.IntVar(&o.endpoints, "endpoints", 10, "endpoints per service")
+	flag.DurationVar(&o.duration, "duration", 20*time.Second, "dnsperf run time per server and round")
+	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "unmeasured dnsperf run before each measured one")
+	flag.IntVar(&o.outstanding, "outstanding", 100, "dnsperf -q: queries in flight")
+	flag.IntVar(&o.rounds, "rounds", 2, "measured runs per server, alternating")
+	flag.StringVar(&o.profiles, "cpuprofile", "", "directory to write each server's CPU profile (<mode>.prof) to")
+	flag.IntVar(&o.latencyQPS, "latency-qps", 0, "offered load of the latency runs (default: half the slower server's QPS)")
+	flag.Parse()
+	if err := run(o); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(o options) error {
+	if _, err := exec.LookPath("dnsperf"); err != nil {
+		return fmt.Errorf("dnsperf is not installed (apt-get install -y dnsperf): %w", err)
+	}
+	pin := pinning()
+	if pin.client != "" {
+		// This process (Shoal's API server and etcd, idle while measuring)
+		// shares dnsperf's CPU, not the servers'.
+		if out, err := exec.Command("taskset", "-a", "-p", "-c", pin.client, strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
+			return fmt.Errorf("taskset: %v: %s", err, out)
+		}
+	}
+	dir, err := os.MkdirTemp("", "shoal-bench-dns-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	in, err := cluster.Up(ctx, cluster.Config{
+		DataDir: filepath.Join(dir, "shoal"), APIAddr: freeAddr(),
+		EtcdClientAddr: freeAddr(), EtcdPeerAddr: freeAddr(), DNSAddr: freeAddr(),
+	})
+	if err != nil {
+		return fmt.Errorf("shoal up: %w", err)
+	}
+	defer func() { cancel(); in.Wait() }()
+
+	start := time.Now()
+	objs, err := createObjects(ctx, in.Kubeconfig, o.services, o.endpoints)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "created %d services with %d endpoints each in %v\n", o.services, o.endpoints, time.Since(start).Round(time.Millisecond))
+	queries := filepath.Join(dir, "queries.txt")
+	if err := writeQueries(queries, objs); err != nil {
+		return err
+	}
+
+	bin := filepath.Join(dir, "server")
+	build := exec.Command("go", "build", "-o", bin, "./test/bench/dns/server")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build the server: %w", err)
+	}
+
+	servers := []*server{
+		{name: "Shoal (cluster)", mode: "shoal", plugin: fmt.Sprintf("cluster cluster.local in-addr.arpa {\n        endpoint %s\n        pods insecure\n        ttl 5\n    }", in.Endpoints[0])},
+		{name: "CoreDNS (kubernetes)", mode: "coredns", plugin: fmt.Sprintf("kubernetes cluster.local in-addr.arpa {\n        kubeconfig %s shoal\n        pods insecure\n        ttl 5\n    }", in.Kubeconfig)},
+	}
+	for _, s := range servers {
+		s.addr = freeAddr()
+		if err := s.start(ctx, bin, dir, pin.server, o.profiles); err != nil {
+			return err
+		}
+		defer s.stop()
+	}
+	for _, s := range servers {
+		start := time.Now()
+		if err := s.waitSynced(objs, 2*time.Minute); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		fmt.Fprintf(os.Stderr, "%s answers for every service after %v\n", s.name, time.Since(start).Round(time.Millisecond))
+	}
+
+	// Throughput: as fast as each server answers.
+	for round := range o.rounds {
+		for _, s := range servers {
+			if o.warmup > 0 {
+				if _, err := dnsperf(pin.client, s.addr, queries, o.warmup, o.outstanding, 0, false); err != nil {
+					return err
+				}
+			}
+			r, err := dnsperf(pin.client, s.addr, queries, o.duration, o.outstanding, 0, false)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			fmt.Fprintf(os.Stderr, "round %d %s: %.0f q/s, lost %d\n", round+1, s.name, r.qps, r.lost)
+			s.results = append(s.results, r)
+		}
+	}
+	// Latency: at one offered load for both, half of what the slower one
+	// sustained, with dnsperf reporting every answer (which would make
+	// dnsperf the bottleneck at full speed).
+	if o.latencyQPS == 0 {
+		slowest := slices.MinFunc(servers, func(a, b *server) int { return cmp.Compare(a.median().qps, b.median().qps) })
+		o.latencyQPS = max(1000, int(slowest.median().qps/2)/1000*1000)
+	}
+	for _, s := range servers {
+		r, err := dnsperf(pin.client, s.addr, queries, o.duration, o.outstanding, o.latencyQPS, true)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		fmt.Fprintf(os.Stderr, "%s at %d q/s: p50 %v, p99 %v\n", s.name, o.latencyQPS, r.p50, r.p99)
+		s.latency = r
+	}
+	for _, s := range servers {
+		s.rss, s.peak = memory(s.cmd.Process.Pid)
+	}
+	report(os.Stdout, o, pin, servers)
+	return nil
+}
+
+// cpus says where the servers and the client run; empty without taskset or
+// with one CPU.
+type cpus struct{ server, client string }
+
+func pinning() cpus {
+	if _, err := exec.LookPath("taskset"); err != nil || runtime.NumCPU() < 2 {
+		return cpus{}
+	}
+	return cpus{server: "0", client: "1"}
+}
+
+// freeAddr is a 127.0.0.1 port free for both UDP and TCP.
+func freeAddr() string {
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			log.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		pc, err := net.ListenPacket("udp", addr)
+		ln.Close()
+		if err == nil {
+			pc.Close()
+			return addr
+		}
+	}
+}
