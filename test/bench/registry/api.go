@@ -66,12 +66,14 @@ func (a *apiClients) createNamespace(ctx context.Context, name string) error {
 
 // benchService is a typical Service: about 700 bytes of JSON once the
 // server has defaulted it and allocated its ClusterIP.
-func benchService(name string) *corev1.Service {
+// With selector false it selects nothing, so the controllers write nothing
+// for it and only the API server's own work is measured.
+func benchService(name string, selector bool) *corev1.Service {
 	labels := map[string]string{"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "shoal-bench"}
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 		Spec: corev1.ServiceSpec{
-			Selector: labels,
+			Selector: selectorIf(selector, labels),
 			Ports: []corev1.ServicePort{
 				{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP},
 				{Name: "grpc", Port: 9090, TargetPort: intstr.FromString("grpc"), Protocol: corev1.ProtocolTCP},
@@ -80,10 +82,17 @@ func benchService(name string) *corev1.Service {
 	}
 }
 
+func selectorIf(on bool, labels map[string]string) map[string]string {
+	if on {
+		return labels
+	}
+	return nil
+}
+
 // createServices POSTs n Services (each given a ClusterIP) from c clients.
-func (a *apiClients) createServices(ctx context.Context, prefix string, n, c int) (throughput, error) {
+func (a *apiClients) createServices(ctx context.Context, prefix string, n, c int, selector bool) (throughput, error) {
 	create := func(ctx context.Context, w int, name string) error {
-		svc, err := a.cs[w].CoreV1().Services(benchNS).Create(ctx, benchService(name), metav1.CreateOptions{})
+		svc, err := a.cs[w].CoreV1().Services(benchNS).Create(ctx, benchService(name, selector), metav1.CreateOptions{})
 		if err != nil {
 			return fmt.Errorf("create service %s: %w", name, err)
 		}

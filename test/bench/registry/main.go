@@ -103,10 +103,16 @@ func run(ctx context.Context, w io.Writer, n, c int) error {
 	if err := api.createNamespace(ctx, benchNS); err != nil {
 		return err
 	}
-	if r.apiSeq, err = api.createServices(ctx, "seq", n, 1); err != nil {
+	if r.apiBareSeq, err = api.createServices(ctx, "bare-seq", n, 1, false); err != nil {
 		return err
 	}
-	if r.apiPar, err = api.createServices(ctx, "par", n, c); err != nil {
+	if r.apiBarePar, err = api.createServices(ctx, "bare-par", n, c, false); err != nil {
+		return err
+	}
+	if r.apiSeq, err = api.createServices(ctx, "seq", n, 1, true); err != nil {
+		return err
+	}
+	if r.apiPar, err = api.createServices(ctx, "par", n, c, true); err != nil {
 		return err
 	}
 	if r.serviceBytes, err = storedSize(ctx, cli, "/registry/services/specs/"+benchNS+"/seq-000000"); err != nil {

@@ -37,7 +37,7 @@ func (a *apiClients) watchLatency(ctx context.Context, n int) (watchResult, erro
 		return watchResult{}, err
 	}
 	writer := a.cs[0]
-	svc, err := writer.CoreV1().Services(watchNS).Create(ctx, benchService("watched"), metav1.CreateOptions{})
+	svc, err := writer.CoreV1().Services(watchNS).Create(ctx, benchService("watched", true), metav1.CreateOptions{})
 	if err != nil {
 		return watchResult{}, fmt.Errorf("create the watched service: %w", err)
 	}
