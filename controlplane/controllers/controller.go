@@ -21,6 +21,14 @@ type Deps struct {
 	Log      *slog.Logger
 }
 
+// logger is d.Log, or a discarding logger when there is none.
+func (d Deps) logger() *slog.Logger {
+	if d.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Log
+}
+
 // Controller is one control loop.
 type Controller interface {
 	Name() string

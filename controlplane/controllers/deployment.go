@@ -48,10 +48,7 @@ var _ Controller = (*DeploymentController)(nil)
 
 // NewDeploymentController returns the Deployment controller.
 func NewDeploymentController(d Deps) *DeploymentController {
-	log := d.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := d.logger()
 	return &DeploymentController{
 		reg: d.Registry, caches: d.Caches, events: d.Events, log: log,
 		deploys: d.Caches.For(registry.Deployments.Resource),

@@ -34,10 +34,7 @@ var _ Controller = (*EndpointsController)(nil)
 
 // NewEndpointsController returns the controller; Run starts it.
 func NewEndpointsController(d Deps) *EndpointsController {
-	log := d.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := d.logger()
 	return &EndpointsController{deps: d, log: log}
 }
 

@@ -39,10 +39,7 @@ var _ Controller = (*EndpointSliceController)(nil)
 
 // NewEndpointSliceController returns the controller; Run starts it.
 func NewEndpointSliceController(d Deps) *EndpointSliceController {
-	log := d.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := d.logger()
 	return &EndpointSliceController{deps: d, log: log}
 }
 

@@ -59,10 +59,7 @@ var _ Controller = (*GarbageCollector)(nil)
 
 // NewGarbageCollector returns the garbage collector.
 func NewGarbageCollector(d Deps) *GarbageCollector {
-	log := d.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := d.logger()
 	return &GarbageCollector{
 		reg: d.Registry, caches: d.Caches, log: log.With("controller", "garbage-collector"),
 		resources: []*registry.Info{registry.Deployments, registry.ReplicaSets, registry.Pods, registry.Services, registry.EndpointSlices},

@@ -48,10 +48,7 @@ var _ Controller = (*ReplicaSetController)(nil)
 
 // NewReplicaSetController returns the ReplicaSet controller.
 func NewReplicaSetController(d Deps) *ReplicaSetController {
-	log := d.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := d.logger()
 	return &ReplicaSetController{
 		reg: d.Registry, caches: d.Caches, events: d.Events, log: log,
 		rsets:   d.Caches.For(registry.ReplicaSets.Resource),
