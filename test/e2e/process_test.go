@@ -33,6 +33,11 @@ func TestProcess(t *testing.T) {
 		}
 	})
 
+	t.Run("ControlPlaneFailoverOnKill", func(t *testing.T) {
+		t.Parallel()
+		testFailoverOnKill(t, bin)
+	})
+
 	t.Run("KillLosesNothing", func(t *testing.T) {
 		t.Parallel()
 		dir, addrs := t.TempDir(), freeAddrs(t)
