@@ -110,6 +110,9 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := controllers.RegisterMetrics(metrics); err != nil {
+		return fail(fmt.Errorf("controller metrics: %w", err))
+	}
 	api := apiserver.New(apiserver.Config{
 		Registry: reg, Tokens: tokens, TLS: bundle.ServerTLSConfig(), Log: log, Metrics: metrics, Caches: caches,
 	})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -269,6 +270,14 @@ func TestPublicEndpointsAndMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// The controllers' metrics are on the same endpoint.
+	want := `shoal_controllers_reconciles_total{controller="endpointslice",result="success"}`
+	clustertest.Eventually(t, 10*time.Second, "controller metrics", func() error {
+		if r := a.do("GET", "/metrics", "").must(t, 200); !bytes.Contains(r.body, []byte(want)) {
+			return fmt.Errorf("/metrics lacks %s", want)
+		}
+		return nil
+	})
 }
 
 // retry runs f until it succeeds or ctx ends, for writes while etcd restarts.

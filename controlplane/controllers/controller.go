@@ -92,7 +92,12 @@ func (l *loop) next(ctx context.Context) bool {
 		return false
 	}
 	defer l.queue.Done(key)
-	if err := l.reconcile(ctx, key); err != nil {
+	queueDepth.WithLabelValues(l.name).Set(float64(l.queue.Len()))
+	start := time.Now()
+	err := l.reconcile(ctx, key)
+	reconcileSeconds.WithLabelValues(l.name).Observe(time.Since(start).Seconds())
+	if err != nil {
+		reconciles.WithLabelValues(l.name, "error").Inc()
 		if ctx.Err() != nil {
 			return false
 		}
@@ -100,6 +105,7 @@ func (l *loop) next(ctx context.Context) bool {
 		l.queue.AddRateLimited(key)
 		return true
 	}
+	reconciles.WithLabelValues(l.name, "success").Inc()
 	l.queue.Forget(key)
 	return true
 }
