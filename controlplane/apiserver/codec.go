@@ -240,12 +240,3 @@ func tableRequest(r *http.Request) bool {
 	}
 	return false
 }
-
-// compactJSON strips insignificant whitespace; used for patches.
-func compactJSON(b []byte) []byte {
-	var buf bytes.Buffer
-	if json.Compact(&buf, b) != nil {
-		return b
-	}
-	return buf.Bytes()
-}
