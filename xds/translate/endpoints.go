@@ -1,0 +1,201 @@
+package translate
+
+import (
+	"cmp"
+	"math"
+	"net/netip"
+	"slices"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+)
+
+// DefaultRegion is the locality region of every endpoint; zones come from
+// the EndpointSlice.
+const DefaultRegion = "shoal"
+
+// Envoy rejects an assignment whose endpoint weights in a locality, or whose
+// locality weights, sum past 2^32-1. Capping an endpoint at 2^16 keeps a
+// locality of up to 65535 endpoints valid; capping a locality at 2^24 allows
+// 255 zones.
+const (
+	MaxWeight         = 1 << 16
+	maxLocalityWeight = 1 << 24
+)
+
+// Endpoints returns one ClusterLoadAssignment per TCP port of s.Service, in
+// port order, each named like its Cluster. A port without usable endpoints
+// still gets an (empty) assignment so clients see "no endpoints" rather than
+// waiting for a resource that never comes. Only this function reads slices
+// and weights, so an endpoint change changes only these resources.
+func Endpoints(s Service, v *View) []*endpointv3.ClusterLoadAssignment {
+	svc := s.Service
+	if !translatable(svc) {
+		return nil
+	}
+	var out []*endpointv3.ClusterLoadAssignment
+	for _, p := range svc.Spec.Ports {
+		if tcpPort(p) {
+			out = append(out, loadAssignment(portName(svc, p, v.domain()), p, s.Slices, v))
+		}
+	}
+	return out
+}
+
+// endpoint is one address:port with its status, before grouping.
+type endpoint struct {
+	addr   netip.Addr
+	ip     string
+	port   uint32
+	zone   string
+	status corev3.HealthStatus
+}
+
+func loadAssignment(name string, sp corev1.ServicePort, sls []*discoveryv1.EndpointSlice, v *View) *endpointv3.ClusterLoadAssignment {
+	eps := collect(sp, sls)
+	cla := &endpointv3.ClusterLoadAssignment{ClusterName: name}
+	for zone, group := range byZone(eps) {
+		var lbs []*endpointv3.LbEndpoint
+		var sum uint64
+		for _, e := range group {
+			w := v.weight(e.ip)
+			if e.status == corev3.HealthStatus_HEALTHY {
+				sum += uint64(w)
+			}
+			lbs = append(lbs, lbEndpoint(e, w))
+		}
+		cla.Endpoints = append(cla.Endpoints, &endpointv3.LocalityLbEndpoints{
+			Locality:    &corev3.Locality{Region: DefaultRegion, Zone: zone},
+			LbEndpoints: lbs,
+			// grpc-go drops a locality without a weight, so even an
+			// all-draining locality gets 1.
+			LoadBalancingWeight: wrapperspb.UInt32(uint32(min(max(sum, 1), maxLocalityWeight))),
+		})
+	}
+	return cla
+}
+
+func lbEndpoint(e endpoint, w uint32) *endpointv3.LbEndpoint {
+	return &endpointv3.LbEndpoint{
+		HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+			Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+				Protocol:      corev3.SocketAddress_TCP,
+				Address:       e.ip,
+				PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: e.port},
+			}}},
+		}},
+		HealthStatus:        e.status,
+		LoadBalancingWeight: wrapperspb.UInt32(w),
+	}
+}
+
+// collect gathers the usable endpoints of one Service port from all slices,
+// sorted by zone, IP and port, with duplicates (an endpoint moving between
+// slices) merged to the healthiest status.
+func collect(sp corev1.ServicePort, sls []*discoveryv1.EndpointSlice) []endpoint {
+	seen := map[endpointKey]int{}
+	var out []endpoint
+	for _, sl := range sls {
+		if sl == nil || sl.AddressType == discoveryv1.AddressTypeFQDN {
+			continue
+		}
+		port, ok := slicePort(sl, sp)
+		if !ok {
+			continue
+		}
+		for _, ep := range sl.Endpoints {
+			status, ok := health(ep.Conditions)
+			if !ok || len(ep.Addresses) == 0 {
+				continue
+			}
+			// Only the first address has defined semantics (k8s API docs).
+			// Envoy NACKs a whole assignment over one address that is not
+			// an IP, so such endpoints are left out.
+			addr, err := netip.ParseAddr(ep.Addresses[0])
+			if err != nil {
+				continue
+			}
+			e := endpoint{addr: addr, ip: addr.String(), port: port, zone: deref(ep.Zone), status: status}
+			k := endpointKey{e.ip, e.port}
+			if i, dup := seen[k]; dup {
+				if out[i].status != corev3.HealthStatus_HEALTHY && e.status == corev3.HealthStatus_HEALTHY {
+					out[i] = e
+				}
+				continue
+			}
+			seen[k] = len(out)
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b endpoint) int {
+		return cmp.Or(cmp.Compare(a.zone, b.zone), a.addr.Compare(b.addr), cmp.Compare(a.port, b.port))
+	})
+	return out
+}
+
+type endpointKey struct {
+	ip   string
+	port uint32
+}
+
+// byZone yields runs of endpoints sharing a zone; eps must be sorted by zone.
+func byZone(eps []endpoint) func(func(string, []endpoint) bool) {
+	return func(yield func(string, []endpoint) bool) {
+		for i := 0; i < len(eps); {
+			j := i + 1
+			for j < len(eps) && eps[j].zone == eps[i].zone {
+				j++
+			}
+			if !yield(eps[i].zone, eps[i:j]) {
+				return
+			}
+			i = j
+		}
+	}
+}
+
+// slicePort finds the slice port that carries sp: same name (the slice holds
+// the resolved target port number) and TCP.
+func slicePort(sl *discoveryv1.EndpointSlice, sp corev1.ServicePort) (uint32, bool) {
+	for _, p := range sl.Ports {
+		if deref(p.Name) != sp.Name || p.Port == nil || *p.Port <= 0 || *p.Port > math.MaxUint16 {
+			continue
+		}
+		if p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP {
+			continue
+		}
+		return uint32(*p.Port), true
+	}
+	return 0, false
+}
+
+// health maps EndpointSlice conditions to an EDS status. Terminating wins
+// over ready so a hand-written slice claiming both drains rather than takes
+// new traffic. Unset ready means ready and unset serving means ready, as the
+// EndpointSlice API defines.
+func health(c discoveryv1.EndpointConditions) (corev3.HealthStatus, bool) {
+	ready := c.Ready == nil || *c.Ready
+	serving := ready
+	if c.Serving != nil {
+		serving = *c.Serving
+	}
+	switch {
+	case c.Terminating != nil && *c.Terminating:
+		return corev3.HealthStatus_DRAINING, serving
+	case ready:
+		return corev3.HealthStatus_HEALTHY, true
+	default:
+		return corev3.HealthStatus_UNKNOWN, false
+	}
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
