@@ -22,6 +22,10 @@ import (
 // informers wait for before they call themselves synced.
 const initialEventsEnd = "k8s.io/initial-events-end"
 
+// bookmarkEvery is how long a watch that asked for bookmarks may stay
+// silent before it gets one with the newest revision it has seen.
+const bookmarkEvery = 5 * time.Second
+
 type watchEvent struct {
 	Type   watch.EventType `json:"type"`
 	Object any             `json:"object"`
@@ -128,14 +132,36 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ri requestInfo) {
 		}
 	}
 	enc.flush()
+	// Bookmarks come from etcd's progress notifications when they arrive,
+	// and from a timer on a quiet watch: etcd's interval is a setting of the
+	// etcd cluster (10 minutes by default) that Shoal does not control.
+	lastRev, lastSent := plan.from, time.Now()
+	var tick <-chan time.Time
+	if plan.bookmarks {
+		t := time.NewTicker(bookmarkEvery)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick:
+			if time.Since(lastSent) >= bookmarkEvery && lastRev > 0 {
+				if enc.bookmark(lastRev, false) != nil {
+					return
+				}
+				enc.flush()
+				lastSent = time.Now()
+			}
 		case e, ok := <-events:
 			if !ok {
 				return
 			}
+			if e.Revision > lastRev {
+				lastRev = e.Revision
+			}
+			lastSent = time.Now()
 			var err error
 			switch e.Type {
 			case watch.Bookmark:
