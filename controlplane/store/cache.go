@@ -90,6 +90,9 @@ func (c *Cache) watch(ctx context.Context) {
 		ch := c.store.watch(wctx, c.res, "", from, Predicate{}, false, false)
 		expired := false
 		for e := range ch {
+			if e.Type == watch.Bookmark {
+				continue // a progress notification: nothing changed
+			}
 			if e.Type == watch.Error {
 				if apierrors.IsResourceExpired(e.Err) || apierrors.IsGone(e.Err) {
 					expired = true
