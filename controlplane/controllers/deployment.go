@@ -293,13 +293,7 @@ func (s *deploymentSync) setReplicaSetOwner(ctx context.Context, rs *appsv1.Repl
 			}
 			r.OwnerReferences = append(r.OwnerReferences, *metav1.NewControllerRef(d, deploymentKind))
 		} else {
-			refs := r.OwnerReferences[:0:0]
-			for _, ref := range r.OwnerReferences {
-				if ref.UID != d.UID {
-					refs = append(refs, ref)
-				}
-			}
-			r.OwnerReferences = refs
+			r.OwnerReferences = withoutOwner(r.OwnerReferences, d.UID)
 		}
 		r.ResourceVersion = ""
 		return r, nil

@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/store"
@@ -102,13 +103,7 @@ func (c *ReplicaSetController) release(ctx context.Context, rs *appsv1.ReplicaSe
 		if p.UID != pod.UID {
 			return nil, errClaimGone
 		}
-		refs := p.OwnerReferences[:0:0]
-		for _, r := range p.OwnerReferences {
-			if r.UID != rs.UID {
-				refs = append(refs, r)
-			}
-		}
-		p.OwnerReferences = refs
+		p.OwnerReferences = withoutOwner(p.OwnerReferences, rs.UID)
 		p.ResourceVersion = ""
 		return p, nil
 	}, registry.WriteOptions{})
@@ -120,4 +115,16 @@ func (c *ReplicaSetController) release(ctx context.Context, rs *appsv1.ReplicaSe
 	}
 	w.wrote(c.pods, res.Object)
 	return nil
+}
+
+// withoutOwner returns a copy of refs without the references to owner uid:
+// how a controller releases what it no longer selects.
+func withoutOwner(refs []metav1.OwnerReference, uid types.UID) []metav1.OwnerReference {
+	out := refs[:0:0]
+	for _, r := range refs {
+		if r.UID != uid {
+			out = append(out, r)
+		}
+	}
+	return out
 }

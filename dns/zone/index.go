@@ -67,42 +67,22 @@ type index struct {
 // lookup returns the node of the lower-case name key.
 func (x *index) lookup(key string) *node { return x.names.get(key) }
 
-// copyA returns the records of src owned by owner.
-func copyA(src []*dns.A, owner string) []dns.RR {
+// copyOwned returns copies of the records in src renamed to owner (the
+// query's spelling), in one allocation for the records and one for the slice.
+func copyOwned[T any, P interface {
+	*T
+	dns.RR
+}](src []P, owner string) []dns.RR {
 	if len(src) == 0 {
 		return nil
 	}
-	vals := make([]dns.A, len(src))
+	vals := make([]T, len(src))
 	out := make([]dns.RR, len(src))
 	for i, rr := range src {
 		vals[i] = *rr
-		vals[i].Hdr.Name = owner
-		out[i] = &vals[i]
-	}
-	return out
-}
-
-func copyAAAA(src []*dns.AAAA, owner string) []dns.RR {
-	if len(src) == 0 {
-		return nil
-	}
-	vals := make([]dns.AAAA, len(src))
-	out := make([]dns.RR, len(src))
-	for i, rr := range src {
-		vals[i] = *rr
-		vals[i].Hdr.Name = owner
-		out[i] = &vals[i]
-	}
-	return out
-}
-
-func copyPTR(src []*dns.PTR, owner string) []dns.RR {
-	vals := make([]dns.PTR, len(src))
-	out := make([]dns.RR, len(src))
-	for i, rr := range src {
-		vals[i] = *rr
-		vals[i].Hdr.Name = owner
-		out[i] = &vals[i]
+		rec := P(&vals[i])
+		rec.Header().Name = owner
+		out[i] = rec
 	}
 	return out
 }

@@ -51,9 +51,9 @@ func (c *Cluster) lookup(ctx context.Context, state request.Request, idx *index,
 			return c.chase(ctx, state, idx, z, qname, key, qtype, n.cname, chain)
 		}
 		if qtype == dns.TypeA {
-			return answer{answer: copyA(n.a, qname)}
+			return answer{answer: copyOwned(n.a, qname)}
 		}
-		return answer{answer: copyAAAA(n.aaaa, qname)}
+		return answer{answer: copyOwned(n.aaaa, qname)}
 	case dns.TypeSRV:
 		a, x := copySRV(n, qname, z.name, qzone)
 		return answer{answer: a, extra: x}
@@ -72,7 +72,7 @@ func (c *Cluster) lookup(ctx context.Context, state request.Request, idx *index,
 		}
 	case dns.TypePTR:
 		if len(n.ptr) > 0 {
-			return answer{answer: copyPTR(n.ptr, qname)}
+			return answer{answer: copyOwned(n.ptr, qname)}
 		}
 	case dns.TypeNS:
 		if n.flags&apex != 0 {
@@ -88,7 +88,7 @@ func (c *Cluster) nameservers(idx *index, z zoneInfo, qname, qzone string) answe
 	ns := &dns.NS{Hdr: dns.RR_Header{Name: qname, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: c.cfg.TTL}, Ns: target}
 	var extra []dns.RR
 	if n := idx.lookup(join(z.name, "ns", "dns")); n != nil {
-		extra = append(copyA(n.a, target), copyAAAA(n.aaaa, target)...)
+		extra = append(copyOwned(n.a, target), copyOwned(n.aaaa, target)...)
 	}
 	return answer{answer: []dns.RR{ns}, extra: extra}
 }
