@@ -116,6 +116,11 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 	api := apiserver.New(apiserver.Config{
 		Registry: reg, Tokens: tokens, TLS: bundle.ServerTLSConfig(), Log: log, Metrics: metrics, Caches: caches,
 	})
+	xdsAddr, xdsDone, err := startXDS(runCtx, cfg, caches, metrics)
+	if err != nil {
+		return fail(err)
+	}
+	cleanup.push(func() { cancel(); <-xdsDone })
 	apiDone := make(chan error, 1)
 	go func() { apiDone <- api.Serve(runCtx, ln) }()
 
@@ -148,7 +153,7 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 		log.Info("stopped")
 		done <- err
 	}()
-	in := &Instance{APIURL: apiURL, Kubeconfig: kubeconfig, Etcd: client, Registry: reg, Caches: caches, Endpoints: endpoints, done: done}
+	in := &Instance{APIURL: apiURL, Kubeconfig: kubeconfig, Etcd: client, Registry: reg, Caches: caches, Endpoints: endpoints, XDSAddr: xdsAddr, done: done}
 	in.printBanner(cfg.Out)
 	return in, nil
 }
@@ -162,8 +167,8 @@ func (in *Instance) printBanner(w io.Writer) {
 	if in.DNSAddr != "" {
 		dns = fmt.Sprintf("  DNS:         %s (UDP and TCP)\n", in.DNSAddr)
 	}
-	fmt.Fprintf(w, "Shoal is up.\n  API server:  %s\n%s  etcd:        %v\n  kubeconfig:  %s\n\nUse it with:\n  export KUBECONFIG=%s\n  kubectl get namespaces\n",
-		in.APIURL, dns, in.Endpoints, in.Kubeconfig, absPath(in.Kubeconfig))
+	fmt.Fprintf(w, "Shoal is up.\n  API server:  %s\n%s  xDS:         %s (ADS, LRS)\n  etcd:        %v\n  kubeconfig:  %s\n\nUse it with:\n  export KUBECONFIG=%s\n  kubectl get namespaces\n",
+		in.APIURL, dns, in.XDSAddr, in.Endpoints, in.Kubeconfig, absPath(in.Kubeconfig))
 }
 
 // advertiseAddr is the address other parts reach this API server at.

@@ -31,6 +31,8 @@ type Config struct {
 	// Corefile; DNSConf, if set, is a Corefile to run instead.
 	DNSAddr string
 	DNSConf string
+	// XDSAddr is where the xDS (ADS and LRS) server listens.
+	XDSAddr string
 	Log     *slog.Logger
 	// Out receives the start-up banner (how to use kubectl); nil discards it.
 	Out io.Writer
@@ -44,6 +46,7 @@ const (
 	DefaultEtcdPeerAddr   = "127.0.0.1:2380"
 	DefaultServiceCIDR    = "10.96.0.0/16"
 	DefaultDNSAddr        = "127.0.0.1:10053"
+	DefaultXDSAddr        = "127.0.0.1:18000"
 )
 
 // Instance is a started Shoal process.
@@ -56,6 +59,8 @@ type Instance struct {
 	Caches     *store.Caches
 	// DNSAddr is the address the resolver serves on (shoal up only).
 	DNSAddr string
+	// XDSAddr is the address the xDS server serves on.
+	XDSAddr string
 	// Endpoints are the etcd client URLs the instance uses.
 	Endpoints []string
 	done      chan error
@@ -131,6 +136,9 @@ func setDefaults(cfg *Config) {
 	}
 	if cfg.DNSAddr == "" {
 		cfg.DNSAddr = DefaultDNSAddr
+	}
+	if cfg.XDSAddr == "" {
+		cfg.XDSAddr = DefaultXDSAddr
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)

@@ -87,6 +87,7 @@ func start(t testing.TB, opts Options, run func(context.Context, cluster.Config)
 		EtcdClientAddr: FreeAddr(t),
 		EtcdPeerAddr:   FreeAddr(t),
 		DNSAddr:        resolvertest.FreeAddr(t), // shoal up only; s.DNSAddr
+		XDSAddr:        FreeAddr(t),
 		Log:            opts.Log,
 	})
 	if err != nil {

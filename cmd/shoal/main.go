@@ -67,6 +67,7 @@ func run(command string, args []string, start func(context.Context, cluster.Conf
 		fs.StringVar(&cfg.DNSAddr, "dns-addr", cluster.DefaultDNSAddr, "DNS listen address (UDP and TCP) of the built-in Corefile")
 		fs.StringVar(&cfg.DNSConf, "dns-conf", "", "Corefile to serve DNS with instead of the built-in one (its cluster block without endpoint uses this process's registry)")
 	}
+	fs.StringVar(&cfg.XDSAddr, "xds-addr", cluster.DefaultXDSAddr, "xDS (ADS and LRS) gRPC listen address")
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", cluster.DefaultServiceCIDR, "range ClusterIPs are allocated from")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.Parse(args)

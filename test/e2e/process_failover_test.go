@@ -24,7 +24,7 @@ func testFailoverOnKill(t *testing.T, bin string) {
 	cli := etcd.Client(t)
 	start := func(dir string) (*shoalProc, string) {
 		api := clustertest.FreeAddr(t)
-		p := startProcess(t, bin, "controlplane", "--data-dir", dir, "--api-addr", api, "--etcd-servers", etcd.ClientURL)
+		p := startProcess(t, bin, "controlplane", "--data-dir", dir, "--api-addr", api, "--xds-addr", clustertest.FreeAddr(t), "--etcd-servers", etcd.ClientURL)
 		p.dataDir = dir
 		p.waitReady(t)
 		return p, api

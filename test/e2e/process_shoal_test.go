@@ -59,15 +59,15 @@ func buildShoal(t *testing.T, dir string) string {
 
 // shoalAddrs are the loopback addresses one `shoal up` listens on; a restart
 // reuses them, as a user restarting it would.
-type shoalAddrs struct{ API, EtcdClient, EtcdPeer, DNS string }
+type shoalAddrs struct{ API, EtcdClient, EtcdPeer, DNS, XDS string }
 
 func freeAddrs(t *testing.T) shoalAddrs {
-	return shoalAddrs{clustertest.FreeAddr(t), clustertest.FreeAddr(t), clustertest.FreeAddr(t), resolvertest.FreeAddr(t)}
+	return shoalAddrs{clustertest.FreeAddr(t), clustertest.FreeAddr(t), clustertest.FreeAddr(t), resolvertest.FreeAddr(t), clustertest.FreeAddr(t)}
 }
 
 func upArgs(dataDir string, a shoalAddrs, extra ...string) []string {
 	return append([]string{"up", "--data-dir", dataDir, "--api-addr", a.API,
-		"--etcd-client-addr", a.EtcdClient, "--etcd-peer-addr", a.EtcdPeer, "--dns-addr", a.DNS}, extra...)
+		"--etcd-client-addr", a.EtcdClient, "--etcd-peer-addr", a.EtcdPeer, "--dns-addr", a.DNS, "--xds-addr", a.XDS}, extra...)
 }
 
 // shoalProc is a `shoal` child process, killed when the test ends.

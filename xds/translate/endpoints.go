@@ -17,14 +17,14 @@ import (
 // the EndpointSlice.
 const DefaultRegion = "shoal"
 
-// Envoy rejects an assignment whose endpoint weights in a locality, or whose
-// locality weights, sum past 2^32-1. Capping an endpoint at 2^16 keeps a
-// locality of up to 65535 endpoints valid; capping a locality at 2^24 allows
-// 255 zones.
-const (
-	MaxWeight         = 1 << 16
-	maxLocalityWeight = 1 << 24
-)
+// Envoy and grpc-go reject an assignment whose locality weights sum past
+// 2^32-1; capping a weight at 2^16 keeps 65535 endpoints valid.
+const MaxWeight = 1 << 16
+
+// NeutralWeight is the weight of an endpoint the load weights say nothing
+// about. It is well above 1 so that weights below neutral (busy endpoints)
+// keep a useful resolution.
+const NeutralWeight = 100
 
 // Endpoints returns one ClusterLoadAssignment per TCP port of s.Service, in
 // port order, each named like its Cluster. A port without usable endpoints
@@ -54,25 +54,22 @@ type endpoint struct {
 	status corev3.HealthStatus
 }
 
+// loadAssignment gives every endpoint its own locality (sub_zone = its IP)
+// weighted by its load weight. grpc-go and grpc-js honour locality weights
+// (under wrr_locality) but not endpoint weights, and grpc-go's load reports
+// are per locality, so this is what lets proxyless clients follow the
+// cluster-wide weights and lets the control plane attribute their reports
+// to an endpoint. Envoy reads the same weight on the endpoint.
 func loadAssignment(name string, sp corev1.ServicePort, sls []*discoveryv1.EndpointSlice, v *View) *endpointv3.ClusterLoadAssignment {
 	eps := collect(sp, sls)
 	cla := &endpointv3.ClusterLoadAssignment{ClusterName: name}
-	for zone, group := range byZone(eps) {
-		var lbs []*endpointv3.LbEndpoint
-		var sum uint64
-		for _, e := range group {
-			w := v.weight(e.ip)
-			if e.status == corev3.HealthStatus_HEALTHY {
-				sum += uint64(w)
-			}
-			lbs = append(lbs, lbEndpoint(e, w))
-		}
+	for _, e := range eps {
+		// Never 0: grpc-go silently drops a locality without a weight.
+		w := v.weight(e.ip)
 		cla.Endpoints = append(cla.Endpoints, &endpointv3.LocalityLbEndpoints{
-			Locality:    &corev3.Locality{Region: DefaultRegion, Zone: zone},
-			LbEndpoints: lbs,
-			// grpc-go drops a locality without a weight, so even an
-			// all-draining locality gets 1.
-			LoadBalancingWeight: wrapperspb.UInt32(uint32(min(max(sum, 1), maxLocalityWeight))),
+			Locality:            &corev3.Locality{Region: DefaultRegion, Zone: e.zone, SubZone: e.ip},
+			LbEndpoints:         []*endpointv3.LbEndpoint{lbEndpoint(e, w)},
+			LoadBalancingWeight: wrapperspb.UInt32(w),
 		})
 	}
 	return cla
@@ -139,22 +136,6 @@ func collect(sp corev1.ServicePort, sls []*discoveryv1.EndpointSlice) []endpoint
 type endpointKey struct {
 	ip   string
 	port uint32
-}
-
-// byZone yields runs of endpoints sharing a zone; eps must be sorted by zone.
-func byZone(eps []endpoint) func(func(string, []endpoint) bool) {
-	return func(yield func(string, []endpoint) bool) {
-		for i := 0; i < len(eps); {
-			j := i + 1
-			for j < len(eps) && eps[j].zone == eps[i].zone {
-				j++
-			}
-			if !yield(eps[i].zone, eps[i:j]) {
-				return
-			}
-			i = j
-		}
-	}
 }
 
 // slicePort finds the slice port that carries sp: same name (the slice holds

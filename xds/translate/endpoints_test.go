@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 
@@ -66,7 +67,7 @@ func TestEndpoints(t *testing.T) {
 			name:    "weights: default, set, zero, capped",
 			slices:  []*discoveryv1.EndpointSlice{slice("ns", "a", grpcPort, readyEP("10.0.0.1", ""), readyEP("10.0.0.2", ""), readyEP("10.0.0.3", ""), readyEP("10.0.0.4", ""))},
 			weights: map[string]uint32{"10.0.0.2": 40, "10.0.0.3": 0, "10.0.0.4": 1 << 31},
-			want:    map[string]string{"10.0.0.1:8080": "HEALTHY/1", "10.0.0.2:8080": "HEALTHY/40", "10.0.0.3:8080": "HEALTHY/1", "10.0.0.4:8080": "HEALTHY/65536"},
+			want:    map[string]string{"10.0.0.1:8080": "HEALTHY/100", "10.0.0.2:8080": "HEALTHY/40", "10.0.0.3:8080": "HEALTHY/100", "10.0.0.4:8080": "HEALTHY/65536"},
 		},
 		{
 			name: "duplicate across slices keeps the healthiest",
@@ -74,7 +75,7 @@ func TestEndpoints(t *testing.T) {
 				slice("ns", "a", grpcPort, ep("10.0.0.1", "", false, true, true)),
 				slice("ns", "b", grpcPort, readyEP("10.0.0.1", "")),
 			},
-			want: map[string]string{"10.0.0.1:8080": "HEALTHY/1"},
+			want: map[string]string{"10.0.0.1:8080": "HEALTHY/100"},
 		},
 		{
 			name: "slices without the port name, FQDN slices and bad addresses are skipped",
@@ -84,7 +85,7 @@ func TestEndpoints(t *testing.T) {
 				slice("ns", "c", grpcPort, readyEP("not-an-ip", ""), readyEP("fd00::1", ""), discoveryv1.Endpoint{}),
 				nil,
 			},
-			want: map[string]string{"fd00::1:8080": "HEALTHY/1"},
+			want: map[string]string{"fd00::1:8080": "HEALTHY/100"},
 		},
 	}
 	for _, tc := range tests {
@@ -105,18 +106,32 @@ func TestEndpoints(t *testing.T) {
 	}
 }
 
-func TestLocalityWeightIsHealthySum(t *testing.T) {
+// TestLocalityPerEndpoint checks that every endpoint is its own locality
+// (sub_zone = IP, zone from the slice) weighted like the endpoint, which is
+// what lets grpc-go follow the weights and attribute its load reports.
+func TestLocalityPerEndpoint(t *testing.T) {
 	s := multiPort()
-	clas := Endpoints(s, &View{Weights: map[string]uint32{"10.1.0.1": 5, "10.1.0.4": 100}})
-	// zone-a: 10.1.0.1 (5) + 10.1.0.2 (1) healthy; 10.1.0.4 draining does not count.
-	if got := clas[0].Endpoints[0].GetLoadBalancingWeight().GetValue(); got != 6 {
-		t.Errorf("zone-a weight = %d, want 6", got)
+	clas := Endpoints(s, &View{Weights: map[string]uint32{"10.1.0.1": 5, "10.1.0.4": 7}})
+	want := map[string]string{ // sub_zone → zone/weight/status
+		"10.1.0.1": "zone-a/5/HEALTHY", "10.1.0.2": "zone-a/100/HEALTHY", "10.1.0.4": "zone-a/7/DRAINING", "10.1.0.3": "zone-b/100/HEALTHY",
 	}
-	// A locality of only draining endpoints still gets weight 1.
-	s.Slices = s.Slices[:1]
-	s.Slices[0].Endpoints = s.Slices[0].Endpoints[2:]
-	clas = Endpoints(s, nil)
-	if got := clas[0].Endpoints[0].GetLoadBalancingWeight().GetValue(); got != 1 {
-		t.Errorf("draining-only locality weight = %d, want 1", got)
+	for _, cla := range clas {
+		if len(cla.Endpoints) != len(want) {
+			t.Fatalf("%s: %d localities, want %d", cla.ClusterName, len(cla.Endpoints), len(want))
+		}
+		for _, loc := range cla.Endpoints {
+			if len(loc.LbEndpoints) != 1 {
+				t.Fatalf("%s: locality %v has %d endpoints", cla.ClusterName, loc.Locality, len(loc.LbEndpoints))
+			}
+			e := loc.LbEndpoints[0]
+			ip := e.GetEndpoint().GetAddress().GetSocketAddress().GetAddress()
+			got := fmt.Sprintf("%s/%d/%s", loc.Locality.Zone, loc.GetLoadBalancingWeight().GetValue(), e.HealthStatus)
+			if loc.Locality.SubZone != ip || loc.Locality.Region != DefaultRegion || got != want[ip] {
+				t.Errorf("%s: locality %v weight %d for %s; want sub_zone %s and %s", cla.ClusterName, loc.Locality, loc.GetLoadBalancingWeight().GetValue(), ip, ip, want[ip])
+			}
+			if e.GetLoadBalancingWeight().GetValue() != loc.GetLoadBalancingWeight().GetValue() {
+				t.Errorf("%s: endpoint and locality weights differ", ip)
+			}
+		}
 	}
 }

@@ -12,7 +12,11 @@ import (
 
 // Resources is the translation of a View, each kind sorted by name.
 type Resources struct {
+	// Listeners are ApiListeners for proxyless gRPC clients.
 	Listeners []*listenerv3.Listener
+	// Outbound are socket Listeners on cluster IPs for Envoy sidecars and
+	// Shoal's node proxy.
+	Outbound  []*listenerv3.Listener
 	Routes    []*routev3.RouteConfiguration
 	Clusters  []*clusterv3.Cluster
 	Endpoints []*endpointv3.ClusterLoadAssignment
@@ -36,11 +40,13 @@ func Translate(v *View) *Resources {
 	d := v.domain()
 	for _, s := range svcs {
 		res.Listeners = append(res.Listeners, Listeners(s.Service, d)...)
+		res.Outbound = append(res.Outbound, OutboundListeners(s.Service, d)...)
 		res.Routes = append(res.Routes, Routes(s.Service, d)...)
 		res.Clusters = append(res.Clusters, Clusters(s.Service, d)...)
 		res.Endpoints = append(res.Endpoints, Endpoints(s, v)...)
 	}
 	slices.SortFunc(res.Listeners, func(a, b *listenerv3.Listener) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(res.Outbound, func(a, b *listenerv3.Listener) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortFunc(res.Routes, func(a, b *routev3.RouteConfiguration) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortFunc(res.Clusters, func(a, b *clusterv3.Cluster) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortFunc(res.Endpoints, func(a, b *endpointv3.ClusterLoadAssignment) int {

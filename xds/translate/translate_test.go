@@ -25,6 +25,9 @@ func messages(res *Resources) []proto.Message {
 	for _, m := range res.Listeners {
 		out = append(out, m)
 	}
+	for _, m := range res.Outbound {
+		out = append(out, m)
+	}
 	for _, m := range res.Routes {
 		out = append(out, m)
 	}
@@ -44,7 +47,7 @@ func render(t *testing.T, res *Resources) []byte {
 	kinds := []struct {
 		Kind      string
 		Resources []json.RawMessage
-	}{{"listeners", []json.RawMessage{}}, {"routes", []json.RawMessage{}}, {"clusters", []json.RawMessage{}}, {"endpoints", []json.RawMessage{}}}
+	}{{"listeners", []json.RawMessage{}}, {"outbound", []json.RawMessage{}}, {"routes", []json.RawMessage{}}, {"clusters", []json.RawMessage{}}, {"endpoints", []json.RawMessage{}}}
 	add := func(i int, m proto.Message) {
 		b, err := protojson.Marshal(m)
 		if err != nil {
@@ -55,14 +58,17 @@ func render(t *testing.T, res *Resources) []byte {
 	for _, m := range res.Listeners {
 		add(0, m)
 	}
-	for _, m := range res.Routes {
+	for _, m := range res.Outbound {
 		add(1, m)
 	}
-	for _, m := range res.Clusters {
+	for _, m := range res.Routes {
 		add(2, m)
 	}
-	for _, m := range res.Endpoints {
+	for _, m := range res.Clusters {
 		add(3, m)
+	}
+	for _, m := range res.Endpoints {
+		add(4, m)
 	}
 	out, err := json.MarshalIndent(kinds, "", "  ")
 	if err != nil {
@@ -141,8 +147,8 @@ func validateAll(t *testing.T, m proto.Message) {
 func TestValidate(t *testing.T) {
 	res := Translate(&View{Services: allServices(), Weights: map[string]uint32{"10.1.0.1": 7, "10.1.0.2": 1 << 30}})
 	msgs := messages(res)
-	if len(msgs) != 16 { // 4 TCP ports × 4 kinds
-		t.Fatalf("got %d resources, want 16", len(msgs))
+	if len(msgs) != 19 { // 4 TCP ports × 4 kinds + 3 ports with a cluster IP
+		t.Fatalf("got %d resources, want 19", len(msgs))
 	}
 	for _, m := range msgs {
 		validateAll(t, m)
@@ -183,8 +189,8 @@ func TestGRPCRequirements(t *testing.T) {
 			names = append(names, string(p.GetTypedExtensionConfig().GetTypedConfig().MessageName()))
 		}
 		want := []string{
+			"envoy.extensions.load_balancing_policies.wrr_locality.v3.WrrLocality",
 			"envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest",
-			"envoy.extensions.load_balancing_policies.client_side_weighted_round_robin.v3.ClientSideWeightedRoundRobin",
 			"envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin",
 		}
 		if !slices.Equal(names, want) {

@@ -12,8 +12,8 @@ type View struct {
 	// Services to translate, in any order.
 	Services []Service
 	// Weights maps an endpoint IP to its load-balancing weight. Endpoints not
-	// in the map, or mapped to 0, get weight 1; weights above MaxWeight are
-	// capped.
+	// in the map, or mapped to 0, get NeutralWeight; weights above MaxWeight
+	// are capped.
 	Weights map[string]uint32
 }
 
@@ -32,12 +32,12 @@ func (v *View) domain() string {
 
 func (v *View) weight(ip string) uint32 {
 	if v == nil {
-		return 1
+		return NeutralWeight
 	}
 	if w := v.Weights[ip]; w > 0 {
 		return min(w, MaxWeight)
 	}
-	return 1
+	return NeutralWeight
 }
 
 // translatable reports whether svc gets xDS resources: it must have a

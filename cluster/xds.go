@@ -1,0 +1,64 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	"github.com/shoalmesh/shoal/controlplane/registry"
+	"github.com/shoalmesh/shoal/controlplane/store"
+	"github.com/shoalmesh/shoal/xds/feed"
+	"github.com/shoalmesh/shoal/xds/server"
+)
+
+// xdsStopGrace bounds how long a stopping xDS server waits for streams,
+// which never end on their own.
+const xdsStopGrace = time.Second
+
+// startXDS listens on cfg.XDSAddr and serves the translation of caches
+// until ctx ends; the returned channel closes when it has stopped.
+func startXDS(ctx context.Context, cfg Config, caches *store.Caches, metrics prometheus.Registerer) (addr string, done <-chan struct{}, err error) {
+	log := cfg.Log
+	if err := server.RegisterMetrics(metrics); err != nil {
+		return "", nil, fmt.Errorf("xds metrics: %w", err)
+	}
+	if err := feed.RegisterMetrics(metrics); err != nil {
+		return "", nil, fmt.Errorf("xds metrics: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.XDSAddr)
+	if err != nil {
+		return "", nil, fmt.Errorf("xds listen on %s: %w", cfg.XDSAddr, err)
+	}
+	srv := server.New(ctx, server.Options{Logger: log})
+	srv.SetServing(false)
+	f := feed.New(feed.Config{
+		Services:       caches.For(registry.Services.Resource),
+		EndpointSlices: caches.For(registry.EndpointSlices.Resource),
+		Sink:           srv,
+		Logger:         log,
+		OnSynced:       func() { srv.SetServing(true) },
+	})
+	stopped := make(chan struct{})
+	serveDone := make(chan struct{})
+	go func() {
+		defer close(serveDone)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			log.Error("xds server stopped", "err", err)
+		}
+	}()
+	feedDone := make(chan struct{})
+	go func() { defer close(feedDone); f.Run(ctx) }()
+	go func() {
+		defer close(stopped)
+		<-ctx.Done()
+		srv.Stop(xdsStopGrace)
+		<-serveDone
+		<-feedDone
+	}()
+	return ln.Addr().String(), stopped, nil
+}

@@ -1,0 +1,45 @@
+package server
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics of the xDS server, labelled by small fixed sets (protocol, xDS
+// type, resource kind), never by node or resource name.
+var (
+	streamsGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "shoal", Subsystem: "xds", Name: "streams",
+		Help: "Open xDS streams, by protocol (sotw or delta).",
+	}, []string{"protocol"})
+	responsesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "shoal", Subsystem: "xds", Name: "responses_total",
+		Help: "xDS responses (pushes) sent, by type.",
+	}, []string{"type"})
+	nacksTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "shoal", Subsystem: "xds", Name: "nacks_total",
+		Help: "xDS responses that clients rejected, by type.",
+	}, []string{"type"})
+	resourcesGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "shoal", Subsystem: "xds", Name: "resources",
+		Help: "Resources served, by kind.",
+	}, []string{"kind"})
+	rejectedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "shoal", Subsystem: "xds", Name: "rejected_streams_total",
+		Help: "Streams closed because of a bad request, by reason.",
+	}, []string{"reason"})
+)
+
+// RegisterMetrics adds the xDS server's metrics to reg (the process's
+// registry, served on the API server's /metrics).
+func RegisterMetrics(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{streamsGauge, responsesTotal, nacksTotal, resourcesGauge, rejectedTotal} {
+		if err := reg.Register(c); err != nil {
+			if are := (prometheus.AlreadyRegisteredError{}); !errors.As(err, &are) {
+				return err
+			}
+		}
+	}
+	return nil
+}

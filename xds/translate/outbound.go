@@ -1,0 +1,94 @@
+package translate
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Filter names Envoy knows these filters by.
+const (
+	HCMFilterName      = "envoy.filters.network.http_connection_manager"
+	TCPProxyFilterName = "envoy.filters.network.tcp_proxy"
+)
+
+// OutboundListeners returns, for a Service with a cluster IP, one Listener
+// per TCP port bound to <clusterIP>:<port>, for Envoy sidecars and Shoal's
+// node proxy (Envoy accepts an ApiListener only from its bootstrap, never
+// over LDS). HTTP ports (see IsHTTP) get an HTTP connection manager that
+// routes through RDS, so each request is balanced; other ports get a TCP
+// proxy to the port's cluster. Listener names are "<clusterIP>_<port>".
+func OutboundListeners(svc *corev1.Service, domain string) []*listenerv3.Listener {
+	if !translatable(svc) {
+		return nil
+	}
+	vip, err := netip.ParseAddr(svc.Spec.ClusterIP)
+	if err != nil { // headless, or not allocated yet
+		return nil
+	}
+	var out []*listenerv3.Listener
+	for _, p := range svc.Spec.Ports {
+		if tcpPort(p) {
+			out = append(out, outboundListener(svc, p, vip, domain))
+		}
+	}
+	return out
+}
+
+// OutboundName is the name of the outbound Listener for vip:port.
+func OutboundName(vip netip.Addr, port int32) string {
+	return vip.String() + "_" + strconv.Itoa(int(port))
+}
+
+// IsHTTP reports whether a Service port carries HTTP (or gRPC), by its
+// appProtocol or, as Istio does, by a name starting with "http" or "grpc".
+func IsHTTP(p corev1.ServicePort) bool {
+	if p.AppProtocol != nil {
+		switch strings.ToLower(*p.AppProtocol) {
+		case "http", "http2", "grpc", "kubernetes.io/h2c":
+			return true
+		}
+		return false
+	}
+	return strings.HasPrefix(p.Name, "http") || strings.HasPrefix(p.Name, "grpc")
+}
+
+func outboundListener(svc *corev1.Service, p corev1.ServicePort, vip netip.Addr, domain string) *listenerv3.Listener {
+	name := portName(svc, p, domain)
+	var filter *listenerv3.Filter
+	if IsHTTP(p) {
+		filter = &listenerv3.Filter{Name: HCMFilterName, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: typed(&hcmv3.HttpConnectionManager{
+			StatPrefix: name,
+			RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
+				ConfigSource:    adsConfigSource(),
+				RouteConfigName: name,
+			}},
+			HttpFilters: []*hcmv3.HttpFilter{{
+				Name:       RouterFilterName,
+				ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: typed(&routerv3.Router{})},
+			}},
+		})}}
+	} else {
+		filter = &listenerv3.Filter{Name: TCPProxyFilterName, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: typed(&tcpproxyv3.TcpProxy{
+			StatPrefix:       name,
+			ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: name},
+		})}}
+	}
+	return &listenerv3.Listener{
+		Name: OutboundName(vip, p.Port),
+		Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+			Protocol:      corev3.SocketAddress_TCP,
+			Address:       vip.String(),
+			PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(p.Port)},
+		}}},
+		TrafficDirection: corev3.TrafficDirection_OUTBOUND,
+		FilterChains:     []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{filter}}},
+	}
+}
