@@ -24,6 +24,9 @@ type callbacks struct {
 	// nacked remembers the last NACKed nonce per stream and type, so a
 	// client repeating a NACK (on reconnect of a watch) is logged once.
 	nacked map[streamType]string
+	// deltaNodes is each delta stream's node id: the delta server calls back
+	// before it copies the first request's node into later ones.
+	deltaNodes map[int64]string
 }
 
 type streamType struct {
@@ -34,7 +37,7 @@ type streamType struct {
 var _ serverv3.Callbacks = (*callbacks)(nil)
 
 func newCallbacks(log *slog.Logger) *callbacks {
-	return &callbacks{log: log, nacked: map[streamType]string{}}
+	return &callbacks{log: log, nacked: map[streamType]string{}, deltaNodes: map[int64]string{}}
 }
 
 func (c *callbacks) OnStreamOpen(context.Context, int64, string) error {
@@ -72,11 +75,19 @@ func (c *callbacks) OnStreamResponse(_ context.Context, _ int64, _ *discoveryv3.
 }
 
 func (c *callbacks) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
-	if err := c.check(req.GetNode()); err != nil {
+	node := req.GetNode()
+	c.mu.Lock()
+	if node.GetId() != "" {
+		c.deltaNodes[id] = node.GetId()
+	} else if known, ok := c.deltaNodes[id]; ok {
+		node = &corev3.Node{Id: known}
+	}
+	c.mu.Unlock()
+	if err := c.check(node); err != nil {
 		return err
 	}
 	if d := req.GetErrorDetail(); d != nil {
-		c.nack(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), d.GetMessage(), "")
+		c.nack(id, node, req.GetTypeUrl(), req.GetResponseNonce(), d.GetMessage(), "")
 	}
 	return nil
 }
@@ -118,6 +129,7 @@ func (c *callbacks) nack(id int64, node *corev3.Node, typeURL, nonce, msg, versi
 func (c *callbacks) forget(id int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	delete(c.deltaNodes, id)
 	for k := range c.nacked {
 		if k.stream == id {
 			delete(c.nacked, k)
