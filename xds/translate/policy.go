@@ -1,8 +1,6 @@
 package translate
 
 import (
-	"fmt"
-
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	cswrrv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/load_balancing_policies/client_side_weighted_round_robin/v3"
@@ -11,42 +9,9 @@ import (
 	wrrlocalityv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/load_balancing_policies/wrr_locality/v3"
 	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/shoalmesh/shoal/xds/lbpolicy"
 )
-
-// LBPolicyAnnotation on a Service chooses how clients balance its ports.
-const LBPolicyAnnotation = "shoal.io/lb-policy"
-
-// The values of LBPolicyAnnotation.
-const (
-	// PolicyLeastLoaded (the default) follows the control plane's
-	// cluster-wide load weights and, where the client can, picks the
-	// endpoint with the fewest active requests among those.
-	PolicyLeastLoaded = "least-loaded"
-	// PolicyLeastRequest is per-client power of two choices on active
-	// requests only, ignoring cluster-wide weights.
-	PolicyLeastRequest = "least-request"
-	// PolicyRoundRobin is plain round robin, for comparison and for
-	// workloads where every request costs the same.
-	PolicyRoundRobin = "round-robin"
-)
-
-// ValidateLBPolicy reports whether v is a value LBPolicyAnnotation accepts.
-func ValidateLBPolicy(v string) error {
-	switch v {
-	case PolicyLeastLoaded, PolicyLeastRequest, PolicyRoundRobin:
-		return nil
-	}
-	return fmt.Errorf("unsupported value %q: must be %q, %q or %q", v, PolicyLeastLoaded, PolicyLeastRequest, PolicyRoundRobin)
-}
-
-// policyOf is the Service's LB policy; unknown values (which the registry
-// rejects) fall back to the default.
-func policyOf(svc *corev1.Service) string {
-	if v := svc.Annotations[LBPolicyAnnotation]; ValidateLBPolicy(v) == nil {
-		return v
-	}
-	return PolicyLeastLoaded
-}
 
 // lbPolicy lists policies in order of preference; every client takes the
 // first one it supports (Envoy, grpc-go and grpc-js-xds all do).
@@ -65,9 +30,9 @@ func lbPolicy(policy string) *clusterv3.LoadBalancingPolicy {
 	roundRobin := lbEntry("envoy.load_balancing_policies.round_robin", &roundrobinv3.RoundRobin{})
 	var list []*clusterv3.LoadBalancingPolicy_Policy
 	switch policy {
-	case PolicyRoundRobin:
+	case lbpolicy.RoundRobin:
 		list = []*clusterv3.LoadBalancingPolicy_Policy{roundRobin}
-	case PolicyLeastRequest:
+	case lbpolicy.LeastRequest:
 		// grpc-js-xds has no least_request; client-side weighted round
 		// robin is its closest (round robin until backends report ORCA).
 		list = []*clusterv3.LoadBalancingPolicy_Policy{
@@ -95,3 +60,6 @@ func lbEntry(name string, cfg proto.Message) *clusterv3.LoadBalancingPolicy_Poli
 		TypedExtensionConfig: &corev3.TypedExtensionConfig{Name: name, TypedConfig: typed(cfg)},
 	}
 }
+
+// policyOf is the Service's LB policy.
+func policyOf(svc *corev1.Service) string { return lbpolicy.Of(svc.Annotations) }

@@ -7,6 +7,8 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/shoalmesh/shoal/xds/lbpolicy"
 )
 
 func policyNames(t *testing.T, svc *corev1.Service) []string {
@@ -29,21 +31,21 @@ func TestLBPolicyAnnotation(t *testing.T) {
 		want  []string
 	}{
 		{"", []string{"envoy.load_balancing_policies.wrr_locality", "envoy.load_balancing_policies.least_request", "envoy.load_balancing_policies.round_robin"}},
-		{PolicyLeastLoaded, []string{"envoy.load_balancing_policies.wrr_locality", "envoy.load_balancing_policies.least_request", "envoy.load_balancing_policies.round_robin"}},
-		{PolicyLeastRequest, []string{"envoy.load_balancing_policies.least_request", "envoy.load_balancing_policies.client_side_weighted_round_robin", "envoy.load_balancing_policies.round_robin"}},
-		{PolicyRoundRobin, []string{"envoy.load_balancing_policies.round_robin"}},
+		{lbpolicy.LeastLoaded, []string{"envoy.load_balancing_policies.wrr_locality", "envoy.load_balancing_policies.least_request", "envoy.load_balancing_policies.round_robin"}},
+		{lbpolicy.LeastRequest, []string{"envoy.load_balancing_policies.least_request", "envoy.load_balancing_policies.client_side_weighted_round_robin", "envoy.load_balancing_policies.round_robin"}},
+		{lbpolicy.RoundRobin, []string{"envoy.load_balancing_policies.round_robin"}},
 	}
 	for _, tc := range tests {
 		svc := service("ns", "s", "10.96.0.1", svcPort("grpc", 80, corev1.ProtocolTCP))
 		if tc.value != "" {
-			svc.Annotations = map[string]string{LBPolicyAnnotation: tc.value}
+			svc.Annotations = map[string]string{lbpolicy.Annotation: tc.value}
 		}
 		if got := policyNames(t, svc); !slices.Equal(got, tc.want) {
 			t.Errorf("%q: policies %v, want %v", tc.value, got, tc.want)
 		}
 	}
-	if err := ValidateLBPolicy("fastest"); err == nil {
-		t.Error("ValidateLBPolicy accepted an unknown value")
+	if err := lbpolicy.Validate("fastest"); err == nil {
+		t.Error("Validate accepted an unknown value")
 	}
 }
 

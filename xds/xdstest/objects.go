@@ -7,6 +7,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/shoalmesh/shoal/xds/lbpolicy"
 )
 
 // PortName is the name of the port of the Services these helpers build.
@@ -22,7 +24,7 @@ func Service(namespace, name string, port int32, policy string) *corev1.Service 
 		}}},
 	}
 	if policy != "" {
-		svc.Annotations = map[string]string{"shoal.io/lb-policy": policy}
+		svc.Annotations = map[string]string{lbpolicy.Annotation: policy}
 	}
 	return svc
 }

@@ -113,6 +113,9 @@ func Bootstrap(addr, nodeID string) []byte {
 	return b
 }
 
+// Client is the TestService client Dial returns.
+type Client = testgrpc.TestServiceClient
+
 // Dial connects a grpc-go xDS client (its own xDS client, named by nodeID)
 // to target, "xds:///<service>.<namespace>.svc.cluster.local:<port>".
 func Dial(t testing.TB, xdsAddr, nodeID, target string) testgrpc.TestServiceClient {
