@@ -13,6 +13,8 @@ import (
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/store"
 	"github.com/shoalmesh/shoal/xds/feed"
+	"github.com/shoalmesh/shoal/xds/load"
+	"github.com/shoalmesh/shoal/xds/lrs"
 	"github.com/shoalmesh/shoal/xds/server"
 )
 
@@ -30,16 +32,24 @@ func startXDS(ctx context.Context, cfg Config, caches *store.Caches, metrics pro
 	if err := feed.RegisterMetrics(metrics); err != nil {
 		return "", nil, fmt.Errorf("xds metrics: %w", err)
 	}
+	if err := lrs.RegisterMetrics(metrics); err != nil {
+		return "", nil, fmt.Errorf("xds metrics: %w", err)
+	}
 	ln, err := net.Listen("tcp", cfg.XDSAddr)
 	if err != nil {
 		return "", nil, fmt.Errorf("xds listen on %s: %w", cfg.XDSAddr, err)
 	}
 	srv := server.New(ctx, server.Options{Logger: log})
 	srv.SetServing(false)
+	// Clients report their load here (lrs_server: self in every Cluster);
+	// the feed turns the reports into endpoint weights once a second.
+	table := load.NewTable()
+	lrs.New(table, lrs.Options{Logger: log}).Register(srv.GRPC())
 	f := feed.New(feed.Config{
 		Services:       caches.For(registry.Services.Resource),
 		EndpointSlices: caches.For(registry.EndpointSlices.Resource),
 		Sink:           srv,
+		Weigher:        load.Loop{Table: table, Weigher: load.NewWeigher(load.Options{})},
 		Logger:         log,
 		OnSynced:       func() { srv.SetServing(true) },
 	})

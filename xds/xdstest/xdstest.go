@@ -149,6 +149,15 @@ type Result struct {
 	Errors    int
 	ByBackend map[string]int
 	Latencies []time.Duration // sorted
+	Elapsed   time.Duration
+}
+
+// Rate is calls per second over the run.
+func (r Result) Rate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Calls) / r.Elapsed.Seconds()
 }
 
 // Share is the fraction of calls that addr answered.
@@ -183,6 +192,7 @@ func Load(ctx context.Context, c testgrpc.TestServiceClient, callers, total int)
 		wg   sync.WaitGroup
 	)
 	left.Store(int64(total))
+	start := time.Now()
 	for range callers {
 		wg.Add(1)
 		go func() {
@@ -204,6 +214,7 @@ func Load(ctx context.Context, c testgrpc.TestServiceClient, callers, total int)
 		}()
 	}
 	wg.Wait()
+	res.Elapsed = time.Since(start)
 	sortDurations(res.Latencies)
 	return res
 }

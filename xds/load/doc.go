@@ -1,0 +1,60 @@
+// Package load turns load reports into endpoint weights: the cluster-wide
+// half of Shoal's least-loaded balancing (the per-request half is the
+// proxies' own least-request picks, which follow these weights).
+//
+// A [Table] collects what reporters saw: LRS streams add per-endpoint
+// request counts and in-flight requests ([Table.Add]), node agents add
+// per-pod CPU ([Table.SetCPU]). [Table.Snapshot] sums them per endpoint IP.
+//
+// A [Weigher] turns one snapshot per period (about a second) into weights,
+// comparable within a group of endpoints (a Service). It is a damped,
+// bounded feedback loop; pure (no goroutines, no clock) and it allocates
+// only when the weights change. [Loop] joins the two for xds/feed:
+//
+//	table := load.NewTable() // fed by xds/lrs and node agents
+//	loop := load.Loop{Table: table, Weigher: load.NewWeigher(load.Options{})}
+//	weights, changed := loop.Weights(now, groups) // once a second
+//
+// # The weighting
+//
+// For each endpoint i with weight w_i in effect, and each period:
+//
+//	x_i  = EWMA_β(inflight_i / w_i + p / N)         load per unit of weight
+//	e_i  = EWMA_β(errRate_i · rps_i/(rps_i + 1))   error fraction, discounted on few requests
+//	c_i  = EWMA_β(cpu_i / w_i + p_cpu / N)          CPU per unit of weight
+//
+//	L_i  = x_i·w_i + k·e_i·mean(x·w)                in-flight with the error penalty
+//	r_i  = (1−s)·L_i/mean(L) + s·c_i·w_i/mean(c·w)  load relative to the group
+//	t_i  = clamp(N · (w_i/r_i) / mean(w/r), Min, Max)
+//
+// and, when some |t_i/w_i − 1| in the group exceeds the deadband D, every
+// endpoint of the group moves to
+//
+//	w_i ← round(clamp(w_i · clamp((t_i/w_i)^α, 1/M, M), Min, Max))
+//
+// and at least one unit toward t_i, so small weights do not stall on
+// rounding. That is w ← w·(mean/load)^α, renormalised so that the group's
+// weights average N. Parameters ([Options]): α = 0.5, β = 0.3, D = 0.1, M = 2, k = 4,
+// s = 0.5 when every reporting endpoint of the group has a CPU figure (0
+// otherwise; 1 when no endpoint of the group has in-flight reports), p = 0.5
+// requests, p_cpu = 0.05 cores; N = [Neutral] = 100, [MinWeight] = 5,
+// [MaxWeight] = 400.
+//
+// Averaging load per unit of weight rather than load is what keeps the loop
+// from oscillating: when in-flight requests are proportional to traffic
+// share, x_i does not move when w_i does, so the averages carry no stale
+// picture of the old weights, the targets t_i stay put, and the weights
+// approach them monotonically. The deadband then holds them still once every
+// target is within 10%, so EDS stays quiet under steady load.
+//
+// With k = 4, an endpoint failing more than about 30% of its requests is
+// driven to MinWeight however idle it looks; one failing 1% keeps its
+// weight within the deadband.
+//
+// An IP in several groups (a pod behind several Services) gets the lowest
+// weight any of its groups proposes.
+//
+// An endpoint with no current report, a new endpoint (whose load was
+// measured before it had a weight) and every endpoint of a group where
+// nothing is reported are aimed at [Neutral].
+package load

@@ -1,0 +1,327 @@
+package load
+
+import (
+	"maps"
+	"math"
+)
+
+// Weight bounds. Neutral is the weight of an endpoint Shoal knows nothing
+// about, and the mean weight of the endpoints of a Service that report load.
+// MinWeight keeps an overloaded or failing pod in rotation, so its recovery
+// is seen; MaxWeight stops an idle pod attracting a stampede.
+const (
+	Neutral   = 100
+	MinWeight = 5
+	MaxWeight = 400
+)
+
+// Options tune a Weigher. The zero value of a field means its default.
+type Options struct {
+	// Damping (α, default 0.5) is the fraction, in log space, of the way
+	// from the published weight to the target that one published step goes.
+	Damping float64
+	// Smoothing (default 0.3) is the weight of a new observation in the
+	// exponentially weighted moving averages of each endpoint's load.
+	Smoothing float64
+	// Deadband (default 0.1): a Service's weights are republished only when
+	// some endpoint's target differs from its published weight by more than
+	// this fraction.
+	Deadband float64
+	// MaxStep (default 2) bounds the factor by which one update may move a
+	// weight.
+	MaxStep float64
+	// ErrorPenalty (default 4): an endpoint failing a fraction e of its
+	// requests counts ErrorPenalty·e times its Service's mean in-flight
+	// requests as extra load, so a pod that fails fast (and so has few
+	// requests in flight) does not attract traffic.
+	ErrorPenalty float64
+	// CPUShare (default 0.5) is the part CPU plays in an endpoint's load
+	// when the CPU of every reporting endpoint of the Service is known; the
+	// rest is in-flight requests.
+	CPUShare float64
+	// InFlightPrior (default 0.5 requests) is added to every endpoint's
+	// in-flight count so that, at low concurrency, single requests caught in
+	// flight by a report do not swing weights.
+	InFlightPrior float64
+	// CPUPrior (default 0.05 cores) does the same for CPU.
+	CPUPrior float64
+}
+
+func (o Options) withDefaults() Options {
+	def := func(v *float64, d float64) {
+		if !(*v > 0) || math.IsInf(*v, 0) {
+			*v = d
+		}
+	}
+	def(&o.Damping, 0.5)
+	def(&o.Smoothing, 0.3)
+	def(&o.Deadband, 0.1)
+	def(&o.MaxStep, 2)
+	def(&o.ErrorPenalty, 4)
+	def(&o.CPUShare, 0.5)
+	def(&o.InFlightPrior, 0.5)
+	def(&o.CPUPrior, 0.05)
+	o.Damping = min(o.Damping, 1)
+	o.Smoothing = min(o.Smoothing, 1)
+	o.CPUShare = min(o.CPUShare, 1)
+	o.MaxStep = max(o.MaxStep, 1.01)
+	return o
+}
+
+// Weigher turns load snapshots into endpoint weights, once per period. It
+// keeps per-endpoint state between calls and is not safe for concurrent use.
+type Weigher struct {
+	o   Options
+	eps map[string]*endpoint
+	// pub is the map last returned; it is never modified, only replaced.
+	pub  map[string]uint32
+	gen  uint64 // Update calls
+	mark uint64 // groups visited, to skip an IP listed twice in one group
+	// Scratch space reused by every group.
+	members []*endpoint
+	targets []float64
+}
+
+type endpoint struct {
+	w     uint32 // the published weight, in effect while the latest load was measured
+	fresh bool   // first seen in this period: no weight was in effect yet
+	gen   uint64 // last Update that saw the IP in a group
+	mark  uint64
+	next  uint32 // the lowest weight proposed by its groups this period
+
+	// Smoothed load per unit of weight, with their priors, and the
+	// smoothed error fraction. Dividing by the weight in effect makes the
+	// averages independent of weight changes (in-flight requests are
+	// proportional to traffic share), so smoothing adds no lag to the loop.
+	inflight, cpu, errs float64
+	// Whether the endpoint has a current observation (and so seeded
+	// averages) of in-flight requests and of CPU.
+	hasInflight, hasCPU bool
+}
+
+// NewWeigher returns a Weigher with no history.
+func NewWeigher(o Options) *Weigher {
+	return &Weigher{o: o.withDefaults(), eps: map[string]*endpoint{}, pub: map[string]uint32{}}
+}
+
+// Update folds one period's load snapshot into the weights of the endpoints
+// named in groups (a group is a Service; its value lists its endpoint IPs)
+// and returns a weight for every IP in any group. Weights compare only
+// within a group. An IP in several groups gets the lowest weight any of its
+// groups gives it: its load is the pod's total, and the conservative choice
+// does not pull traffic from one Service onto a pod that is busy with
+// another.
+//
+// changed reports whether the weights differ from those last returned; when
+// it is false the previous map is returned again. The returned map must not
+// be modified; later calls do not modify it either.
+func (w *Weigher) Update(snap map[string]Load, groups map[string][]string) (weights map[string]uint32, changed bool) {
+	w.gen++
+	for _, ips := range groups {
+		for _, ip := range ips {
+			w.observe(ip, snap)
+		}
+	}
+	for _, ips := range groups {
+		w.group(ips)
+	}
+	for ip, ep := range w.eps {
+		if ep.gen != w.gen {
+			delete(w.eps, ip)
+			changed = true
+			continue
+		}
+		if ep.fresh {
+			ep.fresh = false
+			changed = true
+			continue
+		}
+		if ep.next != ep.w {
+			ep.w = ep.next
+			changed = true
+		}
+	}
+	if !changed {
+		return w.pub, false
+	}
+	pub := make(map[string]uint32, len(w.eps))
+	for ip, ep := range w.eps {
+		pub[ip] = ep.w
+	}
+	if maps.Equal(pub, w.pub) {
+		return w.pub, false
+	}
+	w.pub = pub
+	return pub, true
+}
+
+// observe updates ip's averages from snap, once per period however many
+// groups list it.
+func (w *Weigher) observe(ip string, snap map[string]Load) {
+	ep := w.eps[ip]
+	if ep == nil {
+		ep = &endpoint{w: Neutral, fresh: true}
+		w.eps[ip] = ep
+	}
+	if ep.gen == w.gen {
+		return
+	}
+	ep.gen = w.gen
+	ep.next = math.MaxUint32
+	if ep.fresh {
+		// The load was measured before this endpoint had a weight.
+		return
+	}
+	l, ok := snap[ip]
+	o := &w.o
+	weight := float64(ep.w)
+	if inflight := l.InFlight; ok && l.Reporters > 0 && usable(inflight) {
+		// The prior is per neutral weight, not per this endpoint's weight:
+		// divided by a small weight it would make an idle, down-weighted
+		// endpoint look busy and slow its recovery.
+		x := inflight/weight + o.InFlightPrior/Neutral
+		e := 0.0
+		if rps := l.RPS; usable(rps) && usable(l.ErrorRate) {
+			// Discount error rates seen on few requests.
+			e = min(l.ErrorRate, 1) * rps / (rps + 1)
+		}
+		if ep.hasInflight {
+			ep.inflight += o.Smoothing * (x - ep.inflight)
+			ep.errs += o.Smoothing * (e - ep.errs)
+		} else {
+			ep.inflight, ep.errs, ep.hasInflight = x, e, true
+		}
+	} else {
+		ep.hasInflight = false
+	}
+	if ok && usable(l.CPU) {
+		c := l.CPU/weight + o.CPUPrior/Neutral
+		if ep.hasCPU {
+			ep.cpu += o.Smoothing * (c - ep.cpu)
+		} else {
+			ep.cpu, ep.hasCPU = c, true
+		}
+	} else {
+		ep.hasCPU = false
+	}
+}
+
+// usable reports whether v is a finite, non-negative load figure.
+func usable(v float64) bool { return v >= 0 && v < 1e15 }
+
+// group proposes weights for one group's endpoints: targets that equalise
+// their load, approached in damped steps, or their current weights when
+// every target is within the deadband.
+func (w *Weigher) group(ips []string) {
+	w.mark++
+	members := w.members[:0]
+	useInflight := false
+	for _, ip := range ips {
+		ep := w.eps[ip]
+		if ep.mark == w.mark {
+			continue
+		}
+		ep.mark = w.mark
+		members = append(members, ep)
+		useInflight = useInflight || ep.hasInflight
+	}
+	w.members = members
+	if cap(w.targets) < len(members) {
+		w.targets = make([]float64, len(members), cap(members))
+	}
+	targets := w.targets[:len(members)]
+
+	// The endpoints that report what this group is balanced on.
+	reports := func(ep *endpoint) bool {
+		if useInflight {
+			return ep.hasInflight
+		}
+		return ep.hasCPU
+	}
+	o := &w.o
+	var n, sumX, sumC float64
+	allCPU := true
+	for _, ep := range members {
+		if !reports(ep) {
+			continue
+		}
+		n++
+		sumX += ep.inflight * float64(ep.w)
+		sumC += ep.cpu * float64(ep.w)
+		allCPU = allCPU && ep.hasCPU
+	}
+	cpuShare := 0.0
+	switch {
+	case !useInflight:
+		cpuShare = 1
+	case allCPU:
+		cpuShare = o.CPUShare
+	}
+
+	if n > 0 {
+		meanX, meanC := sumX/n, sumC/n
+		// Effective in-flight load with the error penalty, and its mean.
+		var sumL float64
+		for i, ep := range members {
+			if reports(ep) {
+				targets[i] = ep.inflight*float64(ep.w) + o.ErrorPenalty*ep.errs*meanX
+				sumL += targets[i]
+			}
+		}
+		meanL := sumL / n
+		// raw = w / (load relative to the group mean): the weight that,
+		// with in-flight requests proportional to weight, brings the
+		// endpoint to the mean.
+		var sumRaw float64
+		for i, ep := range members {
+			if !reports(ep) {
+				continue
+			}
+			var rel float64
+			if cpuShare < 1 {
+				rel = (1 - cpuShare) * targets[i] / meanL
+			}
+			if cpuShare > 0 {
+				rel += cpuShare * ep.cpu * float64(ep.w) / meanC
+			}
+			targets[i] = float64(ep.w) / rel
+			sumRaw += targets[i]
+		}
+		scale := Neutral * n / sumRaw
+		for i, ep := range members {
+			if reports(ep) {
+				targets[i] = min(max(targets[i]*scale, MinWeight), MaxWeight)
+			}
+		}
+	}
+	gap := 0.0
+	for i, ep := range members {
+		if !reports(ep) {
+			targets[i] = Neutral
+		}
+		gap = max(gap, math.Abs(targets[i]/float64(ep.w)-1))
+	}
+	for i, ep := range members {
+		p := ep.w
+		if gap > o.Deadband {
+			p = step(ep.w, targets[i], o)
+		}
+		ep.next = min(ep.next, p)
+	}
+}
+
+// step moves weight w toward target by the damping fraction (in log space),
+// at most by a factor of MaxStep and at least by one unit, within bounds.
+func step(w uint32, target float64, o *Options) uint32 {
+	cur := float64(w)
+	f := math.Pow(target/cur, o.Damping)
+	f = min(max(f, 1/o.MaxStep), o.MaxStep)
+	next := uint32(math.Round(min(max(cur*f, MinWeight), MaxWeight)))
+	switch {
+	case next == w && target > cur+0.5 && w < MaxWeight:
+		next++
+	case next == w && target < cur-0.5 && w > MinWeight:
+		next--
+	}
+	return next
+}
