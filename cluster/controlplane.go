@@ -19,6 +19,7 @@ import (
 	"github.com/shoalmesh/shoal/controlplane/controllers"
 	"github.com/shoalmesh/shoal/controlplane/pki"
 	"github.com/shoalmesh/shoal/controlplane/registry"
+	"github.com/shoalmesh/shoal/controlplane/scheduler"
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
 
@@ -113,10 +114,13 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 	if err := controllers.RegisterMetrics(metrics); err != nil {
 		return fail(fmt.Errorf("controller metrics: %w", err))
 	}
+	if err := scheduler.RegisterMetrics(metrics); err != nil {
+		return fail(fmt.Errorf("scheduler metrics: %w", err))
+	}
 	api := apiserver.New(apiserver.Config{
 		Registry: reg, Tokens: tokens, TLS: bundle.ServerTLSConfig(), Log: log, Metrics: metrics, Caches: caches,
 	})
-	xdsAddr, xdsDone, err := startXDS(runCtx, cfg, caches, metrics)
+	xdsAddr, xdsDone, err := startXDS(runCtx, cfg, client, leaderID(advertise), caches, metrics)
 	if err != nil {
 		return fail(err)
 	}
@@ -131,6 +135,8 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 		deps := controllers.Deps{Registry: reg, Caches: caches, Events: events, Log: log}
 		go events.Run(runCtx)
 		go controllers.RunElected(runCtx, client, leaderID(advertise), log, controllers.All(deps)...)
+		go controllers.RunElection(runCtx, client, scheduler.ElectionKey, leaderID(advertise), log,
+			scheduler.New(scheduler.Config{Registry: reg, Caches: caches, Log: log}))
 		reg.Run(runCtx, advertise)
 	}()
 	log.Info("api server serving", "url", apiURL)

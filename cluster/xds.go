@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/store"
 	"github.com/shoalmesh/shoal/xds/feed"
 	"github.com/shoalmesh/shoal/xds/load"
+	"github.com/shoalmesh/shoal/xds/loadsync"
 	"github.com/shoalmesh/shoal/xds/lrs"
 	"github.com/shoalmesh/shoal/xds/server"
 )
@@ -24,7 +26,7 @@ const xdsStopGrace = time.Second
 
 // startXDS listens on cfg.XDSAddr and serves the translation of caches
 // until ctx ends; the returned channel closes when it has stopped.
-func startXDS(ctx context.Context, cfg Config, caches *store.Caches, metrics prometheus.Registerer) (addr string, done <-chan struct{}, err error) {
+func startXDS(ctx context.Context, cfg Config, client *clientv3.Client, replica string, caches *store.Caches, metrics prometheus.Registerer) (addr string, done <-chan struct{}, err error) {
 	log := cfg.Log
 	if err := server.RegisterMetrics(metrics); err != nil {
 		return "", nil, fmt.Errorf("xds metrics: %w", err)
@@ -42,14 +44,18 @@ func startXDS(ctx context.Context, cfg Config, caches *store.Caches, metrics pro
 	srv := server.New(ctx, server.Options{Logger: log})
 	srv.SetServing(false)
 	// Clients report their load here (lrs_server: self in every Cluster);
-	// the feed turns the reports into endpoint weights once a second.
+	// replicas share the reports through etcd and one of them turns them
+	// into endpoint weights once a second, which every replica serves.
 	table := load.NewTable()
 	lrs.New(table, lrs.Options{Logger: log}).Register(srv.GRPC())
+	weights := loadsync.New(loadsync.Config{
+		Client: client, Replica: replica, Table: table, Weigher: load.NewWeigher(load.Options{}), Logger: log,
+	})
 	f := feed.New(feed.Config{
 		Services:       caches.For(registry.Services.Resource),
 		EndpointSlices: caches.For(registry.EndpointSlices.Resource),
 		Sink:           srv,
-		Weigher:        load.Loop{Table: table, Weigher: load.NewWeigher(load.Options{})},
+		Weigher:        weights,
 		Logger:         log,
 		OnSynced:       func() { srv.SetServing(true) },
 	})
@@ -63,12 +69,15 @@ func startXDS(ctx context.Context, cfg Config, caches *store.Caches, metrics pro
 	}()
 	feedDone := make(chan struct{})
 	go func() { defer close(feedDone); f.Run(ctx) }()
+	syncDone := make(chan struct{})
+	go func() { defer close(syncDone); weights.Run(ctx) }()
 	go func() {
 		defer close(stopped)
 		<-ctx.Done()
 		srv.Stop(xdsStopGrace)
 		<-serveDone
 		<-feedDone
+		<-syncDone
 	}()
 	return ln.Addr().String(), stopped, nil
 }

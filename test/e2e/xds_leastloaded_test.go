@@ -124,9 +124,17 @@ func TestXDSClusterWideWeights(t *testing.T) {
 	observer := dialReady(t, s.XDSAddr, "observer", "shared", 3)
 	flooder := dialReady(t, s.XDSAddr, "flooder", "flood", 1)
 
+	floodShifts(t, observer, flooder, a.Addr)
+}
+
+// floodShifts floods backend a through flooder and checks that observer,
+// which sends little itself, moves off a while the flood lasts and comes
+// back after it.
+func floodShifts(t *testing.T, observer, flooder xdstest.Client, a string) {
+	t.Helper()
 	ctx := t.Context()
 	before := xdstest.Load(ctx, observer, 2, 300)
-	t.Logf("before the flood: A gets %.1f%% of the observer's calls", 100*before.Share(a.Addr))
+	t.Logf("before the flood: A gets %.1f%% of the observer's calls", 100*before.Share(a))
 
 	floodCtx, stopFlood := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -136,9 +144,9 @@ func TestXDSClusterWideWeights(t *testing.T) {
 	var shifted time.Duration
 	for time.Since(start) < 20*time.Second {
 		r := xdstest.Load(ctx, observer, 2, 200)
-		if r.Share(a.Addr) < 0.1 {
+		if r.Share(a) < 0.1 {
 			shifted = time.Since(start)
-			t.Logf("during the flood: A gets %.1f%% of the observer's calls (%v after the flood began)", 100*r.Share(a.Addr), shifted.Round(100*time.Millisecond))
+			t.Logf("during the flood: A gets %.1f%% of the observer's calls (%v after the flood began)", 100*r.Share(a), shifted.Round(100*time.Millisecond))
 			break
 		}
 	}
@@ -152,10 +160,10 @@ func TestXDSClusterWideWeights(t *testing.T) {
 	stopped := time.Now()
 	clustertest.Eventually(t, 30*time.Second, "A regains traffic after the flood", func() error {
 		r := xdstest.Load(ctx, observer, 2, 200)
-		if r.Share(a.Addr) < 0.2 {
-			return fmt.Errorf("A gets %.1f%%", 100*r.Share(a.Addr))
+		if r.Share(a) < 0.2 {
+			return fmt.Errorf("A gets %.1f%%", 100*r.Share(a))
 		}
-		t.Logf("after the flood: A gets %.1f%% again (%v after it stopped)", 100*r.Share(a.Addr), time.Since(stopped).Round(100*time.Millisecond))
+		t.Logf("after the flood: A gets %.1f%% again (%v after it stopped)", 100*r.Share(a), time.Since(stopped).Round(100*time.Millisecond))
 		return nil
 	})
 }

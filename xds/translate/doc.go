@@ -25,23 +25,36 @@
 //     ApiListener holding an HttpConnectionManager with an inline route
 //     configuration (go-control-plane's snapshot consistency check does not
 //     follow RDS names inside an ApiListener) and the router filter.
-//   - RouteConfiguration (RDS): for Envoy sidecars. One virtual host whose
-//     domains are "<host>:<port>", "<host>" and "*", routing prefix "/" to the
-//     cluster. The Listener's inline route configuration is the same.
-//   - Cluster (CDS): type EDS over ADS. load_balancing_policy lists, in order,
-//     least_request (Envoy, grpc-go >= 1.72), client_side_weighted_round_robin
-//     and round_robin (grpc-js-xds); each client takes the first it supports.
-//     The legacy lb_policy is left unset because grpc-js-xds rejects
+//   - RouteConfiguration (RDS): one virtual host whose domains are
+//     "<host>:<port>", "<host>" and "*", routing prefix "/" to the cluster.
+//     The ApiListener's inline route configuration is the same.
+//   - Cluster (CDS): type EDS over ADS, lrs_server "self" (clients report
+//     their load back), and a load_balancing_policy chosen by the Service's
+//     shoal.io/lb-policy annotation (see package lbpolicy): least-loaded
+//     (default) lists wrr_locality{least_request, round_robin},
+//     least_request, round_robin; least-request lists least_request,
+//     client_side_weighted_round_robin, round_robin; round-robin lists
+//     round_robin. Each client takes the first policy it supports. The
+//     legacy lb_policy is left unset because grpc-js-xds rejects
 //     LEAST_REQUEST there.
 //   - ClusterLoadAssignment (EDS), named after the cluster, from the
 //     Service's EndpointSlices: the slice port whose name equals the Service
 //     port's name gives the endpoint port. A terminating endpoint that is
 //     still serving is DRAINING; otherwise a ready endpoint (ready unset
-//     counts as ready) is HEALTHY; anything else is left out. Endpoints are
-//     grouped by zone into localities with region "shoal"; each locality's
-//     weight is the sum of its endpoints' weights (never zero, because
-//     grpc-go drops a locality without a weight) and each endpoint's weight
-//     is View.Weights[ip], default 1, capped at MaxWeight.
+//     counts as ready) is HEALTHY; anything else is left out. Every endpoint
+//     is its own locality {region "shoal", zone from the slice, sub_zone =
+//     the endpoint IP} whose weight, like the endpoint's, is View.Weights[ip]
+//     (default NeutralWeight, capped at MaxWeight, never 0). grpc-go and
+//     grpc-js honour locality weights under wrr_locality but ignore endpoint
+//     weights, and grpc-go reports load per locality: one endpoint per
+//     locality is what makes them follow, and report on, each endpoint.
+//
+// A Service with a cluster IP also gets, per TCP port, an outbound Listener
+// named "<clusterIP>_<port>" bound to that address, for Envoy sidecars and
+// Shoal's node proxy (Envoy takes ApiListeners only from its bootstrap): an
+// HTTP connection manager over RDS for HTTP ports (appProtocol http, http2,
+// grpc or kubernetes.io/h2c, or a name starting with "http" or "grpc"), a
+// TCP proxy to the cluster otherwise.
 //
 // ExternalName Services, non-TCP ports and FQDN EndpointSlices get no
 // resources. An endpoint that appears in several slices is listed once,
