@@ -12,6 +12,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -379,5 +380,27 @@ func TestDelta(t *testing.T) {
 	r, err = st.Recv()
 	if err != nil || len(r.Resources) != 0 || len(r.RemovedResources) != 1 || r.RemovedResources[0] != "a" {
 		t.Fatalf("after b changed and a was removed: %v %v; want only a's removal", r, err)
+	}
+}
+
+// TestPerTypeEDS checks the non-aggregated EDS service, which Envoy uses
+// when configured without ADS.
+func TestPerTypeEDS(t *testing.T) {
+	s, cc := start(t)
+	if err := s.Update(Endpoints, map[string]types.Resource{"a": cla("a", "10.0.0.1")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := endpointservice.NewEndpointDiscoveryServiceClient(cc).StreamEndpoints(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: "envoy-1", UserAgentName: "envoy"}, ResourceNames: []string{"a"}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := st.Recv()
+	if err != nil || len(r.Resources) != 1 || r.TypeUrl != resourcev3.EndpointType {
+		t.Fatalf("per-type EDS: %v %v", r, err)
 	}
 }
