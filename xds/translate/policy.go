@@ -33,8 +33,10 @@ func lbPolicy(policy string) *clusterv3.LoadBalancingPolicy {
 	case lbpolicy.RoundRobin:
 		list = []*clusterv3.LoadBalancingPolicy_Policy{roundRobin}
 	case lbpolicy.LeastRequest:
-		// grpc-js-xds has no least_request; client-side weighted round
-		// robin is its closest (round robin until backends report ORCA).
+		// grpc-js-xds has no least_request. Its client-side weighted
+		// round robin (only with GRPC_EXPERIMENTAL_XDS_WRR_LB=true, and
+		// round robin until backends report ORCA load) is the closest;
+		// by default it takes round_robin.
 		list = []*clusterv3.LoadBalancingPolicy_Policy{
 			leastRequest,
 			lbEntry("envoy.load_balancing_policies.client_side_weighted_round_robin", &cswrrv3.ClientSideWeightedRoundRobin{}),
