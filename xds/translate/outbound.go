@@ -10,6 +10,7 @@ import (
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -89,6 +90,10 @@ func outboundListener(svc *corev1.Service, p corev1.ServicePort, vip netip.Addr,
 			PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(p.Port)},
 		}}},
 		TrafficDirection: corev3.TrafficDirection_OUTBOUND,
-		FilterChains:     []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{filter}}},
+		// The cluster IP is usually not an address of the machine Envoy
+		// runs on; freebind lets it bind anyway (Shoal's node proxy puts
+		// the VIPs on an interface itself).
+		Freebind:     wrapperspb.Bool(true),
+		FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{filter}}},
 	}
 }
