@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 
+	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
+
 	"github.com/shoalmesh/shoal/cluster"
 	"github.com/shoalmesh/shoal/dns/resolver"
 )
@@ -28,6 +30,8 @@ Run 'shoal <command> -h' for its flags.
 `
 
 func main() {
+	// A container's init is this binary re-executed; it never returns.
+	noderuntime.Init()
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)

@@ -1,0 +1,165 @@
+// Package networktest holds helpers for tests that need network namespaces:
+// a root check, throwaway namespaces, and running code, listening and
+// dialing inside a namespace. The network package's tests use it, and so can
+// the runtime's and the multi-node e2e tests.
+package networktest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"testing"
+
+	"github.com/vishvananda/netns"
+)
+
+// RequireRoot skips the test unless it runs as root, which the kernel
+// requires to make namespaces, bridges and veths (CI runs these as root).
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to create network namespaces, bridges and veths; CI runs it as root")
+	}
+}
+
+// Name returns prefix followed by random hex digits, 15 bytes in all (the
+// kernel's limit on interface names): a name no one else uses.
+func Name(prefix string) string {
+	if len(prefix) >= 15 {
+		panic("networktest.Name: prefix too long")
+	}
+	b := make([]byte, 8)
+	rand.Read(b)
+	return (prefix + hex.EncodeToString(b))[:15]
+}
+
+// Do runs fn on an OS thread inside ns. If the thread cannot be put back in
+// its own namespace it is not returned to the Go runtime's pool.
+func Do(ns netns.NsHandle, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("get current netns: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(ns); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("enter netns: %w", err)
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err != nil {
+			errc <- fmt.Errorf("restore netns: %w", err) // the thread stays locked and dies
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// DoPath is Do for a pinned namespace such as a pod's.
+func DoPath(path string, fn func() error) error {
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", path, err)
+	}
+	defer ns.Close()
+	return Do(ns, fn)
+}
+
+// NewNamespace creates an anonymous network namespace, as a stand-in for a
+// node, that lives until the test ends (or longer while something pins it).
+func NewNamespace(t testing.TB) netns.NsHandle {
+	t.Helper()
+	var ns netns.NsHandle
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		ns, err = netns.New() // moves this thread into it
+		if rerr := netns.Set(orig); rerr != nil {
+			errc <- fmt.Errorf("restore netns: %w", rerr)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- err
+	}()
+	if err := <-errc; err != nil {
+		t.Fatalf("create namespace: %v", err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	return ns
+}
+
+// Path names an open namespace handle as a file path, for the helpers
+// below and for anything else that takes a namespace path.
+func Path(ns netns.NsHandle) string {
+	return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), int(ns))
+}
+
+// ListenIn listens on addr ("ip:port", port 0 for any) inside the pinned
+// namespace at path. The listener is closed when the test ends.
+func ListenIn(t testing.TB, path, addr string) net.Listener {
+	t.Helper()
+	var ln net.Listener
+	err := DoPath(path, func() (err error) {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listen on %s in %s: %v", addr, path, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// DialIn connects to addr from inside the pinned namespace at path.
+func DialIn(ctx context.Context, path, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := DoPath(path, func() (err error) {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, "tcp", addr)
+		return err
+	})
+	return c, err
+}
+
+// Echo accepts connections on ln and echoes each back until the test ends.
+func Echo(ln net.Listener) {
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 512)
+				for {
+					k, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					if _, err := c.Write(buf[:k]); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+}
