@@ -12,10 +12,9 @@ import (
 	"strings"
 	"syscall"
 
-	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
-
 	"github.com/shoalmesh/shoal/cluster"
 	"github.com/shoalmesh/shoal/dns/resolver"
+	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
 )
 
 const usage = `Shoal: service discovery and least-loaded traffic, Kubernetes-style.
