@@ -102,6 +102,10 @@ func (s *Server) serveResources(w http.ResponseWriter, r *http.Request, group, v
 			list.APIResources = append(list.APIResources, metav1.APIResource{
 				Name: info.Name + "/status", Namespaced: info.Namespaced, Kind: info.Kind, Verbs: verbsSubresource})
 		}
+		if info == registry.Pods {
+			list.APIResources = append(list.APIResources, metav1.APIResource{
+				Name: "pods/binding", Namespaced: true, Kind: "Binding", Verbs: metav1.Verbs{"create"}})
+		}
 		if info.Scale {
 			list.APIResources = append(list.APIResources, metav1.APIResource{
 				Name: info.Name + "/scale", Namespaced: info.Namespaced, Group: "autoscaling", Version: "v1", Kind: "Scale", Verbs: verbsSubresource})

@@ -45,6 +45,13 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri reques
 		}
 		s.serveScale(w, r, ri)
 		return
+	case "binding":
+		if ri.Info != registry.Pods || ri.Name == "" {
+			writeError(w, apierrors.NewNotFound(ri.groupResource(), ri.Name+"/binding"))
+			return
+		}
+		s.serveBinding(w, r, ri)
+		return
 	default:
 		writeError(w, apierrors.NewNotFound(ri.groupResource(), ri.Name+"/"+ri.Subresource))
 		return

@@ -296,7 +296,8 @@ func TestWatch(t *testing.T) {
 		const pods = "/api/v1/namespaces/w/pods"
 		s := a.watch(pods + "?watch=true&resourceVersion=" + a.listRV(pods) + "&fieldSelector=status.phase%3DPending")
 		names := a.watch(svcs + "?watch=true&resourceVersion=" + a.listRV(svcs) + "&fieldSelector=metadata.name%3Df2")
-		pod := `{"metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"busybox"}]}}`
+		// A scheduler nobody runs: the pod's only changes are the test's.
+		pod := `{"metadata":{"name":"p"},"spec":{"schedulerName":"none","containers":[{"name":"c","image":"busybox"}]}}`
 		a.do("POST", pods, pod).must(t, http.StatusCreated)
 		a.mergePatch(pods+"/p/status", `{"status":{"phase":"Running"}}`).must(t, 200)
 		a.mergePatch(pods+"/p/status", `{"status":{"phase":"Pending"}}`).must(t, 200)

@@ -8,5 +8,6 @@ func All(d Deps) []Controller {
 		NewReplicaSetController(d),
 		NewDeploymentController(d),
 		NewGarbageCollector(d),
+		NewNodeLifecycleController(d),
 	}
 }

@@ -19,6 +19,12 @@ type Deps struct {
 	Caches   *store.Caches
 	Events   *Recorder
 	Log      *slog.Logger
+	// NodeGracePeriod is how long a node's Lease may go unrenewed before the
+	// node is NotReady; 0 is DefaultNodeGracePeriod.
+	NodeGracePeriod time.Duration
+	// PodEvictionDelay is how long pods stay on a NotReady node (or one that
+	// was deleted) before they are deleted; 0 is DefaultPodEvictionDelay.
+	PodEvictionDelay time.Duration
 }
 
 // logger is d.Log, or a discarding logger when there is none.

@@ -1,7 +1,8 @@
 // Package controllers makes what operators ask for true: EndpointSlices and
 // Endpoints for label-selected Services, Deployments → ReplicaSets → Pods
-// with rolling updates, garbage collection through ownerReferences, and
-// Events for what they did.
+// with rolling updates, garbage collection through ownerReferences, node
+// lifecycle (nodes whose Lease stops are marked NotReady and their pods
+// moved), and Events for what they did.
 //
 // Controllers read from the process's shared caches (store.Caches), act on
 // their events by queueing object keys, and reconcile each key from the

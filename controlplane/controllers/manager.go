@@ -11,18 +11,26 @@ import (
 )
 
 // electionPrefix is the etcd election every control-plane replica campaigns
-// in; the winner runs the controllers (and later the scheduler).
+// in; the winner runs the controllers. The scheduler has an election of its
+// own (see package scheduler).
 const electionPrefix = "/shoal/leader/controllers"
 
 // LeaseTTL is how long a dead leader keeps the lead: another replica takes
 // over within about this many seconds.
 const LeaseTTL = 5
 
-// RunElected campaigns for leadership with id and, while leader, runs every
-// controller; it steps down when its etcd session ends (the leader is cut
-// off or dies) and campaigns again, until ctx ends.
+// RunElected campaigns for leadership of the controllers with id and, while
+// leader, runs every controller; it steps down when its etcd session ends
+// (the leader is cut off or dies) and campaigns again, until ctx ends.
 func RunElected(ctx context.Context, client *clientv3.Client, id string, log *slog.Logger, controllers ...Controller) {
-	log = log.With("component", "controllers", "id", id)
+	RunElection(ctx, client, electionPrefix, id, log, controllers...)
+}
+
+// RunElection is RunElected in the election at key (an etcd key prefix such
+// as /shoal/leader/scheduler): one leader among the replicas campaigning at
+// key runs controllers.
+func RunElection(ctx context.Context, client *clientv3.Client, key, id string, log *slog.Logger, controllers ...Controller) {
+	log = log.With("component", "controllers", "election", key, "id", id)
 	for ctx.Err() == nil {
 		sess, err := concurrency.NewSession(client, concurrency.WithTTL(LeaseTTL), concurrency.WithContext(ctx))
 		if err != nil {
@@ -32,7 +40,7 @@ func RunElected(ctx context.Context, client *clientv3.Client, id string, log *sl
 			}
 			continue
 		}
-		election := concurrency.NewElection(sess, electionPrefix)
+		election := concurrency.NewElection(sess, key)
 		if err := election.Campaign(ctx, id); err != nil {
 			sess.Close()
 			if ctx.Err() == nil {
@@ -64,9 +72,16 @@ func RunElected(ctx context.Context, client *clientv3.Client, id string, log *sl
 	}
 }
 
-// Leader returns the id of the current leader, or "" if there is none.
+// Leader returns the id of the controllers' current leader, or "" if there
+// is none.
 func Leader(ctx context.Context, client *clientv3.Client) (string, error) {
-	resp, err := client.Get(ctx, electionPrefix+"/", clientv3.WithFirstCreate()...)
+	return LeaderOf(ctx, client, electionPrefix)
+}
+
+// LeaderOf returns the id of the current leader of the election at key, or
+// "" if there is none.
+func LeaderOf(ctx context.Context, client *clientv3.Client, key string) (string, error) {
+	resp, err := client.Get(ctx, key+"/", clientv3.WithFirstCreate()...)
 	if err != nil || len(resp.Kvs) == 0 {
 		return "", err
 	}

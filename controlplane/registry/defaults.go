@@ -40,6 +40,12 @@ func SetDefaults(obj runtime.Object) {
 		if o.Status.Allocatable == nil && o.Status.Capacity != nil {
 			o.Status.Allocatable = o.Status.Capacity.DeepCopy()
 		}
+		// podCIDR is the first of podCIDRs; a client may set either.
+		if o.Spec.PodCIDR != "" && len(o.Spec.PodCIDRs) == 0 {
+			o.Spec.PodCIDRs = []string{o.Spec.PodCIDR}
+		} else if o.Spec.PodCIDR == "" && len(o.Spec.PodCIDRs) > 0 {
+			o.Spec.PodCIDR = o.Spec.PodCIDRs[0]
+		}
 	case *corev1.Endpoints:
 		for i := range o.Subsets {
 			for j := range o.Subsets[i].Ports {

@@ -25,6 +25,9 @@ import (
 type Registry struct {
 	Store *store.Store
 	IPs   *IPAllocator
+	// PodCIDRs hands out Nodes' pod CIDRs (New sets DefaultPodCIDR with a
+	// /24 per node; replace it before serving for another range).
+	PodCIDRs *CIDRAllocator
 	// Namespaces, if set, answers namespace lookups without an etcd read;
 	// a miss still falls back to etcd (the cache may lag a fresh create).
 	Namespaces *store.Cache
@@ -38,7 +41,8 @@ func New(st *store.Store, ips *IPAllocator, log *slog.Logger) *Registry {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Registry{Store: st, IPs: ips, Log: log.With("component", "registry"), finalize: make(chan string, 64)}
+	pods, _ := NewCIDRAllocator(st.Client(), DefaultPodCIDR, DefaultNodeMaskSize) // constant: cannot fail
+	return &Registry{Store: st, IPs: ips, PodCIDRs: pods, Log: log.With("component", "registry"), finalize: make(chan string, 64)}
 }
 
 // WriteOptions change how a write is done.
@@ -75,7 +79,7 @@ func (r *Registry) Create(ctx context.Context, info *Info, obj store.Object, opt
 		return Result{}, invalid(info, obj.GetName(), errs)
 	}
 	res := Result{Warnings: Warnings(obj)}
-	requested := wantsIP(obj)
+	requested := wantsIP(obj) || r.wantsPodCIDR(obj)
 	for attempt := 0; ; attempt++ {
 		extra, err := r.createTxn(ctx, info, obj, requested, attempt)
 		if err != nil {
@@ -88,14 +92,12 @@ func (r *Registry) Create(ctx context.Context, info *Info, obj store.Object, opt
 		out, err := r.Store.Create(ctx, info.Resource, obj, extra)
 		if errors.Is(err, store.ErrPreconditionFailed) {
 			if requested {
-				svc := obj.(*corev1.Service)
-				return Result{}, invalid(info, obj.GetName(), field.ErrorList{
-					field.Invalid(field.NewPath("spec", "clusterIP"), svc.Spec.ClusterIP, "provided IP is already allocated")})
+				return Result{}, allocatedError(info, obj)
 			}
 			if attempt < 64 {
-				continue // another service took the random IP first
+				continue // another service (node) took the pick first
 			}
-			return Result{}, r.IPs.errRangeFull()
+			return Result{}, r.rangeFullError(obj)
 		}
 		res.Object = out
 		return res, err
@@ -143,7 +145,10 @@ func (r *Registry) Update(ctx context.Context, info *Info, namespace, name, subr
 			res.Object = cur
 			return res, nil
 		}
-		extra := r.updateTxn(info, next, cur)
+		extra, err := r.updateTxn(info, next, cur)
+		if err != nil {
+			return Result{}, err
+		}
 		if opts.DryRun {
 			res.Object = next
 			return res, nil
@@ -153,8 +158,7 @@ func (r *Registry) Update(ctx context.Context, info *Info, namespace, name, subr
 			continue
 		}
 		if errors.Is(err, store.ErrPreconditionFailed) {
-			return Result{}, invalid(info, name, field.ErrorList{
-				field.Invalid(field.NewPath("spec", "clusterIP"), next.(*corev1.Service).Spec.ClusterIP, "provided IP is already allocated")})
+			return Result{}, allocatedError(info, next)
 		}
 		if err != nil {
 			return Result{}, err
@@ -186,8 +190,11 @@ func (r *Registry) prepareUpdate(info *Info, next, cur store.Object, subresource
 	next.SetDeletionTimestamp(cur.GetDeletionTimestamp())
 	next.SetDeletionGracePeriodSeconds(cur.GetDeletionGracePeriodSeconds())
 	next.SetGeneration(cur.GetGeneration())
-	if svc, ok := next.(*corev1.Service); ok {
-		carryClusterIP(svc, cur.(*corev1.Service))
+	switch o := next.(type) {
+	case *corev1.Service:
+		carryClusterIP(o, cur.(*corev1.Service))
+	case *corev1.Node:
+		carryPodCIDR(o, cur.(*corev1.Node))
 	}
 	SetDefaults(next)
 	if specChanged(next, cur) {

@@ -11,13 +11,36 @@ import (
 
 // createTxn is what a create stores atomically with obj: for a Service, the
 // claim on its ClusterIP (the requested one, or a new random pick on each
-// attempt).
+// attempt); for a Node, the claim on its pod CIDR.
 func (r *Registry) createTxn(ctx context.Context, info *Info, obj store.Object, requested bool, attempt int) (store.Txn, error) {
-	svc, ok := obj.(*corev1.Service)
-	if !ok || !needsIP(svc) {
-		return store.Txn{}, nil
+	switch o := obj.(type) {
+	case *corev1.Service:
+		if needsIP(o) {
+			return r.claimIP(ctx, info, o, requested, attempt)
+		}
+	case *corev1.Node:
+		return r.claimNodeCIDR(ctx, info, o, requested, attempt)
 	}
-	return r.claimIP(ctx, info, svc, requested, attempt)
+	return store.Txn{}, nil
+}
+
+// allocatedError is the answer to a create or update whose claim failed: the
+// address or range it asked for is someone else's.
+func allocatedError(info *Info, obj store.Object) error {
+	if n, ok := obj.(*corev1.Node); ok {
+		return invalid(info, n.Name, field.ErrorList{field.Invalid(podCIDRPath(n), podCIDROf(n), "provided CIDR is already allocated")})
+	}
+	svc := obj.(*corev1.Service)
+	return invalid(info, svc.Name, field.ErrorList{
+		field.Invalid(field.NewPath("spec", "clusterIP"), svc.Spec.ClusterIP, "provided IP is already allocated")})
+}
+
+// rangeFullError is the answer to a create that found nothing free.
+func (r *Registry) rangeFullError(obj store.Object) error {
+	if _, ok := obj.(*corev1.Node); ok {
+		return r.PodCIDRs.errFull()
+	}
+	return r.IPs.errRangeFull()
 }
 
 func (r *Registry) claimIP(ctx context.Context, info *Info, svc *corev1.Service, requested bool, attempt int) (store.Txn, error) {
@@ -78,25 +101,28 @@ func (r *Registry) allocateOnUpdate(ctx context.Context, info *Info, next, cur s
 }
 
 // updateTxn releases or claims addresses when a service changes to or from
-// ExternalName.
-func (r *Registry) updateTxn(info *Info, next, cur store.Object) store.Txn {
+// ExternalName, and claims the pod CIDR given to a node that had none.
+func (r *Registry) updateTxn(info *Info, next, cur store.Object) (store.Txn, error) {
+	if n, ok := next.(*corev1.Node); ok {
+		return r.nodeCIDRChange(info, n, cur.(*corev1.Node))
+	}
 	svc, ok := next.(*corev1.Service)
 	if !ok {
-		return store.Txn{}
+		return store.Txn{}, nil
 	}
 	old := cur.(*corev1.Service)
 	oldIP, newIP := ipOf(old), ipOf(svc)
 	switch {
 	case oldIP == newIP:
-		return store.Txn{}
+		return store.Txn{}, nil
 	case newIP == "":
-		return release(oldIP)
+		return release(oldIP), nil
 	default:
 		t := claim(newIP, svc.Namespace+"/"+svc.Name)
 		if oldIP != "" {
 			t.Ops = append(t.Ops, release(oldIP).Ops...)
 		}
-		return t
+		return t, nil
 	}
 }
 
@@ -109,6 +135,14 @@ func ipOf(svc *corev1.Service) string {
 
 // deleteTxn releases what the deleted object held.
 func (r *Registry) deleteTxn(info *Info) func(store.Object) store.Txn {
+	if info == Nodes {
+		return func(o store.Object) store.Txn {
+			if cidr := podCIDROf(o.(*corev1.Node)); cidr != "" && r.PodCIDRs != nil {
+				return releasePodCIDR(cidr)
+			}
+			return store.Txn{}
+		}
+	}
 	if info != Services {
 		return nil
 	}

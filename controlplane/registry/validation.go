@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/shoalmesh/shoal/controlplane/nodeload"
 )
 
 // Validate checks obj, about to be created, and returns one error per
@@ -67,6 +69,8 @@ func ValidateUpdate(obj, old runtime.Object) field.ErrorList {
 	switch o := obj.(type) {
 	case *corev1.Service:
 		errs = append(errs, validateServiceUpdate(o, old.(*corev1.Service))...)
+	case *corev1.Node:
+		errs = append(errs, validateNodeUpdate(o, old.(*corev1.Node))...)
 	case *corev1.Pod:
 		errs = append(errs, validatePodSpecUpdate(&o.Spec, &old.(*corev1.Pod).Spec, field.NewPath("spec"))...)
 	case *appsv1.Deployment:
@@ -111,6 +115,11 @@ func validateLease(l *coordinationv1.Lease) field.ErrorList {
 	}
 	if t := l.Spec.LeaseTransitions; t != nil {
 		errs = append(errs, apivalidation.ValidateNonnegativeField(int64(*t), path.Child("leaseTransitions"))...)
+	}
+	// A node agent's load report: a bad one is refused rather than read as
+	// no load by the scheduler.
+	if _, _, err := nodeload.Get(l); err != nil {
+		errs = append(errs, field.Invalid(field.NewPath("metadata", "annotations").Key(nodeload.Annotation), l.Annotations[nodeload.Annotation], err.Error()))
 	}
 	return errs
 }

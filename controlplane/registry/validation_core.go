@@ -39,6 +39,9 @@ func validateNode(n *corev1.Node) field.ErrorList {
 	if n.Spec.PodCIDR != "" && len(n.Spec.PodCIDRs) > 0 && n.Spec.PodCIDR != n.Spec.PodCIDRs[0] {
 		errs = append(errs, field.Invalid(path.Child("podCIDRs").Index(0), n.Spec.PodCIDRs[0], "must match `spec.podCIDR`"))
 	}
+	if len(n.Spec.PodCIDRs) > 1 {
+		errs = append(errs, field.TooMany(path.Child("podCIDRs"), len(n.Spec.PodCIDRs), 1))
+	}
 	for i, t := range n.Spec.Taints {
 		p := path.Child("taints").Index(i)
 		errs = append(errs, metav1validation.ValidateLabelName(t.Key, p.Child("key"))...)

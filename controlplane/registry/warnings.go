@@ -91,11 +91,22 @@ func (w *warnings) podSpec(spec *corev1.PodSpec, path *field.Path) {
 	if spec.ServiceAccountName != "" {
 		w.add(path.Child("serviceAccountName"), "Shoal does not mount service account tokens; the service account %q is kept but no token is mounted", spec.ServiceAccountName)
 	}
-	if spec.Affinity != nil {
-		w.add(path.Child("affinity"), "Shoal's scheduler does not consider affinity; it is kept but not enforced")
+	// The scheduler honours nodeSelector, tolerations and required node
+	// affinity; the rest of affinity and spreading it does not weigh.
+	if a := spec.Affinity; a != nil {
+		ap := path.Child("affinity")
+		if a.NodeAffinity != nil && len(a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution) > 0 {
+			w.add(ap.Child("nodeAffinity", "preferredDuringSchedulingIgnoredDuringExecution"), "Shoal's scheduler does not weigh preferred node affinity; it is kept but has no effect")
+		}
+		if a.PodAffinity != nil {
+			w.add(ap.Child("podAffinity"), "Shoal's scheduler does not consider pod affinity; it is kept but not enforced")
+		}
+		if a.PodAntiAffinity != nil {
+			w.add(ap.Child("podAntiAffinity"), "Shoal's scheduler does not consider pod anti-affinity; it is kept but not enforced")
+		}
 	}
-	if len(spec.Tolerations) > 0 {
-		w.add(path.Child("tolerations"), "Shoal's scheduler does not consider taints; the tolerations are kept but have no effect")
+	if len(spec.TopologySpreadConstraints) > 0 {
+		w.add(path.Child("topologySpreadConstraints"), "Shoal's scheduler spreads by load, not by topology; the constraints are kept but not enforced")
 	}
 }
 

@@ -29,8 +29,11 @@ func TestWarnings(t *testing.T) {
 			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: new(int64(1000))}
 			p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}}
 			p.Spec.ServiceAccountName = "web"
-			p.Spec.Affinity = &corev1.Affinity{}
-			p.Spec.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
+			p.Spec.Affinity = &corev1.Affinity{
+				NodeAffinity:    &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{}}, // enforced
+				PodAntiAffinity: &corev1.PodAntiAffinity{},
+			}
+			p.Spec.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}} // enforced
 		}), []string{
 			"spec.volumes[0]",
 			"spec.initContainers",
@@ -40,15 +43,14 @@ func TestWarnings(t *testing.T) {
 			"spec.securityContext",
 			"spec.imagePullSecrets",
 			"spec.serviceAccountName",
-			"spec.affinity",
-			"spec.tolerations",
+			"spec.affinity.podAntiAffinity",
 		}},
 		{"deployment template", with(validDeployment(), func(d *appsv1.Deployment) {
 			d.Spec.Template.Spec.Containers[0].Image = "nginx:1.27"
 		}), []string{"spec.template.spec.containers[0].image"}},
 		{"replica set template", with(validReplicaSet(), func(rs *appsv1.ReplicaSet) {
-			rs.Spec.Template.Spec.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
-		}), []string{"spec.template.spec.tolerations"}},
+			rs.Spec.Template.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: "zone"}}
+		}), []string{"spec.template.spec.topologySpreadConstraints"}},
 		{"load balancer", with(validService(), func(s *corev1.Service) {
 			s.Spec.Type = corev1.ServiceTypeLoadBalancer
 			s.Spec.Ports[0].NodePort = 30080

@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clientset "k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/dns/zone"
@@ -187,12 +188,21 @@ func loadThroughAPI(t *testing.T, cs clientset.Interface) {
 		}
 	}
 	for _, o := range pods {
-		p, err := cs.CoreV1().Pods(o.Namespace).Create(ctx, o.DeepCopy(), opts)
-		if err != nil {
+		if _, err := cs.CoreV1().Pods(o.Namespace).Create(ctx, o.DeepCopy(), opts); err != nil {
 			t.Fatalf("pod %s/%s: %v", o.Namespace, o.Name, err)
 		}
-		p.Status = o.Status
-		if _, err := cs.CoreV1().Pods(o.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+		// The scheduler writes the status of a pod no node fits too: write
+		// on the latest version.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			p, err := cs.CoreV1().Pods(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			p.Status = o.Status
+			_, err = cs.CoreV1().Pods(o.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
 			t.Fatalf("pod %s/%s status: %v", o.Namespace, o.Name, err)
 		}
 	}

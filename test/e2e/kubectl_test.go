@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
 )
@@ -374,13 +375,23 @@ func TestKubectlScaleLabelAnnotate(t *testing.T) {
 				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "jobs"},
 				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "job", Image: "busybox:1.36"}}},
 			}
-			p, err := cs.CoreV1().Pods("jobs").Create(ctx, pod, metav1.CreateOptions{})
-			if err != nil {
+			if _, err := cs.CoreV1().Pods("jobs").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 				t.Fatalf("create pod: %v", err)
 			}
 			if name == "running" {
-				p.Status.Phase = corev1.PodRunning
-				if _, err := cs.CoreV1().Pods("jobs").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+				// The scheduler writes the pending pod's status too (no node
+				// fits it): read, change, write until the write is on the
+				// latest version.
+				err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+					p, err := cs.CoreV1().Pods("jobs").Get(ctx, name, metav1.GetOptions{})
+					if err != nil {
+						return err
+					}
+					p.Status.Phase = corev1.PodRunning
+					_, err = cs.CoreV1().Pods("jobs").UpdateStatus(ctx, p, metav1.UpdateOptions{})
+					return err
+				})
+				if err != nil {
 					t.Fatalf("set pod running: %v", err)
 				}
 			}
