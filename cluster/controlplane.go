@@ -159,7 +159,7 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 		log.Info("stopped")
 		done <- err
 	}()
-	in := &Instance{APIURL: apiURL, Kubeconfig: kubeconfig, Etcd: client, Registry: reg, Caches: caches, Endpoints: endpoints, XDSAddr: xdsAddr, done: done}
+	in := &Instance{APIURL: apiURL, Kubeconfig: kubeconfig, Etcd: client, Registry: reg, Caches: caches, Endpoints: endpoints, XDSAddr: xdsAddr, Tokens: tokens, done: done}
 	in.printBanner(cfg.Out)
 	return in, nil
 }

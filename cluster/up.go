@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/shoalmesh/shoal/controlplane/auth"
+
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/shoalmesh/shoal/controlplane/registry"
@@ -61,6 +63,8 @@ type Instance struct {
 	DNSAddr string
 	// XDSAddr is the address the xDS server serves on.
 	XDSAddr string
+	// Tokens are the API server's bearer tokens (NodeToken issues a node's).
+	Tokens *auth.Tokens
 	// Endpoints are the etcd client URLs the instance uses.
 	Endpoints []string
 	done      chan error

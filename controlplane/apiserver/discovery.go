@@ -104,7 +104,8 @@ func (s *Server) serveResources(w http.ResponseWriter, r *http.Request, group, v
 		}
 		if info == registry.Pods {
 			list.APIResources = append(list.APIResources, metav1.APIResource{
-				Name: "pods/binding", Namespaced: true, Kind: "Binding", Verbs: metav1.Verbs{"create"}})
+				Name: "pods/binding", Namespaced: true, Kind: "Binding", Verbs: metav1.Verbs{"create"}},
+				metav1.APIResource{Name: "pods/log", Namespaced: true, Kind: "Pod", Verbs: metav1.Verbs{"get"}})
 		}
 		if info.Scale {
 			list.APIResources = append(list.APIResources, metav1.APIResource{

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"strconv"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	clientscheme "k8s.io/client-go/kubernetes/scheme"
@@ -44,6 +45,13 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri reques
 			return
 		}
 		s.serveScale(w, r, ri)
+		return
+	case "log":
+		if ri.Info != registry.Pods || ri.Name == "" || ri.Verb != "get" {
+			writeError(w, apierrors.NewNotFound(ri.groupResource(), ri.Name+"/log"))
+			return
+		}
+		s.servePodLog(w, r, ri)
 		return
 	case "binding":
 		if ri.Info != registry.Pods || ri.Name == "" {
@@ -376,6 +384,16 @@ func deleteOptions(r *http.Request, limit int64) (*metav1.DeleteOptions, error) 
 	if q.Get("dryRun") == "All" {
 		opts.DryRun = []string{"All"}
 	}
+	if g := q.Get("gracePeriodSeconds"); g != "" {
+		n, err := strconv.ParseInt(g, 10, 64)
+		if err != nil {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("gracePeriodSeconds: Invalid value: %q: must be an integer", g))
+		}
+		opts.GracePeriodSeconds = &n
+	}
+	if g := opts.GracePeriodSeconds; g != nil && *g < 0 {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("gracePeriodSeconds: Invalid value: %d: must be greater than or equal to 0", *g))
+	}
 	if pp := opts.PropagationPolicy; pp != nil {
 		switch *pp {
 		case metav1.DeletePropagationBackground, metav1.DeletePropagationForeground, metav1.DeletePropagationOrphan:
@@ -406,7 +424,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, ri requestInfo) 
 			pre.ResourceVersion = *p.ResourceVersion
 		}
 	}
-	obj, err := s.reg.Delete(r.Context(), ri.Info, ri.Namespace, ri.Name, pre, registry.WriteOptions{DryRun: len(opts.DryRun) > 0})
+	obj, err := s.reg.Delete(r.Context(), ri.Info, ri.Namespace, ri.Name, pre, registry.WriteOptions{DryRun: len(opts.DryRun) > 0, GracePeriodSeconds: opts.GracePeriodSeconds})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -432,7 +450,7 @@ func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, ri req
 	}
 	var deleted []store.Object
 	for _, o := range res.Items {
-		d, err := s.reg.Delete(r.Context(), ri.Info, o.GetNamespace(), o.GetName(), nil, registry.WriteOptions{DryRun: len(opts.DryRun) > 0})
+		d, err := s.reg.Delete(r.Context(), ri.Info, o.GetNamespace(), o.GetName(), nil, registry.WriteOptions{DryRun: len(opts.DryRun) > 0, GracePeriodSeconds: opts.GracePeriodSeconds})
 		if err != nil && !apierrors.IsNotFound(err) {
 			writeError(w, err)
 			return

@@ -159,6 +159,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if isResource {
+		if err := s.nodeRestriction(r.Context(), user, ri); err != nil {
+			writeError(rw, err)
+			return
+		}
 		s.serveResource(rw, r, ri)
 		return
 	}

@@ -110,6 +110,10 @@ func nodeAllowed(a Attributes) bool {
 		// also check that the pod is bound to this node (spec.nodeName),
 		// which needs the stored object.
 		return a.Verb == "update" || a.Verb == "patch"
+	case a.APIGroup == "" && a.Resource == "pods" && a.Subresource == "" && a.Verb == "delete":
+		// The final delete of a pod it has stopped; the same binding check
+		// applies.
+		return true
 	}
 	return false
 }

@@ -56,7 +56,9 @@ func TestAuthorize(t *testing.T) {
 		{"node updates pod status", A{User: n1, Verb: "update", Resource: "pods", Subresource: "status", Namespace: "default", Name: "web"}, true, ""},
 		{"node updates pod", A{User: n1, Verb: "update", Resource: "pods", Namespace: "default", Name: "web"}, false, ""},
 		{"node creates pod", A{User: n1, Verb: "create", Resource: "pods", Namespace: "default", Name: "web"}, false, ""},
-		{"node deletes pod", A{User: n1, Verb: "delete", Resource: "pods", Namespace: "default", Name: "web"}, false, ""},
+		// Allowed here; the API server then checks the pod is bound to n1.
+		{"node deletes pod", A{User: n1, Verb: "delete", Resource: "pods", Namespace: "default", Name: "web"}, true, ""},
+		{"node deletes pods", A{User: n1, Verb: "deletecollection", Resource: "pods", Namespace: "default"}, false, ""},
 		{"node creates service", A{User: n1, Verb: "create", Resource: "services", Namespace: "default"}, false, ""},
 		{"node gets metrics", A{User: n1, Verb: "get", NonResourcePath: "/metrics"}, false, ""},
 		{"node group without node name", A{User: notNode, Verb: "get", Resource: "pods"}, false, ""},

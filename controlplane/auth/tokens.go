@@ -108,6 +108,25 @@ func (t *Tokens) Add(user string, groups []string) (string, error) {
 	return e.token, nil
 }
 
+// TokenFor returns the first token of user, if it has one. The API server
+// uses a node's own token to reach that node's agent (pods/log).
+func (t *Tokens) TokenFor(user string) (string, bool) {
+	for _, e := range t.cur.Load().entries {
+		if e.user.Name == user {
+			return e.token, true
+		}
+	}
+	return "", false
+}
+
+// NodeToken returns the token of node name, issuing one if it has none.
+func (t *Tokens) NodeToken(name string) (string, error) {
+	if tok, ok := t.TokenFor(NodeUser(name)); ok {
+		return tok, nil
+	}
+	return t.Add(NodeUser(name), []string{GroupNodes})
+}
+
 // Authenticate returns the user whose token the request carries in an
 // "Authorization: Bearer <token>" header. The returned User is shared and
 // must not be modified.

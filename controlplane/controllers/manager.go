@@ -41,7 +41,7 @@ func RunElection(ctx context.Context, client *clientv3.Client, key, id string, l
 			continue
 		}
 		election := concurrency.NewElection(sess, key)
-		if err := election.Campaign(ctx, id); err != nil {
+		if err := campaign(ctx, election, id); err != nil {
 			sess.Close()
 			if ctx.Err() == nil {
 				log.Warn("leader election campaign", "err", err)
@@ -69,6 +69,22 @@ func RunElection(ctx context.Context, client *clientv3.Client, key, id string, l
 		election.Resign(rctx)
 		cancel()
 		sess.Close()
+	}
+}
+
+// campaign is election.Campaign, but returns as soon as ctx ends. When its
+// context ends, Campaign resigns with the client's own context, which waits
+// for etcd for ever if etcd is away — a replica could then not shut down
+// until etcd came back. That resignation is left to finish (or to fail
+// when the client is closed) on its own.
+func campaign(ctx context.Context, election *concurrency.Election, id string) error {
+	done := make(chan error, 1)
+	go func() { done <- election.Campaign(ctx, id) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -85,7 +85,10 @@ func evictionDelay(pod *corev1.Pod, def time.Duration) (delay time.Duration, evi
 
 // deletePod deletes a pod (that exact pod, not a successor of its name).
 func (c *NodeLifecycleController) deletePod(ctx context.Context, pod *corev1.Pod, why string) error {
-	_, err := c.reg.Delete(ctx, registry.Pods, pod.Namespace, pod.Name, &store.Preconditions{UID: string(pod.UID)}, registry.WriteOptions{})
+	// At once: the node's agent, which would finish a graceful deletion,
+	// is unreachable.
+	force := int64(0)
+	_, err := c.reg.Delete(ctx, registry.Pods, pod.Namespace, pod.Name, &store.Preconditions{UID: string(pod.UID)}, registry.WriteOptions{GracePeriodSeconds: &force})
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		return nil // gone already, or replaced under its name
 	}

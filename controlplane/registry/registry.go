@@ -49,6 +49,13 @@ func New(st *store.Store, ips *IPAllocator, log *slog.Logger) *Registry {
 type WriteOptions struct {
 	// DryRun runs every check and returns the result without storing it.
 	DryRun bool
+	// GracePeriodSeconds, on a delete of a pod bound to a node, overrides
+	// the pod's terminationGracePeriodSeconds; 0 deletes at once.
+	GracePeriodSeconds *int64
+
+	// deleting marks the registry's own update that starts a deletion: it
+	// may set deletionTimestamp, which clients may not.
+	deleting bool
 }
 
 // Result of a write: the stored object and the warnings for the client.
@@ -131,7 +138,7 @@ func (r *Registry) Update(ctx context.Context, info *Info, namespace, name, subr
 		if next.GetName() != name || (info.Namespaced && next.GetNamespace() != namespace) {
 			return Result{}, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", next.GetName(), name))
 		}
-		next, err = r.prepareUpdate(info, next, cur, subresource)
+		next, err = r.prepareUpdate(info, next, cur, subresource, opts.deleting)
 		if err != nil {
 			return Result{}, err
 		}
@@ -164,7 +171,7 @@ func (r *Registry) Update(ctx context.Context, info *Info, namespace, name, subr
 			return Result{}, err
 		}
 		// Removing the last finalizer of an object being deleted deletes it.
-		if out.GetDeletionTimestamp() != nil && len(out.GetFinalizers()) == 0 && info != Namespaces {
+		if out.GetDeletionTimestamp() != nil && len(out.GetFinalizers()) == 0 && len(cur.GetFinalizers()) > 0 && info != Namespaces {
 			if _, err := r.Store.Delete(ctx, info.Resource, namespace, name, &store.Preconditions{ResourceVersion: out.GetResourceVersion()}, r.deleteTxn(info)); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 				return Result{}, err
 			}
@@ -175,7 +182,7 @@ func (r *Registry) Update(ctx context.Context, info *Info, namespace, name, subr
 }
 
 // prepareUpdate keeps what the client may not change and checks the result.
-func (r *Registry) prepareUpdate(info *Info, next, cur store.Object, subresource string) (store.Object, error) {
+func (r *Registry) prepareUpdate(info *Info, next, cur store.Object, subresource string, deleting bool) (store.Object, error) {
 	if subresource == "status" {
 		// A status write changes the status and nothing else.
 		s := cur.DeepCopyObject().(store.Object)
@@ -187,8 +194,10 @@ func (r *Registry) prepareUpdate(info *Info, next, cur store.Object, subresource
 	}
 	next.SetUID(cur.GetUID())
 	next.SetCreationTimestamp(cur.GetCreationTimestamp())
-	next.SetDeletionTimestamp(cur.GetDeletionTimestamp())
-	next.SetDeletionGracePeriodSeconds(cur.GetDeletionGracePeriodSeconds())
+	if !deleting {
+		next.SetDeletionTimestamp(cur.GetDeletionTimestamp())
+		next.SetDeletionGracePeriodSeconds(cur.GetDeletionGracePeriodSeconds())
+	}
 	next.SetGeneration(cur.GetGeneration())
 	switch o := next.(type) {
 	case *corev1.Service:
@@ -220,6 +229,11 @@ func (r *Registry) Delete(ctx context.Context, info *Info, namespace, name strin
 	if opts.DryRun {
 		return cur, nil
 	}
+	if pod, ok := cur.(*corev1.Pod); ok && info == Pods {
+		if grace, graceful := podGrace(pod, opts.GracePeriodSeconds); graceful {
+			return r.deleteGracefully(ctx, pod, grace, pre)
+		}
+	}
 	if len(cur.GetFinalizers()) > 0 {
 		if cur.GetDeletionTimestamp() != nil {
 			return cur, nil
@@ -229,7 +243,7 @@ func (r *Registry) Delete(ctx context.Context, info *Info, namespace, name strin
 			c.SetDeletionTimestamp(&now)
 			c.SetResourceVersion("")
 			return c, nil
-		}, WriteOptions{})
+		}, WriteOptions{deleting: true})
 		return res.Object, err
 	}
 	return r.Store.Delete(ctx, info.Resource, namespace, name, pre, r.deleteTxn(info))

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/shoalmesh/shoal/xds/lbpolicy"
+
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -114,6 +116,11 @@ func validateEndpointAddress(a *corev1.EndpointAddress, path *field.Path) field.
 
 func validateService(svc *corev1.Service) field.ErrorList {
 	errs := validateMeta(svc, true, apivalidation.NameIsDNS1035Label)
+	if v, ok := svc.Annotations[lbpolicy.Annotation]; ok {
+		if err := lbpolicy.Validate(v); err != nil {
+			errs = append(errs, field.Invalid(field.NewPath("metadata", "annotations").Key(lbpolicy.Annotation), v, err.Error()))
+		}
+	}
 	spec := &svc.Spec
 	path := field.NewPath("spec")
 	errs = append(errs, validateEnum(spec.Type, path.Child("type"),

@@ -181,6 +181,8 @@ func TestValidateMetadata(t *testing.T) {
 		{"pod name upper case", with(validPod(), func(p *corev1.Pod) { p.Name = "Web" }), []string{"metadata.name: Invalid value"}},
 		{"service name is a DNS-1035 label", with(validService(), func(s *corev1.Service) { s.Name = "1web" }), []string{"metadata.name: Invalid value"}},
 		{"service name with a dot", with(validService(), func(s *corev1.Service) { s.Name = "web.a" }), []string{"metadata.name: Invalid value"}},
+		{"service lb policy unknown", with(validService(), func(s *corev1.Service) { s.Annotations = map[string]string{"shoal.io/lb-policy": "fastest"} }),
+			[]string{"metadata.annotations[shoal.io/lb-policy]: Invalid value"}},
 		{"namespace name with a dot", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team.a"}}, []string{"metadata.name: Invalid value"}},
 		{"namespaced without namespace", with(validPod(), func(p *corev1.Pod) { p.Namespace = "" }), []string{"metadata.namespace: Required value"}},
 		{"cluster-scoped with namespace", &corev1.Node{ObjectMeta: objectMeta("default", "node-1")}, []string{"metadata.namespace: Forbidden"}},

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/client/v3/concurrency"
 
+	"github.com/shoalmesh/shoal/controlplane/controllers"
 	"github.com/shoalmesh/shoal/xds/load"
 )
 
@@ -23,7 +23,7 @@ const (
 	ElectionKey = "/shoal/leader/xds-weights"
 )
 
-// leaseTTL is how long a stopped replica's reports (and lead) outlive it.
+// leaseTTL is how long a stopped replica's reports outlive it.
 const leaseTTL = 5 // seconds
 
 // opTimeout bounds every etcd call.
@@ -230,33 +230,22 @@ func (s *Sync) grant(ctx context.Context) (clientv3.LeaseID, error) {
 	return g.ID, nil
 }
 
-// campaign holds the weights lead while it can.
+// campaign holds the weights lead while it can, through the same leader
+// election the controllers use.
 func (s *Sync) campaign(ctx context.Context) {
-	for ctx.Err() == nil {
-		sess, err := concurrency.NewSession(s.cfg.Client, concurrency.WithTTL(leaseTTL), concurrency.WithContext(ctx))
-		if err != nil {
-			sleep(ctx, time.Second)
-			continue
-		}
-		el := concurrency.NewElection(sess, ElectionKey)
-		if err := el.Campaign(ctx, s.cfg.Replica); err != nil {
-			sess.Close()
-			sleep(ctx, time.Second)
-			continue
-		}
-		s.log.Info("computing endpoint weights for every replica")
-		s.leading.Store(true)
-		select {
-		case <-ctx.Done():
-		case <-sess.Done():
-			s.log.Warn("lost the weights lead")
-		}
-		s.leading.Store(false)
-		rctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		el.Resign(rctx)
-		cancel()
-		sess.Close()
-	}
+	controllers.RunElection(ctx, s.cfg.Client, ElectionKey, s.cfg.Replica, s.log, leadership{s})
+}
+
+// leadership marks its Sync as leading while it runs.
+type leadership struct{ s *Sync }
+
+func (leadership) Name() string { return "xds-weights" }
+
+func (l leadership) Run(ctx context.Context) {
+	l.s.log.Info("computing endpoint weights for every replica")
+	l.s.leading.Store(true)
+	<-ctx.Done()
+	l.s.leading.Store(false)
 }
 
 // follow keeps the weights equal to what the leader last wrote.

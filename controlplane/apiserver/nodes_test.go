@@ -1,0 +1,126 @@
+package apiserver_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/shoalmesh/shoal/cluster/clustertest"
+)
+
+// bindPod creates a pod with no scheduler and binds it to node.
+func (a *api) bindPod(name, node string, grace int) {
+	a.t.Helper()
+	const pods = "/api/v1/namespaces/default/pods"
+	a.do("POST", pods, fmt.Sprintf(`{"metadata":{"name":%q},"spec":{"schedulerName":"none","terminationGracePeriodSeconds":%d,"containers":[{"name":"c","command":["/bin/true"]}]}}`, name, grace)).
+		must(a.t, http.StatusCreated)
+	a.do("POST", pods+"/"+name+"/binding", fmt.Sprintf(`{"metadata":{"name":%q},"target":{"name":%q}}`, name, node)).must(a.t, http.StatusCreated)
+}
+
+// TestGracefulPodDeletion: a pod on a node is deleted in two steps, as in
+// Kubernetes: the delete marks it (its agent stops it), a delete with grace
+// period 0 removes it. A pod on no node goes at once.
+func TestGracefulPodDeletion(t *testing.T) {
+	a := startAPI(t, clustertest.Options{})
+	const pods = "/api/v1/namespaces/default/pods"
+	a.bindPod("bound", "node-1", 30)
+	r := a.do("DELETE", pods+"/bound", "").must(t, http.StatusOK)
+	if !strings.Contains(string(r.body), `"deletionTimestamp"`) || !strings.Contains(string(r.body), `"deletionGracePeriodSeconds":30`) {
+		t.Fatalf("delete of a bound pod: %s; want it marked with a 30 s grace period", r.body)
+	}
+	a.do("GET", pods+"/bound", "").must(t, http.StatusOK)
+	// A status write (the agent marking it not ready) keeps the mark.
+	a.do("PATCH", pods+"/bound/status", `{"status":{"phase":"Running"}}`, "Content-Type", "application/merge-patch+json").must(t, http.StatusOK)
+	if got := a.do("GET", pods+"/bound", "").must(t, http.StatusOK); !strings.Contains(string(got.body), `"deletionTimestamp"`) {
+		t.Fatalf("a status write dropped the deletion mark: %s", got.body)
+	}
+	// A shorter grace period shortens it; then 0 removes the pod.
+	r = a.do("DELETE", pods+"/bound?gracePeriodSeconds=5", "").must(t, http.StatusOK)
+	if !strings.Contains(string(r.body), `"deletionGracePeriodSeconds":5`) {
+		t.Errorf("shortened grace: %s", r.body)
+	}
+	a.do("DELETE", pods+"/bound", `{"gracePeriodSeconds":0}`).must(t, http.StatusOK)
+	a.do("GET", pods+"/bound", "").must(t, http.StatusNotFound)
+	a.do("DELETE", pods+"/x?gracePeriodSeconds=-1", "").must(t, http.StatusBadRequest)
+
+	a.do("POST", pods, `{"metadata":{"name":"loose"},"spec":{"schedulerName":"none","containers":[{"name":"c","command":["/bin/true"]}]}}`).must(t, http.StatusCreated)
+	a.do("DELETE", pods+"/loose", "").must(t, http.StatusOK)
+	a.do("GET", pods+"/loose", "").must(t, http.StatusNotFound)
+}
+
+// TestNodeRestriction: a node's token writes the status of, and deletes,
+// only pods bound to it.
+func TestNodeRestriction(t *testing.T) {
+	a := startAPI(t, clustertest.Options{})
+	tok1, err := a.shoal.Tokens.NodeToken("node-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pods = "/api/v1/namespaces/default/pods"
+	a.bindPod("mine", "node-1", 0)
+	a.bindPod("theirs", "node-2", 0)
+	patch := `{"status":{"phase":"Running"}}`
+	ct := []string{"Content-Type", "application/merge-patch+json"}
+	a.doAs(tok1, "PATCH", pods+"/mine/status", patch, ct...).must(t, http.StatusOK)
+	a.doAs(tok1, "PATCH", pods+"/theirs/status", patch, ct...).
+		wantStatus(t, http.StatusForbidden, metav1.StatusReasonForbidden, `node "node-1" can only change pods bound to it`)
+	a.doAs(tok1, "DELETE", pods+"/theirs", "").wantStatus(t, http.StatusForbidden, metav1.StatusReasonForbidden)
+	a.doAs(tok1, "DELETE", pods+"/mine", "").must(t, http.StatusOK)
+	a.doAs(tok1, "PATCH", pods+"/theirs", `{"metadata":{"labels":{"x":"y"}}}`, ct...).wantStatus(t, http.StatusForbidden, metav1.StatusReasonForbidden)
+}
+
+// TestPodLogProxy: pods/log reaches the agent of the pod's node with that
+// node's token and the query passed on, and streams its answer. The agent
+// here is an HTTP server standing in for nodeagent's log server (the real
+// one is tested end to end in test/e2e).
+func TestPodLogProxy(t *testing.T) {
+	a := startAPI(t, clustertest.Options{})
+	tok, err := a.shoal.Tokens.NodeToken("node-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *http.Request, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r
+		if r.Header.Get("Authorization") != "Bearer "+tok {
+			http.Error(w, "bad token", http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprintln(w, "line 1")
+		w.(http.Flusher).Flush()
+		fmt.Fprintln(w, "line 2")
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	port := ln.Addr().(*net.TCPAddr).Port
+	a.do("POST", "/api/v1/nodes", fmt.Sprintf(`{"metadata":{"name":"node-1"},"status":{"addresses":[{"type":"InternalIP","address":"127.0.0.1"}],"daemonEndpoints":{"kubeletEndpoint":{"Port":%d}}}}`, port)).
+		must(t, http.StatusCreated)
+	a.bindPod("web", "node-1", 0)
+
+	r := a.do("GET", "/api/v1/namespaces/default/pods/web/log?follow=true&tailLines=5&previous=true", "").must(t, http.StatusOK)
+	if string(r.body) != "line 1\nline 2\n" {
+		t.Errorf("log body %q", r.body)
+	}
+	select {
+	case req := <-got:
+		if req.URL.Path != "/containerLogs/default/web/c" || req.URL.Query().Get("tailLines") != "5" || req.URL.Query().Get("follow") != "true" || req.URL.Query().Get("previous") != "true" {
+			t.Errorf("agent got %s", req.URL)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the agent was not asked")
+	}
+	a.do("GET", "/api/v1/namespaces/default/pods/web/log?container=nope", "").
+		wantStatus(t, http.StatusBadRequest, metav1.StatusReasonBadRequest, "container nope is not valid for pod web")
+	a.do("POST", "/api/v1/namespaces/default/pods", `{"metadata":{"name":"pending"},"spec":{"schedulerName":"none","containers":[{"name":"c","command":["/bin/true"]}]}}`).must(t, http.StatusCreated)
+	a.do("GET", "/api/v1/namespaces/default/pods/pending/log", "").
+		wantStatus(t, http.StatusBadRequest, metav1.StatusReasonBadRequest, "does not have a host assigned")
+}
