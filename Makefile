@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/shoal
 PKGS    ?= ./...
 
-.PHONY: all build up test test-e2e bench bench-registry bench-endpoints bench-deployment bench-dns lint deps clean
+.PHONY: all build up test test-e2e bench bench-registry bench-endpoints bench-deployment bench-dns bench-xds bench-sched lint deps clean
 
 all: build
 
@@ -29,7 +29,7 @@ test-e2e:
 	$(GO) test -race -count=1 -timeout 15m ./test/e2e/...
 
 # Benchmarks print tables; they are not part of `make test`.
-bench: bench-registry bench-endpoints bench-deployment bench-dns
+bench: bench-registry bench-endpoints bench-deployment bench-dns bench-xds bench-sched
 
 bench-registry:
 	$(GO) run ./test/bench/registry
@@ -45,6 +45,18 @@ bench-deployment:
 bench-dns:
 	@command -v dnsperf >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y dnsperf; }
 	$(GO) run ./test/bench/dns
+
+# The xDS server (`shoal up` as a child process) with 1000 services × 10
+# endpoints and 1000 ADS clients: push latency, memory per client and per
+# endpoint, pushes per rollout.
+bench-xds:
+	$(GO) run ./test/bench/xds
+
+# The scheduler placing 10,000 bare pods with CPU/memory requests on 1000
+# simulated nodes (Node, Lease and load report each; no processes), all in
+# one process on an embedded etcd: pods/s and p50/p99 create → bound.
+bench-sched:
+	$(GO) run ./test/bench/sched
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
