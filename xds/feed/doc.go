@@ -1,8 +1,10 @@
 // Package feed keeps an xDS server's resources equal to the translation of
 // the registry: it follows the shared Service and EndpointSlice caches,
-// collects which Services changed, and after a short coalescing window
-// (default 20 ms, at most 50 ms) translates only those and sends the server
-// only the resources whose bytes changed. A rollout of 100 pods is a few
+// collects which Services changed, and translates only those — at most once
+// per coalescing window (default 20 ms, at most 50 ms): a change after a
+// quiet spell goes out at once, changes within a window of the last round
+// wait for its end and go out together — and sends the server only the
+// resources whose bytes changed. A rollout of 100 pods is a few
 // updates, not 100, and an endpoint change re-sends one service's
 // ClusterLoadAssignments and nothing else.
 //

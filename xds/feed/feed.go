@@ -124,20 +124,26 @@ func (f *Feed) Run(ctx context.Context) {
 	}
 	tick := time.NewTicker(f.cfg.WeightPeriod)
 	defer tick.Stop()
+	// At most one round per window: a change after a quiet spell goes out
+	// at once; changes that follow within the window wait for its end and
+	// go out together, so a rollout is a few pushes, not one per pod.
 	window := time.NewTimer(0)
 	<-window.C
+	last := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-f.wake:
-			// Collect what else arrives in the window, then translate once.
-			window.Reset(f.cfg.Window)
-			select {
-			case <-ctx.Done():
-				return
-			case <-window.C:
+			if wait := f.cfg.Window - time.Since(last); wait > 0 {
+				window.Reset(wait)
+				select {
+				case <-ctx.Done():
+					return
+				case <-window.C:
+				}
 			}
+			last = time.Now()
 			f.round()
 		case now := <-tick.C:
 			f.reweigh(now)

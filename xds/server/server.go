@@ -55,6 +55,12 @@ func New(ctx context.Context, opts Options) *Server {
 		// peers (a SIGKILLed Envoy) without waiting for TCP to time out.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		// Thousands of mostly idle streams: small per-connection buffers
+		// (xDS messages are small) and a write buffer returned to a pool
+		// after each flush keep memory per client low.
+		grpc.ReadBufferSize(4<<10),
+		grpc.WriteBufferSize(4<<10),
+		grpc.SharedWriteBuffer(true),
 	)
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(s.grpc, s.xds)
 	listenerservice.RegisterListenerDiscoveryServiceServer(s.grpc, s.xds)

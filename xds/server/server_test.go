@@ -25,7 +25,9 @@ import (
 
 // start serves a Server on a loopback port and returns it with a client
 // connection to it.
-func start(t *testing.T) (*Server, *grpc.ClientConn) {
+func start(t *testing.T) (*Server, *grpc.ClientConn) { return startB(t) }
+
+func startB(t testing.TB) (*Server, *grpc.ClientConn) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := New(ctx, Options{})
