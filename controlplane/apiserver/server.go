@@ -174,6 +174,10 @@ func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/metrics":
 		promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	case strings.HasPrefix(r.URL.Path, "/debug/pprof/"):
+		// As the Kubernetes API server's --profiling (on by default), for
+		// users allowed non-resource paths (admins).
+		servePprof(w, r)
 	case r.URL.Path == "/openapi/v2":
 		s.serveOpenAPIV2(w, r)
 	case len(parts) == 1 && parts[0] == "api":

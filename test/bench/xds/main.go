@@ -53,6 +53,7 @@ import (
 var verbose bool
 
 type options struct {
+	cpuProfile          string
 	services, endpoints int
 	clients, fewClients int
 	random              int
@@ -82,6 +83,7 @@ func main() {
 	flag.StringVar(&o.dataDir, "data-dir", "", "where to make the temp dir (binary, data, log); default the system's temp dir")
 	flag.DurationVar(&o.timeout, "timeout", 8*time.Minute, "give up after this long")
 	flag.BoolVar(&verbose, "v", false, "log every step of the memory readings")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a 5 s CPU profile of the server, taken during the 1000-client changes, here")
 	flag.Parse()
 	if o.fewClients > o.clients || o.clients < 1 || o.services < 2 || o.endpoints < 1 || o.rollout < 1 || o.rollout > 250*250 {
 		log.Fatal("need 1 <= few-clients <= clients, services >= 2, endpoints >= 1, 1 <= rollout")
@@ -222,7 +224,9 @@ func run(o options) (err error) {
 	// (a) with N clients, (c), then (a) with few.
 	var gen int64
 	logf("(a) %d single-endpoint changes, %d clients", o.changes, o.clients)
+	profiled := profile(ctx, sh, o.cpuProfile)
 	lat, err := timeChanges(ctx, cs, sh, f, &hot, &gen, o.changes, o.gap)
+	<-profiled
 	if err != nil {
 		return err
 	}
@@ -402,4 +406,25 @@ func loadavg() string {
 		return f[0]
 	}
 	return "?"
+}
+
+// profile takes a 5 s CPU profile of the server (its API server's
+// /debug/pprof) into path, if path is set; the channel closes when done.
+func profile(ctx context.Context, sh *benchenv.Shoal, path string) <-chan struct{} {
+	done := make(chan struct{})
+	if path == "" {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		b, err := sh.Get(ctx, "/debug/pprof/profile?seconds=5")
+		if err == nil {
+			err = os.WriteFile(path, b, 0o644)
+		}
+		if err != nil {
+			logf("cpu profile: %v", err)
+		}
+	}()
+	return done
 }
