@@ -17,6 +17,7 @@ import (
 	"github.com/shoalmesh/shoal/xds/load"
 	"github.com/shoalmesh/shoal/xds/loadsync"
 	"github.com/shoalmesh/shoal/xds/lrs"
+	"github.com/shoalmesh/shoal/xds/podcpu"
 	"github.com/shoalmesh/shoal/xds/server"
 )
 
@@ -71,6 +72,12 @@ func startXDS(ctx context.Context, cfg Config, client *clientv3.Client, replica 
 	go func() { defer close(feedDone); f.Run(ctx) }()
 	syncDone := make(chan struct{})
 	go func() { defer close(syncDone); weights.Run(ctx) }()
+	// Node agents' per-pod CPU joins the LRS reports in the table.
+	cpuDone := make(chan struct{})
+	go func() {
+		defer close(cpuDone)
+		podcpu.Run(ctx, caches.For(registry.Leases.Resource), caches.For(registry.Pods.Resource), table)
+	}()
 	go func() {
 		defer close(stopped)
 		<-ctx.Done()
@@ -78,6 +85,7 @@ func startXDS(ctx context.Context, cfg Config, client *clientv3.Client, replica 
 		<-serveDone
 		<-feedDone
 		<-syncDone
+		<-cpuDone
 	}()
 	return ln.Addr().String(), stopped, nil
 }
