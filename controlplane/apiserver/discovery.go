@@ -50,6 +50,8 @@ func groups() []metav1.APIGroup {
 		v := metav1.GroupVersionForDiscovery{GroupVersion: g + "/v1", Version: "v1"}
 		out = append(out, metav1.APIGroup{Name: g, Versions: []metav1.GroupVersionForDiscovery{v}, PreferredVersion: v})
 	}
+	mv := metav1.GroupVersionForDiscovery{GroupVersion: metricsGroup + "/" + metricsVersion, Version: metricsVersion}
+	out = append(out, metav1.APIGroup{Name: metricsGroup, Versions: []metav1.GroupVersionForDiscovery{mv}, PreferredVersion: mv})
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
@@ -114,6 +116,9 @@ func (s *Server) serveResources(w http.ResponseWriter, r *http.Request, group, v
 	}
 	if rs := reviewResources(group); rs != nil && ver == "v1" {
 		list.GroupVersion, list.APIResources = group+"/v1", rs
+	}
+	if group == metricsGroup && ver == metricsVersion {
+		list = metricsDiscovery()
 	}
 	if list.GroupVersion == "" {
 		http.NotFound(w, r)

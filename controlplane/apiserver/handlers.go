@@ -25,6 +25,10 @@ import (
 )
 
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri requestInfo) {
+	if ri.Group == metricsGroup {
+		s.serveMetrics(w, r, ri)
+		return
+	}
 	if ri.Info == nil || (!ri.Info.Namespaced && ri.Namespace != "") {
 		// Not `widgets "" not found`: name the resource the path asked for.
 		writeError(w, &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: http.StatusNotFound,
