@@ -173,8 +173,18 @@ func (in *Instance) printBanner(w io.Writer) {
 	if in.DNSAddr != "" {
 		dns = fmt.Sprintf("  DNS:         %s (UDP and TCP)\n", in.DNSAddr)
 	}
-	fmt.Fprintf(w, "Shoal is up.\n  API server:  %s\n%s  xDS:         %s (ADS, LRS)\n  etcd:        %v\n  kubeconfig:  %s\n\nUse it with:\n  export KUBECONFIG=%s\n  kubectl get namespaces\n",
-		in.APIURL, dns, in.XDSAddr, in.Endpoints, in.Kubeconfig, absPath(in.Kubeconfig))
+	node := ""
+	switch {
+	case in.NodeName != "":
+		node = fmt.Sprintf("  Node:        %s (this host runs pods)\n", in.NodeName)
+	case in.NoAgent != "":
+		node = fmt.Sprintf("  Node agent:  not running (%s)\n", in.NoAgent)
+	}
+	fmt.Fprintf(w, "Shoal is up.\n  API server:  %s\n%s  xDS:         %s (ADS, LRS)\n%s  etcd:        %v\n  kubeconfig:  %s\n\nUse it with:\n  export KUBECONFIG=%s\n  kubectl get namespaces\n",
+		in.APIURL, dns, in.XDSAddr, node, in.Endpoints, in.Kubeconfig, absPath(in.Kubeconfig))
+	if in.JoinCommand != "" {
+		fmt.Fprintf(w, "\nTo add a node, run on it (as root):\n  %s\n", in.JoinCommand)
+	}
 }
 
 // advertiseAddr is the address other parts reach this API server at.

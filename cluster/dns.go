@@ -9,10 +9,11 @@ import (
 )
 
 // startDNS runs the resolver of `shoal up` on in's caches: the Corefile at
-// cfg.DNSConf, or the built-in one on cfg.DNSAddr. From then on in.Wait also
+// cfg.DNSConf, or the built-in one on cfg.DNSAddr (and clusterAddr, the
+// cluster DNS service IP, when this host runs pods). From then on in.Wait also
 // waits for the resolver, and a control plane that stops on its own (cancel)
 // stops it too.
-func startDNS(ctx context.Context, cancel context.CancelFunc, cfg Config, in *Instance) error {
+func startDNS(ctx context.Context, cancel context.CancelFunc, cfg Config, in *Instance, clusterAddr string) error {
 	log := cfg.Log.With("component", "dns")
 	zone.UseCaches(in.Caches)
 	var (
@@ -22,7 +23,7 @@ func startDNS(ctx context.Context, cancel context.CancelFunc, cfg Config, in *In
 	if cfg.DNSConf != "" {
 		srv, err = resolver.StartFile(ctx, cfg.DNSConf, log)
 	} else {
-		srv, err = resolver.Start(ctx, resolver.DefaultCorefile(cfg.DNSAddr), log)
+		srv, err = resolver.Start(ctx, resolver.Defaults{Addr: cfg.DNSAddr, ClusterAddr: clusterAddr}.Corefile(), log)
 	}
 	if err != nil {
 		return fmt.Errorf("dns: %w", err)

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/shoalmesh/shoal/controlplane/auth"
 
@@ -35,7 +37,12 @@ type Config struct {
 	DNSConf string
 	// XDSAddr is where the xDS (ADS and LRS) server listens.
 	XDSAddr string
-	Log     *slog.Logger
+	// Agent says whether `shoal up` runs a node agent (AgentOff, AgentAuto,
+	// AgentOn; "" is off); NodeName and NodeIP override its defaults (the
+	// host name, the address of the default route's interface).
+	Agent            string
+	NodeName, NodeIP string
+	Log              *slog.Logger
 	// Out receives the start-up banner (how to use kubectl); nil discards it.
 	Out io.Writer
 }
@@ -65,6 +72,13 @@ type Instance struct {
 	XDSAddr string
 	// Tokens are the API server's bearer tokens (NodeToken issues a node's).
 	Tokens *auth.Tokens
+	// NodeName is the node whose agent runs in this process (shoal up with
+	// an agent), else "".
+	NodeName string
+	// NoAgent says why shoal up runs no node agent.
+	NoAgent string
+	// JoinCommand starts an agent for another node (shoal up only).
+	JoinCommand string
 	// Endpoints are the etcd client URLs the instance uses.
 	Endpoints []string
 	done      chan error
@@ -80,7 +94,12 @@ func Up(ctx context.Context, cfg Config) (*Instance, error) {
 	setDefaults(&cfg)
 	log := cfg.Log
 	// A bad range fails before anything is locked, started or written.
-	if _, err := registry.NewIPAllocator(nil, cfg.ServiceCIDR); err != nil {
+	serviceIPs, err := registry.NewIPAllocator(nil, cfg.ServiceCIDR)
+	if err != nil {
+		return nil, err
+	}
+	agent, err := planAgent(cfg)
+	if err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -104,19 +123,68 @@ func Up(ctx context.Context, cfg Config) (*Instance, error) {
 		endpoints = []string{"http://" + etcd.Clients[0].Addr().String()}
 		log.Info("embedded etcd ready", "client_url", endpoints[0], "dir", filepath.Join(cfg.DataDir, "etcd"))
 	}
-	// The banner waits until DNS serves too.
+	// Pods' resolv.conf names the cluster DNS service IP: with an agent,
+	// the resolver answers there too, on an address of this host.
+	clusterDNS := ""
+	if agent.run {
+		ip := serviceIPs.ClusterDNSIP()
+		remove, err := addClusterDNSAddr(ip)
+		if err != nil {
+			cleanup.unwind()
+			return nil, fmt.Errorf("node agent: %w", err)
+		}
+		cleanup.push(remove)
+		clusterDNS = netip.AddrPortFrom(ip, 53).String()
+	}
+	// The banner waits until DNS (and the agent) serve too.
 	cpCfg := cfg
 	cpCfg.Out = nil
-	ctx, cancel := context.WithCancel(ctx)
+	// Shutdown is ordered: the agent stops first, while the API server
+	// still takes its last writes (pods and node not ready), then the rest.
+	outer := ctx
+	ctx, cancel := context.WithCancel(context.Background())
+	agentCtx, stopAgent := context.WithCancel(context.Background())
+	agentStopped := make(chan struct{})
+	shutdown := sync.OnceFunc(func() {
+		stopAgent()
+		go func() { <-agentStopped; cancel() }()
+	})
+	go func() {
+		select {
+		case <-outer.Done():
+			shutdown()
+		case <-ctx.Done():
+			stopAgent()
+		}
+	}()
 	in, err := startControlPlane(ctx, cpCfg, endpoints, &cleanup)
 	if err != nil {
-		cancel()
+		close(agentStopped)
+		shutdown()
 		return nil, err
 	}
-	if err := startDNS(ctx, cancel, cfg, in); err != nil {
-		cancel()
+	if err := startDNS(ctx, shutdown, cfg, in, clusterDNS); err != nil {
+		close(agentStopped)
+		shutdown()
 		in.Wait()
 		return nil, err
+	}
+	if !agent.run {
+		close(agentStopped)
+		in.NoAgent = agent.why
+	} else if err := startAgent(agentCtx, shutdown, agentStopped, cfg, in); err != nil {
+		if cfg.Agent == AgentOn {
+			shutdown()
+			in.Wait()
+			return nil, err
+		}
+		// auto: the rest of the cluster is still useful without pods.
+		log.Warn("running without a node agent", "err", err)
+		in.NoAgent = err.Error()
+	}
+	if tok, err := in.Tokens.NodeToken(JoinNodeName); err == nil {
+		in.JoinCommand = fmt.Sprintf("shoal agent --server %s --ca-file %s --token %s --name %s",
+			in.APIURL, absPath(filepath.Join(cfg.DataDir, "pki", "ca.crt")), tok, JoinNodeName)
 	}
 	in.printBanner(cfg.Out)
 	return in, nil

@@ -23,6 +23,7 @@ Usage:
   shoal up [flags]             run everything on this machine (embedded etcd, API server, controllers, ...)
   shoal controlplane [flags]   run the API server and controllers against an etcd cluster (--etcd-servers)
   shoal dns --conf Corefile    run the DNS resolver alone (its cluster block names the etcd endpoints)
+  shoal agent --server URL --token T   run a node agent (root) that joins the cluster
   shoal version                print the version
 
 Run 'shoal <command> -h' for its flags.
@@ -43,6 +44,8 @@ func main() {
 		err = run("controlplane", os.Args[2:], cluster.ControlPlane)
 	case "dns":
 		err = runDNS(os.Args[2:])
+	case "agent":
+		err = runAgent(os.Args[2:])
 	case "version":
 		fmt.Println("shoal (Kubernetes API v1.33)")
 	case "-h", "--help", "help":
@@ -69,6 +72,9 @@ func run(command string, args []string, start func(context.Context, cluster.Conf
 		fs.StringVar(&cfg.EtcdPeerAddr, "etcd-peer-addr", cluster.DefaultEtcdPeerAddr, "embedded etcd peer listen address")
 		fs.StringVar(&cfg.DNSAddr, "dns-addr", cluster.DefaultDNSAddr, "DNS listen address (UDP and TCP) of the built-in Corefile")
 		fs.StringVar(&cfg.DNSConf, "dns-conf", "", "Corefile to serve DNS with instead of the built-in one (its cluster block without endpoint uses this process's registry)")
+		fs.StringVar(&cfg.Agent, "agent", cluster.AgentAuto, "run a node agent so this host runs pods: auto (when root with CAP_NET_ADMIN and cgroups), on, off")
+		fs.StringVar(&cfg.NodeName, "node-name", "", "this host's node name (default: the host name)")
+		fs.StringVar(&cfg.NodeIP, "node-ip", "", "this host's node IP (default: the address of the default route's interface)")
 	}
 	fs.StringVar(&cfg.XDSAddr, "xds-addr", cluster.DefaultXDSAddr, "xDS (ADS and LRS) gRPC listen address")
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", cluster.DefaultServiceCIDR, "range ClusterIPs are allocated from")

@@ -330,6 +330,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, ri requestInfo) 
 			return
 		}
 	}
+	if err := createRestriction(r, ri, obj.GetName()); err != nil {
+		writeError(w, err)
+		return
+	}
 	res, err := s.reg.Create(r.Context(), ri.Info, obj, wr.opts)
 	if err != nil {
 		writeError(w, err)

@@ -2,7 +2,9 @@ package apiserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -37,3 +39,16 @@ func (s *Server) nodeRestriction(ctx context.Context, user *auth.User, ri reques
 }
 
 func readOnlyVerb(v string) bool { return v == "get" || v == "list" || v == "watch" }
+
+// userKey carries the authenticated user in a request's context.
+type userKey struct{}
+
+// createRestriction refuses a node's create of another node's Node or
+// Lease; see auth.CreateRestricted.
+func createRestriction(r *http.Request, ri requestInfo, name string) error {
+	u, _ := r.Context().Value(userKey{}).(*auth.User)
+	if why := auth.CreateRestricted(u, ri.Resource, name); why != "" {
+		return apierrors.NewForbidden(ri.groupResource(), name, errors.New(why))
+	}
+	return nil
+}

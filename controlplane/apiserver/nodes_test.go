@@ -124,3 +124,21 @@ func TestPodLogProxy(t *testing.T) {
 	a.do("GET", "/api/v1/namespaces/default/pods/pending/log", "").
 		wantStatus(t, http.StatusBadRequest, metav1.StatusReasonBadRequest, "does not have a host assigned")
 }
+
+// TestNodeSelfRegistration: a node's token creates its own Node and Lease,
+// and no other.
+func TestNodeSelfRegistration(t *testing.T) {
+	a := startAPI(t, clustertest.Options{})
+	tok, err := a.shoal.Tokens.NodeToken("node-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.doAs(tok, "POST", "/api/v1/nodes", `{"metadata":{"name":"node-1"}}`).must(t, http.StatusCreated)
+	a.doAs(tok, "POST", "/api/v1/nodes", `{"metadata":{"name":"node-2"}}`).
+		wantStatus(t, http.StatusForbidden, metav1.StatusReasonForbidden, `node "node-1" can only create its own nodes, not "node-2"`)
+	const leases = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+	a.doAs(tok, "POST", leases, `{"metadata":{"name":"node-1"},"spec":{"holderIdentity":"node-1"}}`).must(t, http.StatusCreated)
+	a.doAs(tok, "POST", leases, `{"metadata":{"name":"node-2"}}`).wantStatus(t, http.StatusForbidden, metav1.StatusReasonForbidden)
+	a.doAs(tok, "POST", "/apis/coordination.k8s.io/v1/namespaces/default/leases", `{"metadata":{"name":"node-1"}}`).
+		wantStatus(t, http.StatusForbidden, metav1.StatusReasonForbidden)
+}

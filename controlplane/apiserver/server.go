@@ -163,6 +163,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(rw, err)
 			return
 		}
+		r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
 		s.serveResource(rw, r, ri)
 		return
 	}

@@ -98,11 +98,12 @@ func nodeAllowed(a Attributes) bool {
 	}
 	switch {
 	case a.APIGroup == "" && a.Resource == "nodes":
-		// Its own Node and Node status.
-		return writes(a.Verb) && a.Name == node && (a.Subresource == "" || a.Subresource == "status")
+		// Its own Node and Node status. A create names no object in its
+		// path: the API server checks the body's name (CreateRestricted).
+		return writes(a.Verb) && (a.Name == node || (a.Verb == "create" && a.Name == "")) && (a.Subresource == "" || a.Subresource == "status")
 	case a.APIGroup == coordinationGroup && a.Resource == "leases":
-		// Its heartbeat.
-		return writes(a.Verb) && a.Namespace == nodeLeaseNamespace && a.Name == node && a.Subresource == ""
+		// Its heartbeat; a create likewise.
+		return writes(a.Verb) && a.Namespace == nodeLeaseNamespace && (a.Name == node || (a.Verb == "create" && a.Name == "")) && a.Subresource == ""
 	case (a.APIGroup == "" || a.APIGroup == eventsGroup) && a.Resource == "events":
 		return a.Verb == "create" && a.Subresource == ""
 	case a.APIGroup == "" && a.Resource == "pods" && a.Subresource == "status":
@@ -135,4 +136,15 @@ func forbiddenMessage(a Attributes) string {
 		return fmt.Sprintf("User %q cannot %s resource %q in API group %q in the namespace %q", name, a.Verb, resource, a.APIGroup, a.Namespace)
 	}
 	return fmt.Sprintf("User %q cannot %s resource %q in API group %q at the cluster scope", name, a.Verb, resource, a.APIGroup)
+}
+
+// CreateRestricted checks what a create by u may name, which Authorize
+// cannot see (the name is in the body): a node creates only its own Node
+// and its own Lease. It returns the reason for a refusal, or "".
+func CreateRestricted(u *User, resource, name string) string {
+	node, ok := NodeName(u)
+	if !ok || (resource != "nodes" && resource != "leases") || name == node {
+		return ""
+	}
+	return fmt.Sprintf("node %q can only create its own %s, not %q", node, resource, name)
 }

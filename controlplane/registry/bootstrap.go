@@ -45,8 +45,32 @@ func (r *Registry) Bootstrap(ctx context.Context) error {
 	if _, err := r.Create(ctx, Services, svc, WriteOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create the kubernetes service: %w", err)
 	}
+	// The cluster DNS Service, as kubeadm makes it: its address (the tenth
+	// of the range, 10.96.0.10 by default) is what pods' resolv.conf names,
+	// so it is reserved here before anything else can take it.
+	dns := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceSystem, Name: "kube-dns",
+			Labels: map[string]string{"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}},
+		Spec: corev1.ServiceSpec{
+			ClusterIP: r.IPs.ClusterDNSIP().String(),
+			Ports: []corev1.ServicePort{
+				{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromInt32(53)},
+				{Name: "dns-tcp", Port: 53, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(53)},
+			},
+		},
+	}
+	if _, err := r.Create(ctx, Services, dns, WriteOptions{}); err != nil && !apierrors.IsAlreadyExists(err) && !apierrors.IsInvalid(err) {
+		return fmt.Errorf("create the kube-dns service: %w", err)
+	}
 	return nil
 }
+
+// ClusterDNSIP is the cluster DNS Service's address in the service range.
+func (r *Registry) ClusterDNSIP() netip.Addr { return r.IPs.ClusterDNSIP() }
+
+// ClusterDNSIP is the address the cluster DNS Service gets: the tenth of
+// the range, as kubeadm does (10.96.0.10 in 10.96.0.0/16).
+func (a *IPAllocator) ClusterDNSIP() netip.Addr { return a.nth(10) }
 
 // Run does the registry's background work until ctx ends: it keeps this API
 // server (advertised at addr) in the `kubernetes` Service's endpoints and

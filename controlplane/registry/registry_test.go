@@ -54,10 +54,11 @@ func TestTwoRegistriesNeverShareAClusterIP(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	// 32 addresses, less network and broadcast, less 10.97.0.1 (the
-	// kubernetes service, created by Bootstrap) = 29 for the test.
-	if len(owners) != 29 || full != 11 {
-		t.Fatalf("allocated %d addresses with %d range-full errors, want 29 and 11", len(owners), full)
+	// 32 addresses, less network and broadcast, less 10.97.0.1 and
+	// 10.97.0.10 (the kubernetes and kube-dns services, created by
+	// Bootstrap) = 28 for the test.
+	if len(owners) != 28 || full != 12 {
+		t.Fatalf("allocated %d addresses with %d range-full errors, want 28 and 12", len(owners), full)
 	}
 	// A deleted service's address can be taken again.
 	var freed string
@@ -77,11 +78,12 @@ func TestRequestedClusterIP(t *testing.T) {
 	e := storetest.StartEtcd(t)
 	r := newRegistry(t, e, "10.96.0.0/16")
 	ctx := t.Context()
-	if _, err := r.Create(ctx, registry.Services, svc("default", "dns", "10.96.0.10"), registry.WriteOptions{}); err != nil {
+	if _, err := r.Create(ctx, registry.Services, svc("default", "dns", "10.96.0.20"), registry.WriteOptions{}); err != nil {
 		t.Fatalf("requested free IP: %v", err)
 	}
 	for _, c := range []struct{ name, ip, want string }{
-		{"taken", "10.96.0.10", "provided IP is already allocated"},
+		{"taken", "10.96.0.20", "provided IP is already allocated"},
+		{"kube-dns-ip", "10.96.0.10", "provided IP is already allocated"},
 		{"outside", "10.1.0.10", "provided IP is not in the valid range"},
 		{"network", "10.96.0.0", "provided IP is not in the valid range"},
 	} {

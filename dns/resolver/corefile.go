@@ -21,6 +21,10 @@ type Defaults struct {
 	ReadyAddr, HealthAddr, MetricsAddr string
 	// Upstream is forward's target (default DefaultUpstream).
 	Upstream string
+	// ClusterAddr, if set, is a second DNS address with the same answers:
+	// the cluster DNS service IP (10.96.0.10:53) that pods' resolv.conf
+	// names, when this machine runs pods.
+	ClusterAddr string
 }
 
 // DefaultCorefile is the Corefile `shoal up` runs when it is given none: the
@@ -37,9 +41,22 @@ func DefaultCorefile(addr string) string { return Defaults{Addr: addr}.Corefile(
 //   - everything else is forwarded and cached, for at most 5 s positive and
 //     5 s negative, so an upstream answer is never served stale beyond that.
 func (d Defaults) Corefile() string {
-	host, port, err := net.SplitHostPort(d.Addr)
+	var b strings.Builder
+	b.WriteString("# Shoal's built-in Corefile.\n")
+	d.blocks(&b, d.Addr, true)
+	if d.ClusterAddr != "" {
+		// The cluster DNS service IP that pods' resolv.conf names: the same
+		// answers; the ready, health and metrics listeners exist once.
+		d.blocks(&b, d.ClusterAddr, false)
+	}
+	return b.String()
+}
+
+// blocks writes the two server blocks of one listen address.
+func (d Defaults) blocks(b *strings.Builder, addr string, listeners bool) {
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		host, port = d.Addr, "53"
+		host, port = addr, "53"
 	}
 	upstream := d.Upstream
 	if upstream == "" {
@@ -50,18 +67,17 @@ func (d Defaults) Corefile() string {
 		bind = "    bind " + host + "\n"
 	}
 	optional := func(directive, addr string) string {
-		if addr == "" {
+		if addr == "" || !listeners {
 			return ""
 		}
 		return fmt.Sprintf("    %s %s\n", directive, addr)
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "# Shoal's built-in Corefile.\ncluster.local:%[1]s in-addr.arpa:%[1]s ip6.arpa:%[1]s {\n", port)
+	fmt.Fprintf(b, "cluster.local:%[1]s in-addr.arpa:%[1]s ip6.arpa:%[1]s {\n", port)
 	b.WriteString(bind)
 	b.WriteString(optional("ready", d.ReadyAddr))
 	b.WriteString(optional("health", d.HealthAddr))
 	b.WriteString(optional("prometheus", d.MetricsAddr))
-	fmt.Fprintf(&b, `    errors
+	fmt.Fprintf(b, `    errors
     cluster cluster.local in-addr.arpa ip6.arpa {
         pods insecure
         ttl 5
@@ -73,7 +89,7 @@ func (d Defaults) Corefile() string {
 `, upstream, port)
 	b.WriteString(bind)
 	b.WriteString(optional("prometheus", d.MetricsAddr))
-	fmt.Fprintf(&b, `    errors
+	fmt.Fprintf(b, `    errors
     cache 5 {
         success 9984 5
         denial 9984 5
@@ -81,5 +97,4 @@ func (d Defaults) Corefile() string {
     forward . %s
 }
 `, upstream)
-	return b.String()
 }

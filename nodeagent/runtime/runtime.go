@@ -77,6 +77,18 @@ func New(opts Options) (*Runtime, error) {
 	return newRuntime(opts, cg)
 }
 
+// Check reports whether this process could run containers, without
+// touching anything: it needs root and a cgroup hierarchy. The error wraps
+// ErrUnsupported and says which is missing, for a caller (`shoal up`) that
+// runs without containers rather than fail.
+func Check() error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("%w: containers need root (namespaces, cgroups, mounts)", ErrUnsupported)
+	}
+	_, err := detectCgroups()
+	return err
+}
+
 func newRuntime(opts Options, cg cgroups) (*Runtime, error) {
 	if opts.StateDir == "" || opts.LogDir == "" {
 		return nil, errors.New("runtime: StateDir and LogDir are required")

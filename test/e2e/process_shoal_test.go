@@ -67,7 +67,7 @@ func freeAddrs(t *testing.T) shoalAddrs {
 
 func upArgs(dataDir string, a shoalAddrs, extra ...string) []string {
 	return append([]string{"up", "--data-dir", dataDir, "--api-addr", a.API,
-		"--etcd-client-addr", a.EtcdClient, "--etcd-peer-addr", a.EtcdPeer, "--dns-addr", a.DNS, "--xds-addr", a.XDS}, extra...)
+		"--etcd-client-addr", a.EtcdClient, "--etcd-peer-addr", a.EtcdPeer, "--dns-addr", a.DNS, "--xds-addr", a.XDS, "--agent=off"}, extra...)
 }
 
 // shoalProc is a `shoal` child process, killed when the test ends.

@@ -185,7 +185,7 @@ func createObjects(t *testing.T, cs kubernetes.Interface) {
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNS}}, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create namespace: %v", err)
 	}
-	for _, s := range []*corev1.Service{service("web", ""), service("dns", "10.96.0.10"), service("headless", corev1.ClusterIPNone)} {
+	for _, s := range []*corev1.Service{service("web", ""), service("dns", "10.96.0.53"), service("headless", corev1.ClusterIPNone)} {
 		if _, err := cs.CoreV1().Services(testNS).Create(ctx, s, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("create service %s: %v", s.Name, err)
 		}

@@ -128,7 +128,7 @@ func StartShoal(ctx context.Context, o ShoalOptions) (_ *Shoal, err error) {
 	}
 	args := []string{bin, "up", "--data-dir", s.DataDir, "--api-addr", s.APIAddr,
 		"--etcd-client-addr", s.EtcdAddr, "--etcd-peer-addr", peer, "--dns-addr", s.DNSAddr,
-		"--xds-addr", s.XDSAddr, "--log-level", o.LogLevel}
+		"--xds-addr", s.XDSAddr, "--agent=off", "--log-level", o.LogLevel}
 	if o.CPUs != "" {
 		args = append([]string{"taskset", "-c", o.CPUs}, args...) // taskset execs: same pid
 	}

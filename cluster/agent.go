@@ -1,0 +1,150 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+	"k8s.io/client-go/rest"
+
+	"github.com/shoalmesh/shoal/controlplane/pki"
+	"github.com/shoalmesh/shoal/nodeagent"
+)
+
+// Agent modes of `shoal up` (Config.Agent).
+const (
+	AgentOff  = "off"  // no node agent (the default for library use and tests)
+	AgentAuto = "auto" // run one when the machine allows (root, CAP_NET_ADMIN, cgroups); say why not otherwise
+	AgentOn   = "on"   // run one or fail
+)
+
+// JoinNodeName is the node name `shoal up` prepares a join command for.
+const JoinNodeName = "node-2"
+
+// agentPlan is what Up decided about the node agent before starting.
+type agentPlan struct {
+	run     bool
+	why     string     // why not, when !run
+	dnsAddr netip.Addr // the cluster DNS IP put on lo for pods, when run
+}
+
+// planAgent decides whether Up runs a node agent.
+func planAgent(cfg Config) (agentPlan, error) {
+	switch cfg.Agent {
+	case "", AgentOff:
+		return agentPlan{why: "--agent=off"}, nil
+	case AgentAuto, AgentOn:
+	default:
+		return agentPlan{}, fmt.Errorf("--agent=%q: must be on, off or auto", cfg.Agent)
+	}
+	if err := nodeagent.Preflight(); err != nil {
+		if cfg.Agent == AgentOn {
+			return agentPlan{}, fmt.Errorf("node agent: %w", err)
+		}
+		return agentPlan{why: err.Error()}, nil
+	}
+	return agentPlan{run: true}, nil
+}
+
+// addClusterDNSAddr puts the cluster DNS service IP on the loopback
+// interface, so the resolver can listen on it and pods (whose default route
+// leads to this host) reach it. The returned func removes it.
+func addClusterDNSAddr(ip netip.Addr) (func(), error) {
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return nil, fmt.Errorf("find lo: %w", err)
+	}
+	addr := &netlink.Addr{IPNet: netlink.NewIPNet(ip.AsSlice())}
+	addr.IPNet.Mask = netipMask(ip)
+	if err := netlink.AddrAdd(lo, addr); err != nil && !errors.Is(err, unix.EEXIST) {
+		return nil, fmt.Errorf("add %s to lo: %w", ip, err)
+	}
+	return func() { netlink.AddrDel(lo, addr) }, nil
+}
+
+func netipMask(ip netip.Addr) []byte {
+	if ip.Is4() {
+		return []byte{255, 255, 255, 255}
+	}
+	m := make([]byte, 16)
+	for i := range m {
+		m[i] = 255
+	}
+	return m
+}
+
+// startAgent runs the node agent of `shoal up` against in's API server with
+// a node token, until ctx ends; in.Wait waits for it too.
+// stopped is closed once the agent has stopped, or has failed to start.
+func startAgent(ctx context.Context, cancel func(), stopped chan<- struct{}, cfg Config, in *Instance) (err error) {
+	defer func() {
+		if err != nil {
+			close(stopped)
+		}
+	}()
+	name := cfg.NodeName
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("node agent: no --node-name and no host name: %w", err)
+		}
+		name = strings.ToLower(h)
+	}
+	token, err := in.Tokens.NodeToken(name)
+	if err != nil {
+		return fmt.Errorf("node agent: token: %w", err)
+	}
+	var nodeIP netip.Addr
+	if cfg.NodeIP != "" {
+		if nodeIP, err = netip.ParseAddr(cfg.NodeIP); err != nil {
+			return fmt.Errorf("--node-ip %q: %w", cfg.NodeIP, err)
+		}
+	}
+	a, err := nodeagent.New(nodeagent.Config{
+		REST: &rest.Config{Host: in.APIURL, BearerToken: token,
+			TLSClientConfig: rest.TLSClientConfig{CAFile: filepath.Join(cfg.DataDir, "pki", pki.CACertFile)}},
+		NodeName:   name,
+		NodeIP:     nodeIP,
+		DataDir:    filepath.Join(cfg.DataDir, "agent"),
+		ClusterDNS: in.Registry.ClusterDNSIP(),
+		Logger:     cfg.Log,
+	})
+	if err != nil {
+		return fmt.Errorf("node agent: %w", err)
+	}
+	agentDone := make(chan error, 1)
+	go func() { agentDone <- a.Run(ctx) }()
+	select {
+	case <-a.Ready():
+	case err := <-agentDone:
+		return fmt.Errorf("node agent: %w", err)
+	}
+	// From here on an agent that fails stops everything; Wait says why.
+	ran := make(chan error, 1)
+	go func() {
+		err := <-agentDone
+		close(stopped)
+		if err != nil && ctx.Err() == nil {
+			cancel()
+		}
+		ran <- err
+	}()
+	in.NodeName = name
+	prev := in.done
+	all := make(chan error, 1)
+	go func() {
+		err := <-prev
+		if agentErr := <-ran; err == nil && agentErr != nil {
+			err = fmt.Errorf("node agent: %w", agentErr)
+		}
+		all <- err
+	}()
+	in.done = all
+	return nil
+}

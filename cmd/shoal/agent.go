@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"net/netip"
+	"os/signal"
+	"syscall"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/shoalmesh/shoal/nodeagent"
+)
+
+// runAgent runs `shoal agent`: a node agent joining the cluster at --server.
+func runAgent(args []string) error {
+	fs := flag.NewFlagSet("shoal agent", flag.ExitOnError)
+	server := fs.String("server", "", "the API server's URL, https://host:port (required)")
+	token := fs.String("token", "", "this node's bearer token (required; `shoal up` prints a join command with one)")
+	caFile := fs.String("ca-file", "", "the cluster CA certificate (<data-dir>/pki/ca.crt of the control plane)")
+	name := fs.String("name", "", "the node's name (default: the host name)")
+	nodeIP := fs.String("node-ip", "", "the node's InternalIP (default: the address of the default route's interface)")
+	dataDir := fs.String("data-dir", "./shoal-agent", "containers' records and logs, the pod network's state")
+	logAddr := fs.String("log-addr", "", "the log server's address (default <node-ip>:10250)")
+	keepPods := fs.Bool("keep-pods", false, "leave pods running when the agent stops, for the next agent to adopt")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	fs.Parse(args)
+	if *server == "" || *token == "" {
+		return errors.New("--server and --token are required")
+	}
+	log, err := newLogger(*logLevel)
+	if err != nil {
+		return err
+	}
+	cfg := nodeagent.Config{
+		REST:           &rest.Config{Host: *server, BearerToken: *token, TLSClientConfig: rest.TLSClientConfig{CAFile: *caFile}},
+		NodeName:       *name,
+		DataDir:        *dataDir,
+		LogAddr:        *logAddr,
+		KeepPodsOnStop: *keepPods,
+		Logger:         log,
+	}
+	if *nodeIP != "" {
+		if cfg.NodeIP, err = netip.ParseAddr(*nodeIP); err != nil {
+			return errors.New("--node-ip: " + err.Error())
+		}
+	}
+	a, err := nodeagent.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return a.Run(ctx)
+}

@@ -1,0 +1,291 @@
+package nodeagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/shoalmesh/shoal/nodeagent/network"
+	"github.com/shoalmesh/shoal/nodeagent/probe"
+	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
+)
+
+// Agent is a node agent: it registers its Node, heartbeats with load
+// reports, and runs the pods bound to it.
+type Agent struct {
+	cfg     Config
+	log     *slog.Logger
+	client  kubernetes.Interface
+	token   string
+	metrics *metrics
+
+	ready   chan struct{} // closed once Run has started everything
+	logAddr netip.AddrPort
+
+	// Set by Run before ready is closed.
+	rt      *noderuntime.Runtime
+	net     *network.Network
+	probes  *probe.Manager
+	podCIDR netip.Prefix
+	events  *recorder
+	ln      net.Listener
+
+	podInformer cache.SharedIndexInformer
+	runCtx      context.Context // ends when Run's does, before the pods are stopped
+	bg          sync.WaitGroup  // background clean-ups
+
+	mu      sync.Mutex
+	workers map[types.UID]*podWorker
+	// stopping is set when Run's context ends: no new workers start.
+	stopping bool
+
+	node  nodeState
+	lease leaseState
+	load  loadMeter
+}
+
+// New checks cfg and the machine (see Preflight) and prepares an Agent.
+// It changes nothing on the node: Run does.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if err := Preflight(); err != nil {
+		return nil, err
+	}
+	rc := rest.CopyConfig(cfg.REST)
+	if rc.QPS == 0 {
+		// client-go's default (5/s) throttles the status writes of a node
+		// that starts many pods at once.
+		rc.QPS, rc.Burst = 50, 100
+	}
+	if rc.UserAgent == "" {
+		rc.UserAgent = "shoal-nodeagent/" + cfg.NodeName
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: API client: %v", ErrInvalidConfig, err)
+	}
+	m, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	token := rc.BearerToken
+	if token == "" && rc.BearerTokenFile != "" {
+		b, err := os.ReadFile(rc.BearerTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: read the token file: %v", ErrInvalidConfig, err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	a := &Agent{
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "nodeagent", "node", cfg.NodeName),
+		client:  client,
+		token:   token,
+		metrics: m,
+		ready:   make(chan struct{}),
+		workers: map[types.UID]*podWorker{},
+	}
+	if err := m.register(a); err != nil {
+		return nil, fmt.Errorf("agent metrics: %w", err)
+	}
+	return a, nil
+}
+
+// Ready is closed once Run has registered the node, adopted what a previous
+// agent left and started serving.
+func (a *Agent) Ready() <-chan struct{} { return a.ready }
+
+// LogAddr is where the log server listens, valid once Ready is closed.
+func (a *Agent) LogAddr() netip.AddrPort { return a.logAddr }
+
+// PodCIDR is the node's pod CIDR, valid once Ready is closed.
+func (a *Agent) PodCIDR() netip.Prefix { return a.podCIDR }
+
+// Run runs the agent, once, until ctx ends: it registers the Node (retrying until
+// the API server answers), sets up the pod network with the Node's pod
+// CIDR, adopts the containers and sandboxes a previous agent left, and runs
+// the pods bound to the node. When ctx ends it stops the pods and removes
+// their network (unless KeepPodsOnStop) and returns nil; an error means it
+// could not start.
+func (a *Agent) Run(ctx context.Context) (err error) {
+	var cleanup []func()
+	defer func() {
+		if err != nil {
+			for i := len(cleanup) - 1; i >= 0; i-- {
+				cleanup[i]()
+			}
+		}
+	}()
+	if a.ln, err = net.Listen("tcp", a.cfg.LogAddr); err != nil {
+		return fmt.Errorf("log server: listen on %s: %w", a.cfg.LogAddr, err)
+	}
+	cleanup = append(cleanup, func() { a.ln.Close() })
+	a.logAddr = a.ln.Addr().(*net.TCPAddr).AddrPort()
+
+	a.rt, err = noderuntime.New(noderuntime.Options{
+		StateDir:   filepath.Join(a.cfg.DataDir, "containers"),
+		LogDir:     filepath.Join(a.cfg.DataDir, "logs"),
+		CgroupRoot: a.cfg.CgroupRoot,
+		Logger:     a.cfg.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("container runtime: %w", err)
+	}
+	cleanup = append(cleanup, func() { a.rt.Close() })
+
+	node, err := a.register(ctx)
+	if err != nil {
+		return err
+	}
+	a.net, err = network.New(ctx, network.Config{
+		Bridge:         a.cfg.Bridge,
+		PodCIDR:        a.podCIDR,
+		NodeIP:         a.cfg.NodeIP,
+		StateDir:       filepath.Join(a.cfg.DataDir, "network"),
+		NetnsDir:       a.cfg.NetnsDir,
+		ClusterDNS:     a.cfg.ClusterDNS,
+		ClusterDomain:  a.cfg.ClusterDomain,
+		HostResolvConf: a.cfg.HostResolvConf,
+		Logger:         a.cfg.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("pod network: %w", err)
+	}
+	cleanup = append(cleanup, func() { a.net.Close(context.WithoutCancel(ctx), true) })
+
+	adopted, err := a.rt.Adopt(ctx)
+	if err != nil {
+		return fmt.Errorf("adopt containers: %w", err)
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a.runCtx = runCtx
+	a.probes = probe.New(runCtx, probe.Options{Version: a.cfg.Version, Logger: a.cfg.Logger})
+	cleanup = append(cleanup, a.probes.Close)
+	a.events = newRecorder(a.client, a.cfg.NodeName, a.log)
+
+	pods, err := a.startPodInformer(runCtx)
+	if err != nil {
+		return err
+	}
+	a.load.init()
+	a.adopt(runCtx, pods, adopted)
+
+	var wg sync.WaitGroup
+	wg.Go(func() { a.events.run(runCtx) })
+	wg.Go(func() { a.runProbeUpdates(runCtx) })
+	wg.Go(func() { a.runLease(runCtx) })
+	wg.Go(func() { a.runNodeStatus(runCtx, node) })
+	if !a.cfg.NoPeerRoutes {
+		wg.Go(func() { a.runPeers(runCtx) })
+	}
+	srv := &http.Server{Handler: a.logHandler(), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return runCtx }}
+	wg.Go(func() {
+		if err := srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("log server", "err", err)
+		}
+	})
+	if a.token == "" {
+		a.log.Warn("the log server refuses every request: the agent has no bearer token to check callers against")
+	}
+	a.log.Info("node agent running", "pod_cidr", a.podCIDR, "node_ip", a.cfg.NodeIP, "log_server", a.logAddr)
+	close(a.ready)
+
+	<-ctx.Done()
+	a.shutdown(runCtx, cancel)
+	srv.Close()
+	wg.Wait()
+	return nil
+}
+
+// shutdown stops the pod workers and, unless KeepPodsOnStop, the pods, then
+// releases the runtime and the network.
+func (a *Agent) shutdown(runCtx context.Context, cancel context.CancelFunc) {
+	a.mu.Lock()
+	a.stopping = true
+	workers := make([]*podWorker, 0, len(a.workers))
+	for _, w := range a.workers {
+		workers = append(workers, w)
+	}
+	a.mu.Unlock()
+	cancel() // stops informers, probes, heartbeats and every worker's loop
+	for _, w := range workers {
+		<-w.done
+	}
+	a.bg.Wait()
+	ctx, stop := context.WithTimeout(context.WithoutCancel(runCtx), shutdownTimeout)
+	defer stop()
+	keep := a.cfg.KeepPodsOnStop
+	if !keep {
+		var wg sync.WaitGroup
+		for _, w := range workers {
+			wg.Go(func() { w.stopForShutdown(ctx) })
+		}
+		wg.Wait()
+		a.markNodeStopped(ctx)
+	}
+	a.probes.Close()
+	a.rt.Close()
+	// Leave nothing behind when the pods went too: not even the bridge.
+	closeNet := func() error { return a.net.Close(ctx, true) }
+	if !keep {
+		closeNet = func() error { return a.net.Destroy(ctx) }
+	}
+	if err := closeNet(); err != nil {
+		a.log.Error("close pod network", "err", err)
+	}
+	a.log.Info("node agent stopped", "pods_kept", keep)
+}
+
+// shutdownTimeout bounds stopping every pod when the agent stops: each gets
+// its grace period up to maxShutdownGrace, then SIGKILL.
+const (
+	shutdownTimeout  = 30 * time.Second
+	maxShutdownGrace = 10 * time.Second
+)
+
+// worker returns the worker of a pod, or nil.
+func (a *Agent) worker(uid types.UID) *podWorker {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.workers[uid]
+}
+
+// findPod returns the worker of the pod namespace/name, preferring one that
+// is not terminating (a pod recreated under the same name).
+func (a *Agent) findPod(namespace, name string) *podWorker {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var found *podWorker
+	for _, w := range a.workers {
+		if w.namespace == namespace && w.name == name {
+			if found == nil || !w.isTerminating() {
+				found = w
+			}
+		}
+	}
+	return found
+}
+
+// podRef names a pod for the runtime.
+func podRef(p *corev1.Pod) noderuntime.PodRef {
+	return noderuntime.PodRef{Namespace: p.Namespace, Name: p.Name, UID: string(p.UID)}
+}

@@ -1,0 +1,139 @@
+package nodeagent
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/rest"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxPods = 110
+	// DefaultLogPort is the log server's port, the kubelet's.
+	DefaultLogPort = 10250
+	// DefaultVersion is reported as the node's kubelet version when
+	// Config.Version is empty.
+	DefaultVersion = "v0.0.0-shoal"
+)
+
+// Config is what New needs. REST and DataDir are required; the rest has
+// defaults.
+type Config struct {
+	// REST reaches the API server: its URL, its CA and the node's bearer
+	// token (user system:node:<NodeName> in group system:nodes). The agent
+	// talks to the API server only, never to etcd. The log server accepts
+	// this same token, which the API server presents when it proxies
+	// pods/log.
+	REST *rest.Config
+	// NodeName names the Node and its Lease; default the host name,
+	// lower-cased.
+	NodeName string
+	// NodeIP is the node's InternalIP: other nodes route this node's pods
+	// through it, hostNetwork pods report it as their IP and the log server
+	// listens on it. Default: the IPv4 address of the interface that holds
+	// the default route.
+	NodeIP netip.Addr
+	// PodCIDR is the pod CIDR to ask for when the Node is created (kubelet's
+	// --pod-cidr); unset, the registry allocates one. A Node that exists
+	// keeps the one it has.
+	PodCIDR netip.Prefix
+	// DataDir keeps what must survive a restart: containers/ (the
+	// runtime's records), network/ (IP allocations, sandboxes) and logs/
+	// (container logs). One agent per DataDir.
+	DataDir string
+	// Bridge is the pod bridge; default shoal0.
+	Bridge string
+	// ClusterDNS and ClusterDomain go into pods' resolv.conf; defaults
+	// 10.96.0.10 and cluster.local. HostResolvConf is the node's, for
+	// dnsPolicy Default; default /etc/resolv.conf.
+	ClusterDNS     netip.Addr
+	ClusterDomain  string
+	HostResolvConf string
+	// LogAddr is where the log server (container logs, /healthz, /metrics)
+	// listens; default NodeIP:10250. Port 0 picks a free one; the Node's
+	// daemonEndpoints.kubeletEndpoint.port says which.
+	LogAddr string
+	// MaxPods is the node's pod capacity; default 110.
+	MaxPods int
+	// Labels are added to the Node's labels when the agent registers it.
+	Labels map[string]string
+	// KeepPodsOnStop leaves the pods running (and their network) when Run
+	// returns, for the next agent to adopt; otherwise Run stops them all.
+	KeepPodsOnStop bool
+	// Version is reported as the node's kubelet version.
+	Version string
+	// Metrics receives the agent's metrics, which /metrics serves; default
+	// a registry of its own. One agent per registry.
+	Metrics *prometheus.Registry
+	Logger  *slog.Logger
+
+	// Hooks for tests and harnesses that run several agents on one
+	// machine: each needs its own NetnsDir (default /run/netns),
+	// CgroupRoot (default "shoal") and Bridge. NoPeerRoutes leaves the
+	// node's routes to other nodes' pods alone: the network owns every
+	// route of its protocol in its namespace, so agents sharing one
+	// namespace must not all manage them.
+	NetnsDir     string
+	CgroupRoot   string
+	NoPeerRoutes bool
+}
+
+func (cfg *Config) setDefaults() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	if cfg.REST == nil || cfg.REST.Host == "" {
+		return bad("the API server's address (REST.Host) is required")
+	}
+	if cfg.DataDir == "" {
+		return bad("a data dir is required")
+	}
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return bad("data dir %q: %v", cfg.DataDir, err)
+	}
+	cfg.DataDir = abs
+	if cfg.NodeName == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return bad("no node name given and no host name: %v", err)
+		}
+		cfg.NodeName = strings.ToLower(h)
+	}
+	if errs := validation.IsDNS1123Subdomain(cfg.NodeName); len(errs) > 0 {
+		return bad("node name %q: %s", cfg.NodeName, strings.Join(errs, "; "))
+	}
+	if !cfg.NodeIP.IsValid() {
+		ip, err := DefaultNodeIP()
+		if err != nil {
+			return bad("no node IP given: %v", err)
+		}
+		cfg.NodeIP = ip
+	}
+	if !cfg.NodeIP.Is4() {
+		return bad("node IP %s: must be an IPv4 address (Shoal's pod network is IPv4)", cfg.NodeIP)
+	}
+	if cfg.PodCIDR.IsValid() && (!cfg.PodCIDR.Addr().Is4() || cfg.PodCIDR.Masked() != cfg.PodCIDR) {
+		return bad("pod CIDR %s: must be an IPv4 network address such as 10.244.1.0/24", cfg.PodCIDR)
+	}
+	if cfg.LogAddr == "" {
+		cfg.LogAddr = netip.AddrPortFrom(cfg.NodeIP, DefaultLogPort).String()
+	}
+	if cfg.MaxPods <= 0 {
+		cfg.MaxPods = DefaultMaxPods
+	}
+	if cfg.Version == "" {
+		cfg.Version = DefaultVersion
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}

@@ -1,0 +1,377 @@
+package nodeagent_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/controlplane/auth"
+	"github.com/shoalmesh/shoal/nodeagent"
+	"github.com/shoalmesh/shoal/nodeagent/network/networktest"
+)
+
+// testCgroupRoot is this test process's cgroup root; each agent gets a child.
+var testCgroupRoot = fmt.Sprintf("shoal-agent-test-%d", os.Getpid())
+
+// requireAgent skips a test that needs root, CAP_NET_ADMIN, namespaces and
+// cgroups where they are missing; as root (in CI) it runs.
+func requireAgent(t *testing.T) {
+	t.Helper()
+	networktest.RequireRoot(t)
+	if err := nodeagent.Preflight(); err != nil {
+		t.Skipf("cannot run a node agent here: %v", err)
+	}
+}
+
+// testEnv is a Shoal control plane and one node agent, all in this process.
+type testEnv struct {
+	t      *testing.T
+	shoal  *clustertest.Shoal
+	cs     *kubernetes.Clientset // admin
+	node   string
+	token  string // the node's
+	cfg    nodeagent.Config
+	agent  *nodeagent.Agent
+	cancel context.CancelFunc
+	runErr chan error
+}
+
+type envOption func(*testEnv)
+
+// newTestEnv starts Shoal and an agent on its own bridge, pod CIDR, netns
+// dir, cgroup root and data dir. At cleanup it stops the agent and removes
+// every kernel object such an agent can make, even if the test failed.
+func newTestEnv(t *testing.T, opts ...envOption) *testEnv {
+	t.Helper()
+	requireAgent(t)
+	shoalDir := t.TempDir()
+	node := "node-" + randHex(4)
+	// The API server reads its tokens when it starts: mint the node's first.
+	tokens, err := auth.LoadOrCreateTokens(filepath.Join(shoalDir, "tokens.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := tokens.Add(auth.NodeUser(node), []string{auth.GroupNodes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	e := &testEnv{t: t, node: node, token: token}
+	e.cfg = nodeagent.Config{
+		NodeName:       node,
+		NodeIP:         netip.MustParseAddr("127.0.0.1"),
+		PodCIDR:        freePodCIDR(t),
+		DataDir:        filepath.Join(dir, "agent"),
+		Bridge:         networktest.Name("shoalt"),
+		LogAddr:        "127.0.0.1:0",
+		NetnsDir:       filepath.Join(dir, "netns"),
+		CgroupRoot:     testCgroupRoot + "/" + randHex(4),
+		HostResolvConf: writeFile(t, filepath.Join(dir, "resolv.conf"), "nameserver 192.0.2.53\n"),
+		NoPeerRoutes:   true,
+		Logger:         testLogger(t),
+	}
+	t.Cleanup(func() { cleanupKernel(t, e.cfg) })
+	e.shoal = clustertest.Start(t, clustertest.Options{DataDir: shoalDir})
+	e.cs = e.shoal.Clientset(t)
+	admin := e.shoal.RESTConfig(t)
+	e.cfg.REST = &rest.Config{Host: admin.Host, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAFile: admin.CAFile, CAData: admin.CAData}}
+	for _, o := range opts {
+		o(e)
+	}
+	e.start()
+	t.Cleanup(func() {
+		e.stop()
+		if !e.cfg.KeepPodsOnStop {
+			if l := leaks(e.cfg); len(l) > 0 {
+				t.Errorf("the stopped agent left %v", l)
+			}
+		}
+	})
+	return e
+}
+
+// start runs a new agent with e.cfg and waits until it is ready.
+func (e *testEnv) start() {
+	t := e.t
+	t.Helper()
+	a, err := nodeagent.New(e.cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.agent, e.cancel, e.runErr = a, cancel, make(chan error, 1)
+	go func() { e.runErr <- a.Run(ctx) }()
+	select {
+	case <-a.Ready():
+	case err := <-e.runErr:
+		cancel()
+		e.cancel = nil
+		t.Fatalf("Run: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("agent not ready after 30s")
+	}
+}
+
+// stop stops the agent (and with it its pods, unless KeepPodsOnStop).
+func (e *testEnv) stop() {
+	if e.cancel == nil {
+		return
+	}
+	e.cancel()
+	e.cancel = nil
+	select {
+	case err := <-e.runErr:
+		if err != nil {
+			e.t.Errorf("Run: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		e.t.Error("agent did not stop within 60s")
+	}
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("SHOAL_TEST_LOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func writeFile(t *testing.T, path, content string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// eventually polls cond every 100 ms until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still not so after %v: %v", what, timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// testBinary is the path of this test binary, which pods run as their
+// command with testServerEnv set.
+func testBinary(t *testing.T) string {
+	t.Helper()
+	p, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// serverContainer is a container running the test server with args.
+func serverContainer(t *testing.T, name string, args ...string) corev1.Container {
+	return corev1.Container{
+		Name:    name,
+		Command: []string{testBinary(t)},
+		Args:    append([]string{"-listen=:8080"}, args...),
+		Env: []corev1.EnvVar{
+			{Name: testServerEnv, Value: "1"},
+			{Name: "GORACE", Value: "atexit_sleep_ms=0"},
+		},
+		Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+	}
+}
+
+// pod is a pod bound to the env's node running containers.
+func (e *testEnv) pod(name string, containers ...corev1.Container) *corev1.Pod {
+	grace := int64(5)
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{"test": name}},
+		Spec: corev1.PodSpec{
+			NodeName:                      e.node,
+			Containers:                    containers,
+			TerminationGracePeriodSeconds: &grace,
+		},
+	}
+}
+
+func (e *testEnv) create(p *corev1.Pod) *corev1.Pod {
+	e.t.Helper()
+	out, err := e.cs.CoreV1().Pods(p.Namespace).Create(e.t.Context(), p, metav1.CreateOptions{})
+	if err != nil {
+		e.t.Fatalf("create pod %s: %v", p.Name, err)
+	}
+	return out
+}
+
+func (e *testEnv) get(name string) *corev1.Pod {
+	e.t.Helper()
+	p, err := e.cs.CoreV1().Pods("default").Get(e.t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		e.t.Fatalf("get pod %s: %v", name, err)
+	}
+	return p
+}
+
+// waitPod waits until cond holds for the pod name.
+func (e *testEnv) waitPod(name string, timeout time.Duration, what string, cond func(*corev1.Pod) error) *corev1.Pod {
+	e.t.Helper()
+	var last *corev1.Pod
+	eventually(e.t, timeout, name+": "+what, func() error {
+		p, err := e.cs.CoreV1().Pods("default").Get(e.t.Context(), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		last = p
+		return cond(p)
+	})
+	return last
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// runningReady holds for a Running pod that is Ready.
+func runningReady(p *corev1.Pod) error {
+	if p.Status.Phase != corev1.PodRunning || !podReady(p) {
+		return fmt.Errorf("phase %s, ready %v, containers %s", p.Status.Phase, podReady(p), describeContainers(p))
+	}
+	return nil
+}
+
+func describeContainers(p *corev1.Pod) string {
+	var b strings.Builder
+	for _, cs := range p.Status.ContainerStatuses {
+		fmt.Fprintf(&b, "[%s restarts=%d ready=%v state=%s last=%s]", cs.Name, cs.RestartCount, cs.Ready, stateString(cs.State), stateString(cs.LastTerminationState))
+	}
+	return b.String()
+}
+
+func stateString(s corev1.ContainerState) string {
+	switch {
+	case s.Running != nil:
+		return "running"
+	case s.Waiting != nil:
+		return "waiting(" + s.Waiting.Reason + ": " + s.Waiting.Message + ")"
+	case s.Terminated != nil:
+		return fmt.Sprintf("terminated(%d %s: %s)", s.Terminated.ExitCode, s.Terminated.Reason, s.Terminated.Message)
+	}
+	return "none"
+}
+
+// httpGet fetches url with a short timeout.
+func httpGet(url string, header ...string) (int, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// podHTTP gets path from the test server of pod p.
+func podHTTP(p *corev1.Pod, path string) (string, error) {
+	code, body, err := httpGet("http://" + p.Status.PodIP + ":8080" + path)
+	if err == nil && code != http.StatusOK {
+		err = fmt.Errorf("GET %s from %s: %d %s", path, p.Name, code, body)
+	}
+	return body, err
+}
+
+// initPid is the node PID of the init of the pod's running container.
+func (e *testEnv) initPid(uid string, container string) int {
+	return nodeagent.InitPid(e.agent, types.UID(uid), container)
+}
+
+// mainPid is the container's main process: its init's child.
+func mainPid(initPid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", initPid, initPid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	pid, _ := strconv.Atoi(f[0])
+	return pid
+}
+
+// logs fetches a container's log from the agent's log server, with the
+// node's token; query starts with "?" or is empty.
+func (e *testEnv) logs(pod, container, query string) (string, error) {
+	code, body, err := httpGet("http://"+e.agent.LogAddr().String()+"/containerLogs/default/"+pod+"/"+container+query,
+		"Authorization", "Bearer "+e.cfg.REST.BearerToken)
+	if err == nil && code != http.StatusOK {
+		err = fmt.Errorf("%d %s", code, body)
+	}
+	return body, err
+}
+
+func contextWithTimeout(t *testing.T, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(t.Context(), d)
+}
+
+// followLines reads the first n lines of a streamed (followed) log.
+func followLines(ctx context.Context, url, token string, n int) ([]string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	var out []string
+	for len(out) < n && sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out, sc.Err()
+}

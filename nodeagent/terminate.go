@@ -1,0 +1,186 @@
+package nodeagent
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/shoalmesh/shoal/nodeagent/probe"
+)
+
+// forceDeleteGrace caps the grace period of a pod that vanished from the
+// API without a graceful deletion (force-deleted): its owner no longer
+// waits for it.
+const forceDeleteGrace = 2 * time.Second
+
+// terminate stops a pod that is being deleted, as Kubernetes does: Ready
+// goes False first (so endpoints drop it at once), then its containers get
+// SIGTERM and, after the grace period, SIGKILL; then its network and logs
+// go, and the agent deletes the pod for good (grace 0, with its UID as
+// precondition). A pod that vanished from the API (force-deleted) is just
+// stopped and cleaned up.
+func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, gone bool) (time.Time, bool) {
+	now := time.Now()
+	if !w.stopped {
+		w.mu.Lock()
+		w.stopping = true
+		w.mu.Unlock()
+		if !gone && !w.finished {
+			if err := w.writeStatus(ctx); err != nil && ctx.Err() == nil {
+				w.log.Warn("mark terminating pod not ready", "err", err)
+			}
+		}
+		w.a.probes.RemovePod(w.uid)
+		grace := terminationGrace(pod)
+		if gone {
+			grace = min(grace, forceDeleteGrace)
+		}
+		if w.running() {
+			w.log.Info("stopping pod", "grace", grace, "force_deleted", gone)
+			w.a.events.pod(pod, "", corev1.EventTypeNormal, eventKilling, "Stopping pod (grace period %s)", grace)
+		}
+		if !w.stopAll(ctx, grace) {
+			return time.Time{}, true // the agent is stopping: shutdown takes over
+		}
+		if err := w.a.net.Teardown(ctx, string(w.uid)); err != nil {
+			w.log.Warn("tear down pod network", "err", err)
+			return w.delRetry.fail(now), false
+		}
+		w.sandbox, w.netDown = nil, true
+		if err := w.a.rt.RemovePodLogs(podRef(pod)); err != nil {
+			w.log.Warn("remove pod logs", "err", err)
+		}
+		w.stopped = true
+		w.delRetry.ok()
+		w.log.Info("pod stopped")
+	}
+	if gone {
+		return time.Time{}, true
+	}
+	if w.deleted || !w.delRetry.due(now) {
+		return w.delRetry.at, false
+	}
+	// The last status (containers terminated) before the pod goes, for
+	// whoever watches it go.
+	if err := w.writeStatus(ctx); err != nil && ctx.Err() == nil {
+		w.log.Debug("write final pod status", "err", err)
+	}
+	zero := int64(0)
+	uid := pod.UID
+	err := w.a.client.CoreV1().Pods(w.namespace).Delete(ctx, w.name, metav1.DeleteOptions{
+		GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid},
+	})
+	switch {
+	case err == nil, apierrors.IsNotFound(err), apierrors.IsConflict(err):
+		// Deleted, or gone already, or a new pod took the name.
+		w.deleted = true
+		return time.Time{}, false
+	case ctx.Err() != nil:
+		return time.Time{}, true
+	}
+	w.log.Warn("delete stopped pod", "err", err)
+	return w.delRetry.fail(now), false
+}
+
+// running reports whether any container runs.
+func (w *podWorker) running() bool {
+	for _, c := range w.ctrs {
+		if c.alive() {
+			return true
+		}
+	}
+	return false
+}
+
+// stopAll stops every running container at once with the grace period and
+// records how each ended; false means ctx ended first.
+func (w *podWorker) stopAll(ctx context.Context, grace time.Duration) bool {
+	var wg sync.WaitGroup
+	for _, c := range w.ctrs {
+		if c.alive() {
+			run := c.run
+			wg.Go(func() { run.Stop(ctx, grace) })
+		}
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return false
+	}
+	now := time.Now()
+	for _, c := range w.ctrs {
+		c.final = true // no restart: reap records the end only
+		if c.run != nil {
+			w.reap(nil, c, now)
+		}
+	}
+	return true
+}
+
+// stopForShutdown stops the pod because the agent stops without keeping its
+// pods: not ready first, then its containers (with at most
+// maxShutdownGrace), then its network. Its logs stay: the pod still exists
+// and its next agent starts it again. The worker goroutine has exited.
+func (w *podWorker) stopForShutdown(ctx context.Context) {
+	if w.stopped {
+		return
+	}
+	pod, gone := w.snapshot()
+	if w.running() {
+		w.mu.Lock()
+		w.stopping = true
+		w.mu.Unlock()
+		if !gone {
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if err := w.writeStatus(sctx); err != nil {
+				w.log.Warn("mark pod not ready", "err", err)
+			}
+			cancel()
+		}
+		w.a.probes.RemovePod(w.uid)
+		if !w.stopAll(ctx, min(terminationGrace(pod), maxShutdownGrace)) {
+			w.log.Error("stop pod at shutdown: timed out")
+		}
+		if !gone {
+			// How its containers ended, for the next agent to go on from.
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			w.writeStatus(sctx)
+			cancel()
+		}
+	}
+	if err := w.a.net.Teardown(ctx, string(w.uid)); err != nil {
+		w.log.Error("tear down pod network at shutdown", "err", err)
+	}
+	w.publish()
+}
+
+// terminationGrace is the pod's grace period: the deletion's, else its
+// spec's, else Kubernetes' default of 30 s.
+func terminationGrace(pod *corev1.Pod) time.Duration {
+	switch {
+	case pod.DeletionGracePeriodSeconds != nil:
+		return time.Duration(*pod.DeletionGracePeriodSeconds) * time.Second
+	case pod.Spec.TerminationGracePeriodSeconds != nil:
+		return time.Duration(*pod.Spec.TerminationGracePeriodSeconds) * time.Second
+	}
+	return corev1.DefaultTerminationGracePeriodSeconds * time.Second
+}
+
+// probeGrace is the grace period of a container killed by its probe: the
+// probe's own, else the pod's.
+func probeGrace(pod *corev1.Pod, c *corev1.Container, k probe.Kind) time.Duration {
+	p := c.LivenessProbe
+	if k == probe.Startup {
+		p = c.StartupProbe
+	}
+	if p != nil && p.TerminationGracePeriodSeconds != nil {
+		return time.Duration(*p.TerminationGracePeriodSeconds) * time.Second
+	}
+	if pod.Spec.TerminationGracePeriodSeconds != nil {
+		return time.Duration(*pod.Spec.TerminationGracePeriodSeconds) * time.Second
+	}
+	return corev1.DefaultTerminationGracePeriodSeconds * time.Second
+}
