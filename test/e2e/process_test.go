@@ -33,6 +33,11 @@ func TestProcess(t *testing.T) {
 		}
 	})
 
+	t.Run("UpRunsPods", func(t *testing.T) {
+		t.Parallel()
+		testUpRunsPods(t, bin)
+	})
+
 	t.Run("ControlPlaneFailoverOnKill", func(t *testing.T) {
 		t.Parallel()
 		testFailoverOnKill(t, bin)

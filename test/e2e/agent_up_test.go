@@ -1,0 +1,261 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/nodeagent"
+)
+
+const upPodsManifest = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        command: ["python3", "-m", "http.server", "8080"]
+        ports: [{containerPort: 8080, name: http}]
+        readinessProbe:
+          httpGet: {path: /, port: 8080}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: resolve}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    command: ["python3", "-c", "import socket; print('kubernetes', socket.gethostbyname('kubernetes.default.svc.cluster.local')); print('web', socket.gethostbyname('web'))"]
+`
+
+// testUpRunsPods runs `shoal up` as root with its node agent: a Deployment
+// applied with kubectl runs as three processes with their own IPs from the
+// node's pod CIDR, each answers HTTP from the host, and a pod resolves the
+// kubernetes Service and its sibling Service through its resolv.conf; its
+// output comes back through `kubectl logs`. Stopping shoal up leaves no
+// pod, interface or namespace behind.
+func testUpRunsPods(t *testing.T, bin string) {
+	if err := nodeagent.Preflight(); err != nil {
+		t.Skipf("shoal up cannot run pods here: %v", err)
+	}
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 is not on the PATH: the pods run python3 -m http.server")
+	}
+	kubectlBin, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skipf("kubectl is not on the PATH: %v", err)
+	}
+	// One agent with the default bridge, netns dir and pod CIDR at a time.
+	agentSlot.Lock()
+	defer agentSlot.Unlock()
+	if left := nodeLeftovers(); len(left) > 0 {
+		t.Fatalf("an agent with the defaults already runs here, or left %v", left)
+	}
+	// Registered first, so it runs after the process is gone, even when
+	// the test fails before a clean stop.
+	t.Cleanup(func() { cleanNode(t) })
+	dir := t.TempDir()
+	p := startShoal(t, bin, dir, freeAddrs(t), "--agent=on")
+	p.waitReady(t)
+	cs := p.clientset(t)
+	ctx := t.Context()
+	clustertest.Eventually(t, 20*time.Second, "the node registers", func() error {
+		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil || len(nodes.Items) != 1 {
+			return fmt.Errorf("nodes: %v %v", nodes, err)
+		}
+		return nil
+	})
+
+	k := &kubectl{bin: kubectlBin, kubeconfig: p.kubeconfig(), cacheDir: filepath.Join(dir, "kubectl-cache"), dir: dir}
+	applied := time.Now()
+	k.ok(t, "apply", "-f", k.write(t, "app.yaml", upPodsManifest))
+	var pods []corev1.Pod
+	clustertest.Eventually(t, 30*time.Second, "3 web pods Running and Ready", func() error {
+		list, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+		if err != nil {
+			return err
+		}
+		ready := 0
+		for _, p := range list.Items {
+			if p.Status.Phase == corev1.PodRunning && podReady(&p) {
+				ready++
+			}
+		}
+		if ready != 3 {
+			return fmt.Errorf("%d of 3 ready", ready)
+		}
+		pods = list.Items
+		return nil
+	})
+	took := time.Since(applied)
+	t.Logf("3 pods Running and Ready %v after kubectl apply", took.Round(time.Millisecond))
+	if took > 5*time.Second {
+		t.Errorf("pods took %v to be ready; want within 5 s", took)
+	}
+
+	node, err := cs.CoreV1().Nodes().Get(ctx, pods[0].Spec.NodeName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cidr := netip.MustParsePrefix(node.Spec.PodCIDR)
+	if !netip.MustParsePrefix("10.244.0.0/16").Contains(cidr.Addr()) {
+		t.Errorf("node pod CIDR %s is outside 10.244.0.0/16", cidr)
+	}
+	hc := &http.Client{Timeout: 5 * time.Second}
+	for _, pod := range pods {
+		ip := netip.MustParseAddr(pod.Status.PodIP)
+		if !cidr.Contains(ip) {
+			t.Errorf("pod %s IP %s outside the node's %s", pod.Name, ip, cidr)
+		}
+		resp, err := hc.Get("http://" + netip.AddrPortFrom(ip, 8080).String() + "/")
+		if err != nil {
+			t.Errorf("GET pod %s at %s: %v", pod.Name, ip, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET pod %s: %s", pod.Name, resp.Status)
+		}
+	}
+
+	svc, err := cs.CoreV1().Services("default").Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clustertest.Eventually(t, 30*time.Second, "the resolve pod succeeds", func() error {
+		pod, err := cs.CoreV1().Pods("default").Get(ctx, "resolve", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if pod.Status.Phase != corev1.PodSucceeded {
+			return fmt.Errorf("phase %s", pod.Status.Phase)
+		}
+		return nil
+	})
+	logs, _ := k.ok(t, "logs", "resolve")
+	for _, want := range []string{"kubernetes 10.96.0.1", "web " + svc.Spec.ClusterIP} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the pod's resolution printed %q; want %q", logs, want)
+		}
+	}
+
+	// A clean stop stops the pods and removes their network.
+	p.signal(t, syscall.SIGTERM)
+	if code := p.exit(t, exitTimeout); code != 0 {
+		t.Errorf("shoal up exited with %d", code)
+	}
+	// (No traffic to the pod IPs now: without the bridge their route is
+	// the default one, off this machine.)
+	if left := nodeLeftovers(); len(left) > 0 {
+		t.Errorf("shoal up left %v after a clean stop", left)
+	}
+}
+
+
+// agentSlot serializes tests that run an agent with the default bridge,
+// netns dir, cgroup root and pod CIDR.
+var agentSlot sync.Mutex
+
+// nodeLeftovers lists what an agent with the defaults may leave on this
+// machine: the bridge, pod network namespaces, pod cgroups.
+func nodeLeftovers() []string {
+	var left []string
+	if _, err := os.Stat("/sys/class/net/shoal0"); err == nil {
+		left = append(left, "bridge shoal0")
+	}
+	ns, _ := filepath.Glob("/run/netns/shoal-*")
+	left = append(left, ns...)
+	for _, root := range cgroupRoots() {
+		kids, _ := os.ReadDir(root)
+		for _, k := range kids {
+			if k.IsDir() {
+				left = append(left, filepath.Join(root, k.Name()))
+			}
+		}
+	}
+	return left
+}
+
+// cgroupRoots are the agent's default cgroup roots (v1 controllers or v2).
+func cgroupRoots() []string {
+	var out []string
+	for _, c := range []string{"cpu", "memory", "pids", "cpuacct", "unified", ""} {
+		d := filepath.Join("/sys/fs/cgroup", c, "shoal")
+		if _, err := os.Stat(d); err == nil {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// cleanNode removes what a killed agent with the defaults left: its
+// containers (every process in its cgroups), cgroups, pod namespaces,
+// veths, the bridge and the cluster DNS address on lo.
+func cleanNode(t *testing.T) {
+	for _, root := range cgroupRoots() {
+		var dirs []string
+		filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, path)
+			}
+			return nil
+		})
+		for _, d := range dirs {
+			b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+			for _, f := range strings.Fields(string(b)) {
+				var pid int
+				fmt.Sscan(f, &pid)
+				if pid > 1 {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+		for i := len(dirs) - 1; i > 0; i-- { // children first; keep the root
+			os.Remove(dirs[i])
+		}
+	}
+	ns, _ := filepath.Glob("/run/netns/shoal-*")
+	for _, n := range ns {
+		exec.Command("ip", "netns", "del", filepath.Base(n)).Run()
+	}
+	if out, err := exec.Command("ip", "-o", "link", "show", "master", "shoal0").Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) > 1 {
+				exec.Command("ip", "link", "del", strings.Split(strings.TrimSuffix(f[1], ":"), "@")[0]).Run()
+			}
+		}
+	}
+	exec.Command("ip", "link", "del", "shoal0").Run()
+	exec.Command("ip", "addr", "del", "10.96.0.10/32", "dev", "lo").Run()
+	if left := nodeLeftovers(); len(left) > 0 {
+		t.Logf("could not remove %v", left)
+	}
+}
