@@ -20,24 +20,9 @@ import (
 	"github.com/shoalmesh/shoal/nodeagent"
 )
 
-const upPodsManifest = `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - name: web
-        command: ["python3", "-m", "http.server", "8080"]
-        ports: [{containerPort: 8080, name: http}]
-        readinessProbe:
-          httpGet: {path: /, port: 8080}
-          periodSeconds: 1
----
-apiVersion: v1
+// upPodsManifest is applied after the README's Deployment of the node agent
+// section: its Service and a pod that resolves names.
+const upPodsManifest = `apiVersion: v1
 kind: Service
 metadata: {name: web}
 spec:
@@ -54,8 +39,8 @@ spec:
     command: ["python3", "-c", "import socket; print('kubernetes', socket.gethostbyname('kubernetes.default.svc.cluster.local')); print('web', socket.gethostbyname('web'))"]
 `
 
-// testUpRunsPods runs `shoal up` as root with its node agent: a Deployment
-// applied with kubectl runs as three processes with their own IPs from the
+// testUpRunsPods runs `shoal up` as root with its node agent: the README's
+// Deployment applied with kubectl runs as three processes with their own IPs from the
 // node's pod CIDR, each answers HTTP from the host, and a pod resolves the
 // kubernetes Service and its sibling Service through its resolv.conf; its
 // output comes back through `kubectl logs`. Stopping shoal up leaves no
@@ -95,6 +80,7 @@ func testUpRunsPods(t *testing.T, bin string) {
 
 	k := &kubectl{bin: kubectlBin, kubeconfig: p.kubeconfig(), cacheDir: filepath.Join(dir, "kubectl-cache"), dir: dir}
 	applied := time.Now()
+	k.ok(t, "apply", "-f", k.write(t, "web.yaml", readmeBlock(t, "### Running pods: the node agent", "yaml")))
 	k.ok(t, "apply", "-f", k.write(t, "app.yaml", upPodsManifest))
 	var pods []corev1.Pod
 	clustertest.Eventually(t, 30*time.Second, "3 web pods Running and Ready", func() error {
@@ -177,7 +163,6 @@ func testUpRunsPods(t *testing.T, bin string) {
 		t.Errorf("shoal up left %v after a clean stop", left)
 	}
 }
-
 
 // agentSlot serializes tests that run an agent with the default bridge,
 // netns dir, cgroup root and pod CIDR.
