@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,7 +26,16 @@ type Recorder struct {
 
 	mu   sync.Mutex
 	seen map[string]string // dedupe key → event name, for counting repeats
+
+	// dropped counts events lost to a full queue since the last warning,
+	// which is logged at most once per dropWarnEvery.
+	dropped  atomic.Int64
+	lastWarn atomic.Int64 // unix nanoseconds
 }
+
+// dropWarnEvery bounds the warnings about a full event queue: a burst of
+// thousands of pods would otherwise log one line per lost event.
+const dropWarnEvery = 10 * time.Second
 
 // NewRecorder returns a recorder reporting as component (the event source).
 func NewRecorder(reg *registry.Registry, component string, log *slog.Logger) *Recorder {
@@ -57,7 +67,12 @@ func (r *Recorder) Eventf(obj store.Object, info *registry.Info, eventType, reas
 	select {
 	case r.queue <- e:
 	default:
-		r.log.Warn("event queue full; dropping event", "reason", reason, "object", Key(obj))
+		n := r.dropped.Add(1)
+		now := time.Now().UnixNano()
+		if last := r.lastWarn.Load(); now-last >= int64(dropWarnEvery) && r.lastWarn.CompareAndSwap(last, now) {
+			r.dropped.Add(-n)
+			r.log.Warn("event queue full; dropping events", "dropped", n, "latest_reason", reason, "latest_object", Key(obj))
+		}
 	}
 }
 

@@ -370,7 +370,13 @@ func TestLostNodePodsMove(t *testing.T) {
 	})
 
 	a.Stop()
-	stopped := time.Now()
+	// The grace period runs from the last renewal, which may be up to an
+	// interval before Stop.
+	lo, err := e.reg.Store.Get(e.ctx, registry.Leases.Resource, nodeload.Namespace, "node-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := lo.(*coordinationv1.Lease).Spec.RenewTime.Time
 	eventually(t, "node-a NotReady and tainted, its pods not ready", func() error {
 		n := e.getNode("node-a")
 		var ready *corev1.NodeCondition

@@ -34,6 +34,8 @@ type ShoalOptions struct {
 	// Ready bounds the wait for the API server to answer /readyz (default
 	// 2 minutes).
 	Ready time.Duration
+	// Agent is its --agent (default off: no pods run on this host).
+	Agent string
 }
 
 // Shoal is `shoal up` running as a child process on free 127.0.0.1 ports,
@@ -95,6 +97,9 @@ func StartShoal(ctx context.Context, o ShoalOptions) (_ *Shoal, err error) {
 	if o.LogLevel == "" {
 		o.LogLevel = "warn"
 	}
+	if o.Agent == "" {
+		o.Agent = "off"
+	}
 	if o.Ready == 0 {
 		o.Ready = 2 * time.Minute
 	}
@@ -128,7 +133,7 @@ func StartShoal(ctx context.Context, o ShoalOptions) (_ *Shoal, err error) {
 	}
 	args := []string{bin, "up", "--data-dir", s.DataDir, "--api-addr", s.APIAddr,
 		"--etcd-client-addr", s.EtcdAddr, "--etcd-peer-addr", peer, "--dns-addr", s.DNSAddr,
-		"--xds-addr", s.XDSAddr, "--agent=off", "--log-level", o.LogLevel}
+		"--xds-addr", s.XDSAddr, "--agent=" + o.Agent, "--log-level", o.LogLevel}
 	if o.CPUs != "" {
 		args = append([]string{"taskset", "-c", o.CPUs}, args...) // taskset execs: same pid
 	}
