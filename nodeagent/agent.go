@@ -133,7 +133,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			}
 		}
 	}()
-	if a.ln, err = net.Listen("tcp", a.cfg.LogAddr); err != nil {
+	err = network.InNetNS(a.cfg.NetNS, func() (err error) {
+		a.ln, err = net.Listen("tcp", a.cfg.LogAddr)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("log server: listen on %s: %w", a.cfg.LogAddr, err)
 	}
 	cleanup = append(cleanup, func() { a.ln.Close() })
@@ -158,6 +162,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		Bridge:         a.cfg.Bridge,
 		PodCIDR:        a.podCIDR,
 		NodeIP:         a.cfg.NodeIP,
+		NetNS:          a.cfg.NetNS,
 		StateDir:       filepath.Join(a.cfg.DataDir, "network"),
 		NetnsDir:       a.cfg.NetnsDir,
 		ClusterDNS:     a.cfg.ClusterDNS,
@@ -178,7 +183,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.runCtx = runCtx
-	a.probes = probe.New(runCtx, probe.Options{Version: a.cfg.Version, Logger: a.cfg.Logger})
+	a.probes = probe.New(runCtx, probe.Options{Version: a.cfg.Version, Logger: a.cfg.Logger, Dial: a.probeDial()})
 	cleanup = append(cleanup, a.probes.Close)
 	a.events = newRecorder(a.client, a.cfg.NodeName, a.log)
 
@@ -214,6 +219,20 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	srv.Close()
 	wg.Wait()
 	return nil
+}
+
+// probeDial is how probes connect: from the node's namespace.
+func (a *Agent) probeDial() probe.DialFunc {
+	if a.cfg.NetNS == "" {
+		return nil // probe.DialContext, from here
+	}
+	return func(ctx context.Context, nw, addr string) (c net.Conn, err error) {
+		err = network.InNetNS(a.cfg.NetNS, func() (err error) {
+			c, err = probe.DialContext(ctx, nw, addr)
+			return err
+		})
+		return c, err
+	}
 }
 
 // shutdown stops the pod workers and, unless KeepPodsOnStop, the pods, then

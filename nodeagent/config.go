@@ -1,6 +1,7 @@
 package nodeagent
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -9,8 +10,11 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
+
+	"github.com/shoalmesh/shoal/nodeagent/network"
 )
 
 // Defaults of Config.
@@ -38,8 +42,18 @@ type Config struct {
 	// NodeIP is the node's InternalIP: other nodes route this node's pods
 	// through it, hostNetwork pods report it as their IP and the log server
 	// listens on it. Default: the IPv4 address of the interface that holds
-	// the default route.
+	// the default route (in NetNS, when set).
 	NodeIP netip.Addr
+	// NetNS is the node's network namespace, a path such as
+	// /run/netns/node-1; "" is the agent's own. Everything of the node's
+	// network lives there: the pod bridge, the pods' host veths, the routes
+	// to other nodes' pods, the log server's listener, the hostNetwork pods,
+	// and the connections of httpGet, tcpSocket and grpc probes. The agent
+	// itself stays where it runs: its API client dials from there. This is
+	// how one machine plays several nodes, each agent with a namespace
+	// wired to a common bridge as if it were a host (see
+	// nodeagent/nodeagenttest).
+	NetNS string
 	// PodCIDR is the pod CIDR to ask for when the Node is created (kubelet's
 	// --pod-cidr); unset, the registry allocates one. A Node that exists
 	// keeps the one it has.
@@ -79,7 +93,8 @@ type Config struct {
 	// CgroupRoot (default "shoal") and Bridge. NoPeerRoutes leaves the
 	// node's routes to other nodes' pods alone: the network owns every
 	// route of its protocol in its namespace, so agents sharing one
-	// namespace must not all manage them.
+	// namespace must not all manage them; agents each in its own NetNS
+	// leave it false, as real nodes do.
 	NetnsDir     string
 	CgroupRoot   string
 	NoPeerRoutes bool
@@ -110,8 +125,17 @@ func (cfg *Config) setDefaults() error {
 	if errs := validation.IsDNS1123Subdomain(cfg.NodeName); len(errs) > 0 {
 		return bad("node name %q: %s", cfg.NodeName, strings.Join(errs, "; "))
 	}
+	if cfg.NetNS != "" {
+		if err := checkNetNS(cfg.NetNS); err != nil {
+			return bad("node netns %q: %v", cfg.NetNS, err)
+		}
+	}
 	if !cfg.NodeIP.IsValid() {
-		ip, err := DefaultNodeIP()
+		var ip netip.Addr
+		err := network.InNetNS(cfg.NetNS, func() (err error) {
+			ip, err = DefaultNodeIP()
+			return err
+		})
 		if err != nil {
 			return bad("no node IP given: %v", err)
 		}
@@ -134,6 +158,22 @@ func (cfg *Config) setDefaults() error {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// checkNetNS checks that path names a network namespace: an absolute path
+// to a namespace file (a bind mount of one, or /proc/<pid>/ns/net).
+func checkNetNS(path string) error {
+	if !filepath.IsAbs(path) {
+		return errors.New("want an absolute path")
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return err
+	}
+	if st.Type != unix.NSFS_MAGIC {
+		return errors.New("not a namespace file")
 	}
 	return nil
 }

@@ -91,9 +91,21 @@
 // unless Config.KeepPodsOnStop; either way it leaves no process, cgroup,
 // interface or IP it does not account for.
 //
+// # Several nodes on one machine
+//
+// Config.NetNS names the node's network namespace when it is not the
+// agent's own: the pod bridge, host veths and peer routes live there,
+// hostNetwork pods run there, the log server listens there and probes dial
+// from there, while the agent's API client stays in the agent's namespace.
+// Each agent also needs its own DataDir, Bridge, NetnsDir and CgroupRoot;
+// NoPeerRoutes stays false, since each namespace owns its routes.
+// nodeagent/nodeagenttest wires such namespaces to a bridge on the host and
+// runs a cluster of them.
+//
 // # Log server
 //
-// On Config.LogAddr (NodeIP:10250 by default), plain HTTP: kubelet's
+// On Config.LogAddr (NodeIP:10250 by default, in the node's namespace),
+// plain HTTP: kubelet's
 // GET /containerLogs/{namespace}/{pod}/{container} with follow, previous,
 // timestamps, tailLines, limitBytes, sinceSeconds and sinceTime, for a
 // caller bearing the node's own token (the API server, proxying pods/log);

@@ -286,12 +286,18 @@ func TestConfigDefaults(t *testing.T) {
 	if cfg.LogAddr != "192.0.2.7:10250" || cfg.MaxPods != DefaultMaxPods || !strings.HasPrefix(cfg.DataDir, "/") || cfg.Logger == nil {
 		t.Errorf("defaults %+v", cfg)
 	}
+	own := Config{REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", NetNS: "/proc/self/ns/net"}
+	if err := own.setDefaults(); err != nil {
+		t.Errorf("NetNS /proc/self/ns/net: %v", err)
+	}
 	for name, c := range map[string]Config{
-		"no API server": {NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d"},
-		"no data dir":   {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7")},
-		"bad name":      {REST: rc, NodeName: "Node_1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d"},
-		"IPv6 node IP":  {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("fd00::1"), DataDir: "d"},
-		"host bits":     {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", PodCIDR: netip.MustParsePrefix("10.244.1.1/24")},
+		"no API server":  {NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d"},
+		"no data dir":    {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7")},
+		"bad name":       {REST: rc, NodeName: "Node_1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d"},
+		"IPv6 node IP":   {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("fd00::1"), DataDir: "d"},
+		"host bits":      {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", PodCIDR: netip.MustParsePrefix("10.244.1.1/24")},
+		"netns relative": {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", NetNS: "run/netns/n1"},
+		"netns a file":   {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", NetNS: "/etc/hostname"},
 	} {
 		if err := c.setDefaults(); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: %v, want ErrInvalidConfig", name, err)

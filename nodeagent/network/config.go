@@ -30,6 +30,13 @@ type Config struct {
 	// NodeIP is the node's own address, reported as the IP of hostNetwork
 	// pods and written to nothing else. Optional.
 	NodeIP netip.Addr
+	// NetNS is the node's network namespace, a path to a namespace file
+	// such as /run/netns/node-1 or /proc/<pid>/ns/net, where the bridge,
+	// the host veths and the peer routes live, forwarding is enabled, and
+	// hostNetwork pods run (Sandbox.NetNSPath). "" is the namespace of the
+	// thread that calls New: the node's own, normally. A machine playing
+	// several nodes gives each its namespace here.
+	NetNS string
 	// StateDir holds the IPAM allocations and a directory per sandbox (its
 	// record, resolv.conf and hosts). It must survive agent restarts.
 	StateDir string
@@ -91,6 +98,9 @@ func (c Config) validate() error {
 	}
 	if !strings.HasPrefix(c.NetnsDir, "/") {
 		return bad("NetnsDir %q: want an absolute path", c.NetnsDir)
+	}
+	if c.NetNS != "" && !strings.HasPrefix(c.NetNS, "/") {
+		return bad("NetNS %q: want an absolute path", c.NetNS)
 	}
 	if !c.ClusterDNS.Is4() {
 		return bad("ClusterDNS %v: want an IPv4 address", c.ClusterDNS)

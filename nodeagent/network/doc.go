@@ -18,9 +18,10 @@
 //	sb, err := net.Setup(ctx, network.Pod{UID: string(pod.UID), Namespace: pod.Namespace,
 //		Name: pod.Name, Hostname: pod.Spec.Hostname, Subdomain: pod.Spec.Subdomain,
 //		HostNetwork: pod.Spec.HostNetwork, DNSPolicy: network.DNSPolicy(pod.Spec.DNSPolicy)})
-//	// The runtime joins sb.NetNSPath (unless hostNetwork), bind-mounts
-//	// sb.ResolvConfPath on /etc/resolv.conf and sb.HostsPath (if set) on
-//	// /etc/hosts, and the agent reports sb.IP as status.podIP.
+//	// The runtime joins sb.NetNSPath if set (a hostNetwork pod's is
+//	// Config.NetNS), bind-mounts sb.ResolvConfPath on /etc/resolv.conf and
+//	// sb.HostsPath (if set) on /etc/hosts, and the agent reports sb.IP as
+//	// status.podIP.
 //
 //	err = net.SetPeerRoutes(ctx, []network.Peer{{PodCIDR: otherCIDR, NodeIP: otherNodeIP}})
 //	err = net.Teardown(ctx, string(pod.UID)) // after the pod's processes are gone
@@ -28,9 +29,12 @@
 //
 // # What New does to the node
 //
-// New works in the network namespace of the thread that calls it (the node's,
-// normally; a multi-node test calls it from a thread inside a namespace that
-// plays a node). It creates or adopts the bridge (default shoal0) with the
+// New works in the node's network namespace: Config.NetNS (a namespace that
+// plays a node, when one machine runs several), or else that of the thread
+// that calls it. Everything of the node side lives there: bridge, host
+// veths, peer routes, and the hostNetwork pods (Sandbox.NetNSPath names it
+// for them); InNetNS runs code there, for sockets a process opens in its
+// node's namespace. It creates or adopts the bridge (default shoal0) with the
 // first address of the pod CIDR (10.244.N.1/24) and a fixed MAC, brings it up,
 // and enables IPv4 forwarding in that namespace. Forwarding is left enabled
 // by Close and Destroy.

@@ -123,6 +123,7 @@ func TestConfigValidation(t *testing.T) {
 		{"long bridge", func(c *Config) { c.Bridge = "shoal0123456789a" }, "Bridge"},
 		{"no state dir", func(c *Config) { c.StateDir = "" }, "StateDir"},
 		{"relative netns dir", func(c *Config) { c.NetnsDir = "netns" }, "NetnsDir"},
+		{"relative node netns", func(c *Config) { c.NetNS = "run/netns/node" }, "NetNS"},
 		{"bad domain", func(c *Config) { c.ClusterDomain = "Cluster_Local" }, "ClusterDomain"},
 		{"IPv6 DNS", func(c *Config) { c.ClusterDNS = netip.MustParseAddr("fd00::a") }, "ClusterDNS"},
 		{"bad MTU", func(c *Config) { c.MTU = 20 }, "MTU"},

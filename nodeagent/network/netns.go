@@ -95,3 +95,47 @@ func ensureNetNS(path string) error {
 	}
 	return createNetNS(path)
 }
+
+// InNetNS runs fn on an OS thread inside the network namespace at path (a
+// pinned namespace such as /run/netns/node-1, or /proc/<pid>/ns/net), and
+// returns its error; with path "" it just calls fn. A socket fn opens stays
+// in that namespace wherever it is used afterwards: this is how a process
+// listens and dials in a node's namespace while it runs in another.
+// Goroutines fn starts run in the process's own namespace, not in path's.
+// If the thread cannot be put back in its own namespace it is not returned
+// to the Go runtime's pool.
+func InNetNS(path string, fn func() error) error {
+	if path == "" {
+		return fn()
+	}
+	target, err := netns.GetFromPath(path)
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", path, err)
+	}
+	defer target.Close()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("get current netns: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(target); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("enter netns %s: %w", path, err)
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err != nil {
+			// Leave the thread locked: it dies with this goroutine.
+			errc <- errors.Join(ferr, fmt.Errorf("restore thread netns: %w", err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}

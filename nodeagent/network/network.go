@@ -48,9 +48,9 @@ type idLock struct {
 }
 
 // New sets up the node side of the pod network and adopts the sandboxes a
-// previous agent left (see doc.go). The Network works in the network
-// namespace of the calling thread: the node's, normally; a test or a
-// multi-node harness may call New from a locked thread inside another one.
+// previous agent left (see doc.go). The Network works in Config.NetNS, or
+// without it in the network namespace of the calling thread: the node's,
+// normally.
 //
 // New enables IPv4 forwarding in that namespace and leaves it enabled.
 func New(ctx context.Context, cfg Config) (*Network, error) {
@@ -99,9 +99,22 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 	return n, nil
 }
 
-// captureHost records the calling thread's namespace and enables forwarding
-// in it.
+// captureHost records the node's namespace (Config.NetNS, else the calling
+// thread's) and enables forwarding in it.
 func (n *Network) captureHost() error {
+	if n.cfg.NetNS != "" {
+		ok, err := isNetNS(n.cfg.NetNS)
+		if err == nil && !ok {
+			err = fmt.Errorf("%s is not a network namespace", n.cfg.NetNS)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: NetNS: %v", ErrInvalidConfig, err)
+		}
+		if n.host, err = netns.GetFromPath(n.cfg.NetNS); err != nil {
+			return fmt.Errorf("open node netns %s: %w", n.cfg.NetNS, err)
+		}
+		return InNetNS(n.cfg.NetNS, enableForwarding)
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	h, err := netns.Get()

@@ -93,6 +93,7 @@ func (r *record) sandbox(n *Network, id string) *Sandbox {
 	}
 	if r.Pod.HostNetwork {
 		s.IP = n.cfg.NodeIP
+		s.NetNSPath = n.cfg.NetNS
 		return s
 	}
 	s.IP = r.IP

@@ -3,8 +3,10 @@ package network
 import (
 	"errors"
 	"maps"
+	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -183,5 +185,64 @@ func TestPodsOnTwoNodesTalkThroughPeerRoutes(t *testing.T) {
 	// The bridges live in the nodes' namespaces only.
 	if _, err := netlink.LinkByName(cfgA.Bridge); !isNotFound(err) {
 		t.Errorf("node A's bridge appeared in the test's namespace: %v", err)
+	}
+}
+
+// Config.NetNS puts the node side in a namespace given by path, whatever
+// namespace New is called from; InNetNS opens sockets there.
+func TestNodeNamespaceByPath(t *testing.T) {
+	t.Parallel()
+	networktest.RequireRoot(t)
+	node := networktest.NewNamespace(t)
+	cfg := testConfig(t, node, 24)
+	cfg.NetNS = networktest.Path(node)
+	n := newNetwork(t, netns.None(), cfg) // called from the test's namespace
+	h := nlHandle(t, node)
+	defer h.Close()
+	if _, err := h.LinkByName(cfg.Bridge); err != nil {
+		t.Fatalf("no bridge in the node's namespace: %v", err)
+	}
+	if _, err := netlink.LinkByName(cfg.Bridge); !isNotFound(err) {
+		t.Errorf("the bridge appeared in the test's namespace: %v", err)
+	}
+	InNetNS(cfg.NetNS, func() error {
+		if b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); string(b) != "1\n" {
+			t.Errorf("ip_forward in the node = %q, want 1", b)
+		}
+		return nil
+	})
+
+	// A pod reaches a listener the test opened in the node's namespace.
+	pod := setup(t, n, testPod("a"))
+	var ln net.Listener
+	if err := InNetNS(cfg.NetNS, func() (err error) {
+		ln, err = net.Listen("tcp", netip.AddrPortFrom(n.Gateway(), 0).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	networktest.Echo(ln)
+	roundTrip(t, pod.NetNSPath, ln.Addr().String())
+
+	// hostNetwork pods are told to join the node's namespace.
+	hn := testPod("h")
+	hn.HostNetwork = true
+	if s := setup(t, n, hn); s.NetNSPath != cfg.NetNS || s.IP != cfg.NodeIP {
+		t.Errorf("hostNetwork sandbox: netns %q, IP %v; want %q, %v", s.NetNSPath, s.IP, cfg.NetNS, cfg.NodeIP)
+	}
+	if err := n.Destroy(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.LinkByName(cfg.Bridge); !isNotFound(err) {
+		t.Errorf("bridge left in the node after Destroy: %v", err)
+	}
+
+	// A path that is not a namespace is refused.
+	bad := cfg
+	bad.StateDir, bad.NetNS = t.TempDir(), filepath.Join(t.TempDir(), "not-a-netns")
+	os.WriteFile(bad.NetNS, nil, 0o644)
+	if _, err := New(t.Context(), bad); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("New with a plain file as NetNS: %v, want ErrInvalidConfig", err)
 	}
 }

@@ -30,8 +30,9 @@ type Pod struct {
 type Sandbox struct {
 	UID         string
 	HostNetwork bool
-	// NetNSPath is the pinned network namespace to join (setns); "" for
-	// hostNetwork pods, which stay in the node's.
+	// NetNSPath is the pinned network namespace to join (setns). For
+	// hostNetwork pods it is the node's, Config.NetNS: "" when that is the
+	// agent's own, which they then stay in.
 	NetNSPath string
 	// IP is the pod IP; Config.NodeIP for hostNetwork pods.
 	IP netip.Addr

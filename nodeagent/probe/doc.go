@@ -91,6 +91,10 @@
 //   - grpc: grpc.health.v1.Health/Check of the probe's service on the pod
 //     IP, in plain text; SERVING is a Success, anything else a Failure.
 //
+// httpGet, tcpSocket and grpc probes connect through Options.Dial, by
+// default DialContext in the process's own network namespace; an agent
+// whose node is another namespace dials from inside that one.
+//
 // A probe that runs past timeoutSeconds fails. A probe that cannot run at
 // all (a port name the container lacks, no pod IP, no Execer, an Execer
 // error) has an Unknown result that kubelet, and so the Manager, does not

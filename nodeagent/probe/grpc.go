@@ -24,12 +24,11 @@ func (pr *Prober) grpc(ctx context.Context, g *corev1.GRPCAction, podIP string) 
 	if podIP == "" {
 		return Unknown, "", ErrNoPodIP
 	}
-	d := dialer()
 	conn, err := grpc.NewClient("passthrough:///"+net.JoinHostPort(podIP, strconv.Itoa(int(g.Port))),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithUserAgent(pr.userAgent),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-			return d.DialContext(ctx, "tcp", addr)
+			return pr.dial(ctx, "tcp", addr)
 		}),
 	)
 	if err != nil {

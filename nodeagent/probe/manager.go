@@ -27,6 +27,11 @@ type Options struct {
 	// periodSeconds and timeoutSeconds lasts; zero is time.Second. A hook
 	// for tests that want real sub-second periods.
 	Second time.Duration
+	// Dial opens the connections of httpGet, tcpSocket and grpc probes;
+	// nil is DialContext, from the process's own network namespace. An
+	// agent whose node is another namespace dials from inside it, so that
+	// a probe of 127.0.0.1 (a hostNetwork pod's) reaches its node.
+	Dial DialFunc
 }
 
 // Manager runs the probes of the containers it is given, each on its own
@@ -86,7 +91,7 @@ func New(ctx context.Context, opts Options) *Manager {
 		opts.Second = time.Second
 	}
 	m := &Manager{
-		prober:     NewProber(opts.Version),
+		prober:     newProber(opts.Version, opts.Dial),
 		log:        opts.Logger.With("component", "probe"),
 		clock:      opts.Clock,
 		rand:       opts.Rand,

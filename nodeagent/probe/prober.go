@@ -31,13 +31,23 @@ const maxOutput = 10 << 10
 type Prober struct {
 	userAgent string
 	http      *http.Client
+	dial      DialFunc
 }
 
+// DialFunc opens the connections of httpGet, tcpSocket and grpc probes, as
+// net.Dialer.DialContext does.
+type DialFunc func(ctx context.Context, network, address string) (net.Conn, error)
+
 // NewProber returns a Prober whose HTTP and gRPC requests carry the
-// User-Agent shoal-probe/version.
-func NewProber(version string) *Prober {
+// User-Agent shoal-probe/version, and that dials with DialContext.
+func NewProber(version string) *Prober { return newProber(version, nil) }
+
+func newProber(version string, dial DialFunc) *Prober {
 	if version == "" {
 		version = "dev"
+	}
+	if dial == nil {
+		dial = DialContext
 	}
 	tr := &http.Transport{
 		// Probes go to pods directly, never through the agent's proxy.
@@ -47,11 +57,12 @@ func NewProber(version string) *Prober {
 		TLSClientConfig:    &tls.Config{InsecureSkipVerify: true},
 		DisableKeepAlives:  true,
 		DisableCompression: true,
-		DialContext:        dialer().DialContext,
+		DialContext:        dial,
 	}
 	return &Prober{
 		userAgent: "shoal-probe/" + version,
 		http:      &http.Client{Transport: tr, CheckRedirect: sameHostRedirects},
+		dial:      dial,
 	}
 }
 
@@ -144,14 +155,23 @@ func seconds(v, def int32, unit time.Duration) time.Duration {
 	return time.Duration(v) * unit
 }
 
-// dialer sets SO_LINGER to 1 s on probe connections, as kubelet does, so
-// thousands of probes do not leave as many sockets in TIME_WAIT.
-func dialer() *net.Dialer {
-	return &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+// DialContext is how probes connect unless Options.Dial says otherwise: a
+// plain dial, in the network namespace of the calling thread, with
+// SO_LINGER at 1 s as kubelet sets it, so that thousands of probes do not
+// leave as many sockets in TIME_WAIT. Happy Eyeballs is off: every
+// address is tried in turn on the calling goroutine, so a caller that runs
+// it on a thread inside another namespace gets sockets of that namespace.
+func DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	return dialer.DialContext(ctx, network, address)
+}
+
+var dialer = &net.Dialer{
+	FallbackDelay: -1,
+	Control: func(_, _ string, c syscall.RawConn) error {
 		return c.Control(func(fd uintptr) {
 			_ = syscall.SetsockoptLinger(int(fd), syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1, Linger: 1})
 		})
-	}}
+	},
 }
 
 func truncate(b []byte) string {

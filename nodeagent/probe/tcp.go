@@ -18,7 +18,7 @@ func (pr *Prober) tcpSocket(ctx context.Context, t *corev1.TCPSocketAction, podI
 	if err != nil {
 		return Unknown, "", err
 	}
-	conn, err := dialer().DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	conn, err := pr.dial(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		return failed(ctx, err)
 	}
