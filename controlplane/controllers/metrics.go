@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/shoalmesh/shoal/internal/metrics"
 )
 
 // Metrics of every controller loop, labelled by the controller's name (a
@@ -25,12 +26,5 @@ var (
 // RegisterMetrics adds the controllers' metrics to reg (the process's
 // registry, served on the API server's /metrics).
 func RegisterMetrics(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{reconciles, reconcileSeconds, queueDepth} {
-		if err := reg.Register(c); err != nil {
-			if _, dup := err.(prometheus.AlreadyRegisteredError); !dup {
-				return err
-			}
-		}
-	}
-	return nil
+	return metrics.Register(reg, reconciles, reconcileSeconds, queueDepth)
 }

@@ -1,6 +1,9 @@
 package scheduler
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/shoalmesh/shoal/internal/metrics"
+)
 
 // Results of a scheduling attempt, the values of the result label.
 const (
@@ -33,12 +36,5 @@ var (
 // RegisterMetrics adds the scheduler's metrics to reg (the process's
 // registry, served on the API server's /metrics).
 func RegisterMetrics(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{attempts, attemptSeconds, podSeconds, unschedulablePods} {
-		if err := reg.Register(c); err != nil {
-			if _, dup := err.(prometheus.AlreadyRegisteredError); !dup {
-				return err
-			}
-		}
-	}
-	return nil
+	return metrics.Register(reg, attempts, attemptSeconds, podSeconds, unschedulablePods)
 }

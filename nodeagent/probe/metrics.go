@@ -1,6 +1,9 @@
 package probe
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/shoalmesh/shoal/internal/metrics"
+)
 
 // Metrics of the Manager's probes, labelled by probe kind and result only
 // (small fixed sets), never by pod or container.
@@ -18,12 +21,5 @@ var (
 
 // RegisterMetrics adds the probe metrics to reg (the agent's registry).
 func RegisterMetrics(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{probes, probeSeconds} {
-		if err := reg.Register(c); err != nil {
-			if _, dup := err.(prometheus.AlreadyRegisteredError); !dup {
-				return err
-			}
-		}
-	}
-	return nil
+	return metrics.Register(reg, probes, probeSeconds)
 }

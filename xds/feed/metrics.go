@@ -1,7 +1,7 @@
 package feed
 
 import (
-	"errors"
+	"github.com/shoalmesh/shoal/internal/metrics"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -24,12 +24,5 @@ var (
 
 // RegisterMetrics adds the feed's metrics to reg.
 func RegisterMetrics(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{buildSeconds, updatedTotal, deletedTotal} {
-		if err := reg.Register(c); err != nil {
-			if are := (prometheus.AlreadyRegisteredError{}); !errors.As(err, &are) {
-				return err
-			}
-		}
-	}
-	return nil
+	return metrics.Register(reg, buildSeconds, updatedTotal, deletedTotal)
 }

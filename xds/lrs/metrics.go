@@ -1,7 +1,7 @@
 package lrs
 
 import (
-	"errors"
+	"github.com/shoalmesh/shoal/internal/metrics"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -30,12 +30,5 @@ var (
 // RegisterMetrics adds the LRS server's metrics to reg (the process's
 // registry, served on the API server's /metrics).
 func RegisterMetrics(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{streamsGauge, reportsTotal, unattributedTotal, malformedTotal} {
-		if err := reg.Register(c); err != nil {
-			if are := (prometheus.AlreadyRegisteredError{}); !errors.As(err, &are) {
-				return err
-			}
-		}
-	}
-	return nil
+	return metrics.Register(reg, streamsGauge, reportsTotal, unattributedTotal, malformedTotal)
 }

@@ -1,7 +1,7 @@
 package server
 
 import (
-	"errors"
+	"github.com/shoalmesh/shoal/internal/metrics"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -34,12 +34,5 @@ var (
 // RegisterMetrics adds the xDS server's metrics to reg (the process's
 // registry, served on the API server's /metrics).
 func RegisterMetrics(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{streamsGauge, responsesTotal, nacksTotal, resourcesGauge, rejectedTotal} {
-		if err := reg.Register(c); err != nil {
-			if are := (prometheus.AlreadyRegisteredError{}); !errors.As(err, &are) {
-				return err
-			}
-		}
-	}
-	return nil
+	return metrics.Register(reg, streamsGauge, responsesTotal, nacksTotal, resourcesGauge, rejectedTotal)
 }
