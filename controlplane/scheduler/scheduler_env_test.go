@@ -240,9 +240,13 @@ func TestDeploymentSpreads(t *testing.T) {
 		}
 		return nil
 	})
-	if ev := e.events(e.pods("web")[0], "Scheduled"); len(ev) == 0 || !strings.HasPrefix(ev[0], "Successfully assigned default/web-") {
-		t.Errorf("Scheduled events: %q", ev)
-	}
+	// Events are written in the background, after the binding.
+	eventually(t, "a Scheduled event", func() error {
+		if ev := e.events(e.pods("web")[0], "Scheduled"); len(ev) == 0 || !strings.HasPrefix(ev[0], "Successfully assigned default/web-") {
+			return fmt.Errorf("Scheduled events: %q", ev)
+		}
+		return nil
+	})
 }
 
 // Pods created at once are placed using what the scheduler bound moments
