@@ -1,0 +1,129 @@
+package balancer
+
+import (
+	"math/rand/v2"
+	"net/netip"
+)
+
+// draws is how many pairs Pick draws before it falls back to a scan.
+const draws = 3
+
+// Pick chooses a host for a new connection or request, skipping draining
+// and ejected hosts and those for which exclude (may be nil) returns true.
+// It takes no lock and does not allocate. It reports false when no host is
+// eligible.
+func (c *Cluster) Pick(exclude func(netip.AddrPort) bool) (*Host, bool) {
+	s := c.snap.Load()
+	if len(s.live) == 0 {
+		return nil, false
+	}
+	var p picker
+	p.c, p.exclude = c, exclude
+	if c.opts.Mode == RoundRobin {
+		return p.roundRobin(s)
+	}
+	return p.leastRequest(s)
+}
+
+// picker carries one Pick's state; now is read from the clock only when a
+// candidate has ever been ejected.
+type picker struct {
+	c       *Cluster
+	exclude func(netip.AddrPort) bool
+	now     int64
+}
+
+func (p *picker) eligible(h *Host) bool {
+	if p.exclude != nil && p.exclude(h.addr) {
+		return false
+	}
+	if until := h.ejectedUntil.Load(); until != 0 {
+		if p.now == 0 {
+			p.now = p.c.now()
+		}
+		return p.now >= until
+	}
+	return true
+}
+
+// sample draws a live host in proportion to its weight (weighted sets only).
+func (s *snapshot) sample() int {
+	// One 64-bit draw: the high half picks a slot, the low half the coin.
+	r := rand.Uint64()
+	i := int((r >> 32) * uint64(len(s.live)) >> 32)
+	if r&(1<<32-1) < s.keep[i] {
+		return i
+	}
+	return int(s.alias[i])
+}
+
+// lighter reports whether host i carries less load per weight than host j.
+func (s *snapshot) lighter(i, j int) bool {
+	return s.live[i].active.Load()*s.weights[j] < s.live[j].active.Load()*s.weights[i]
+}
+
+func (p *picker) leastRequest(s *snapshot) (*Host, bool) {
+	n := len(s.live)
+	for range draws {
+		var i, j int
+		switch {
+		case n == 1:
+		case s.uniform:
+			// Two distinct hosts from one 64-bit draw.
+			r := rand.Uint64()
+			i = int((r >> 32) * uint64(n) >> 32)
+			j = int((r & (1<<32 - 1)) * uint64(n-1) >> 32)
+			if j >= i {
+				j++
+			}
+		default:
+			// Weighted draws may repeat, which is what keeps an idle
+			// cluster spread exactly by weight.
+			i, j = s.sample(), s.sample()
+		}
+		okI, okJ := p.eligible(s.live[i]), p.eligible(s.live[j])
+		switch {
+		case okI && okJ:
+			if s.lighter(j, i) {
+				return s.live[j], true
+			}
+			return s.live[i], true
+		case okI:
+			return s.live[i], true
+		case okJ:
+			return s.live[j], true
+		}
+	}
+	// Most hosts are out: take the lightest eligible one, scanning from a
+	// random start so ties do not all land on the first host.
+	best := -1
+	start := rand.IntN(n)
+	for k := range n {
+		i := (start + k) % n
+		if p.eligible(s.live[i]) && (best < 0 || s.lighter(i, best)) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil, false
+	}
+	return s.live[best], true
+}
+
+func (p *picker) roundRobin(s *snapshot) (*Host, bool) {
+	n := len(s.live)
+	for range n {
+		h := s.live[s.rrIndex(p.c.rr.Add(1)-1)]
+		if p.eligible(h) {
+			return h, true
+		}
+	}
+	// Weighted slots may keep landing on ineligible hosts; scan once.
+	start := int(p.c.rr.Load() % uint64(n))
+	for k := range n {
+		if h := s.live[(start+k)%n]; p.eligible(h) {
+			return h, true
+		}
+	}
+	return nil, false
+}

@@ -1,0 +1,250 @@
+package l4
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+func TestBytesBothWays(t *testing.T) {
+	noLeaks(t)
+	b := startBackend(t, echo)
+	_, addr := startProxy(t, cluster(ep(b.addr(), 1)), Options{})
+	up, down, proxied := counter(bytesUpstream), counter(bytesDownstream), counter(resultProxied)
+
+	payload := make([]byte, 4<<20)
+	rand.Read(payload)
+	c := dial(t, addr)
+	go func() {
+		c.Write(payload)
+		c.CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, payload) {
+		t.Fatalf("echoed %d bytes, want the %d sent", len(got), len(payload))
+	}
+	c.Close()
+	waitFor(t, "byte counters", func() bool {
+		return counter(bytesUpstream)-up == float64(len(payload)) &&
+			counter(bytesDownstream)-down == float64(len(payload))
+	})
+	if d := counter(resultProxied) - proxied; d != 1 {
+		t.Errorf("connections_total{result=proxied} grew by %v, want 1", d)
+	}
+}
+
+func TestHalfClose(t *testing.T) {
+	noLeaks(t)
+	// The server replies only after the client has finished sending.
+	b := startBackend(t, func(c net.Conn) {
+		n, _ := io.Copy(io.Discard, c)
+		fmt.Fprintf(c, "got %d bytes", n)
+	})
+	_, addr := startProxy(t, cluster(ep(b.addr(), 1)), Options{})
+	c := dial(t, addr)
+	if _, err := c.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "got 5 bytes" {
+		t.Fatalf("reply %q, want %q", got, "got 5 bytes")
+	}
+}
+
+func TestDeadEndpointRetried(t *testing.T) {
+	noLeaks(t)
+	live := startBackend(t, echo)
+	dead := deadAddr(t)
+	// The dead endpoint's weight makes it the first draw almost always.
+	cl := cluster(ep(dead, 1000), ep(live.addr(), 1))
+	_, addr := startProxy(t, cl, Options{})
+	failures, failed := counter(connectFailures), counter(resultConnectFailed)
+
+	for i := range 10 {
+		c := dial(t, addr)
+		msg := fmt.Sprintf("ping %d", i)
+		c.Write([]byte(msg))
+		c.CloseWrite()
+		got, err := io.ReadAll(c)
+		if err != nil || string(got) != msg {
+			t.Fatalf("connection %d: got %q, %v; want %q", i, got, err, msg)
+		}
+		c.Close()
+	}
+	if d := counter(connectFailures) - failures; d < 1 {
+		t.Errorf("connect_failures_total grew by %v, want at least 1", d)
+	}
+	if d := counter(resultConnectFailed) - failed; d != 0 {
+		t.Errorf("connections_total{result=connect_failed} grew by %v, want 0", d)
+	}
+	if live.accepted.Load() != 10 {
+		t.Errorf("live endpoint accepted %d connections, want 10", live.accepted.Load())
+	}
+	// Five failures in a row ejected the dead endpoint.
+	for _, h := range cl.Hosts() {
+		if h.Addr() == dead && !h.Ejected() {
+			t.Error("dead endpoint not ejected")
+		}
+	}
+}
+
+func TestAllEndpointsDead(t *testing.T) {
+	noLeaks(t)
+	_, addr := startProxy(t, cluster(ep(deadAddr(t), 1), ep(deadAddr(t), 1), ep(deadAddr(t), 1)), Options{})
+	failures, failed := counter(connectFailures), counter(resultConnectFailed)
+
+	c := dial(t, addr)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := c.Read(make([]byte, 1))
+	if n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read on a connection with no live endpoint: %d, %v; want it closed", n, err)
+	}
+	waitFor(t, "failure counters", func() bool {
+		return counter(connectFailures)-failures == 3 && counter(resultConnectFailed)-failed == 1
+	})
+}
+
+func TestNoEndpoints(t *testing.T) {
+	noLeaks(t)
+	_, addr := startProxy(t, cluster(), Options{})
+	none := counter(resultNoEndpoint)
+	c := dial(t, addr)
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read: %v, want the connection closed", err)
+	}
+	waitFor(t, "no_endpoint counter", func() bool { return counter(resultNoEndpoint)-none == 1 })
+}
+
+func TestSpreadsAcrossEndpoints(t *testing.T) {
+	noLeaks(t)
+	// Each backend greets and then holds the connection, so every proxied
+	// connection stays active while the next one is picked.
+	hold := func(c net.Conn) {
+		c.Write([]byte("hi"))
+		io.Copy(io.Discard, c)
+	}
+	bs := []*backend{startBackend(t, hold), startBackend(t, hold), startBackend(t, hold)}
+	_, addr := startProxy(t, cluster(ep(bs[0].addr(), 1), ep(bs[1].addr(), 1), ep(bs[2].addr(), 1)), Options{})
+
+	for range 30 {
+		c := dial(t, addr)
+		if _, err := io.ReadFull(c, make([]byte, 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, b := range bs {
+		// Power of two choices keeps the active counts within a couple.
+		if n := b.accepted.Load(); n < 8 || n > 12 {
+			t.Errorf("backend %d got %d of 30 connections, want about 10", i, n)
+		}
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	noLeaks(t)
+	b := startBackend(t, echo)
+	_, addr := startProxy(t, cluster(ep(b.addr(), 1)), Options{IdleTimeout: 200 * time.Millisecond})
+	c := dial(t, addr)
+	// Traffic keeps it open past the timeout...
+	for range 4 {
+		c.Write([]byte("x"))
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// ...silence closes it.
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read on an idle connection: %v, want it closed", err)
+	}
+	t.Logf("idle connection closed after %v", time.Since(start))
+}
+
+func TestShutdownDrains(t *testing.T) {
+	noLeaks(t)
+	b := startBackend(t, echo)
+	p, addr := startProxy(t, cluster(ep(b.addr(), 1)), Options{})
+	c := dial(t, addr)
+	roundTrip(t, c, "before")
+
+	done := make(chan error, 1)
+	go func() { done <- p.Shutdown(context.Background()) }()
+	waitFor(t, "listener closed", func() bool {
+		nc, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			nc.Close()
+		}
+		return err != nil
+	})
+	roundTrip(t, c, "during shutdown")
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned %v with a connection open", err)
+	default:
+	}
+	c.CloseWrite()
+	io.ReadAll(c)
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+func TestShutdownCutsAtDeadline(t *testing.T) {
+	noLeaks(t)
+	b := startBackend(t, echo)
+	p, addr := startProxy(t, cluster(ep(b.addr(), 1)), Options{})
+	c := dial(t, addr)
+	roundTrip(t, c, "before")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Shutdown(ctx) }()
+	roundTrip(t, c, "during shutdown")
+	if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v, want DeadlineExceeded", err)
+	}
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read after the shutdown deadline: %v, want the connection closed", err)
+	}
+}
+
+func roundTrip(t *testing.T, c net.Conn, msg string) {
+	t.Helper()
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != msg {
+		t.Fatalf("echo: %q, %v; want %q", got, err, msg)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
