@@ -2,19 +2,17 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 	"k8s.io/client-go/rest"
 
 	"github.com/shoalmesh/shoal/controlplane/pki"
 	"github.com/shoalmesh/shoal/nodeagent"
+	"github.com/shoalmesh/shoal/proxy"
 )
 
 // Agent modes of `shoal up` (Config.Agent).
@@ -56,27 +54,11 @@ func planAgent(cfg Config) (agentPlan, error) {
 // interface, so the resolver can listen on it and pods (whose default route
 // leads to this host) reach it. The returned func removes it.
 func addClusterDNSAddr(ip netip.Addr) (func(), error) {
-	lo, err := netlink.LinkByName("lo")
-	if err != nil {
-		return nil, fmt.Errorf("find lo: %w", err)
+	var lo proxy.LoopbackVIPs
+	if err := lo.Add(ip); err != nil {
+		return nil, err
 	}
-	addr := &netlink.Addr{IPNet: netlink.NewIPNet(ip.AsSlice())}
-	addr.IPNet.Mask = netipMask(ip)
-	if err := netlink.AddrAdd(lo, addr); err != nil && !errors.Is(err, unix.EEXIST) {
-		return nil, fmt.Errorf("add %s to lo: %w", ip, err)
-	}
-	return func() { netlink.AddrDel(lo, addr) }, nil
-}
-
-func netipMask(ip netip.Addr) []byte {
-	if ip.Is4() {
-		return []byte{255, 255, 255, 255}
-	}
-	m := make([]byte, 16)
-	for i := range m {
-		m[i] = 255
-	}
-	return m
+	return func() { lo.Remove(ip) }, nil
 }
 
 // startAgent runs the node agent of `shoal up` against in's API server with
@@ -125,14 +107,25 @@ func startAgent(ctx context.Context, cancel func(), stopped chan<- struct{}, cfg
 	case err := <-agentDone:
 		return fmt.Errorf("node agent: %w", err)
 	}
+	// The node proxy: service VIPs on this host, for it and its pods.
+	px := proxy.New(proxy.Config{XDSAddr: in.XDSAddr, NodeID: "proxy-" + name,
+		Reserved: []netip.Addr{in.Registry.ClusterDNSIP()}, Logger: cfg.Log})
+	proxyDone := make(chan struct{})
+	go func() {
+		defer close(proxyDone)
+		if err := px.Run(ctx); err != nil {
+			cfg.Log.Error("node proxy", "err", err)
+		}
+	}()
 	// From here on an agent that fails stops everything; Wait says why.
 	ran := make(chan error, 1)
 	go func() {
 		err := <-agentDone
-		close(stopped)
 		if err != nil && ctx.Err() == nil {
-			cancel()
+			cancel() // stops the proxy too
 		}
+		<-proxyDone
+		close(stopped)
 		ran <- err
 	}()
 	in.NodeName = name

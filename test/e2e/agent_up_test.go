@@ -37,13 +37,23 @@ spec:
   containers:
   - name: main
     command: ["python3", "-c", "import socket; print('kubernetes', socket.gethostbyname('kubernetes.default.svc.cluster.local')); print('web', socket.gethostbyname('web'))"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: fetch}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    command: ["python3", "-c", "import urllib.request\nfor i in range(6): print('status', urllib.request.urlopen('http://web.default.svc.cluster.local/', timeout=5).status)"]
 `
 
 // testUpRunsPods runs `shoal up` as root with its node agent: the README's
 // Deployment applied with kubectl runs as three processes with their own IPs from the
-// node's pod CIDR, each answers HTTP from the host, and a pod resolves the
-// kubernetes Service and its sibling Service through its resolv.conf; its
-// output comes back through `kubectl logs`. Stopping shoal up leaves no
+// node's pod CIDR, each answers HTTP from the host, a pod resolves the
+// kubernetes Service and its sibling Service through its resolv.conf (its
+// output comes back through `kubectl logs`), and the Service's ClusterIP
+// answers, through the node proxy, from the host and from a pod. Stopping shoal up leaves no
 // pod, interface or namespace behind.
 func testUpRunsPods(t *testing.T, bin string) {
 	if err := nodeagent.Preflight(); err != nil {
@@ -150,6 +160,38 @@ func testUpRunsPods(t *testing.T, bin string) {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the pod's resolution printed %q; want %q", logs, want)
 		}
+	}
+
+	// The Service's ClusterIP works, through the node proxy: from the node
+	// (the VIP is on this host) and from a pod, by name.
+	vip := netip.AddrPortFrom(netip.MustParseAddr(svc.Spec.ClusterIP), 80)
+	clustertest.Eventually(t, 10*time.Second, "the ClusterIP answers from the node", func() error {
+		resp, err := hc.Get("http://" + vip.String() + "/")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", vip, resp.Status)
+		}
+		return nil
+	})
+	clustertest.Eventually(t, 30*time.Second, "the fetch pod succeeds", func() error {
+		pod, err := cs.CoreV1().Pods("default").Get(ctx, "fetch", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if pod.Status.Phase == corev1.PodFailed {
+			out, _, _ := k.run(t, "logs", "fetch")
+			t.Fatalf("the fetch pod failed:\n%s", out)
+		}
+		if pod.Status.Phase != corev1.PodSucceeded {
+			return fmt.Errorf("phase %s", pod.Status.Phase)
+		}
+		return nil
+	})
+	if logs, _ := k.ok(t, "logs", "fetch"); strings.Count(logs, "status 200") != 6 {
+		t.Errorf("the pod's requests to http://web.default.svc.cluster.local/ printed %q; want 6 × status 200", logs)
 	}
 
 	// A clean stop stops the pods and removes their network.
