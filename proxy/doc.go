@@ -5,7 +5,9 @@
 //
 // VIPs go on an interface of the node (the loopback interface by default:
 // the dummy driver kube-proxy's IPVS mode uses is not on every kernel).
-// This version balances connections (L4) on every port, HTTP ones too:
-// per-request balancing of keep-alive HTTP, UDP, and load reports to the
+// Ports the control plane marks HTTP (an HTTP connection manager: appProtocol
+// http/http2/grpc or a port named http*/grpc*) are balanced per request
+// (package l7: HTTP/1.1 and h2c, so keep-alive and gRPC clients spread);
+// the others per connection (package l4). UDP and load reports to the
 // control plane are still to come.
 package proxy

@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoalmesh/shoal/proxy/balancer"
 	"github.com/shoalmesh/shoal/proxy/l4"
+	"github.com/shoalmesh/shoal/proxy/l7"
 	"github.com/shoalmesh/shoal/proxy/xdsclient"
 )
 
@@ -34,7 +35,7 @@ type Config struct {
 	// cluster DNS address, which the resolver answers on itself): their
 	// listeners are left alone.
 	Reserved []netip.Addr
-	Logger *slog.Logger
+	Logger   *slog.Logger
 }
 
 // Proxy is a running node proxy.
@@ -51,9 +52,17 @@ type Proxy struct {
 type listener struct {
 	addr    netip.AddrPort
 	cluster string
+	http    bool
 	ln      net.Listener
-	p       *l4.Proxy
+	p       server
 	done    chan struct{}
+}
+
+// server is a listener's data plane: l4 (per connection) or l7 (per
+// request).
+type server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
 }
 
 // New returns a proxy; Run starts it.
@@ -106,11 +115,11 @@ func (p *Proxy) Apply(s *xdsclient.Snapshot) error {
 			continue // its route or cluster has not arrived yet
 		}
 		want[name] = true
-		if cur, ok := p.listeners[name]; ok && cur.addr == l.Addr && cur.cluster == cluster {
+		if cur, ok := p.listeners[name]; ok && cur.addr == l.Addr && cur.cluster == cluster && cur.http == l.HTTP() {
 			continue
 		}
 		p.stop(name)
-		if err := p.start(name, l.Addr, cluster); err != nil {
+		if err := p.start(name, l.Addr, cluster, l.HTTP()); err != nil {
 			p.log.Warn("cannot serve a service address; skipping it", "listener", name, "addr", l.Addr, "err", err)
 		}
 	}
@@ -128,7 +137,7 @@ func (p *Proxy) Apply(s *xdsclient.Snapshot) error {
 }
 
 // start binds addr (adding its VIP) and serves it from cluster.
-func (p *Proxy) start(name string, addr netip.AddrPort, cluster string) error {
+func (p *Proxy) start(name string, addr netip.AddrPort, cluster string, http bool) error {
 	if p.vips[addr.Addr()] == 0 {
 		if err := p.cfg.VIPs.Add(addr.Addr()); err != nil {
 			return fmt.Errorf("add VIP %s: %w", addr.Addr(), err)
@@ -140,15 +149,21 @@ func (p *Proxy) start(name string, addr netip.AddrPort, cluster string) error {
 		p.release(addr.Addr())
 		return err
 	}
-	l := &listener{addr: addr, cluster: cluster, ln: ln, p: l4.New(p.clusters[cluster], l4.Options{Logger: p.log}), done: make(chan struct{})}
+	var srv server = l4.New(p.clusters[cluster], l4.Options{Logger: p.log})
+	if http {
+		// Each request, not each connection: keep-alive HTTP/1.1 and
+		// HTTP/2 (gRPC) clients would otherwise stay on one pod.
+		srv = l7.New(p.clusters[cluster], l7.Options{Logger: p.log})
+	}
+	l := &listener{addr: addr, cluster: cluster, http: http, ln: ln, p: srv, done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
-		if err := l.p.Serve(ln); err != nil && !errors.Is(err, l4.ErrProxyClosed) {
+		if err := l.p.Serve(ln); err != nil && !errors.Is(err, l4.ErrProxyClosed) && !errors.Is(err, l7.ErrProxyClosed) {
 			p.log.Warn("listener stopped", "listener", name, "err", err)
 		}
 	}()
 	p.listeners[name] = l
-	p.log.Info("serving service address", "listener", name, "addr", addr, "cluster", cluster)
+	p.log.Info("serving service address", "listener", name, "addr", addr, "cluster", cluster, "http", http)
 	return nil
 }
 
@@ -201,8 +216,8 @@ func endpoints(eps []xdsclient.Endpoint) []balancer.Endpoint {
 	return out
 }
 
-// firstCluster is where an HTTP listener's connections go while the proxy
-// balances HTTP per connection: the cluster of its first route.
+// firstCluster is the cluster of an HTTP listener's first route: Shoal's
+// route configurations send everything ("/") to the port's one cluster.
 func firstCluster(rc xdsclient.RouteConfig) string {
 	for _, vh := range rc.VirtualHosts {
 		for _, r := range vh.Routes {

@@ -17,8 +17,13 @@ type noVIPs struct {
 	set map[netip.Addr]bool
 }
 
-func (v *noVIPs) Add(ip netip.Addr) error    { v.mu.Lock(); v.set[ip] = true; v.mu.Unlock(); return nil }
-func (v *noVIPs) Remove(ip netip.Addr) error { v.mu.Lock(); delete(v.set, ip); v.mu.Unlock(); return nil }
+func (v *noVIPs) Add(ip netip.Addr) error { v.mu.Lock(); v.set[ip] = true; v.mu.Unlock(); return nil }
+func (v *noVIPs) Remove(ip netip.Addr) error {
+	v.mu.Lock()
+	delete(v.set, ip)
+	v.mu.Unlock()
+	return nil
+}
 
 // backend answers every connection with its name.
 func backend(t *testing.T, name string) netip.AddrPort {

@@ -45,7 +45,7 @@ spec:
   restartPolicy: Never
   containers:
   - name: main
-    command: ["python3", "-c", "import urllib.request\nfor i in range(6): print('status', urllib.request.urlopen('http://web.default.svc.cluster.local/', timeout=5).status)"]
+    command: ["python3", "-c", "import time, urllib.request\nfor i in range(100):\n  try:\n    urllib.request.urlopen('http://web.default.svc.cluster.local/', timeout=5); break\n  except Exception as e:\n    print('waiting:', e); time.sleep(0.1)\nfor i in range(6): print('status', urllib.request.urlopen('http://web.default.svc.cluster.local/', timeout=5).status)"]
 `
 
 // testUpRunsPods runs `shoal up` as root with its node agent: the README's
@@ -163,7 +163,8 @@ func testUpRunsPods(t *testing.T, bin string) {
 	}
 
 	// The Service's ClusterIP works, through the node proxy: from the node
-	// (the VIP is on this host) and from a pod, by name.
+	// (the VIP is on this host) and from a pod, by name (which may start
+	// before the web pods are ready, so it waits for a first answer).
 	vip := netip.AddrPortFrom(netip.MustParseAddr(svc.Spec.ClusterIP), 80)
 	clustertest.Eventually(t, 10*time.Second, "the ClusterIP answers from the node", func() error {
 		resp, err := hc.Get("http://" + vip.String() + "/")

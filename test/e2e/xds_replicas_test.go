@@ -19,7 +19,7 @@ import (
 )
 
 // fetch asks the xDS server at addr for one resource and returns its bytes.
-func fetch(t *testing.T, addr, typeURL, name string) []byte {
+func fetch(t *testing.T, addr, typeURL, name string) ([]byte, error) {
 	t.Helper()
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -37,12 +37,13 @@ func fetch(t *testing.T, addr, typeURL, name string) []byte {
 	}
 	r, err := st.Recv()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if len(r.Resources) != 1 {
-		t.Fatalf("%s %s from %s: %d resources", typeURL, name, addr, len(r.Resources))
+		// Not there yet: the replica's caches follow etcd.
+		return nil, fmt.Errorf("%s %s from %s: %d resources", typeURL, name, addr, len(r.Resources))
 	}
-	return r.Resources[0].Value
+	return r.Resources[0].Value, nil
 }
 
 // TestXDSReplicas runs two `shoal controlplane` replicas on one etcd: both
@@ -68,7 +69,14 @@ func TestXDSReplicas(t *testing.T) {
 	name := "shared.default.svc.cluster.local:50051"
 	for _, typeURL := range []string{resourcev3.ListenerType, resourcev3.ClusterType, resourcev3.EndpointType} {
 		clustertest.Eventually(t, 10*time.Second, "replicas agree on "+typeURL, func() error {
-			a, b := fetch(t, first.XDSAddr, typeURL, name), fetch(t, second.XDSAddr, typeURL, name)
+			a, err := fetch(t, first.XDSAddr, typeURL, name)
+			if err != nil {
+				return err
+			}
+			b, err := fetch(t, second.XDSAddr, typeURL, name)
+			if err != nil {
+				return err
+			}
 			if !bytes.Equal(a, b) {
 				return fmt.Errorf("replicas serve different %s", typeURL)
 			}

@@ -48,8 +48,10 @@ func OutboundName(vip netip.Addr, port int32) string {
 	return vip.String() + "_" + strconv.Itoa(int(port))
 }
 
-// IsHTTP reports whether a Service port carries HTTP (or gRPC), by its
-// appProtocol or, as Istio does, by a name starting with "http" or "grpc".
+// IsHTTP reports whether a Service port carries cleartext HTTP (or gRPC),
+// by its appProtocol or, as Istio does, by its name: "http", "http2",
+// "grpc" or "grpc-web", alone or followed by "-suffix". "https" is TLS,
+// which a proxy must pass through whole.
 func IsHTTP(p corev1.ServicePort) bool {
 	if p.AppProtocol != nil {
 		switch strings.ToLower(*p.AppProtocol) {
@@ -58,7 +60,12 @@ func IsHTTP(p corev1.ServicePort) bool {
 		}
 		return false
 	}
-	return strings.HasPrefix(p.Name, "http") || strings.HasPrefix(p.Name, "grpc")
+	for _, proto := range []string{"http", "http2", "grpc", "grpc-web"} {
+		if p.Name == proto || strings.HasPrefix(p.Name, proto+"-") {
+			return true
+		}
+	}
+	return false
 }
 
 func outboundListener(svc *corev1.Service, p corev1.ServicePort, vip netip.Addr, domain string) *listenerv3.Listener {

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -55,12 +56,13 @@ func TestOutboundListeners(t *testing.T) {
 		svcPort("http-main", 80, corev1.ProtocolTCP),
 		corev1.ServicePort{Name: "api", Port: 81, AppProtocol: ptrS("kubernetes.io/h2c")},
 		svcPort("db", 5432, ""),
+		svcPort("https", 443, ""),
 		svcPort("dns", 53, corev1.ProtocolUDP))
 	ls := OutboundListeners(svc, "")
-	if len(ls) != 3 {
-		t.Fatalf("got %d listeners, want 3 (TCP ports only)", len(ls))
+	if len(ls) != 4 {
+		t.Fatalf("got %d listeners, want 4 (TCP ports only)", len(ls))
 	}
-	wantHTTP := map[string]bool{"10.96.3.4_80": true, "10.96.3.4_81": true, "10.96.3.4_5432": false}
+	wantHTTP := map[string]bool{"10.96.3.4_80": true, "10.96.3.4_81": true, "10.96.3.4_5432": false, "10.96.3.4_443": false}
 	for _, l := range ls {
 		validateAll(t, l)
 		http, ok := wantHTTP[l.Name]
@@ -75,7 +77,7 @@ func TestOutboundListeners(t *testing.T) {
 			}
 		} else {
 			tp := &tcpproxyv3.TcpProxy{}
-			if f.Name != TCPProxyFilterName || f.GetTypedConfig().UnmarshalTo(tp) != nil || tp.GetCluster() != "web.shop.svc.cluster.local:5432" {
+			if f.Name != TCPProxyFilterName || f.GetTypedConfig().UnmarshalTo(tp) != nil || !strings.HasPrefix(tp.GetCluster(), "web.shop.svc.cluster.local:") {
 				t.Errorf("%s: want a TCP proxy to the port's cluster, got %s", l.Name, f.Name)
 			}
 		}

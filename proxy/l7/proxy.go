@@ -1,0 +1,247 @@
+package l7
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shoalmesh/shoal/proxy/balancer"
+)
+
+// Options configures a Proxy. Zero fields take the defaults.
+type Options struct {
+	// ConnectTimeout bounds one connect to an endpoint (default 1s).
+	ConnectTimeout time.Duration
+	// Retries is how many other endpoints a request tries after a failed
+	// connect (default 2; negative for none).
+	Retries int
+	// Logger gets the proxy's logs (default: discarded).
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = time.Second
+	}
+	if o.Retries == 0 {
+		o.Retries = 2
+	}
+	if o.Retries < 0 {
+		o.Retries = 0
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+const (
+	// idleTimeout closes client connections with no request for this long.
+	idleTimeout = time.Hour
+	// readHeaderTimeout bounds a client's sending of request headers.
+	readHeaderTimeout = 30 * time.Second
+	// maxIdlePerEndpoint is the keep-alive pool size per endpoint; the
+	// net/http default of 2 would reconnect under any concurrency.
+	maxIdlePerEndpoint = 256
+)
+
+// Proxy forwards the HTTP requests of one or more listeners to a
+// cluster's endpoints.
+type Proxy struct {
+	cluster *balancer.Cluster
+	opts    Options
+	log     *slog.Logger
+
+	srv     *http.Server
+	rp      *httputil.ReverseProxy
+	h1, h2c *http.Transport
+
+	// ctx is every request's base context; it is cancelled when Shutdown
+	// gives up waiting, to abort the requests still upstream.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	idle     *sync.Cond // signalled when inflight drops to 0
+	inflight int
+}
+
+// New returns a proxy to cluster's endpoints; start it with Serve.
+func New(cluster *balancer.Cluster, opts Options) *Proxy {
+	opts = opts.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Proxy{
+		cluster: cluster,
+		opts:    opts,
+		log:     opts.Logger.With("component", "proxy-l7"),
+		ctx:     ctx,
+		cancel:  cancel,
+	}
+	p.idle = sync.NewCond(&p.mu)
+	errLog := slog.NewLogLogger(p.log.Handler(), slog.LevelDebug)
+
+	dialer := &net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: 30 * time.Second}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, &dialError{err: err}
+		}
+		return c, nil
+	}
+	var h1, h2c http.Protocols
+	h1.SetHTTP1(true)
+	h2c.SetUnencryptedHTTP2(true)
+	p.h1 = &http.Transport{
+		DialContext:         dial,
+		Protocols:           &h1,
+		MaxIdleConnsPerHost: maxIdlePerEndpoint,
+		IdleConnTimeout:     90 * time.Second,
+		// Pass encodings through: the client asked for what it can read.
+		DisableCompression: true,
+	}
+	p.h2c = &http.Transport{
+		DialContext:        dial,
+		Protocols:          &h2c,
+		IdleConnTimeout:    90 * time.Second,
+		DisableCompression: true,
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:        rewrite,
+		Transport:      (*transport)(p),
+		FlushInterval:  -1,
+		ModifyResponse: trailersOnly,
+		ErrorHandler:   p.proxyError,
+		ErrorLog:       errLog,
+	}
+
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetUnencryptedHTTP2(true)
+	p.srv = &http.Server{
+		Handler:           http.HandlerFunc(p.serveHTTP),
+		Protocols:         &protos,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		BaseContext:       func(net.Listener) context.Context { return p.ctx },
+		ErrorLog:          errLog,
+	}
+	return p
+}
+
+// Serve accepts connections on ln and proxies their requests until
+// Shutdown, after which it returns ErrProxyClosed. It closes ln when it
+// returns.
+func (p *Proxy) Serve(ln net.Listener) error {
+	err := p.srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return ErrProxyClosed
+	}
+	return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+}
+
+// Shutdown stops accepting, closes idle connections and waits for the
+// requests in flight to finish. When ctx is done first it aborts the rest,
+// waits for their handlers and returns ctx's error.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	err := p.srv.Shutdown(ctx)
+	p.cancel()
+	if err != nil {
+		p.srv.Close()
+	}
+	p.mu.Lock()
+	for p.inflight > 0 {
+		p.idle.Wait()
+	}
+	p.mu.Unlock()
+	p.h1.CloseIdleConnections()
+	p.h2c.CloseIdleConnections()
+	return err
+}
+
+func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	p.inflight++
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.inflight--
+		if p.inflight == 0 {
+			p.idle.Broadcast()
+		}
+		p.mu.Unlock()
+	}()
+	p.rp.ServeHTTP(w, r)
+}
+
+// rewrite points the request at the cluster (the transport fills in the
+// endpoint per attempt) and keeps the client's Host header. Like a
+// Director-based ReverseProxy it appends the client to X-Forwarded-For and
+// leaves the other forwarding headers as the client sent them (Rewrite
+// mode strips them first).
+func rewrite(pr *httputil.ProxyRequest) {
+	pr.Out.URL.Scheme = "http"
+	for _, k := range []string{"Forwarded", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		if v, ok := pr.In.Header[k]; ok {
+			pr.Out.Header[k] = v
+		}
+	}
+	client, _, err := net.SplitHostPort(pr.In.RemoteAddr)
+	if err != nil {
+		return
+	}
+	if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
+		client = strings.Join(prior, ", ") + ", " + client
+	}
+	pr.Out.Header.Set("X-Forwarded-For", client)
+}
+
+// proxyError answers a request that got no response from any endpoint.
+func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, ErrNoEndpoint):
+		http.Error(w, "no healthy upstream", http.StatusServiceUnavailable)
+	case r.Context().Err() != nil:
+		// The client left, or Shutdown aborted the request: no one to answer.
+	default:
+		p.log.Debug("request failed", "client", r.RemoteAddr, "method", r.Method, "err", err)
+		var de *dialError
+		if errors.As(err, &de) {
+			http.Error(w, "upstream connect error", http.StatusServiceUnavailable)
+			return
+		}
+		http.Error(w, "bad gateway", http.StatusBadGateway)
+	}
+}
+
+// grpcStatusKeys are the headers a gRPC server sends as trailers, or in the
+// headers of a trailers-only response (a status and no message).
+var grpcStatusKeys = []string{"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin"}
+
+// trailersOnly turns a gRPC trailers-only response into headers followed by
+// trailers. The proxy flushes the response headers at once (streaming needs
+// that), so it cannot end the stream on that same HEADERS frame as the
+// upstream did; a status left in the headers would then be followed by an
+// END_STREAM without trailers, which gRPC clients read as a broken stream
+// ("server closed the stream without sending trailers").
+func trailersOnly(res *http.Response) error {
+	if !strings.HasPrefix(res.Header.Get("Content-Type"), "application/grpc") || res.Header.Get("Grpc-Status") == "" {
+		return nil
+	}
+	if res.Trailer == nil {
+		res.Trailer = http.Header{}
+	}
+	for _, k := range grpcStatusKeys {
+		if v, ok := res.Header[k]; ok {
+			res.Trailer[k] = v
+			delete(res.Header, k)
+		}
+	}
+	return nil
+}
