@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -222,8 +223,17 @@ func (e *appsEnv) autoReady(delay time.Duration) {
 			return
 		}
 		time.AfterFunc(delay, func() {
-			if e.ctx.Err() == nil {
-				_ = e.markReady(pod) // it may be gone by then
+			// A kubelet retries: etcd may be restarting (tests do that
+			// mid-rollout). The pod may also be gone by then.
+			for range 120 {
+				if e.ctx.Err() != nil {
+					return
+				}
+				err := e.markReady(pod)
+				if err == nil || errors.Is(err, errClaimGone) || apierrors.IsNotFound(err) {
+					return
+				}
+				time.Sleep(250 * time.Millisecond)
 			}
 		})
 	})
