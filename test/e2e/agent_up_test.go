@@ -69,9 +69,10 @@ func testUpRunsPods(t *testing.T, bin string) {
 	// One agent with the default bridge, netns dir and pod CIDR at a time.
 	agentSlot.Lock()
 	defer agentSlot.Unlock()
-	if left := nodeLeftovers(); len(left) > 0 {
-		t.Fatalf("an agent with the defaults already runs here, or left %v", left)
+	if _, err := os.Stat("/sys/class/net/shoal0"); err == nil {
+		t.Fatal("an agent with the defaults already runs here (the bridge shoal0 exists), or a crashed one left it")
 	}
+	cleanNode(t) // what a killed run may have left: VIPs on lo, empty cgroups
 	// Registered first, so it runs after the process is gone, even when
 	// the test fails before a clean stop.
 	t.Cleanup(func() { cleanNode(t) })
@@ -220,6 +221,7 @@ func nodeLeftovers() []string {
 	}
 	ns, _ := filepath.Glob("/run/netns/shoal-*")
 	left = append(left, ns...)
+	left = append(left, serviceVIPs()...)
 	for _, root := range cgroupRoots() {
 		kids, _ := os.ReadDir(root)
 		for _, k := range kids {
@@ -229,6 +231,22 @@ func nodeLeftovers() []string {
 		}
 	}
 	return left
+}
+
+// serviceVIPs are the addresses of the default service range on lo, where
+// shoal up puts the cluster DNS address and its node proxy the VIPs.
+func serviceVIPs() []string {
+	out, _ := exec.Command("ip", "-o", "-4", "addr", "show", "dev", "lo").Output()
+	var vips []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "inet" && strings.HasPrefix(f[i+1], "10.96.") {
+				vips = append(vips, f[i+1])
+			}
+		}
+	}
+	return vips
 }
 
 // cgroupRoots are the agent's default cgroup roots (v1 controllers or v2).
@@ -282,7 +300,9 @@ func cleanNode(t *testing.T) {
 		}
 	}
 	exec.Command("ip", "link", "del", "shoal0").Run()
-	exec.Command("ip", "addr", "del", "10.96.0.10/32", "dev", "lo").Run()
+	for _, a := range serviceVIPs() { // the DNS address and the node proxy's VIPs
+		exec.Command("ip", "addr", "del", a, "dev", "lo").Run()
+	}
 	if left := nodeLeftovers(); len(left) > 0 {
 		t.Logf("could not remove %v", left)
 	}

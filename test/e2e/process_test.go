@@ -28,7 +28,14 @@ func TestProcess(t *testing.T) {
 		t.Parallel()
 		p := startShoal(t, bin, t.TempDir(), freeAddrs(t))
 		t.Logf("shoal up answered /readyz %v after start", p.waitReady(t).Round(time.Millisecond))
-		if out := p.stdout.String(); !strings.Contains(out, "Shoal is up.") || !strings.Contains(out, p.kubeconfig()) {
+		// The banner comes once DNS serves too, just after the API server.
+		var out string
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if out = p.stdout.String(); strings.Contains(out, "Shoal is up.") {
+				break
+			}
+		}
+		if !strings.Contains(out, "Shoal is up.") || !strings.Contains(out, p.kubeconfig()) {
 			t.Errorf("banner does not say Shoal is up and where the kubeconfig is:\n%s", out)
 		}
 	})
