@@ -48,6 +48,40 @@ spec:
     command: ["python3", "-c", "import time, urllib.request\nfor i in range(100):\n  try:\n    urllib.request.urlopen('http://web.default.svc.cluster.local/', timeout=5); break\n  except Exception as e:\n    print('waiting:', e); time.sleep(0.1)\nfor i in range(6): print('status', urllib.request.urlopen('http://web.default.svc.cluster.local/', timeout=5).status)"]
 `
 
+// whoManifest is a Deployment whose pods answer HTTP/1.1 (keep-alive) with
+// their name, its Service, and a pod that makes 30 requests to it over one
+// connection and prints how many pods answered.
+const whoManifest = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: who}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: who}}
+  template:
+    metadata: {labels: {app: who}}
+    spec:
+      containers:
+      - name: who
+        command: ["python3", "-c", "import http.server, socket\nclass H(http.server.BaseHTTPRequestHandler):\n  protocol_version = 'HTTP/1.1'\n  def do_GET(self):\n    b = socket.gethostname().encode()\n    self.send_response(200); self.send_header('Content-Length', str(len(b))); self.end_headers(); self.wfile.write(b)\nhttp.server.ThreadingHTTPServer(('', 8080), H).serve_forever()"]
+        readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: who}
+spec:
+  selector: {app: who}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: keepalive}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    command: ["python3", "-c", "import http.client, time\nfor i in range(100):\n  try:\n    c = http.client.HTTPConnection('who.default.svc.cluster.local', 80, timeout=5); c.request('GET', '/'); r = c.getresponse(); r.read()\n    if r.status == 200: break\n  except Exception as e: print('waiting:', e)\n  time.sleep(0.2)\nseen = set()\nfor i in range(30):\n  c.request('GET', '/'); seen.add(c.getresponse().read().decode())\nprint('pods', len(seen), sorted(seen))"]
+`
+
 // testUpRunsPods runs `shoal up` as root with its node agent: the README's
 // Deployment applied with kubectl runs as three processes with their own IPs from the
 // node's pod CIDR, each answers HTTP from the host, a pod resolves the
@@ -194,6 +228,27 @@ func testUpRunsPods(t *testing.T, bin string) {
 	})
 	if logs, _ := k.ok(t, "logs", "fetch"); strings.Count(logs, "status 200") != 6 {
 		t.Errorf("the pod's requests to http://web.default.svc.cluster.local/ printed %q; want 6 × status 200", logs)
+	}
+
+	// An HTTP port is balanced per request: 30 requests over one
+	// keep-alive connection reach all three pods (kubernetes#38456).
+	k.ok(t, "apply", "-f", k.write(t, "who.yaml", whoManifest))
+	clustertest.Eventually(t, 60*time.Second, "the keepalive pod finishes", func() error {
+		pod, err := cs.CoreV1().Pods("default").Get(ctx, "keepalive", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if pod.Status.Phase == corev1.PodFailed {
+			out, _, _ := k.run(t, "logs", "keepalive")
+			t.Fatalf("the keepalive pod failed:\n%s", out)
+		}
+		if pod.Status.Phase != corev1.PodSucceeded {
+			return fmt.Errorf("phase %s", pod.Status.Phase)
+		}
+		return nil
+	})
+	if logs, _ := k.ok(t, "logs", "keepalive"); !strings.Contains(logs, "pods 3") {
+		t.Errorf("30 requests over one keep-alive connection: %q; want all 3 pods", logs)
 	}
 
 	// A clean stop stops the pods and removes their network.
