@@ -24,6 +24,7 @@ Usage:
   shoal controlplane [flags]   run the API server and controllers against an etcd cluster (--etcd-servers)
   shoal dns --conf Corefile    run the DNS resolver alone (its cluster block names the etcd endpoints)
   shoal agent --server URL --token T   run a node agent (root) that joins the cluster
+  shoal proxy --xds ADDR       run the node proxy alone (root: it puts service VIPs on lo)
   shoal version                print the version
 
 Run 'shoal <command> -h' for its flags.
@@ -46,6 +47,8 @@ func main() {
 		err = runDNS(os.Args[2:])
 	case "agent":
 		err = runAgent(os.Args[2:])
+	case "proxy":
+		err = runProxy(os.Args[2:])
 	case "version":
 		fmt.Println("shoal (Kubernetes API v1.33)")
 	case "-h", "--help", "help":
