@@ -1,8 +1,6 @@
 package nodeagent_test
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"net/netip"
@@ -11,12 +9,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/shoalmesh/shoal/nodeagent"
+	"github.com/shoalmesh/shoal/nodeagent/nodeagenttest"
 )
 
 // What an agent leaves in the kernel, and how tests remove it.
@@ -53,82 +51,16 @@ func freePodCIDR(t *testing.T) netip.Prefix {
 	return netip.Prefix{}
 }
 
-// cgroupMounts are the cgroup hierarchies' mount points.
-func cgroupMounts() []string {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		fields, fstype := strings.Fields(pre), strings.Fields(post)
-		if len(fields) > 4 && len(fstype) > 0 && (fstype[0] == "cgroup" || fstype[0] == "cgroup2") {
-			out = append(out, fields[4])
-		}
-	}
-	return out
-}
-
-// cgroupsUnder lists the cgroups below root in every hierarchy.
-func cgroupsUnder(root string) []string {
-	var out []string
-	for _, mp := range cgroupMounts() {
-		base := filepath.Join(mp, root)
-		filepath.WalkDir(base, func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() && p != base {
-				out = append(out, p)
-			}
-			return nil
-		})
-	}
-	return out
-}
-
-// removeCgroups kills what runs under root and removes its cgroups.
-func removeCgroups(root string) {
-	for _, mp := range cgroupMounts() {
-		base := filepath.Join(mp, root)
-		var dirs []string
-		filepath.WalkDir(base, func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				dirs = append(dirs, p)
-			}
-			return nil
-		})
-		for i := len(dirs) - 1; i >= 0; i-- {
-			for range 50 {
-				b, _ := os.ReadFile(filepath.Join(dirs[i], "cgroup.procs"))
-				pids := strings.Fields(string(b))
-				for _, p := range pids {
-					if pid, err := strconv.Atoi(p); err == nil {
-						unix.Kill(pid, unix.SIGKILL)
-					}
-				}
-				if unix.Rmdir(dirs[i]) == nil || len(pids) == 0 {
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
-	}
-}
-
 func removeTestCgroups() {
 	if os.Geteuid() == 0 {
-		removeCgroups(testCgroupRoot)
+		nodeagenttest.RemoveCgroups(testCgroupRoot)
 	}
 }
 
 // cleanupKernel removes whatever an agent with cfg left: processes and
 // cgroups, interfaces, namespaces and routes.
 func cleanupKernel(t *testing.T, cfg nodeagent.Config) {
-	removeCgroups(cfg.CgroupRoot)
+	nodeagenttest.RemoveCgroups(cfg.CgroupRoot)
 	links, _ := netlink.LinkList()
 	for _, l := range links {
 		a := l.Attrs()
@@ -148,7 +80,7 @@ func cleanupKernel(t *testing.T, cfg nodeagent.Config) {
 // state: processes, cgroups, namespaces, veths and IPs.
 func leaks(cfg nodeagent.Config) []string {
 	var out []string
-	for _, cg := range cgroupsUnder(cfg.CgroupRoot) {
+	for _, cg := range cgroupsBelow(cfg.CgroupRoot) {
 		out = append(out, "cgroup "+cg)
 	}
 	entries, _ := os.ReadDir(cfg.NetnsDir)
@@ -171,24 +103,19 @@ func leaks(cfg nodeagent.Config) []string {
 			}
 		}
 	}
-	for _, pid := range processesIn(cfg.CgroupRoot) {
+	for _, pid := range nodeagenttest.ProcessesIn(cfg.CgroupRoot) {
 		out = append(out, "process "+strconv.Itoa(pid))
 	}
 	return out
 }
 
-// processesIn lists the processes whose cgroup path contains root.
-func processesIn(root string) []int {
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cgroup")
-		if err == nil && bytes.Contains(b, []byte("/"+root+"/")) {
-			out = append(out, pid)
+// cgroupsBelow lists the cgroups strictly below root in every hierarchy
+// (root itself may stay: it is the test process's).
+func cgroupsBelow(root string) []string {
+	var out []string
+	for _, cg := range nodeagenttest.CgroupsUnder(root) {
+		if !strings.HasSuffix(cg, "/"+root) {
+			out = append(out, cg)
 		}
 	}
 	return out

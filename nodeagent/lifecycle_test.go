@@ -19,6 +19,7 @@ import (
 
 	"github.com/shoalmesh/shoal/nodeagent"
 	"github.com/shoalmesh/shoal/nodeagent/network"
+	"github.com/shoalmesh/shoal/nodeagent/nodeagenttest"
 )
 
 // processAlive reports whether pid runs (and is not a zombie).
@@ -48,7 +49,7 @@ func (e *testEnv) podLeft(uid, name string) []string {
 	if _, err := os.Stat(filepath.Join(e.cfg.DataDir, "logs", "default_"+name+"_"+uid)); err == nil {
 		out = append(out, "logs")
 	}
-	for _, cg := range cgroupsUnder(e.cfg.CgroupRoot) {
+	for _, cg := range cgroupsBelow(e.cfg.CgroupRoot) {
 		if strings.Contains(cg, uid) {
 			out = append(out, "cgroup")
 			break
@@ -245,7 +246,7 @@ func TestAgentRestartAdoptsAndCleansUp(t *testing.T) {
 	})
 	// Not run twice: one init in the pod's cgroups, and the same IP.
 	inits := 0
-	for _, pid := range processesIn(e.cfg.CgroupRoot) {
+	for _, pid := range nodeagenttest.ProcessesIn(e.cfg.CgroupRoot) {
 		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
 		cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		if strings.Contains(string(b), string(stays.UID)) && strings.HasPrefix(string(cmd), "shoal-init\x00") {

@@ -66,7 +66,7 @@ func sweep() {
 		entries, _ := os.ReadDir(mp)
 		for _, e := range entries {
 			if rest, ok := strings.CutPrefix(e.Name(), cgroupPrefix); ok && e.IsDir() && !alive(ownerPID(rest)) {
-				removeCgroups(e.Name())
+				RemoveCgroups(e.Name())
 			}
 		}
 	}
@@ -271,9 +271,9 @@ func cgroupMounts() []string {
 	return out
 }
 
-// removeCgroups kills what runs under root (relative to every hierarchy)
+// RemoveCgroups kills what runs under root (relative to every hierarchy)
 // and removes its cgroups, deepest first.
-func removeCgroups(root string) {
+func RemoveCgroups(root string) {
 	for _, mp := range cgroupMounts() {
 		base := filepath.Join(mp, root)
 		var dirs []string
@@ -301,8 +301,8 @@ func removeCgroups(root string) {
 	}
 }
 
-// cgroupsUnder lists the cgroups at or below root in every hierarchy.
-func cgroupsUnder(root string) []string {
+// CgroupsUnder lists the cgroups at or below root in every hierarchy.
+func CgroupsUnder(root string) []string {
 	var out []string
 	for _, mp := range cgroupMounts() {
 		base := filepath.Join(mp, root)
@@ -316,8 +316,8 @@ func cgroupsUnder(root string) []string {
 	return out
 }
 
-// processesIn lists the processes whose cgroup path contains /root/.
-func processesIn(root string) []int {
+// ProcessesIn lists the processes whose cgroup path contains /root/.
+func ProcessesIn(root string) []int {
 	entries, _ := os.ReadDir("/proc")
 	var out []int
 	for _, e := range entries {

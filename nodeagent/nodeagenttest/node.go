@@ -212,12 +212,12 @@ func (n *Node) leftovers() []string {
 	for _, e := range entries {
 		out = append(out, "netns "+e.Name())
 	}
-	for _, cg := range cgroupsUnder(n.CgroupRoot) {
+	for _, cg := range CgroupsUnder(n.CgroupRoot) {
 		if filepath.Base(cg) != n.Name { // the agent's root may stay
 			out = append(out, "cgroup "+cg)
 		}
 	}
-	for _, pid := range processesIn(n.CgroupRoot) {
+	for _, pid := range ProcessesIn(n.CgroupRoot) {
 		out = append(out, fmt.Sprintf("process %d", pid))
 	}
 	return out

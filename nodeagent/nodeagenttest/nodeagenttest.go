@@ -390,7 +390,7 @@ func (c *Cluster) cleanup() {
 	for _, rt := range c.routes {
 		netlink.RouteDel(&rt)
 	}
-	removeCgroups(c.cgroupRoot) // kills the pods killed agents left running
+	RemoveCgroups(c.cgroupRoot) // kills the pods killed agents left running
 	removeNetnsDir(c.runDir)
 	for i := len(c.hostLinks) - 1; i >= 0; i-- {
 		if l, err := netlink.LinkByName(c.hostLinks[i]); err == nil {
@@ -425,10 +425,10 @@ func (c *Cluster) leftovers() []string {
 	if _, err := os.Stat(c.runDir); err == nil {
 		out = append(out, "dir "+c.runDir)
 	}
-	for _, cg := range cgroupsUnder(c.cgroupRoot) {
+	for _, cg := range CgroupsUnder(c.cgroupRoot) {
 		out = append(out, "cgroup "+cg)
 	}
-	for _, pid := range processesIn(c.cgroupRoot) {
+	for _, pid := range ProcessesIn(c.cgroupRoot) {
 		out = append(out, "process "+strconv.Itoa(pid))
 	}
 	for _, n := range c.Nodes {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,25 +16,6 @@ import (
 
 	"github.com/shoalmesh/shoal/proxy/balancer"
 )
-
-// noLeaks fails the test if goroutines started during it outlive it. Call
-// it first so its cleanup runs last.
-func noLeaks(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				t.Errorf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(),
-					buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
 
 // backend is a TCP server on 127.0.0.1 running handle per connection.
 type backend struct {

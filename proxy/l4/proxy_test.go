@@ -11,10 +11,12 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/shoalmesh/shoal/proxy/proxytest"
 )
 
 func TestBytesBothWays(t *testing.T) {
-	noLeaks(t)
+	proxytest.NoLeaks(t)
 	b := startBackend(t, echo)
 	_, addr := startProxy(t, cluster(ep(b.addr(), 1)), Options{})
 	up, down, proxied := counter(bytesUpstream), counter(bytesDownstream), counter(resultProxied)
@@ -44,7 +46,7 @@ func TestBytesBothWays(t *testing.T) {
 }
 
 func TestHalfClose(t *testing.T) {
-	noLeaks(t)
+	proxytest.NoLeaks(t)
 	// The server replies only after the client has finished sending.
 	b := startBackend(t, func(c net.Conn) {
 		n, _ := io.Copy(io.Discard, c)
@@ -68,7 +70,7 @@ func TestHalfClose(t *testing.T) {
 }
 
 func TestDeadEndpointRetried(t *testing.T) {
-	noLeaks(t)
+	proxytest.NoLeaks(t)
 	live := startBackend(t, echo)
 	dead := deadAddr(t)
 	// The dead endpoint's weight makes it the first draw almost always.
@@ -105,7 +107,7 @@ func TestDeadEndpointRetried(t *testing.T) {
 }
 
 func TestAllEndpointsDead(t *testing.T) {
-	noLeaks(t)
+	proxytest.NoLeaks(t)
 	_, addr := startProxy(t, cluster(ep(deadAddr(t), 1), ep(deadAddr(t), 1), ep(deadAddr(t), 1)), Options{})
 	failures, failed := counter(connectFailures), counter(resultConnectFailed)
 
@@ -121,7 +123,7 @@ func TestAllEndpointsDead(t *testing.T) {
 }
 
 func TestNoEndpoints(t *testing.T) {
-	noLeaks(t)
+	proxytest.NoLeaks(t)
 	_, addr := startProxy(t, cluster(), Options{})
 	none := counter(resultNoEndpoint)
 	c := dial(t, addr)
@@ -132,7 +134,7 @@ func TestNoEndpoints(t *testing.T) {
 }
 
 func TestSpreadsAcrossEndpoints(t *testing.T) {
-	noLeaks(t)
+	proxytest.NoLeaks(t)
 	// Each backend greets and then holds the connection, so every proxied
 	// connection stays active while the next one is picked.
 	hold := func(c net.Conn) {
@@ -157,7 +159,7 @@ func TestSpreadsAcrossEndpoints(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
-	noLeaks(t)
+	proxytest.NoLeaks(t)
 	b := startBackend(t, echo)
 	_, addr := startProxy(t, cluster(ep(b.addr(), 1)), Options{IdleTimeout: 200 * time.Millisecond})
 	c := dial(t, addr)
@@ -179,7 +181,7 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 func TestShutdownDrains(t *testing.T) {
-	noLeaks(t)
+	proxytest.NoLeaks(t)
 	b := startBackend(t, echo)
 	p, addr := startProxy(t, cluster(ep(b.addr(), 1)), Options{})
 	c := dial(t, addr)
@@ -208,7 +210,7 @@ func TestShutdownDrains(t *testing.T) {
 }
 
 func TestShutdownCutsAtDeadline(t *testing.T) {
-	noLeaks(t)
+	proxytest.NoLeaks(t)
 	b := startBackend(t, echo)
 	p, addr := startProxy(t, cluster(ep(b.addr(), 1)), Options{})
 	c := dial(t, addr)

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/shoalmesh/shoal/proxy/proxytest"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -64,7 +66,7 @@ func startGRPCBackend(t *testing.T, name string) netip.AddrPort {
 }
 
 func TestGRPCOverH2CSpreadPerRPC(t *testing.T) {
-	noLeaks(t)
+	proxytest.NoLeaks(t)
 	var addrs []netip.AddrPort
 	for _, n := range []string{"a", "b", "c"} {
 		addrs = append(addrs, startGRPCBackend(t, n))
@@ -127,7 +129,7 @@ func TestGRPCOverH2CSpreadPerRPC(t *testing.T) {
 }
 
 func TestGRPCDeadEndpointRetried(t *testing.T) {
-	noLeaks(t)
+	proxytest.NoLeaks(t)
 	live := startGRPCBackend(t, "live")
 	_, ln := startProxy(t, newCluster(balancer.Options{ConsecutiveFailures: -1}, deadAddr(t), deadAddr(t), live))
 	cc, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -148,7 +150,7 @@ func TestGRPCDeadEndpointRetried(t *testing.T) {
 }
 
 func TestGRPCNoEndpointIsUnavailable(t *testing.T) {
-	noLeaks(t)
+	proxytest.NoLeaks(t)
 	_, ln := startProxy(t, newCluster(balancer.Options{}))
 	cc, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

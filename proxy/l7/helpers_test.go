@@ -8,32 +8,12 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/shoalmesh/shoal/proxy/balancer"
 )
-
-// noLeaks fails the test if goroutines started during it outlive it. Call
-// it first so its cleanup runs last.
-func noLeaks(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				t.Errorf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(),
-					buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
 
 // backend is an HTTP/1.1 server on 127.0.0.1 that answers its name.
 type backend struct {

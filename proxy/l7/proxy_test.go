@@ -12,11 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalmesh/shoal/proxy/proxytest"
+
 	"github.com/shoalmesh/shoal/proxy/balancer"
 )
 
 func TestKeepAliveClientSpreadPerRequest(t *testing.T) {
-	noLeaks(t)
+	proxytest.NoLeaks(t)
 	var addrs []netip.AddrPort
 	for _, n := range []string{"a", "b", "c"} {
 		addrs = append(addrs, startBackend(t, n, nil).addr)
@@ -40,7 +42,7 @@ func TestKeepAliveClientSpreadPerRequest(t *testing.T) {
 }
 
 func TestSlowBackendGetsFewerRequests(t *testing.T) {
-	noLeaks(t)
+	proxytest.NoLeaks(t)
 	slow := startBackend(t, "slow", func(http.ResponseWriter, *http.Request) { time.Sleep(50 * time.Millisecond) })
 	fast1 := startBackend(t, "fast1", nil)
 	fast2 := startBackend(t, "fast2", nil)
@@ -73,7 +75,7 @@ func TestSlowBackendGetsFewerRequests(t *testing.T) {
 }
 
 func TestDeadEndpointRetried(t *testing.T) {
-	noLeaks(t)
+	proxytest.NoLeaks(t)
 	dead := deadAddr(t)
 	a := startBackend(t, "a", nil)
 	b := startBackend(t, "b", nil)
@@ -122,7 +124,7 @@ func TestDeadEndpointRetried(t *testing.T) {
 }
 
 func TestNoEndpoint503(t *testing.T) {
-	noLeaks(t)
+	proxytest.NoLeaks(t)
 	tests := []struct {
 		name  string
 		addrs []netip.AddrPort
@@ -146,7 +148,7 @@ func TestNoEndpoint503(t *testing.T) {
 }
 
 func TestShutdownWaitsForInFlight(t *testing.T) {
-	noLeaks(t)
+	proxytest.NoLeaks(t)
 	arrived, release := make(chan struct{}), make(chan struct{})
 	b := startBackend(t, "held", func(http.ResponseWriter, *http.Request) {
 		close(arrived)
@@ -224,7 +226,7 @@ func TestShutdownWaitsForInFlight(t *testing.T) {
 }
 
 func TestShutdownDeadlineAbortsRequests(t *testing.T) {
-	noLeaks(t)
+	proxytest.NoLeaks(t)
 	arrived, release := make(chan struct{}), make(chan struct{})
 	defer close(release)
 	b := startBackend(t, "held", func(_ http.ResponseWriter, r *http.Request) {

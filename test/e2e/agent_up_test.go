@@ -18,6 +18,7 @@ import (
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/nodeagent"
+	"github.com/shoalmesh/shoal/nodeagent/nodeagenttest"
 )
 
 // upPodsManifest is applied after the README's Deployment of the node agent
@@ -277,12 +278,9 @@ func nodeLeftovers() []string {
 	ns, _ := filepath.Glob("/run/netns/shoal-*")
 	left = append(left, ns...)
 	left = append(left, serviceVIPs()...)
-	for _, root := range cgroupRoots() {
-		kids, _ := os.ReadDir(root)
-		for _, k := range kids {
-			if k.IsDir() {
-				left = append(left, filepath.Join(root, k.Name()))
-			}
+	for _, cg := range nodeagenttest.CgroupsUnder(cgroupRoot) {
+		if !strings.HasSuffix(cg, "/"+cgroupRoot) { // the root itself may stay
+			left = append(left, cg)
 		}
 	}
 	return left
@@ -304,45 +302,14 @@ func serviceVIPs() []string {
 	return vips
 }
 
-// cgroupRoots are the agent's default cgroup roots (v1 controllers or v2).
-func cgroupRoots() []string {
-	var out []string
-	for _, c := range []string{"cpu", "memory", "pids", "cpuacct", "unified", ""} {
-		d := filepath.Join("/sys/fs/cgroup", c, "shoal")
-		if _, err := os.Stat(d); err == nil {
-			out = append(out, d)
-		}
-	}
-	return out
-}
+// cgroupRoot is the agent's default cgroup root.
+const cgroupRoot = "shoal"
 
 // cleanNode removes what a killed agent with the defaults left: its
 // containers (every process in its cgroups), cgroups, pod namespaces,
 // veths, the bridge and the cluster DNS address on lo.
 func cleanNode(t *testing.T) {
-	for _, root := range cgroupRoots() {
-		var dirs []string
-		filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				dirs = append(dirs, path)
-			}
-			return nil
-		})
-		for _, d := range dirs {
-			b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
-			for _, f := range strings.Fields(string(b)) {
-				var pid int
-				fmt.Sscan(f, &pid)
-				if pid > 1 {
-					syscall.Kill(pid, syscall.SIGKILL)
-				}
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
-		for i := len(dirs) - 1; i > 0; i-- { // children first; keep the root
-			os.Remove(dirs[i])
-		}
-	}
+	nodeagenttest.RemoveCgroups(cgroupRoot)
 	ns, _ := filepath.Glob("/run/netns/shoal-*")
 	for _, n := range ns {
 		exec.Command("ip", "netns", "del", filepath.Base(n)).Run()

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/shoalmesh/shoal/cluster"
+	"github.com/shoalmesh/shoal/test/bench/benchenv"
 )
 
 type options struct {
@@ -156,7 +157,7 @@ func run(o options) error {
 		s.latency = r
 	}
 	for _, s := range servers {
-		s.rss, s.peak = memory(s.cmd.Process.Pid)
+		s.rss, s.peak = benchenv.Memory(s.cmd.Process.Pid)
 	}
 	report(os.Stdout, o, pin, servers)
 	return nil
