@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"runtime"
 	"strings"
@@ -31,28 +30,6 @@ const (
 	dbName  = "db.default.svc.cluster.local:5432"
 )
 
-// nackLog collects the reasons of the NACKs a server logs.
-type nackLog struct{ ch chan string }
-
-func (h *nackLog) Enabled(context.Context, slog.Level) bool { return true }
-func (h *nackLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *nackLog) WithGroup(string) slog.Handler            { return h }
-func (h *nackLog) Handle(_ context.Context, r slog.Record) error {
-	if !strings.HasPrefix(r.Message, "client rejected configuration") {
-		return nil
-	}
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "reason" {
-			select {
-			case h.ch <- a.Value.String():
-			default:
-			}
-		}
-		return true
-	})
-	return nil
-}
-
 // msgHook signals ch on every log record starting with prefix.
 type msgHook struct {
 	prefix string
@@ -70,78 +47,6 @@ func (h msgHook) Handle(_ context.Context, r slog.Record) error {
 		}
 	}
 	return nil
-}
-
-// xdsServer is a real Shoal xDS server on a fixed loopback address.
-type xdsServer struct {
-	*server.Server
-	addr  string
-	nacks *nackLog
-	stop  func()
-}
-
-func startServer(t *testing.T, addr string) *xdsServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	nl := &nackLog{ch: make(chan string, 16)}
-	s := server.New(ctx, server.Options{Logger: slog.New(nl)})
-	done := make(chan struct{})
-	go func() { s.Serve(ln); close(done) }()
-	var once sync.Once
-	x := &xdsServer{Server: s, addr: ln.Addr().String(), nacks: nl}
-	x.stop = func() { once.Do(func() { cancel(); s.Stop(100 * time.Millisecond); <-done }) }
-	t.Cleanup(x.stop)
-	return x
-}
-
-// feed sets the server's resources to the translation of the services.
-func (x *xdsServer) feed(t *testing.T, svcs ...translate.Service) {
-	t.Helper()
-	res := translate.Translate(&translate.View{Services: svcs})
-	set := func(k server.Kind, items map[string]types.Resource) {
-		var del []string
-		for name := range x.Resources(k) {
-			if _, ok := items[name]; !ok {
-				del = append(del, name)
-			}
-		}
-		if err := x.Update(k, items, del); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ls, rs, cs, es := map[string]types.Resource{}, map[string]types.Resource{}, map[string]types.Resource{}, map[string]types.Resource{}
-	for _, r := range res.Outbound {
-		ls[r.Name] = r
-	}
-	for _, r := range res.Routes {
-		rs[r.Name] = r
-	}
-	for _, r := range res.Clusters {
-		cs[r.Name] = r
-	}
-	for _, r := range res.Endpoints {
-		es[r.ClusterName] = r
-	}
-	set(server.OutboundListeners, ls)
-	set(server.Routes, rs)
-	set(server.Clusters, cs)
-	set(server.Endpoints, es)
-}
-
-// nack waits for the server to log a NACK and returns its reason.
-func (x *xdsServer) nack(t *testing.T) string {
-	t.Helper()
-	select {
-	case r := <-x.nacks.ch:
-		return r
-	case <-time.After(10 * time.Second):
-		t.Fatal("server saw no NACK in 10 s")
-	}
-	return ""
 }
 
 // web is an HTTP service (port named "http") with the given ready pods;
@@ -262,10 +167,10 @@ func complete(n, routes int, s *Snapshot) bool {
 }
 
 func TestInitialSnapshotAndEndpointChange(t *testing.T) {
-	srv := startServer(t, "127.0.0.1:0")
-	srv.feed(t, web("10.1.0.1", "10.1.0.2"), db())
+	srv := xdstest.StartServer(t, "127.0.0.1:0")
+	srv.Feed(t, web("10.1.0.1", "10.1.0.2"), db())
 	rec := newRecorder()
-	c := startClient(t, srv.addr, rec)
+	c := startClient(t, srv.Addr, rec)
 
 	s := rec.await(t, "both services' endpoints", func(s *Snapshot) bool {
 		return len(s.Endpoints) == 2 && len(s.Routes) == 1
@@ -297,7 +202,7 @@ func TestInitialSnapshotAndEndpointChange(t *testing.T) {
 		t.Error("Client.Snapshot is not the last applied snapshot")
 	}
 
-	srv.feed(t, web("10.1.0.1", "10.1.0.3"), db())
+	srv.Feed(t, web("10.1.0.1", "10.1.0.3"), db())
 	next := rec.await(t, "the new web endpoint", hasEndpoints(webName, "10.1.0.1:8080", "10.1.0.3:8080"))
 	if got := endpointsOf(s, webName); fmt.Sprint(got) != "[10.1.0.1:8080 10.1.0.2:8080]" {
 		t.Errorf("an earlier snapshot changed: %v", got)
@@ -307,7 +212,7 @@ func TestInitialSnapshotAndEndpointChange(t *testing.T) {
 	}
 
 	// Removing a service drops its listener, cluster and endpoints.
-	srv.feed(t, web("10.1.0.1", "10.1.0.3"))
+	srv.Feed(t, web("10.1.0.1", "10.1.0.3"))
 	rec.await(t, "db gone", func(s *Snapshot) bool {
 		_, l := s.Listeners[dbVIP+"_5432"]
 		_, c := s.Clusters[dbName]
@@ -317,10 +222,10 @@ func TestInitialSnapshotAndEndpointChange(t *testing.T) {
 }
 
 func TestHandlerErrorIsNACKed(t *testing.T) {
-	srv := startServer(t, "127.0.0.1:0")
-	srv.feed(t, web("10.1.0.1"))
+	srv := xdstest.StartServer(t, "127.0.0.1:0")
+	srv.Feed(t, web("10.1.0.1"))
 	rec := newRecorder()
-	c := startClient(t, srv.addr, rec)
+	c := startClient(t, srv.Addr, rec)
 	good := rec.await(t, "web endpoints", func(s *Snapshot) bool {
 		return complete(1, 1, s) && hasEndpoints(webName, "10.1.0.1:8080")(s)
 	})
@@ -333,8 +238,8 @@ func TestHandlerErrorIsNACKed(t *testing.T) {
 		}
 		return nil
 	})
-	srv.feed(t, web("10.1.0.1", "10.1.0.66"))
-	reason := srv.nack(t)
+	srv.Feed(t, web("10.1.0.1", "10.1.0.66"))
+	reason := srv.NACK(t)
 	if !strings.Contains(reason, webName) || !strings.Contains(reason, "10.1.0.66 refused") {
 		t.Errorf("NACK reason %q does not name the resource and the reason", reason)
 	}
@@ -343,15 +248,15 @@ func TestHandlerErrorIsNACKed(t *testing.T) {
 	if now := c.Snapshot(); now.Versions[EDS] != good.Versions[EDS] || !hasEndpoints(webName, "10.1.0.1:8080")(now) {
 		t.Errorf("the rejected endpoints replaced the good ones: %v", endpointsOf(now, webName))
 	}
-	srv.feed(t, web("10.1.0.1", "10.1.0.4"))
+	srv.Feed(t, web("10.1.0.1", "10.1.0.4"))
 	rec.await(t, "the next good update", hasEndpoints(webName, "10.1.0.1:8080", "10.1.0.4:8080"))
 }
 
 func TestMalformedListenerIsNACKed(t *testing.T) {
-	srv := startServer(t, "127.0.0.1:0")
-	srv.feed(t, web("10.1.0.1"))
+	srv := xdstest.StartServer(t, "127.0.0.1:0")
+	srv.Feed(t, web("10.1.0.1"))
 	rec := newRecorder()
-	c := startClient(t, srv.addr, rec)
+	c := startClient(t, srv.Addr, rec)
 	good := rec.await(t, "web endpoints", func(s *Snapshot) bool {
 		return complete(1, 1, s) && hasEndpoints(webName, "10.1.0.1:8080")(s)
 	})
@@ -362,7 +267,7 @@ func TestMalformedListenerIsNACKed(t *testing.T) {
 	if err := srv.Update(server.OutboundListeners, map[string]types.Resource{name: bad}, nil); err != nil {
 		t.Fatal(err)
 	}
-	reason := srv.nack(t)
+	reason := srv.NACK(t)
 	if !strings.Contains(reason, name) || !strings.Contains(reason, ErrNoAddress.Error()) {
 		t.Errorf("NACK reason %q does not name the listener and the problem", reason)
 	}
@@ -383,14 +288,14 @@ func TestMalformedListenerIsNACKed(t *testing.T) {
 }
 
 func TestReconnectKeepsConfigAndResyncs(t *testing.T) {
-	srv := startServer(t, "127.0.0.1:0")
-	srv.feed(t, web("10.1.0.1"), db())
+	srv := xdstest.StartServer(t, "127.0.0.1:0")
+	srv.Feed(t, web("10.1.0.1"), db())
 	rec := newRecorder()
 	retries := make(chan struct{}, 100)
-	c := startClient(t, srv.addr, rec, slog.New(msgHook{"xDS stream ended", retries}))
+	c := startClient(t, srv.Addr, rec, slog.New(msgHook{"xDS stream ended", retries}))
 	good := rec.await(t, "both services", func(s *Snapshot) bool { return complete(2, 1, s) })
 
-	srv.stop()
+	srv.Stop()
 	// With the server gone the client keeps retrying; nothing is applied
 	// and the configuration stays.
 	for range 3 {
@@ -404,8 +309,8 @@ func TestReconnectKeepsConfigAndResyncs(t *testing.T) {
 		t.Fatal("configuration changed while the server was down")
 	}
 
-	srv2 := startServer(t, srv.addr)
-	srv2.feed(t, web("10.1.0.1", "10.1.0.5"), db())
+	srv2 := xdstest.StartServer(t, srv.Addr)
+	srv2.Feed(t, web("10.1.0.1", "10.1.0.5"), db())
 	rec.await(t, "the new server's endpoints", hasEndpoints(webName, "10.1.0.1:8080", "10.1.0.5:8080"))
 	s := c.Snapshot()
 	if len(s.Listeners) != 2 || len(s.Clusters) != 2 || len(s.Routes) != 1 || len(s.Endpoints[dbName]) != 1 {
@@ -414,11 +319,11 @@ func TestReconnectKeepsConfigAndResyncs(t *testing.T) {
 }
 
 func TestCancelStopsRun(t *testing.T) {
-	srv := startServer(t, "127.0.0.1:0")
-	srv.feed(t, web("10.1.0.1"))
+	srv := xdstest.StartServer(t, "127.0.0.1:0")
+	srv.Feed(t, web("10.1.0.1"))
 	before := runtime.NumGoroutine()
 	rec := newRecorder()
-	c := New(Config{Addr: srv.addr, NodeID: "node-1"}, rec)
+	c := New(Config{Addr: srv.Addr, NodeID: "node-1"}, rec)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()

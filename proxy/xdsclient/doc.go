@@ -7,7 +7,8 @@
 // (EDS), and keeps those two subscriptions in step as Listeners and Clusters
 // come and go. Shoal's server recognises the proxy by its
 // node.user_agent_name, "shoal-proxy", and sends it the outbound socket
-// Listeners named "<clusterIP>_<port>".
+// Listeners named "<clusterIP>_<port>" (and "<clusterIP>_<port>/udp" for
+// UDP ports).
 //
 // Every response is decoded and validated, merged with the state accepted
 // so far, and handed whole to [Handler.Apply] as an immutable [Snapshot], so
@@ -19,7 +20,10 @@
 //
 // What is validated is what the proxy needs: a Listener must have a socket
 // address and exactly one filter chain holding exactly one filter, either an
-// HTTP connection manager over RDS or a tcp_proxy to one cluster; a Cluster
+// HTTP connection manager over RDS or a tcp_proxy to one cluster, or, if its
+// address is UDP, no filter chain and one listener filter, a udp_proxy to
+// one cluster (its deprecated cluster field, or a matcher whose only
+// action is on_no_match with a udp_proxy Route); a Cluster
 // must be of type EDS; every endpoint must have an IP address and port. A
 // route that names a cluster the proxy does not know is not an error here:
 // clusters and routes arrive on separate responses in no guaranteed order,

@@ -9,6 +9,7 @@ import (
 var (
 	ErrNoAddress      = errors.New("no socket address")
 	ErrFilterChain    = errors.New("need exactly one filter chain with exactly one filter")
+	ErrUDPFilter      = errors.New("need no filter chains and exactly one listener filter (udp_proxy)")
 	ErrUnsupported    = errors.New("unsupported")
 	ErrMalformed      = errors.New("malformed")
 	ErrDuplicate      = errors.New("duplicate")

@@ -8,6 +8,8 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	udpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/udp/udp_proxy/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -58,26 +60,16 @@ func parseListener(m *listenerv3.Listener) (Listener, error) {
 	l.Addr = netip.AddrPortFrom(ip.Unmap(), uint16(port))
 	if sa.GetProtocol() == corev3.SocketAddress_UDP {
 		l.Protocol = UDP
+		return parseUDPListener(m, l)
 	}
 	fcs := m.GetFilterChains()
 	if len(fcs) != 1 || len(fcs[0].GetFilters()) != 1 {
 		return l, resErr(LDS, name, ErrFilterChain)
 	}
 	f := fcs[0].GetFilters()[0]
-	tc := f.GetTypedConfig()
-	if tc == nil {
-		return l, resErr(LDS, name, fmt.Errorf("%w: filter %q has no typed_config", ErrMalformed, f.GetName()))
-	}
-	cfg, err := tc.UnmarshalNew()
+	cfg, err := filterConfig(f.GetName(), f.GetTypedConfig())
 	if err != nil {
-		return l, resErr(LDS, name, fmt.Errorf("%w: filter %q: %w", ErrMalformed, f.GetName(), err))
-	}
-	// Listener.Validate stops at the Any; the filter's config has rules
-	// of its own.
-	if v, ok := cfg.(validator); ok {
-		if err := v.Validate(); err != nil {
-			return l, resErr(LDS, name, fmt.Errorf("%w: filter %q: %w", ErrMalformed, f.GetName(), err))
-		}
+		return l, resErr(LDS, name, err)
 	}
 	switch c := cfg.(type) {
 	case *hcmv3.HttpConnectionManager:
@@ -92,7 +84,64 @@ func parseListener(m *listenerv3.Listener) (Listener, error) {
 		}
 		l.Cluster = c.GetCluster()
 	default:
-		return l, resErr(LDS, name, fmt.Errorf("%w: filter %q of type %s", ErrUnsupported, f.GetName(), tc.GetTypeUrl()))
+		return l, resErr(LDS, name, fmt.Errorf("%w: filter %q of type %s", ErrUnsupported, f.GetName(), f.GetTypedConfig().GetTypeUrl()))
 	}
 	return l, nil
+}
+
+// parseUDPListener reads a UDP listener as Envoy has it: no filter chains
+// and one listener filter, a udp_proxy to a single cluster, given either by
+// the deprecated cluster field or by a matcher that only falls through
+// (on_no_match) to a udp_proxy Route.
+func parseUDPListener(m *listenerv3.Listener, l Listener) (Listener, error) {
+	name := m.GetName()
+	lfs := m.GetListenerFilters()
+	if len(m.GetFilterChains()) != 0 || len(lfs) != 1 {
+		return l, resErr(LDS, name, ErrUDPFilter)
+	}
+	f := lfs[0]
+	cfg, err := filterConfig(f.GetName(), f.GetTypedConfig())
+	if err != nil {
+		return l, resErr(LDS, name, err)
+	}
+	c, ok := cfg.(*udpproxyv3.UdpProxyConfig)
+	if !ok {
+		return l, resErr(LDS, name, fmt.Errorf("%w: listener filter %q of type %s", ErrUnsupported, f.GetName(), f.GetTypedConfig().GetTypeUrl()))
+	}
+	l.Cluster = c.GetCluster()
+	if mt := c.GetMatcher(); mt != nil {
+		l.Cluster = ""
+		if mt.GetMatcherType() == nil {
+			r := &udpproxyv3.Route{}
+			if a := mt.GetOnNoMatch().GetAction().GetTypedConfig(); a != nil && a.UnmarshalTo(r) == nil {
+				l.Cluster = r.GetCluster()
+			}
+		}
+	}
+	if l.Cluster == "" {
+		return l, resErr(LDS, name, fmt.Errorf("%w: udp_proxy without a single cluster", ErrUnsupported))
+	}
+	if d := c.GetIdleTimeout(); d != nil {
+		l.IdleTimeout = d.AsDuration()
+	}
+	return l, nil
+}
+
+// filterConfig unpacks and validates a (listener) filter's typed_config.
+// Listener.Validate stops at the Any; the filter's config has rules of its
+// own.
+func filterConfig(name string, tc *anypb.Any) (proto.Message, error) {
+	if tc == nil {
+		return nil, fmt.Errorf("%w: filter %q has no typed_config", ErrMalformed, name)
+	}
+	cfg, err := tc.UnmarshalNew()
+	if err != nil {
+		return nil, fmt.Errorf("%w: filter %q: %w", ErrMalformed, name, err)
+	}
+	if v, ok := cfg.(validator); ok {
+		if err := v.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: filter %q: %w", ErrMalformed, name, err)
+		}
+	}
+	return cfg, nil
 }

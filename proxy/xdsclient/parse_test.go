@@ -4,6 +4,10 @@ import (
 	"errors"
 	"strconv"
 	"testing"
+	"time"
+
+	xdscorev3 "github.com/cncf/xds/go/xds/core/v3"
+	matcherv3 "github.com/cncf/xds/go/xds/type/matcher/v3"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -12,9 +16,11 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	udpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/udp/udp_proxy/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -53,8 +59,40 @@ func tcpProxy(cluster string) *tcpproxyv3.TcpProxy {
 	return &tcpproxyv3.TcpProxy{StatPrefix: "x", ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: cluster}}
 }
 
+// udpListener is a UDP listener as Envoy has it: listener filters, no
+// filter chains.
+func udpListener(t *testing.T, name string, addr *corev3.Address, filters ...proto.Message) *listenerv3.Listener {
+	l := &listenerv3.Listener{Name: name, Address: addr}
+	for _, f := range filters {
+		l.ListenerFilters = append(l.ListenerFilters, &listenerv3.ListenerFilter{Name: "envoy.filters.udp_listener.udp_proxy",
+			ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: pack(t, f)}})
+	}
+	return l
+}
+
+// udpProxyMatcher is what Shoal's translation sends: a matcher that only
+// falls through to the cluster.
+func udpProxyMatcher(t *testing.T, cluster string) *udpproxyv3.UdpProxyConfig {
+	return &udpproxyv3.UdpProxyConfig{StatPrefix: "x", IdleTimeout: durationpb.New(30 * time.Second),
+		RouteSpecifier: &udpproxyv3.UdpProxyConfig_Matcher{Matcher: &matcherv3.Matcher{
+			OnNoMatch: &matcherv3.Matcher_OnMatch{OnMatch: &matcherv3.Matcher_OnMatch_Action{
+				Action: &xdscorev3.TypedExtensionConfig{Name: "route", TypedConfig: pack(t, &udpproxyv3.Route{Cluster: cluster})}}}}}}
+}
+
+// udpProxySourceMatcher routes by source IP, which the proxy does not do.
+func udpProxySourceMatcher(t *testing.T) *udpproxyv3.UdpProxyConfig {
+	c := udpProxyMatcher(t, "fallback")
+	c.GetMatcher().MatcherType = &matcherv3.Matcher_MatcherTree_{MatcherTree: &matcherv3.Matcher_MatcherTree{
+		Input: &xdscorev3.TypedExtensionConfig{Name: "source-ip", TypedConfig: pack(t, &routev3.RouteConfiguration{})},
+		TreeType: &matcherv3.Matcher_MatcherTree_ExactMatchMap{ExactMatchMap: &matcherv3.Matcher_MatcherTree_MatchMap{
+			Map: map[string]*matcherv3.Matcher_OnMatch{"10.0.0.1": c.GetMatcher().GetOnNoMatch()}}},
+	}}
+	return c
+}
+
 func TestParseListeners(t *testing.T) {
 	vip := sockAddr("10.96.0.1", 80, corev3.SocketAddress_TCP)
+	udpVIP := sockAddr("10.96.0.10", 53, corev3.SocketAddress_UDP)
 	for _, tc := range []struct {
 		name string
 		in   []proto.Message
@@ -63,7 +101,20 @@ func TestParseListeners(t *testing.T) {
 	}{
 		{"http", []proto.Message{listener(t, "a", vip, hcmRDS("r"))}, &Listener{Name: "a", Route: "r"}, nil},
 		{"tcp", []proto.Message{listener(t, "a", vip, tcpProxy("c"))}, &Listener{Name: "a", Cluster: "c"}, nil},
-		{"udp", []proto.Message{listener(t, "a", sockAddr("10.96.0.1", 80, corev3.SocketAddress_UDP), tcpProxy("c"))}, &Listener{Name: "a", Protocol: UDP, Cluster: "c"}, nil},
+		{"udp matcher", []proto.Message{udpListener(t, "a", udpVIP, udpProxyMatcher(t, "c"))}, &Listener{Name: "a", Protocol: UDP, Cluster: "c", IdleTimeout: 30 * time.Second}, nil},
+		{"udp cluster field", []proto.Message{udpListener(t, "a", udpVIP, &udpproxyv3.UdpProxyConfig{StatPrefix: "x",
+			RouteSpecifier: &udpproxyv3.UdpProxyConfig_Cluster{Cluster: "c"}})}, &Listener{Name: "a", Protocol: UDP, Cluster: "c"}, nil},
+		{"udp and tcp on one port", []proto.Message{listener(t, "a", vip, tcpProxy("c")), udpListener(t, "b", sockAddr("10.96.0.1", 80, corev3.SocketAddress_UDP), udpProxyMatcher(t, "d"))},
+			&Listener{Name: "b", Protocol: UDP, Cluster: "d", IdleTimeout: 30 * time.Second}, nil},
+		{"udp with filter chain", []proto.Message{listener(t, "a", udpVIP, tcpProxy("c"))}, nil, ErrUDPFilter},
+		{"udp no listener filter", []proto.Message{udpListener(t, "a", udpVIP)}, nil, ErrUDPFilter},
+		{"udp two listener filters", []proto.Message{udpListener(t, "a", udpVIP, udpProxyMatcher(t, "c"), udpProxyMatcher(t, "d"))}, nil, ErrUDPFilter},
+		{"udp other filter", []proto.Message{udpListener(t, "a", udpVIP, tcpProxy("c"))}, nil, ErrUnsupported},
+		{"udp no cluster", []proto.Message{udpListener(t, "a", udpVIP, &udpproxyv3.UdpProxyConfig{StatPrefix: "x"})}, nil, ErrMalformed},
+		{"udp matcher without route", []proto.Message{udpListener(t, "a", udpVIP, &udpproxyv3.UdpProxyConfig{StatPrefix: "x",
+			RouteSpecifier: &udpproxyv3.UdpProxyConfig_Matcher{Matcher: &matcherv3.Matcher{}}})}, nil, ErrUnsupported},
+		{"udp matching on source", []proto.Message{udpListener(t, "a", udpVIP, udpProxySourceMatcher(t))}, nil, ErrUnsupported},
+		{"udp same address", []proto.Message{udpListener(t, "a", udpVIP, udpProxyMatcher(t, "c")), udpListener(t, "b", udpVIP, udpProxyMatcher(t, "c"))}, nil, ErrAddressInUse},
 		{"no address", []proto.Message{listener(t, "a", nil, tcpProxy("c"))}, nil, ErrNoAddress},
 		{"bad ip", []proto.Message{listener(t, "a", sockAddr("web", 80, 0), tcpProxy("c"))}, nil, ErrMalformed},
 		{"no filter chain", []proto.Message{listener(t, "a", vip)}, nil, ErrFilterChain},

@@ -2,6 +2,7 @@ package xdsclient
 
 import (
 	"net/netip"
+	"time"
 
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 )
@@ -77,18 +78,22 @@ func (p Protocol) String() string {
 }
 
 // Listener is a service VIP:port and what to do with its connections:
-// exactly one of Cluster (L4, tcp_proxy) and Route (L7, HTTP over RDS) is
-// set.
+// exactly one of Cluster (L4, tcp_proxy or, for UDP, udp_proxy) and Route
+// (L7, HTTP over RDS) is set. A UDP listener always has a Cluster.
 type Listener struct {
 	Name     string
 	Addr     netip.AddrPort
 	Protocol Protocol
-	// Cluster is the upstream cluster of a TCP proxy listener.
+	// Cluster is the upstream cluster of a TCP or UDP proxy listener.
 	Cluster string
 	// Route is the RouteConfiguration name of an HTTP listener. It may
 	// not be in Snapshot.Routes yet (RDS follows LDS); the data plane
 	// then answers 503 or holds the listener back, as it chooses.
 	Route string
+	// IdleTimeout is the udp_proxy idle_timeout of a UDP listener: how
+	// long a client's flow lives without datagrams. 0 means unset, and the
+	// data plane picks its default.
+	IdleTimeout time.Duration
 }
 
 // HTTP reports whether connections are parsed as HTTP and each request

@@ -12,15 +12,20 @@ import (
 // connectTimeout bounds an Envoy upstream connect (Envoy's own default).
 const connectTimeout = 5 * time.Second
 
-// Clusters returns one EDS Cluster per TCP port of svc, in port order.
+// Clusters returns one EDS Cluster per TCP port of svc and, if svc has a
+// cluster IP, per UDP port, in port order.
 func Clusters(svc *corev1.Service, domain string) []*clusterv3.Cluster {
 	if !translatable(svc) {
 		return nil
 	}
+	_, hasVIP := clusterIP(svc)
 	var out []*clusterv3.Cluster
 	for _, p := range svc.Spec.Ports {
-		if tcpPort(p) {
+		switch {
+		case tcpPort(p):
 			out = append(out, cluster(portName(svc, p, domain), policyOf(svc)))
+		case udpPort(p) && hasVIP:
+			out = append(out, cluster(udpPortName(svc, p, domain), policyOf(svc)))
 		}
 	}
 	return out

@@ -56,8 +56,30 @@
 // grpc or kubernetes.io/h2c, or a name starting with "http" or "grpc"), a
 // TCP proxy to the cluster otherwise.
 //
-// ExternalName Services, non-TCP ports and FQDN EndpointSlices get no
-// resources. An endpoint that appears in several slices is listed once,
+// # UDP ports
+//
+// A UDP port of a Service with a cluster IP gets three resources, for Envoy
+// sidecars and Shoal's node proxy only (there is nothing for a proxyless
+// gRPC client to dial over UDP): a Cluster and a ClusterLoadAssignment named
+//
+//	<service>.<namespace>.svc.<domain>:<port>/udp
+//
+// built exactly as a TCP port's (the assignment takes the slice port of the
+// same name and protocol UDP, and its endpoint addresses say UDP), and an
+// outbound Listener named "<clusterIP>_<port>/udp" bound to the cluster IP
+// over UDP. That listener has no filter chains and one listener filter,
+// envoy.filters.udp_listener.udp_proxy, whose matcher falls through
+// (on_no_match) to a udp_proxy Route to the cluster, with an idle_timeout of
+// UDPIdleTimeout. The "/udp" suffix, in the services(5) notation, keeps the
+// names apart from those of a TCP port with the same number (kube-dns serves
+// 53/TCP and 53/UDP), while TCP names stay as they were. Since the server
+// gives outbound Listeners only to clients that are not gRPC libraries, only
+// Envoy and Shoal's node proxy see the UDP listeners; the UDP clusters are
+// in CDS for everyone, but proxyless clients ask only for the clusters
+// their ApiListeners' routes name.
+//
+// ExternalName Services, SCTP ports, UDP ports of headless Services and
+// FQDN EndpointSlices get no resources. An endpoint that appears in several slices is listed once,
 // preferring the healthiest status.
 //
 // # Usage

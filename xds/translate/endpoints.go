@@ -26,8 +26,9 @@ const MaxWeight = 1 << 16
 // keep a useful resolution.
 const NeutralWeight = 100
 
-// Endpoints returns one ClusterLoadAssignment per TCP port of s.Service, in
-// port order, each named like its Cluster. A port without usable endpoints
+// Endpoints returns one ClusterLoadAssignment per TCP port of s.Service and,
+// if it has a cluster IP, per UDP port, in port order, each named like its
+// Cluster. A port without usable endpoints
 // still gets an (empty) assignment so clients see "no endpoints" rather than
 // waiting for a resource that never comes. Only this function reads slices
 // and weights, so an endpoint change changes only these resources.
@@ -36,10 +37,14 @@ func Endpoints(s Service, v *View) []*endpointv3.ClusterLoadAssignment {
 	if !translatable(svc) {
 		return nil
 	}
+	_, hasVIP := clusterIP(svc)
 	var out []*endpointv3.ClusterLoadAssignment
 	for _, p := range svc.Spec.Ports {
-		if tcpPort(p) {
+		switch {
+		case tcpPort(p):
 			out = append(out, loadAssignment(portName(svc, p, v.domain()), p, s.Slices, v))
+		case udpPort(p) && hasVIP:
+			out = append(out, loadAssignment(udpPortName(svc, p, v.domain()), p, s.Slices, v))
 		}
 	}
 	return out
@@ -50,6 +55,7 @@ type endpoint struct {
 	addr   netip.Addr
 	ip     string
 	port   uint32
+	proto  corev3.SocketAddress_Protocol
 	zone   string
 	status corev3.HealthStatus
 }
@@ -79,7 +85,7 @@ func lbEndpoint(e endpoint, w uint32) *endpointv3.LbEndpoint {
 	return &endpointv3.LbEndpoint{
 		HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
 			Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
-				Protocol:      corev3.SocketAddress_TCP,
+				Protocol:      e.proto,
 				Address:       e.ip,
 				PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: e.port},
 			}}},
@@ -115,7 +121,7 @@ func collect(sp corev1.ServicePort, sls []*discoveryv1.EndpointSlice) []endpoint
 			if err != nil {
 				continue
 			}
-			e := endpoint{addr: addr, ip: addr.String(), port: port, zone: deref(ep.Zone), status: status}
+			e := endpoint{addr: addr, ip: addr.String(), port: port, proto: protocolOf(sp), zone: deref(ep.Zone), status: status}
 			k := endpointKey{e.ip, e.port}
 			if i, dup := seen[k]; dup {
 				if out[i].status != corev3.HealthStatus_HEALTHY && e.status == corev3.HealthStatus_HEALTHY {
@@ -139,13 +145,14 @@ type endpointKey struct {
 }
 
 // slicePort finds the slice port that carries sp: same name (the slice holds
-// the resolved target port number) and TCP.
+// the resolved target port number) and same protocol (unset means TCP).
 func slicePort(sl *discoveryv1.EndpointSlice, sp corev1.ServicePort) (uint32, bool) {
+	want := cmp.Or(sp.Protocol, corev1.ProtocolTCP)
 	for _, p := range sl.Ports {
 		if deref(p.Name) != sp.Name || p.Port == nil || *p.Port <= 0 || *p.Port > math.MaxUint16 {
 			continue
 		}
-		if p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP {
+		if cmp.Or(deref(p.Protocol), corev1.ProtocolTCP) != want {
 			continue
 		}
 		return uint32(*p.Port), true

@@ -46,7 +46,8 @@ func ep(ip, zone string, ready, serving, terminating bool) discoveryv1.Endpoint 
 func readyEP(ip, zone string) discoveryv1.Endpoint { return ep(ip, zone, true, true, false) }
 
 // multiPort is a ClusterIP Service with two TCP ports (target ports differ
-// from service ports) and a UDP port that gets no resources; its slices hold
+// from service ports) and a UDP port, which gets an outbound listener, a
+// cluster and an assignment but no ApiListener or route; its slices hold
 // 3 ready endpoints in two zones, 1 terminating-but-serving and 1 not ready.
 func multiPort() Service {
 	ports := []discoveryv1.EndpointPort{slicePortOf("http", 8080), slicePortOf("grpc", 9000), {Name: ptr("dns"), Port: ptr(int32(5353)), Protocol: ptr(corev1.ProtocolUDP)}}
@@ -92,6 +93,35 @@ func externalName() Service {
 	return Service{Service: s}
 }
 
+// kubeDNS is a cluster DNS Service: port 53 over both UDP and TCP, with
+// target ports that differ between the two so that mixing them up shows.
+func kubeDNS() Service {
+	ports := []discoveryv1.EndpointPort{
+		{Name: ptr("dns"), Port: ptr(int32(5353)), Protocol: ptr(corev1.ProtocolUDP)},
+		{Name: ptr("dns-tcp"), Port: ptr(int32(5354)), Protocol: ptr(corev1.ProtocolTCP)},
+	}
+	return Service{
+		Service: service("kube-system", "kube-dns", "10.96.0.53",
+			svcPort("dns", 53, corev1.ProtocolUDP),
+			svcPort("dns-tcp", 53, corev1.ProtocolTCP)),
+		Slices: []*discoveryv1.EndpointSlice{
+			slice("kube-system", "kube-dns-abc", ports, readyEP("10.3.0.1", "zone-a"), readyEP("10.3.0.2", "zone-b")),
+		},
+	}
+}
+
+// headlessUDP is a headless Service with a UDP port: no VIP to listen on,
+// so no resources.
+func headlessUDP() Service {
+	return Service{
+		Service: service("data", "gossip", corev1.ClusterIPNone, svcPort("gossip", 7946, corev1.ProtocolUDP)),
+		Slices: []*discoveryv1.EndpointSlice{
+			slice("data", "gossip-xyz", []discoveryv1.EndpointPort{{Name: ptr("gossip"), Port: ptr(int32(7946)), Protocol: ptr(corev1.ProtocolUDP)}},
+				readyEP("10.2.0.9", "")),
+		},
+	}
+}
+
 func allServices() []Service {
-	return []Service{multiPort(), headless(), noEndpoints(), externalName()}
+	return []Service{multiPort(), headless(), noEndpoints(), externalName(), kubeDNS(), headlessUDP()}
 }

@@ -21,23 +21,27 @@ const (
 )
 
 // OutboundListeners returns, for a Service with a cluster IP, one Listener
-// per TCP port bound to <clusterIP>:<port>, for Envoy sidecars and Shoal's
-// node proxy (Envoy accepts an ApiListener only from its bootstrap, never
-// over LDS). HTTP ports (see IsHTTP) get an HTTP connection manager that
-// routes through RDS, so each request is balanced; other ports get a TCP
-// proxy to the port's cluster. Listener names are "<clusterIP>_<port>".
+// per TCP or UDP port bound to <clusterIP>:<port>, for Envoy sidecars and
+// Shoal's node proxy (Envoy accepts an ApiListener only from its bootstrap,
+// never over LDS). HTTP ports (see IsHTTP) get an HTTP connection manager
+// that routes through RDS, so each request is balanced; other TCP ports get
+// a TCP proxy to the port's cluster, and UDP ports a UDP proxy. Listener
+// names are "<clusterIP>_<port>", and "<clusterIP>_<port>/udp" for UDP.
 func OutboundListeners(svc *corev1.Service, domain string) []*listenerv3.Listener {
 	if !translatable(svc) {
 		return nil
 	}
-	vip, err := netip.ParseAddr(svc.Spec.ClusterIP)
-	if err != nil { // headless, or not allocated yet
+	vip, ok := clusterIP(svc)
+	if !ok {
 		return nil
 	}
 	var out []*listenerv3.Listener
 	for _, p := range svc.Spec.Ports {
-		if tcpPort(p) {
+		switch {
+		case tcpPort(p):
 			out = append(out, outboundListener(svc, p, vip, domain))
+		case udpPort(p):
+			out = append(out, udpListener(svc, p, vip, domain))
 		}
 	}
 	return out

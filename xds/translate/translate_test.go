@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -86,6 +88,8 @@ func TestGolden(t *testing.T) {
 		{"headless", headless()},
 		{"no_endpoints", noEndpoints()},
 		{"external_name", externalName()},
+		{"kube_dns", kubeDNS()},
+		{"headless_udp", headlessUDP()},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -147,8 +151,10 @@ func validateAll(t *testing.T, m proto.Message) {
 func TestValidate(t *testing.T) {
 	res := Translate(&View{Services: allServices(), Weights: map[string]uint32{"10.1.0.1": 7, "10.1.0.2": 1 << 30}})
 	msgs := messages(res)
-	if len(msgs) != 19 { // 4 TCP ports × 4 kinds + 3 ports with a cluster IP
-		t.Fatalf("got %d resources, want 19", len(msgs))
+	// 5 TCP ports × 4 kinds + 4 TCP ports with a cluster IP, and 2 UDP
+	// ports with a cluster IP × 3 kinds (listener, cluster, assignment).
+	if len(msgs) != 30 {
+		t.Fatalf("got %d resources, want 30", len(msgs))
 	}
 	for _, m := range msgs {
 		validateAll(t, m)
@@ -158,6 +164,14 @@ func TestValidate(t *testing.T) {
 // TestGRPCRequirements checks what grpc-go needs but no Validate enforces.
 func TestGRPCRequirements(t *testing.T) {
 	res := Translate(&View{Services: allServices()})
+	// UDP ports add clusters and assignments but no ApiListeners or
+	// routes; leave those out so that the kinds line up by index again.
+	tcpOnly := func(name string) bool { return !strings.HasSuffix(name, "/udp") }
+	res.Clusters = slices.DeleteFunc(res.Clusters, func(c *clusterv3.Cluster) bool { return !tcpOnly(c.Name) })
+	res.Endpoints = slices.DeleteFunc(res.Endpoints, func(c *endpointv3.ClusterLoadAssignment) bool { return !tcpOnly(c.ClusterName) })
+	if len(res.Listeners) != len(res.Clusters) || len(res.Listeners) != len(res.Routes) || len(res.Listeners) != len(res.Endpoints) {
+		t.Fatalf("%d ApiListeners, %d routes, %d TCP clusters, %d TCP assignments", len(res.Listeners), len(res.Routes), len(res.Clusters), len(res.Endpoints))
+	}
 	for i, l := range res.Listeners {
 		if l.Name != res.Clusters[i].Name || l.Name != res.Routes[i].Name || l.Name != res.Endpoints[i].ClusterName {
 			t.Errorf("names differ: listener %q cluster %q route %q eds %q", l.Name, res.Clusters[i].Name, res.Routes[i].Name, res.Endpoints[i].ClusterName)
@@ -243,7 +257,7 @@ func TestEndpointChangeIsLocal(t *testing.T) {
 			t.Errorf("%s: listener, route or cluster changed on an endpoint change", before.Listeners[i].Name)
 		}
 	}
-	isWeb := map[string]bool{"web.shop.svc.cluster.local:80": true, "web.shop.svc.cluster.local:9090": true}
+	isWeb := map[string]bool{"web.shop.svc.cluster.local:80": true, "web.shop.svc.cluster.local:9090": true, "web.shop.svc.cluster.local:53/udp": true}
 	for i, b := range before.Endpoints {
 		a := after.Endpoints[i]
 		switch eq := proto.Equal(b, a); {

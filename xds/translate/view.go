@@ -46,8 +46,8 @@ func translatable(svc *corev1.Service) bool {
 	return svc != nil && svc.Spec.Type != corev1.ServiceTypeExternalName
 }
 
-// tcpPort reports whether a Service port carries TCP, the only protocol the
-// generated listeners and clusters speak.
+// tcpPort reports whether a Service port carries TCP; TCP ports get every
+// kind of resource. UDP ports (see udpPort) get fewer; SCTP ones none.
 func tcpPort(p corev1.ServicePort) bool {
 	return p.Protocol == "" || p.Protocol == corev1.ProtocolTCP
 }
