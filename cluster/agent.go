@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
 
 	"github.com/shoalmesh/shoal/controlplane/pki"
@@ -88,6 +89,12 @@ func startAgent(ctx context.Context, cancel func(), stopped chan<- struct{}, cfg
 			return fmt.Errorf("--node-ip %q: %w", cfg.NodeIP, err)
 		}
 	}
+	// One registry for the agent and its proxy: the agent's /metrics
+	// serves both.
+	metrics := prometheus.NewRegistry()
+	if err := proxy.RegisterMetrics(metrics); err != nil {
+		return fmt.Errorf("node proxy metrics: %w", err)
+	}
 	a, err := nodeagent.New(nodeagent.Config{
 		REST: &rest.Config{Host: in.APIURL, BearerToken: token,
 			TLSClientConfig: rest.TLSClientConfig{CAFile: filepath.Join(cfg.DataDir, "pki", pki.CACertFile)}},
@@ -95,6 +102,7 @@ func startAgent(ctx context.Context, cancel func(), stopped chan<- struct{}, cfg
 		NodeIP:     nodeIP,
 		DataDir:    filepath.Join(cfg.DataDir, "agent"),
 		ClusterDNS: in.Registry.ClusterDNSIP(),
+		Metrics:    metrics,
 		Logger:     cfg.Log,
 	})
 	if err != nil {
@@ -109,7 +117,7 @@ func startAgent(ctx context.Context, cancel func(), stopped chan<- struct{}, cfg
 	}
 	// The node proxy: service VIPs on this host, for it and its pods.
 	px := proxy.New(proxy.Config{XDSAddr: in.XDSAddr, NodeID: "proxy-" + name,
-		Reserved: []netip.Addr{in.Registry.ClusterDNSIP()}, Logger: cfg.Log})
+		Reserved: []netip.Addr{in.Registry.ClusterDNSIP()}, AdminAddr: cfg.ProxyAdminAddr, Metrics: metrics, Logger: cfg.Log})
 	proxyDone := make(chan struct{})
 	go func() {
 		defer close(proxyDone)

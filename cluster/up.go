@@ -42,7 +42,10 @@ type Config struct {
 	// host name, the address of the default route's interface).
 	Agent            string
 	NodeName, NodeIP string
-	Log              *slog.Logger
+	// ProxyAdminAddr is where the node proxy's admin endpoint (config dump,
+	// endpoint states, metrics) listens; "" turns it off.
+	ProxyAdminAddr string
+	Log            *slog.Logger
 	// Out receives the start-up banner (how to use kubectl); nil discards it.
 	Out io.Writer
 }
@@ -56,6 +59,7 @@ const (
 	DefaultServiceCIDR    = "10.96.0.0/16"
 	DefaultDNSAddr        = "127.0.0.1:10053"
 	DefaultXDSAddr        = "127.0.0.1:18000"
+	DefaultProxyAdminAddr = "127.0.0.1:15000"
 )
 
 // Instance is a started Shoal process.

@@ -78,6 +78,7 @@ func run(command string, args []string, start func(context.Context, cluster.Conf
 		fs.StringVar(&cfg.Agent, "agent", cluster.AgentAuto, "run a node agent so this host runs pods: auto (when root with CAP_NET_ADMIN and cgroups), on, off")
 		fs.StringVar(&cfg.NodeName, "node-name", "", "this host's node name (default: the host name)")
 		fs.StringVar(&cfg.NodeIP, "node-ip", "", "this host's node IP (default: the address of the default route's interface)")
+		fs.StringVar(&cfg.ProxyAdminAddr, "proxy-admin-addr", cluster.DefaultProxyAdminAddr, "the node proxy's admin endpoint (config dump, endpoints, metrics); empty: none")
 	}
 	fs.StringVar(&cfg.XDSAddr, "xds-addr", cluster.DefaultXDSAddr, "xDS (ADS and LRS) gRPC listen address")
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", cluster.DefaultServiceCIDR, "range ClusterIPs are allocated from")

@@ -8,8 +8,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shoalmesh/shoal/cluster"
 	"github.com/shoalmesh/shoal/proxy"
-	"github.com/shoalmesh/shoal/proxy/balancer"
 )
 
 // runProxy runs `shoal proxy`: the node proxy alone (as a sidecar, or on a
@@ -18,7 +20,8 @@ func runProxy(args []string) error {
 	fs := flag.NewFlagSet("shoal proxy", flag.ExitOnError)
 	xds := fs.String("xds", "127.0.0.1:18000", "the control plane's xDS address")
 	nodeID := fs.String("node-id", "", "this proxy's xDS node id (default: proxy-<host name>)")
-	roundRobin := fs.Bool("round-robin", false, "balance round robin instead of least request (for comparison)")
+	roundRobin := fs.Bool("round-robin", false, "balance every service round robin, whatever its policy (for comparison)")
+	adminAddr := fs.String("admin-addr", cluster.DefaultProxyAdminAddr, "the admin endpoint (config dump, endpoints, metrics, readiness); empty: none")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.Parse(args)
 	log, err := newLogger(*logLevel)
@@ -32,11 +35,14 @@ func runProxy(args []string) error {
 		}
 		*nodeID = "proxy-" + h
 	}
-	mode := balancer.LeastRequest
+	balance := proxy.FollowCluster
 	if *roundRobin {
-		mode = balancer.RoundRobin
+		balance = proxy.ForceRoundRobin
+	}
+	if err := proxy.RegisterMetrics(prometheus.DefaultRegisterer); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return proxy.New(proxy.Config{XDSAddr: *xds, NodeID: *nodeID, Mode: mode, Logger: log}).Run(ctx)
+	return proxy.New(proxy.Config{XDSAddr: *xds, NodeID: *nodeID, Balance: balance, AdminAddr: *adminAddr, Logger: log}).Run(ctx)
 }

@@ -7,4 +7,6 @@ var (
 	ErrProxyClosed = errors.New("l4: proxy closed")
 	// ErrNoEndpoint means the cluster had no eligible endpoint.
 	ErrNoEndpoint = errors.New("no eligible endpoint")
+	// ErrTooManyFlows means a UDP proxy is at UDPOptions.MaxFlows.
+	ErrTooManyFlows = errors.New("too many UDP flows")
 )

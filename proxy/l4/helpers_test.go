@@ -94,8 +94,13 @@ func ep(a netip.AddrPort, w uint32) balancer.Endpoint {
 }
 
 // startProxy serves a proxy on 127.0.0.1 and shuts it down at cleanup.
+// Its Service defaults to the test's name, so that each test has series
+// of its own.
 func startProxy(t *testing.T, c *balancer.Cluster, opts Options) (*Proxy, string) {
 	t.Helper()
+	if opts.Service == "" {
+		opts.Service = t.Name()
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -127,5 +132,48 @@ func dial(t *testing.T, addr string) *net.TCPConn {
 	return c.(*net.TCPConn)
 }
 
-// counter reads a metric now, to compare with a later reading.
+// counter reads a metric now.
 func counter(m prometheus.Collector) float64 { return testutil.ToFloat64(m) }
+
+// result is the connections_total series of the test's service.
+func result(t *testing.T, r string) float64 {
+	return counter(connectionsTotal.WithLabelValues(t.Name(), r))
+}
+
+// gathered sums, over reg's series of metric whose labels include the
+// given name-value pairs, the counter or gauge values or the histogram
+// sample counts. ok is false when no series matched.
+func gathered(t *testing.T, reg prometheus.Gatherer, metric string, labels ...string) (sum float64, ok bool) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != metric {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue series
+				}
+			}
+			ok = true
+			switch {
+			case m.Counter != nil:
+				sum += m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				sum += m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				sum += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return sum, ok
+}

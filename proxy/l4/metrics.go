@@ -1,37 +1,46 @@
 package l4
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
 
-// Metrics of every L4 listener of the process; labels are small fixed sets.
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics of every L4 listener of the process, by service (the xDS
+// cluster name); the other labels are small fixed sets.
 var (
 	connectionsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "shoal", Subsystem: "proxy", Name: "connections_total",
-		Help: "Downstream TCP connections handled, by result (proxied, no_endpoint, connect_failed).",
-	}, []string{"result"})
-	activeConnections = prometheus.NewGauge(prometheus.GaugeOpts{
+		Help: "Downstream TCP connections handled, by service and result (proxied, no_endpoint, connect_failed).",
+	}, []string{"service", "result"})
+	activeConnections = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "shoal", Subsystem: "proxy", Name: "active_connections",
-		Help: "Downstream TCP connections open now.",
-	})
+		Help: "Downstream TCP connections open now, by service.",
+	}, []string{"service"})
 	bytesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "shoal", Subsystem: "proxy", Name: "bytes_total",
-		Help: "Bytes proxied, by direction (upstream: client to endpoint, downstream: endpoint to client).",
-	}, []string{"direction"})
-	connectFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Help: "Bytes proxied, by service and direction (upstream: client to endpoint, downstream: endpoint to client).",
+	}, []string{"service", "direction"})
+	connectFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "shoal", Subsystem: "proxy", Name: "connect_failures_total",
-		Help: "Failed connects to an endpoint, each retry counted.",
-	})
+		Help: "Failed connects to an endpoint, each retry counted, by service.",
+	}, []string{"service"})
+	connectionDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "shoal", Subsystem: "proxy", Name: "connection_duration_seconds",
+		Help:    "Lifetime of proxied TCP connections, from accept to close, by service.",
+		Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600},
+	}, []string{"service"})
 
-	resultProxied       = connectionsTotal.WithLabelValues("proxied")
-	resultNoEndpoint    = connectionsTotal.WithLabelValues("no_endpoint")
-	resultConnectFailed = connectionsTotal.WithLabelValues("connect_failed")
-	bytesUpstream       = bytesTotal.WithLabelValues("upstream")
-	bytesDownstream     = bytesTotal.WithLabelValues("downstream")
+	vecs = []interface{ DeletePartialMatch(prometheus.Labels) int }{
+		connectionsTotal, activeConnections, bytesTotal, connectFailures, connectionDuration,
+	}
 )
 
 // RegisterMetrics adds the L4 proxy's metrics to reg (the process's
-// registry, served on the agent's /metrics).
+// registry, served on the agent's /metrics). Registering twice is not an
+// error.
 func RegisterMetrics(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{connectionsTotal, activeConnections, bytesTotal, connectFailures} {
+	for _, c := range []prometheus.Collector{connectionsTotal, activeConnections, bytesTotal, connectFailures, connectionDuration} {
 		if err := reg.Register(c); err != nil {
 			if _, dup := err.(prometheus.AlreadyRegisteredError); !dup {
 				return err
@@ -39,4 +48,67 @@ func RegisterMetrics(reg prometheus.Registerer) error {
 		}
 	}
 	return nil
+}
+
+// unknownService labels the metrics of a proxy whose Options.Service is
+// empty.
+const unknownService = "unknown"
+
+// metrics are one service's series, resolved once so that the hot path
+// does no label lookup.
+type metrics struct {
+	service                            string
+	proxied, noEndpoint, connectFailed prometheus.Counter
+	active                             prometheus.Gauge
+	bytesUpstream, bytesDownstream     prometheus.Counter
+	connectFailures                    prometheus.Counter
+	duration                           prometheus.Observer
+	releaseOnce                        sync.Once
+}
+
+// users counts the live proxies of each service. Several proxies may serve
+// one service (a listener being replaced drains while its successor
+// serves), so a service's series go only when its last proxy shuts down;
+// deleting them earlier would leave the survivor counting into series that
+// are no longer exported.
+var users = struct {
+	sync.Mutex
+	n map[string]int
+}{n: map[string]int{}}
+
+// acquireMetrics returns service's series, creating them if needed.
+func acquireMetrics(service string) *metrics {
+	if service == "" {
+		service = unknownService
+	}
+	users.Lock()
+	users.n[service]++
+	users.Unlock()
+	return &metrics{
+		service:         service,
+		proxied:         connectionsTotal.WithLabelValues(service, "proxied"),
+		noEndpoint:      connectionsTotal.WithLabelValues(service, "no_endpoint"),
+		connectFailed:   connectionsTotal.WithLabelValues(service, "connect_failed"),
+		active:          activeConnections.WithLabelValues(service),
+		bytesUpstream:   bytesTotal.WithLabelValues(service, "upstream"),
+		bytesDownstream: bytesTotal.WithLabelValues(service, "downstream"),
+		connectFailures: connectFailures.WithLabelValues(service),
+		duration:        connectionDuration.WithLabelValues(service),
+	}
+}
+
+// release drops m's proxy from its service's users (once) and deletes the
+// service's series when it was the last.
+func (m *metrics) release() {
+	m.releaseOnce.Do(func() {
+		users.Lock()
+		defer users.Unlock()
+		if users.n[m.service]--; users.n[m.service] > 0 {
+			return
+		}
+		delete(users.n, m.service)
+		for _, v := range vecs {
+			v.DeletePartialMatch(prometheus.Labels{"service": m.service})
+		}
+	})
 }

@@ -17,6 +17,9 @@ import (
 
 // Options configures a Proxy. Zero fields take the defaults.
 type Options struct {
+	// Service names the proxied service in the metrics: the xDS cluster
+	// name, e.g. "web.default.svc.cluster.local:80" (default "unknown").
+	Service string
 	// ConnectTimeout bounds one connect to an endpoint (default 1s).
 	ConnectTimeout time.Duration
 	// IdleTimeout closes a connection with no bytes either way for this
@@ -56,6 +59,7 @@ type Proxy struct {
 	opts    Options
 	log     *slog.Logger
 	dialer  net.Dialer
+	m       *metrics
 
 	// ctx is cancelled when Shutdown gives up waiting, to abort connects.
 	ctx    context.Context
@@ -72,10 +76,12 @@ type Proxy struct {
 func New(cluster *balancer.Cluster, opts Options) *Proxy {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
+	m := acquireMetrics(opts.Service)
 	return &Proxy{
 		cluster:   cluster,
 		opts:      opts,
-		log:       opts.Logger.With("component", "proxy-l4"),
+		log:       opts.Logger.With("component", "proxy-l4", "service", m.service),
+		m:         m,
 		ctx:       ctx,
 		cancel:    cancel,
 		listeners: map[net.Listener]struct{}{},
@@ -154,8 +160,9 @@ func (p *Proxy) untrack(c *conn) {
 
 // Shutdown stops accepting, then waits for the open connections to end.
 // When ctx is done first it cuts the rest, waits for their goroutines and
-// returns ctx's error.
+// returns ctx's error. The service's metrics go with its last proxy.
 func (p *Proxy) Shutdown(ctx context.Context) error {
+	defer p.m.release()
 	p.mu.Lock()
 	p.closing = true
 	for ln := range p.listeners {
@@ -220,23 +227,26 @@ func (c *conn) setUpstream(up net.Conn) bool {
 func (p *Proxy) handle(c *conn) {
 	defer p.untrack(c)
 	defer c.client.Close()
-	activeConnections.Inc()
-	defer activeConnections.Dec()
+	start := time.Now()
+	p.m.active.Inc()
+	defer p.m.active.Dec()
 
 	up, h, err := p.connect(c)
 	if err != nil {
 		if errors.Is(err, ErrNoEndpoint) {
-			resultNoEndpoint.Inc()
+			p.m.noEndpoint.Inc()
 		} else {
-			resultConnectFailed.Inc()
+			p.m.connectFailed.Inc()
 		}
 		p.log.Debug("connection not proxied", "client", c.client.RemoteAddr().String(), "err", err)
 		return
 	}
 	defer h.End()
 	defer up.Close()
-	resultProxied.Inc()
-	if err := p.splice(c.client, up); err != nil {
+	p.m.proxied.Inc()
+	err = p.splice(c.client, up)
+	p.m.duration.Observe(time.Since(start).Seconds())
+	if err != nil {
 		p.log.Debug("connection ended", "client", c.client.RemoteAddr().String(),
 			"endpoint", h.Addr().String(), "err", err)
 	}
@@ -271,7 +281,7 @@ func (p *Proxy) connect(c *conn) (net.Conn, *balancer.Host, error) {
 			return nil, nil, fmt.Errorf("connect %s: %w", h.Addr(), ErrProxyClosed)
 		}
 		h.Report(false)
-		connectFailures.Inc()
+		p.m.connectFailures.Inc()
 		p.log.Debug("connect failed", "endpoint", h.Addr().String(), "err", err)
 		failed = append(failed, h.Addr())
 		lastErr = err

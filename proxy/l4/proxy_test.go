@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/shoalmesh/shoal/proxy/proxytest"
 )
 
@@ -19,7 +21,6 @@ func TestBytesBothWays(t *testing.T) {
 	proxytest.NoLeaks(t)
 	b := startBackend(t, echo)
 	_, addr := startProxy(t, cluster(ep(b.addr(), 1)), Options{})
-	up, down, proxied := counter(bytesUpstream), counter(bytesDownstream), counter(resultProxied)
 
 	payload := make([]byte, 4<<20)
 	rand.Read(payload)
@@ -37,11 +38,11 @@ func TestBytesBothWays(t *testing.T) {
 	}
 	c.Close()
 	waitFor(t, "byte counters", func() bool {
-		return counter(bytesUpstream)-up == float64(len(payload)) &&
-			counter(bytesDownstream)-down == float64(len(payload))
+		return counter(bytesTotal.WithLabelValues(t.Name(), "upstream")) == float64(len(payload)) &&
+			counter(bytesTotal.WithLabelValues(t.Name(), "downstream")) == float64(len(payload))
 	})
-	if d := counter(resultProxied) - proxied; d != 1 {
-		t.Errorf("connections_total{result=proxied} grew by %v, want 1", d)
+	if n := result(t, "proxied"); n != 1 {
+		t.Errorf("connections_total{result=proxied} is %v, want 1", n)
 	}
 }
 
@@ -76,7 +77,6 @@ func TestDeadEndpointRetried(t *testing.T) {
 	// The dead endpoint's weight makes it the first draw almost always.
 	cl := cluster(ep(dead, 1000), ep(live.addr(), 1))
 	_, addr := startProxy(t, cl, Options{})
-	failures, failed := counter(connectFailures), counter(resultConnectFailed)
 
 	for i := range 10 {
 		c := dial(t, addr)
@@ -89,11 +89,11 @@ func TestDeadEndpointRetried(t *testing.T) {
 		}
 		c.Close()
 	}
-	if d := counter(connectFailures) - failures; d < 1 {
-		t.Errorf("connect_failures_total grew by %v, want at least 1", d)
+	if n := counter(connectFailures.WithLabelValues(t.Name())); n < 1 {
+		t.Errorf("connect_failures_total is %v, want at least 1", n)
 	}
-	if d := counter(resultConnectFailed) - failed; d != 0 {
-		t.Errorf("connections_total{result=connect_failed} grew by %v, want 0", d)
+	if n := result(t, "connect_failed"); n != 0 {
+		t.Errorf("connections_total{result=connect_failed} is %v, want 0", n)
 	}
 	if live.accepted.Load() != 10 {
 		t.Errorf("live endpoint accepted %d connections, want 10", live.accepted.Load())
@@ -109,7 +109,6 @@ func TestDeadEndpointRetried(t *testing.T) {
 func TestAllEndpointsDead(t *testing.T) {
 	proxytest.NoLeaks(t)
 	_, addr := startProxy(t, cluster(ep(deadAddr(t), 1), ep(deadAddr(t), 1), ep(deadAddr(t), 1)), Options{})
-	failures, failed := counter(connectFailures), counter(resultConnectFailed)
 
 	c := dial(t, addr)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -118,19 +117,18 @@ func TestAllEndpointsDead(t *testing.T) {
 		t.Fatalf("read on a connection with no live endpoint: %d, %v; want it closed", n, err)
 	}
 	waitFor(t, "failure counters", func() bool {
-		return counter(connectFailures)-failures == 3 && counter(resultConnectFailed)-failed == 1
+		return counter(connectFailures.WithLabelValues(t.Name())) == 3 && result(t, "connect_failed") == 1
 	})
 }
 
 func TestNoEndpoints(t *testing.T) {
 	proxytest.NoLeaks(t)
 	_, addr := startProxy(t, cluster(), Options{})
-	none := counter(resultNoEndpoint)
 	c := dial(t, addr)
 	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read: %v, want the connection closed", err)
 	}
-	waitFor(t, "no_endpoint counter", func() bool { return counter(resultNoEndpoint)-none == 1 })
+	waitFor(t, "no_endpoint counter", func() bool { return result(t, "no_endpoint") == 1 })
 }
 
 func TestSpreadsAcrossEndpoints(t *testing.T) {
@@ -248,5 +246,87 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestMetricsPerService(t *testing.T) {
+	proxytest.NoLeaks(t)
+	reg := prometheus.NewPedanticRegistry()
+	for range 2 {
+		if err := RegisterMetrics(reg); err != nil {
+			t.Fatalf("RegisterMetrics: %v", err)
+		}
+	}
+	b := startBackend(t, echo)
+	svcA, svcB := t.Name()+"/a:80", t.Name()+"/b:80"
+	pa, addrA := startProxy(t, cluster(ep(b.addr(), 1)), Options{Service: svcA})
+	// A second listener of service a, as while a replaced listener drains.
+	pa2, _ := startProxy(t, cluster(ep(b.addr(), 1)), Options{Service: svcA})
+	_, addrB := startProxy(t, cluster(ep(deadAddr(t), 1)), Options{Service: svcB})
+
+	for i := range 2 {
+		c := dial(t, addrA)
+		roundTrip(t, c, fmt.Sprintf("ping %d", i)) // 6 bytes each way
+		c.Close()
+	}
+	c := dial(t, addrB)
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read through a proxy with no live endpoint: %v, want the connection closed", err)
+	}
+	waitFor(t, "connections of a to end", func() bool {
+		n, _ := gathered(t, reg, "shoal_proxy_connection_duration_seconds", "service", svcA)
+		return n == 2
+	})
+
+	tests := []struct {
+		metric string
+		labels []string
+		want   float64
+	}{
+		{"shoal_proxy_connections_total", []string{"service", svcA, "result", "proxied"}, 2},
+		{"shoal_proxy_connections_total", []string{"service", svcA, "result", "connect_failed"}, 0},
+		{"shoal_proxy_bytes_total", []string{"service", svcA, "direction", "upstream"}, 12},
+		{"shoal_proxy_bytes_total", []string{"service", svcA, "direction", "downstream"}, 12},
+		{"shoal_proxy_active_connections", []string{"service", svcA}, 0},
+		{"shoal_proxy_connect_failures_total", []string{"service", svcA}, 0},
+		{"shoal_proxy_connections_total", []string{"service", svcB, "result", "proxied"}, 0},
+		{"shoal_proxy_connections_total", []string{"service", svcB, "result", "connect_failed"}, 1},
+		{"shoal_proxy_connect_failures_total", []string{"service", svcB}, 1},
+		{"shoal_proxy_bytes_total", []string{"service", svcB, "direction", "upstream"}, 0},
+		{"shoal_proxy_connection_duration_seconds", []string{"service", svcB}, 0},
+	}
+	for _, tc := range tests {
+		if got, ok := gathered(t, reg, tc.metric, tc.labels...); !ok || got != tc.want {
+			t.Errorf("%s%v = %v (found %v), want %v", tc.metric, tc.labels, got, ok, tc.want)
+		}
+	}
+
+	// Service a's series stay while one of its proxies runs, and go with
+	// the last; b's are untouched.
+	shutdown := func(p *Proxy) {
+		t.Helper()
+		if err := p.Shutdown(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shutdown(pa)
+	if got, _ := gathered(t, reg, "shoal_proxy_connections_total", "service", svcA, "result", "proxied"); got != 2 {
+		t.Errorf("after one of a's two proxies shut down: proxied = %v, want 2", got)
+	}
+	shutdown(pa2)
+	if _, ok := gathered(t, reg, "shoal_proxy_connections_total", "service", svcA); ok {
+		t.Error("service a's series outlived its proxies")
+	}
+	if _, ok := gathered(t, reg, "shoal_proxy_connect_failures_total", "service", svcB); !ok {
+		t.Error("service b's series went with a's proxies")
+	}
+}
+
+func TestMetricsUnknownService(t *testing.T) {
+	proxytest.NoLeaks(t)
+	p := New(cluster(), Options{})
+	defer p.Shutdown(t.Context())
+	if p.m.service != "unknown" {
+		t.Errorf("service label %q, want \"unknown\"", p.m.service)
 	}
 }

@@ -40,9 +40,9 @@ func (p *Proxy) splice(client, upstream net.Conn) error {
 	var idle idleness
 	errc := make(chan error, 1)
 	go func() {
-		errc <- p.pipe(upstream, client, &idle, 0, bytesUpstream)
+		errc <- p.pipe(upstream, client, &idle, 0, p.m.bytesUpstream)
 	}()
-	err := p.pipe(client, upstream, &idle, 1, bytesDownstream)
+	err := p.pipe(client, upstream, &idle, 1, p.m.bytesDownstream)
 	if err != nil {
 		// Unblock the other direction.
 		client.Close()

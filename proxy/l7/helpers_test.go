@@ -1,6 +1,7 @@
 package l7
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -8,14 +9,19 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/shoalmesh/shoal/proxy/balancer"
 )
 
-// backend is an HTTP/1.1 server on 127.0.0.1 that answers its name.
+// backend is an HTTP/1.1 and h2c server on 127.0.0.1 that answers its
+// name and the request body.
 type backend struct {
 	name string
 	addr netip.AddrPort
@@ -31,7 +37,10 @@ func startBackend(t *testing.T, name string, handle func(http.ResponseWriter, *h
 		t.Fatal(err)
 	}
 	b := &backend{name: name, addr: netip.MustParseAddrPort(ln.Addr().String())}
-	b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetUnencryptedHTTP2(true)
+	b.srv = &http.Server{Protocols: &protos, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.hits.Add(1)
 		if handle != nil {
 			handle(w, r)
@@ -88,15 +97,21 @@ func (l *countingListener) Accept() (net.Conn, error) {
 }
 
 // startProxy serves c on 127.0.0.1 and shuts the proxy down at cleanup
-// (unless the test did).
+// (unless the test did). Its Service is the test's name, so that each
+// test has series of its own.
 func startProxy(t *testing.T, c *balancer.Cluster) (*Proxy, *countingListener) {
+	t.Helper()
+	return startProxyWith(t, c, Options{Service: t.Name()})
+}
+
+func startProxyWith(t *testing.T, c *balancer.Cluster, opts Options) (*Proxy, *countingListener) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cl := &countingListener{Listener: ln}
-	p := New(c, Options{})
+	p := New(c, opts)
 	done := make(chan error, 1)
 	go func() { done <- p.Serve(cl) }()
 	t.Cleanup(func() {
@@ -142,4 +157,130 @@ func get(t *testing.T, c *http.Client, url string) (int, string) {
 		t.Fatal(err)
 	}
 	return res.StatusCode, string(body)
+}
+
+// rawBackend is a TCP server on 127.0.0.1 that reads a request and then
+// closes the connection without answering; with reset it closes with
+// SO_LINGER 0, sending an RST. It plays a pod that dies with requests in
+// flight.
+type rawBackend struct {
+	addr     netip.AddrPort
+	accepted atomic.Int64
+}
+
+// startRawBackend starts a rawBackend. With h2 it speaks HTTP/2 (prior
+// knowledge) far enough to have the request's stream open, reading up to
+// the first HEADERS frame, so that the client has sent the request.
+func startRawBackend(t *testing.T, reset, h2 bool) *rawBackend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &rawBackend{addr: netip.MustParseAddrPort(ln.Addr().String())}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b.accepted.Add(1)
+			wg.Go(func() {
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if h2 {
+					readToHeaders(c)
+				} else {
+					http.ReadRequest(bufio.NewReader(c))
+				}
+				if reset {
+					c.(*net.TCPConn).SetLinger(0)
+				}
+				c.Close()
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	return b
+}
+
+// readToHeaders reads an HTTP/2 client's preface and frames up to its
+// first HEADERS frame.
+func readToHeaders(c net.Conn) {
+	if _, err := io.ReadFull(c, make([]byte, len("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"))); err != nil {
+		return
+	}
+	hdr := make([]byte, 9) // length (24 bits), type, flags, stream
+	for {
+		if _, err := io.ReadFull(c, hdr); err != nil {
+			return
+		}
+		n := int64(hdr[0])<<16 | int64(hdr[1])<<8 | int64(hdr[2])
+		if _, err := io.CopyN(io.Discard, c, n); err != nil || hdr[3] == 0x1 {
+			return
+		}
+	}
+}
+
+// weighted is a cluster of the given endpoints and weights that never
+// ejects.
+func weighted(eps ...balancer.Endpoint) *balancer.Cluster {
+	c := balancer.New(balancer.Options{ConsecutiveFailures: -1})
+	c.Update(eps)
+	return c
+}
+
+// gathered sums, over reg's series of metric whose labels include the
+// given name-value pairs, the counter or gauge values or the histogram
+// sample counts. ok is false when no series matched.
+func gathered(t *testing.T, reg prometheus.Gatherer, metric string, labels ...string) (sum float64, ok bool) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != metric {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue series
+				}
+			}
+			ok = true
+			switch {
+			case m.Counter != nil:
+				sum += m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				sum += m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				sum += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return sum, ok
+}
+
+// counter reads one series now.
+func counter(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
+
+// waitFor polls cond until it holds, failing the test after 5s. The proxy
+// records a request's metrics just after the client has the response.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }

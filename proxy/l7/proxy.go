@@ -17,10 +17,14 @@ import (
 
 // Options configures a Proxy. Zero fields take the defaults.
 type Options struct {
+	// Service names the proxied service in the metrics: the xDS cluster
+	// name, e.g. "web.default.svc.cluster.local:80" (default "unknown").
+	Service string
 	// ConnectTimeout bounds one connect to an endpoint (default 1s).
 	ConnectTimeout time.Duration
 	// Retries is how many other endpoints a request tries after a failed
-	// connect (default 2; negative for none).
+	// connect, or, for an idempotent request, after its connection was
+	// reset before the response (default 2; negative for none).
 	Retries int
 	// Logger gets the proxy's logs (default: discarded).
 	Logger *slog.Logger
@@ -58,6 +62,7 @@ type Proxy struct {
 	cluster *balancer.Cluster
 	opts    Options
 	log     *slog.Logger
+	m       *metrics
 
 	srv     *http.Server
 	rp      *httputil.ReverseProxy
@@ -77,10 +82,12 @@ type Proxy struct {
 func New(cluster *balancer.Cluster, opts Options) *Proxy {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
+	m := acquireMetrics(opts.Service)
 	p := &Proxy{
 		cluster: cluster,
 		opts:    opts,
-		log:     opts.Logger.With("component", "proxy-l7"),
+		log:     opts.Logger.With("component", "proxy-l7", "service", m.service),
+		m:       m,
 		ctx:     ctx,
 		cancel:  cancel,
 	}
@@ -148,8 +155,10 @@ func (p *Proxy) Serve(ln net.Listener) error {
 
 // Shutdown stops accepting, closes idle connections and waits for the
 // requests in flight to finish. When ctx is done first it aborts the rest,
-// waits for their handlers and returns ctx's error.
+// waits for their handlers and returns ctx's error. The service's metrics
+// go with its last proxy.
 func (p *Proxy) Shutdown(ctx context.Context) error {
+	defer p.m.release()
 	err := p.srv.Shutdown(ctx)
 	p.cancel()
 	if err != nil {
@@ -177,7 +186,17 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		p.mu.Unlock()
 	}()
-	p.rp.ServeHTTP(w, r)
+	start := time.Now()
+	p.m.active.Inc()
+	sw := &statusWriter{ResponseWriter: w}
+	// Deferred: the ReverseProxy panics with http.ErrAbortHandler when
+	// the response body breaks off.
+	defer func() {
+		p.m.active.Dec()
+		p.m.duration.Observe(time.Since(start).Seconds())
+		p.m.requests[class(sw.code, p.ctx.Err() != nil)].Inc()
+	}()
+	p.rp.ServeHTTP(sw, r)
 }
 
 // rewrite points the request at the cluster (the transport fills in the
@@ -208,11 +227,14 @@ func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, ErrNoEndpoint):
 		http.Error(w, "no healthy upstream", http.StatusServiceUnavailable)
 	case r.Context().Err() != nil:
-		// The client left, or Shutdown aborted the request: no one to answer.
+		// The client left, or Shutdown aborted the request: no one to
+		// answer. Abort rather than return, or the server would answer
+		// an implicit 200 if the connection is still open (Shutdown
+		// cancels the requests just before it closes the connections).
+		panic(http.ErrAbortHandler)
 	default:
 		p.log.Debug("request failed", "client", r.RemoteAddr, "method", r.Method, "err", err)
-		var de *dialError
-		if errors.As(err, &de) {
+		if neverSent(err) {
 			http.Error(w, "upstream connect error", http.StatusServiceUnavailable)
 			return
 		}
