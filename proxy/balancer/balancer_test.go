@@ -378,3 +378,27 @@ func BenchmarkPick(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRequest is one request's whole use of the balancer: pick, begin,
+// report the outcome, end.
+func BenchmarkRequest(b *testing.B) {
+	for _, n := range []int{10, 1000} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			c := New(Options{})
+			c.Update(endpoints(make([]uint32, n)...))
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					h, ok := c.Pick(nil)
+					if !ok {
+						b.Fatal("Pick failed")
+					}
+					h.Begin()
+					h.Report(true)
+					h.End()
+				}
+			})
+		})
+	}
+}

@@ -159,7 +159,8 @@ func gcd(a, b uint64) uint64 {
 }
 
 // Hosts returns every endpoint of the current set, draining ones included,
-// in update order. It is meant for admin dumps and tests, not the hot path.
+// in update order. It is meant for admin dumps, load reports and tests, not
+// the hot path. A host removed by a later Update stays usable (see Host).
 func (c *Cluster) Hosts() []*Host {
 	return append([]*Host(nil), c.snap.Load().hosts...)
 }

@@ -7,24 +7,51 @@ import (
 
 // Host is one endpoint of a Cluster. The same *Host is kept across updates
 // for as long as its address stays in the set, so a caller may hold it for
-// the life of a connection even if the endpoint is removed meanwhile.
+// the life of a connection even if the endpoint is removed meanwhile; its
+// counters stay valid then, which is how a load report still gets the work
+// that ended on a removed host.
+//
+// The fields are laid out in two cache lines (a Host is 128 bytes, a size
+// class of its own, so hosts never share a line): the first holds what a
+// Pick reads and updates rarely change, the second the counters every
+// request writes.
 type Host struct {
 	addr    netip.AddrPort
 	cluster *Cluster
-
-	// active is the hot counter; pad it so hosts allocated side by side do
-	// not share a cache line.
-	active atomic.Int64
-	_      [56]byte
-
-	weight   atomic.Uint32
-	draining atomic.Bool
-
-	consecutiveFailures atomic.Int32
 	// ejectedUntil is the unix-nano time the current ejection ends (0: never
 	// ejected). ejections counts ejections for the growing ejection time.
 	ejectedUntil atomic.Int64
+	weight       atomic.Uint32
 	ejections    atomic.Int32
+	draining     atomic.Bool
+	_            [4]byte
+
+	// active is read by Pick and written by Begin and End; the outcome
+	// counters (see Stats) and the failure streak are written by Report,
+	// just before End, so keeping them together costs no extra cache
+	// traffic.
+	active              work
+	succeeded           atomic.Uint64
+	errored             atomic.Uint64
+	consecutiveFailures atomic.Int32
+	_                   [28]byte
+}
+
+// work counts the work begun and ended on a host. Counting both, rather
+// than the active work, costs Begin and End one atomic add each as before
+// and gives the issued count for load reports for nothing.
+type work struct {
+	issued, ended atomic.Uint64
+}
+
+func (w *work) begin() { w.issued.Add(1) }
+func (w *work) end()   { w.ended.Add(1) }
+
+// Load returns the work begun and not ended. ended is read first, so work
+// that begins and ends meanwhile is not counted as ended only.
+func (w *work) Load() int64 {
+	e := w.ended.Load()
+	return int64(w.issued.Load() - e)
 }
 
 // Addr is the endpoint's address.
@@ -40,10 +67,10 @@ func (h *Host) Draining() bool { return h.draining.Load() }
 func (h *Host) Active() int64 { return h.active.Load() }
 
 // Begin counts one more active connection or request on the host.
-func (h *Host) Begin() { h.active.Add(1) }
+func (h *Host) Begin() { h.active.begin() }
 
 // End counts one active connection or request finished.
-func (h *Host) End() { h.active.Add(-1) }
+func (h *Host) End() { h.active.end() }
 
 // Ejected reports whether outlier detection has ejected the host now.
 func (h *Host) Ejected() bool { return h.ejectedAt(h.cluster.now()) }
@@ -53,17 +80,21 @@ func (h *Host) ejectedAt(now int64) bool {
 	return until != 0 && now < until
 }
 
-// Report feeds passive outlier detection: ok is false for a connect failure
-// or an upstream error. After Options.ConsecutiveFailures failures in a row
-// the host is ejected, unless that would exceed MaxEjectionPercent.
+// Report records the outcome of a connection or request, once per attempt:
+// ok is false for a connect failure or an upstream error. It is counted in
+// Stats and feeds passive outlier detection: after
+// Options.ConsecutiveFailures failures in a row the host is ejected, unless
+// that would exceed MaxEjectionPercent.
 func (h *Host) Report(ok bool) {
 	if ok {
+		h.succeeded.Add(1)
 		// Load first: a store on every success would bounce the cache line.
 		if h.consecutiveFailures.Load() != 0 {
 			h.consecutiveFailures.Store(0)
 		}
 		return
 	}
+	h.errored.Add(1)
 	limit := h.cluster.opts.ConsecutiveFailures
 	if limit > 0 && int(h.consecutiveFailures.Add(1)) >= limit {
 		h.cluster.eject(h)
