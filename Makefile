@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/shoal
 PKGS    ?= ./...
 
-.PHONY: all build up test test-e2e bench bench-registry bench-endpoints bench-deployment bench-dns bench-xds bench-sched lint deps clean
+.PHONY: all build up test test-e2e bench bench-registry bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-proxy lint deps clean
 
 all: build
 
@@ -29,7 +29,7 @@ test-e2e:
 	$(GO) test -race -count=1 -timeout 15m ./test/e2e/...
 
 # Benchmarks print tables; they are not part of `make test`.
-bench: bench-registry bench-endpoints bench-deployment bench-dns bench-xds bench-sched
+bench: bench-registry bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-proxy
 
 bench-registry:
 	$(GO) run ./test/bench/registry
@@ -60,6 +60,15 @@ bench-xds:
 bench-sched:
 	$(GO) run ./test/bench/sched
 	$(GO) run ./test/bench/podstart
+
+# The node proxy (`shoal proxy`, root: it puts the ClusterIP on lo) against
+# HAProxy (leastconn) with wrk on loopback, per-request HTTP balancing over
+# three local backends: throughput, p50/p99, CPU per request, and a slow
+# backend's share. haproxy and wrk are Debian's, installed here if missing.
+bench-proxy:
+	@command -v haproxy >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y haproxy; }
+	@command -v wrk >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; }
+	$(GO) run ./test/bench/proxy
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -18,6 +18,7 @@ import (
 	"github.com/shoalmesh/shoal/proxy/balancer"
 	"github.com/shoalmesh/shoal/proxy/l4"
 	"github.com/shoalmesh/shoal/proxy/l7"
+	"github.com/shoalmesh/shoal/proxy/loadreport"
 	"github.com/shoalmesh/shoal/proxy/xdsclient"
 )
 
@@ -138,6 +139,19 @@ func (p *Proxy) Run(ctx context.Context) error {
 		}
 		wg.Go(func() { p.serveAdmin(ctx, ln) })
 	}
+	// Load reports: what this proxy sends each endpoint feeds the
+	// control plane's cluster-wide weights, as Envoy's LRS reports do.
+	reporter := loadreport.New(loadreport.Config{Addr: p.cfg.XDSAddr, NodeID: p.cfg.NodeID, Logger: p.cfg.Logger,
+		Clusters: func() map[string]loadreport.ClusterInfo {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return loadreport.FromSnapshot(p.applied.Load(), p.clusters)
+		}})
+	wg.Go(func() {
+		if err := reporter.Run(ctx); err != nil {
+			p.log.Error("load reports", "err", err)
+		}
+	})
 	err := p.client.Run(ctx)
 	cancel()
 	p.closeAll()
@@ -201,7 +215,8 @@ func (p *Proxy) Apply(s *xdsclient.Snapshot) error {
 
 	// Commit.
 	for name, cl := range s.Clusters {
-		bals[name].Update(endpoints(s.Endpoints[cl.EDSName]))
+		b := bals[name]
+		b.Update(endpoints(s.Endpoints[cl.EDSName], b.Mode() == balancer.RoundRobin))
 	}
 	p.clusters = bals
 	for name, l := range p.listeners {
@@ -371,9 +386,14 @@ func (p *Proxy) closeAll() {
 
 // endpoints are the ones that may take connections: healthy ones, and
 // draining ones marked so (they finish what they have, get nothing new).
-func endpoints(eps []xdsclient.Endpoint) []balancer.Endpoint {
+// Round robin is plain round robin, as gRPC's round_robin is: the load
+// weights are for the least-loaded policy.
+func endpoints(eps []xdsclient.Endpoint, unweighted bool) []balancer.Endpoint {
 	out := make([]balancer.Endpoint, 0, len(eps))
 	for _, e := range eps {
+		if unweighted {
+			e.Weight = 1
+		}
 		switch e.Health {
 		case xdsclient.Healthy, xdsclient.HealthUnknown:
 			out = append(out, balancer.Endpoint{Addr: e.Addr, Weight: e.Weight})

@@ -402,3 +402,60 @@ func BenchmarkRequest(b *testing.B) {
 		})
 	}
 }
+
+// TestPickWeighsActiveWorkByResponseTime: a host 10× slower than its peer
+// is not picked just because it is idle; once its estimate fades (no
+// samples for a while) it is tried again.
+func TestPickWeighsActiveWorkByResponseTime(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := New(Options{Now: func() time.Time { return now }})
+	fast, slow := netip.MustParseAddrPort("10.0.0.1:80"), netip.MustParseAddrPort("10.0.0.2:80")
+	c.Update([]Endpoint{{Addr: fast}, {Addr: slow}})
+	hosts := map[netip.AddrPort]*Host{}
+	for _, h := range c.Hosts() {
+		hosts[h.Addr()] = h
+	}
+	for range 5 {
+		hosts[fast].Begin() // 5 requests in flight on the fast host
+	}
+	pick := func() netip.AddrPort {
+		h, ok := c.Pick(nil)
+		if !ok {
+			t.Fatal("no pick")
+		}
+		return h.Addr()
+	}
+	if got := pick(); got != slow {
+		t.Fatalf("without response times: picked %v, want the idle %v", got, slow)
+	}
+	hosts[fast].Observe(2 * time.Millisecond)
+	hosts[slow].Observe(20 * time.Millisecond)
+	// (5+1)×2 ms < (0+1)×20 ms.
+	for range 10 {
+		if got := pick(); got != fast {
+			t.Fatalf("with 2 ms vs 20 ms: picked %v, want %v", got, fast)
+		}
+	}
+	if got := hosts[slow].RTT(); got != 20*time.Millisecond {
+		t.Errorf("slow host's estimate %v, want 20ms", got)
+	}
+	// A faster sample a decay constant later pulls the estimate most of
+	// the way down; a slower one replaces it.
+	now = now.Add(RTTDecay)
+	hosts[fast].Observe(2 * time.Millisecond)
+	hosts[slow].Observe(2 * time.Millisecond)
+	if got := hosts[slow].RTT(); got < 7*time.Millisecond || got > 9*time.Millisecond {
+		t.Errorf("slow host's estimate after a 2 ms sample one decay later: %v, want ≈ 2 + 18/e ms", got)
+	}
+	hosts[slow].Observe(30 * time.Millisecond)
+	if got := hosts[slow].RTT(); got != 30*time.Millisecond {
+		t.Errorf("estimate after a slower sample: %v, want the sample (peak)", got)
+	}
+	// No samples for long: the slow host's estimate fades and it is tried.
+	hosts[fast].Observe(2 * time.Millisecond)
+	now = now.Add(5 * RTTDecay)
+	hosts[fast].Observe(2 * time.Millisecond)
+	if got := pick(); got != slow {
+		t.Errorf("after %v without samples the slow host was not tried (estimate %v)", 5*RTTDecay, hosts[slow].RTT())
+	}
+}

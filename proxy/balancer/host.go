@@ -1,8 +1,10 @@
 package balancer
 
 import (
+	"math"
 	"net/netip"
 	"sync/atomic"
+	"time"
 )
 
 // Host is one endpoint of a Cluster. The same *Host is kept across updates
@@ -34,7 +36,11 @@ type Host struct {
 	succeeded           atomic.Uint64
 	errored             atomic.Uint64
 	consecutiveFailures atomic.Int32
-	_                   [28]byte
+	// rtt is the peak-EWMA response time in nanoseconds (0: no sample
+	// yet), as of rttAt (unix nanos); see Observe.
+	rtt   atomic.Int64
+	rttAt atomic.Int64
+	_     [8]byte
 }
 
 // work counts the work begun and ended on a host. Counting both, rather
@@ -71,6 +77,47 @@ func (h *Host) Begin() { h.active.begin() }
 
 // End counts one active connection or request finished.
 func (h *Host) End() { h.active.end() }
+
+// RTTDecay is the time constant of the response-time estimate: a sample
+// weighs in proportion to how long the last one is past, and an estimate
+// with no new samples fades, so a host once slow is tried again.
+const RTTDecay = 10 * time.Second
+
+// Observe records one response time (request sent → response headers).
+// The estimate is a peak EWMA, as Finagle's and linkerd's balancers keep:
+// a slower sample replaces it at once, faster ones pull it down over
+// RTTDecay. Least-request picks weigh active work by it, so a host 10×
+// slower than its peers gets about a tenth of their concurrency instead
+// of every request that finds it idle.
+func (h *Host) Observe(d time.Duration) {
+	if d <= 0 {
+		d = 1
+	}
+	now := h.cluster.now()
+	prev, at := h.rtt.Load(), h.rttAt.Load()
+	next := int64(d)
+	if prev != 0 && next < prev {
+		w := math.Exp(-float64(now-at) / float64(RTTDecay))
+		next = int64(float64(prev)*w + float64(next)*(1-w))
+	}
+	h.rtt.Store(next)
+	h.rttAt.Store(now)
+}
+
+// RTT is the host's response-time estimate now (0 before any sample),
+// faded by the time since the last one.
+func (h *Host) RTT() time.Duration { return time.Duration(h.rttNow(h.cluster.now())) }
+
+func (h *Host) rttNow(now int64) float64 {
+	rtt := h.rtt.Load()
+	if rtt == 0 {
+		return 0
+	}
+	if age := now - h.rttAt.Load(); age > 0 {
+		return float64(rtt) * math.Exp(-float64(age)/float64(RTTDecay))
+	}
+	return float64(rtt)
+}
 
 // Ejected reports whether outlier detection has ejected the host now.
 func (h *Host) Ejected() bool { return h.ejectedAt(h.cluster.now()) }

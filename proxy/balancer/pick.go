@@ -57,9 +57,24 @@ func (s *snapshot) sample() int {
 	return int(s.alias[i])
 }
 
-// lighter reports whether host i carries less load per weight than host j.
-func (s *snapshot) lighter(i, j int) bool {
-	return s.live[i].active.Load()*s.weights[j] < s.live[j].active.Load()*s.weights[i]
+// lighter reports whether host i carries less load per weight than host
+// j. Once both have a response-time estimate (HTTP: see Host.Observe) the
+// load is the expected wait, (active+1) × RTT, as in Finagle's and
+// linkerd's peak-EWMA balancers: active work alone would hand a slow host
+// every request that finds it idle. Before that (and for L4 connections,
+// which observe nothing) it is the active work.
+func (p *picker) lighter(s *snapshot, i, j int) bool {
+	hi, hj := s.live[i], s.live[j]
+	ai, aj := hi.active.Load(), hj.active.Load()
+	if hi.rtt.Load() != 0 && hj.rtt.Load() != 0 {
+		if p.now == 0 {
+			p.now = p.c.now()
+		}
+		ci := float64(ai+1) * hi.rttNow(p.now) * float64(s.weights[j])
+		cj := float64(aj+1) * hj.rttNow(p.now) * float64(s.weights[i])
+		return ci < cj
+	}
+	return ai*s.weights[j] < aj*s.weights[i]
 }
 
 func (p *picker) leastRequest(s *snapshot) (*Host, bool) {
@@ -84,7 +99,7 @@ func (p *picker) leastRequest(s *snapshot) (*Host, bool) {
 		okI, okJ := p.eligible(s.live[i]), p.eligible(s.live[j])
 		switch {
 		case okI && okJ:
-			if s.lighter(j, i) {
+			if p.lighter(s, j, i) {
 				return s.live[j], true
 			}
 			return s.live[i], true
@@ -100,7 +115,7 @@ func (p *picker) leastRequest(s *snapshot) (*Host, bool) {
 	start := rand.IntN(n)
 	for k := range n {
 		i := (start + k) % n
-		if p.eligible(s.live[i]) && (best < 0 || s.lighter(i, best)) {
+		if p.eligible(s.live[i]) && (best < 0 || p.lighter(s, i, best)) {
 			best = i
 		}
 	}

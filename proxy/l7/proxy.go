@@ -120,9 +120,14 @@ func New(cluster *balancer.Cluster, opts Options) *Proxy {
 		DisableCompression: true,
 	}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:        rewrite,
-		Transport:      (*transport)(p),
-		FlushInterval:  -1,
+		Rewrite:   rewrite,
+		Transport: (*transport)(p),
+		// A response of known length goes out when complete, headers and
+		// body in one write; ReverseProxy flushes every write of the
+		// others at once (no Content-Length: gRPC, chunked streams;
+		// text/event-stream). Flushing every write of every response
+		// cost two or three write(2)s per request.
+		FlushInterval:  0,
 		ModifyResponse: trailersOnly,
 		ErrorHandler:   p.proxyError,
 		ErrorLog:       errLog,
@@ -267,3 +272,11 @@ func trailersOnly(res *http.Response) error {
 	}
 	return nil
 }
+
+// bufferPool lends ReverseProxy its copy buffers.
+type bufferPool struct{}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *copyBuffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }

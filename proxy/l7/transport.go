@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/shoalmesh/shoal/proxy/balancer"
 )
@@ -60,8 +61,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if body != nil {
 			out.Body = attemptBody{b: body, n: attempt}
 		}
+		sent := time.Now()
 		res, err := rt.RoundTrip(out)
 		if err == nil {
+			// Time to the response headers: what a least-request pick
+			// weighs this host's active requests by.
+			h.Observe(time.Since(sent))
 			switch res.StatusCode {
 			case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 				h.Report(false)
