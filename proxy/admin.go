@@ -112,6 +112,8 @@ type HostState struct {
 	Draining bool           `json:"draining,omitempty"`
 	Ejected  bool           `json:"ejected,omitempty"`
 	Active   int64          `json:"active"`
+	// RTTMillis is the response-time estimate (HTTP only).
+	RTTMillis float64 `json:"rtt_ms,omitempty"`
 }
 
 // ClusterStates lists the clusters, by name, with their endpoints' states.
@@ -122,7 +124,8 @@ func (p *Proxy) ClusterStates() []ClusterState {
 		cs := ClusterState{Name: name, Balance: b.Mode().String(), Endpoints: []HostState{}}
 		for _, h := range b.Hosts() {
 			cs.Endpoints = append(cs.Endpoints, HostState{Addr: h.Addr(), Weight: h.Weight(),
-				Draining: h.Draining(), Ejected: h.Ejected(), Active: h.Active()})
+				Draining: h.Draining(), Ejected: h.Ejected(), Active: h.Active(),
+				RTTMillis: float64(h.RTT().Microseconds()) / 1000})
 		}
 		out = append(out, cs)
 	}

@@ -404,8 +404,8 @@ func BenchmarkRequest(b *testing.B) {
 }
 
 // TestPickWeighsActiveWorkByResponseTime: a host 10× slower than its peer
-// is not picked just because it is idle; once its estimate fades (no
-// samples for a while) it is tried again.
+// is not picked just because it is idle; its estimate follows its samples;
+// once it fades (no samples for a while) the host is tried again.
 func TestPickWeighsActiveWorkByResponseTime(t *testing.T) {
 	now := time.Unix(1000, 0)
 	c := New(Options{Now: func() time.Time { return now }})
@@ -437,25 +437,18 @@ func TestPickWeighsActiveWorkByResponseTime(t *testing.T) {
 		}
 	}
 	if got := hosts[slow].RTT(); got != 20*time.Millisecond {
-		t.Errorf("slow host's estimate %v, want 20ms", got)
+		t.Errorf("slow host's estimate %v, want its one sample, 20ms", got)
 	}
-	// A faster sample a decay constant later pulls the estimate most of
-	// the way down; a slower one replaces it.
-	now = now.Add(RTTDecay)
-	hosts[fast].Observe(2 * time.Millisecond)
-	hosts[slow].Observe(2 * time.Millisecond)
-	if got := hosts[slow].RTT(); got < 7*time.Millisecond || got > 9*time.Millisecond {
-		t.Errorf("slow host's estimate after a 2 ms sample one decay later: %v, want ≈ 2 + 18/e ms", got)
-	}
-	hosts[slow].Observe(30 * time.Millisecond)
-	if got := hosts[slow].RTT(); got != 30*time.Millisecond {
-		t.Errorf("estimate after a slower sample: %v, want the sample (peak)", got)
+	// Later samples move the estimate a quarter of the way each.
+	hosts[slow].Observe(4 * time.Millisecond)
+	if got := hosts[slow].RTT(); got != 16*time.Millisecond {
+		t.Errorf("slow host's estimate after a 4 ms sample: %v, want 16ms", got)
 	}
 	// No samples for long: the slow host's estimate fades and it is tried.
 	hosts[fast].Observe(2 * time.Millisecond)
-	now = now.Add(5 * RTTDecay)
+	now = now.Add(3 * RTTFade)
 	hosts[fast].Observe(2 * time.Millisecond)
 	if got := pick(); got != slow {
-		t.Errorf("after %v without samples the slow host was not tried (estimate %v)", 5*RTTDecay, hosts[slow].RTT())
+		t.Errorf("after %v without samples the slow host was not tried (estimate %v)", 3*RTTFade, hosts[slow].RTT())
 	}
 }

@@ -78,29 +78,38 @@ func (h *Host) Begin() { h.active.begin() }
 // End counts one active connection or request finished.
 func (h *Host) End() { h.active.end() }
 
-// RTTDecay is the time constant of the response-time estimate: a sample
-// weighs in proportion to how long the last one is past, and an estimate
-// with no new samples fades, so a host once slow is tried again.
-const RTTDecay = 10 * time.Second
+// RTTFade is the time constant over which a host's response-time
+// estimate fades when it gets no samples, so a host once slow is tried
+// again.
+const RTTFade = 5 * time.Second
+
+// rttWeight is the least weight of a new sample in the estimate: about the
+// last eight responses count.
+const rttWeight = 0.25
 
 // Observe records one response time (request sent → response headers).
-// The estimate is a peak EWMA, as Finagle's and linkerd's balancers keep:
-// a slower sample replaces it at once, faster ones pull it down over
-// RTTDecay. Least-request picks weigh active work by it, so a host 10×
-// slower than its peers gets about a tenth of their concurrency instead
-// of every request that finds it idle.
+// The estimate is an EWMA of the samples, as linkerd's and Finagle's
+// balancers keep (without their peak sensitivity: on a busy node every
+// host has the odd slow response, and a peak that lingers for seconds made
+// fast hosts look as slow as the slow one). A sample after a quiet spell
+// weighs more (1 − e^(−quiet/RTTFade)), so the probe of a host whose
+// estimate has faded sets it right at once. Least-request picks weigh
+// active work by it, so a host 10× slower than its peers gets about a
+// tenth of their concurrency instead of every request that finds it idle.
 func (h *Host) Observe(d time.Duration) {
 	if d <= 0 {
 		d = 1
 	}
 	now := h.cluster.now()
-	prev, at := h.rtt.Load(), h.rttAt.Load()
-	next := int64(d)
-	if prev != 0 && next < prev {
-		w := math.Exp(-float64(now-at) / float64(RTTDecay))
-		next = int64(float64(prev)*w + float64(next)*(1-w))
+	next := float64(d)
+	if prev := h.rtt.Load(); prev != 0 {
+		w := rttWeight
+		if age := now - h.rttAt.Load(); age > 0 {
+			w = max(w, 1-math.Exp(-float64(age)/float64(RTTFade)))
+		}
+		next = float64(prev)*(1-w) + next*w
 	}
-	h.rtt.Store(next)
+	h.rtt.Store(max(1, int64(next)))
 	h.rttAt.Store(now)
 }
 
@@ -114,7 +123,7 @@ func (h *Host) rttNow(now int64) float64 {
 		return 0
 	}
 	if age := now - h.rttAt.Load(); age > 0 {
-		return float64(rtt) * math.Exp(-float64(age)/float64(RTTDecay))
+		return float64(rtt) * math.Exp(-float64(age)/float64(RTTFade))
 	}
 	return float64(rtt)
 }

@@ -57,12 +57,16 @@ func (s *snapshot) sample() int {
 	return int(s.alias[i])
 }
 
-// lighter reports whether host i carries less load per weight than host
-// j. Once both have a response-time estimate (HTTP: see Host.Observe) the
-// load is the expected wait, (active+1) × RTT, as in Finagle's and
-// linkerd's peak-EWMA balancers: active work alone would hand a slow host
-// every request that finds it idle. Before that (and for L4 connections,
-// which observe nothing) it is the active work.
+// lighter reports whether host i is the lighter pick than host j. Once
+// both have a response-time estimate (HTTP: see Host.Observe) the load is
+// the expected wait, (active+1) × RTT, as in linkerd's and Finagle's
+// balancers: active work alone hands a slow host every request that finds
+// it idle. The EDS weights are left out then: a pod busy with other
+// clients' work answers slowly, so its RTT already carries the
+// cluster-wide load the weights stand for, and the control plane, which
+// equalises in-flight work per weight, would raise the weight of a slow
+// pod that this comparison keeps idle. Before that (and for L4
+// connections, which observe nothing) it is active work per weight.
 func (p *picker) lighter(s *snapshot, i, j int) bool {
 	hi, hj := s.live[i], s.live[j]
 	ai, aj := hi.active.Load(), hj.active.Load()
@@ -70,9 +74,7 @@ func (p *picker) lighter(s *snapshot, i, j int) bool {
 		if p.now == 0 {
 			p.now = p.c.now()
 		}
-		ci := float64(ai+1) * hi.rttNow(p.now) * float64(s.weights[j])
-		cj := float64(aj+1) * hj.rttNow(p.now) * float64(s.weights[i])
-		return ci < cj
+		return float64(ai+1)*hi.rttNow(p.now) < float64(aj+1)*hj.rttNow(p.now)
 	}
 	return ai*s.weights[j] < aj*s.weights[i]
 }
@@ -92,9 +94,17 @@ func (p *picker) leastRequest(s *snapshot) (*Host, bool) {
 				j++
 			}
 		default:
-			// Weighted draws may repeat, which is what keeps an idle
-			// cluster spread exactly by weight.
+			// i is drawn by weight; j, if the same, is another host
+			// drawn evenly, so there is always a comparison (a repeat
+			// would hand i the request whatever its load). i wins ties,
+			// which keeps an idle cluster spread exactly by weight.
 			i, j = s.sample(), s.sample()
+			if j == i {
+				j = int(rand.Uint64N(uint64(n - 1)))
+				if j >= i {
+					j++
+				}
+			}
 		}
 		okI, okJ := p.eligible(s.live[i]), p.eligible(s.live[j])
 		switch {

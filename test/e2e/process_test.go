@@ -45,6 +45,11 @@ func TestProcess(t *testing.T) {
 		testUpRunsPods(t, bin)
 	})
 
+	t.Run("UpProxyUnderLoad", func(t *testing.T) {
+		t.Parallel()
+		testUpProxyUnderLoad(t, bin)
+	})
+
 	t.Run("ControlPlaneFailoverOnKill", func(t *testing.T) {
 		t.Parallel()
 		testFailoverOnKill(t, bin)
