@@ -187,8 +187,8 @@ func Up(ctx context.Context, cfg Config) (*Instance, error) {
 		in.NoAgent = err.Error()
 	}
 	if tok, err := in.Tokens.NodeToken(JoinNodeName); err == nil {
-		in.JoinCommand = fmt.Sprintf("shoal agent --server %s --ca-file %s --token %s --name %s",
-			in.APIURL, absPath(filepath.Join(cfg.DataDir, "pki", "ca.crt")), tok, JoinNodeName)
+		in.JoinCommand = fmt.Sprintf("shoal agent --server %s --ca-file %s --token %s --name %s --xds %s",
+			in.APIURL, absPath(filepath.Join(cfg.DataDir, "pki", "ca.crt")), tok, JoinNodeName, in.XDSAddr)
 	}
 	in.printBanner(cfg.Out)
 	return in, nil

@@ -5,12 +5,17 @@ import (
 	"errors"
 	"flag"
 	"net/netip"
+	"os"
+	"strings"
 	"os/signal"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
 
+	"github.com/shoalmesh/shoal/cluster"
 	"github.com/shoalmesh/shoal/nodeagent"
+	"github.com/shoalmesh/shoal/proxy"
 )
 
 // runAgent runs `shoal agent`: a node agent joining the cluster at --server.
@@ -24,6 +29,8 @@ func runAgent(args []string) error {
 	dataDir := fs.String("data-dir", "./shoal-agent", "containers' records and logs, the pod network's state")
 	logAddr := fs.String("log-addr", "", "the log server's address (default <node-ip>:10250)")
 	keepPods := fs.Bool("keep-pods", false, "leave pods running when the agent stops, for the next agent to adopt")
+	xds := fs.String("xds", "", "the control plane's xDS address: run the node proxy (service VIPs on this node) configured from it")
+	adminAddr := fs.String("proxy-admin-addr", cluster.DefaultProxyAdminAddr, "the node proxy's admin endpoint; empty: none")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.Parse(args)
 	if *server == "" || *token == "" {
@@ -33,12 +40,18 @@ func runAgent(args []string) error {
 	if err != nil {
 		return err
 	}
+	// One registry: the agent's /metrics serves the proxy's too.
+	metrics := prometheus.NewRegistry()
+	if err := proxy.RegisterMetrics(metrics); err != nil {
+		return err
+	}
 	cfg := nodeagent.Config{
 		REST:           &rest.Config{Host: *server, BearerToken: *token, TLSClientConfig: rest.TLSClientConfig{CAFile: *caFile}},
 		NodeName:       *name,
 		DataDir:        *dataDir,
 		LogAddr:        *logAddr,
 		KeepPodsOnStop: *keepPods,
+		Metrics:        metrics,
 		Logger:         log,
 	}
 	if *nodeIP != "" {
@@ -52,5 +65,17 @@ func runAgent(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return a.Run(ctx)
+	if *xds == "" {
+		return a.Run(ctx)
+	}
+	nodeName := cfg.NodeName
+	if nodeName == "" {
+		nodeName, _ = os.Hostname()
+	}
+	px := proxy.New(proxy.Config{XDSAddr: *xds, NodeID: "proxy-" + strings.ToLower(nodeName), AdminAddr: *adminAddr, Metrics: metrics, Logger: log})
+	proxyDone := make(chan error, 1)
+	go func() { proxyDone <- px.Run(ctx) }()
+	err = a.Run(ctx)
+	stop() // an agent that failed takes its proxy with it
+	return errors.Join(err, <-proxyDone)
 }

@@ -50,6 +50,11 @@ func TestProcess(t *testing.T) {
 		testUpProxyUnderLoad(t, bin)
 	})
 
+	t.Run("ProxyOutlivesControlPlane", func(t *testing.T) {
+		t.Parallel()
+		testProxyOutlivesControlPlane(t, bin)
+	})
+
 	t.Run("ControlPlaneFailoverOnKill", func(t *testing.T) {
 		t.Parallel()
 		testFailoverOnKill(t, bin)

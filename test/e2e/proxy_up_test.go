@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/netip"
 	"os"
@@ -324,6 +325,17 @@ func startLoad(addr string, clients int) *load {
 		})
 	}
 	return l
+}
+
+// snapshot is the result so far.
+func (l *load) snapshot() loadResult {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.res
+	r.byPod = maps.Clone(r.byPod)
+	r.errors = slices.Clone(r.errors)
+	r.latencies = nil
+	return r
 }
 
 func (l *load) stop() loadResult {

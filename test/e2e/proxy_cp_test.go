@@ -1,0 +1,215 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/xds/xdstest"
+)
+
+// proxyCPRange is the service range of this test's cluster: its proxy puts
+// every ClusterIP on lo, so it must not be the one other tests' clusters
+// (10.96.0.0/16) use at the same time.
+const proxyCPRange = "10.98.0.0/24"
+
+// testProxyOutlivesControlPlane runs `shoal proxy` against `shoal up`
+// (agent off) with selector-less Services whose endpoints are HTTP servers
+// of this test on 127.0.0.0/8. Under constant load: the control plane
+// stopped, the proxy keeps routing on its last configuration with no
+// failed request; restarted on the same data, the proxy resyncs (a new
+// Service is served, a removed endpoint gets no more requests). Stopped,
+// the proxy takes its VIPs off lo.
+func testProxyOutlivesControlPlane(t *testing.T, bin string) {
+	if os.Geteuid() != 0 {
+		t.Skip("the proxy puts the ClusterIPs on lo: needs root")
+	}
+	t.Cleanup(func() { removeVIPsIn(proxyCPRange) })
+	port := freeCommonPort(t, "127.0.0.81", "127.0.0.82", "127.0.0.83")
+	for _, ip := range []string{"127.0.0.81", "127.0.0.82", "127.0.0.83"} {
+		nameServer(t, net.JoinHostPort(ip, strconv.Itoa(port)), ip)
+	}
+
+	dir := t.TempDir()
+	addrs := freeAddrs(t)
+	up := startShoal(t, bin, dir, addrs, "--service-cidr", proxyCPRange)
+	up.waitReady(t)
+	cs := up.clientset(t)
+	web := createSelectorless(t, cs, "web", port, "127.0.0.81", "127.0.0.82")
+
+	px := startProcess(t, bin, "proxy", "--xds", addrs.XDS, "--node-id", "proxy-cp-test", "--admin-addr", clustertest.FreeAddr(t))
+	clustertest.Eventually(t, 20*time.Second, "the proxy serves web", func() error {
+		_, err := getBody("http://" + web + "/")
+		return err
+	})
+
+	l := startLoad(web, 4)
+	defer l.stop()
+	time.Sleep(time.Second)
+	up.signal(t, syscall.SIGTERM)
+	if code := up.exit(t, exitTimeout); code != 0 {
+		t.Fatalf("shoal up exited with %d", code)
+	}
+	// The control plane is gone: routing goes on.
+	before := l.snapshot().total()
+	time.Sleep(2 * time.Second)
+	if r := l.snapshot(); r.total()-before < 100 || r.failed != 0 {
+		t.Fatalf("with the control plane down: %d requests in 2 s, %d failed (%v)", r.total()-before, r.failed, r.errors)
+	}
+
+	// Back on the same data and addresses: the proxy reconnects and
+	// follows what changed.
+	up = startShoal(t, bin, dir, addrs, "--service-cidr", proxyCPRange)
+	up.waitReady(t)
+	cs = up.clientset(t)
+	web2 := createSelectorless(t, cs, "web2", port, "127.0.0.83")
+	clustertest.Eventually(t, 20*time.Second, "the proxy serves a Service made after the restart", func() error {
+		b, err := getBody("http://" + web2 + "/")
+		if err == nil && b != "127.0.0.83" {
+			err = fmt.Errorf("answered by %s", b)
+		}
+		return err
+	})
+	sl, err := cs.DiscoveryV1().EndpointSlices("default").Get(t.Context(), "web-manual", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl.Endpoints = sl.Endpoints[:1] // 127.0.0.81 only
+	if _, err := cs.DiscoveryV1().EndpointSlices("default").Update(t.Context(), sl, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	clustertest.Eventually(t, 20*time.Second, "web's removed endpoint gets nothing", func() error {
+		seen := map[string]bool{}
+		for range 20 {
+			b, err := getBody("http://" + web + "/")
+			if err != nil {
+				return err
+			}
+			seen[b] = true
+		}
+		if len(seen) != 1 || !seen["127.0.0.81"] {
+			return fmt.Errorf("answered by %v", seen)
+		}
+		return nil
+	})
+	r := l.stop()
+	t.Logf("under load through a control-plane stop and restart: %d requests, %d failed", r.total(), r.failed)
+	if r.failed != 0 {
+		t.Errorf("%d requests failed; first errors: %v", r.failed, r.errors)
+	}
+
+	px.signal(t, syscall.SIGTERM)
+	if code := px.exit(t, exitTimeout); code != 0 {
+		t.Errorf("shoal proxy exited with %d", code)
+	}
+	if left := vipsIn(proxyCPRange); len(left) > 0 {
+		t.Errorf("the stopped proxy left %v on lo", left)
+	}
+}
+
+// createSelectorless makes a Service without a selector (port 80, named
+// http) and its EndpointSlice of ips on port, and returns the ClusterIP's
+// address.
+func createSelectorless(t *testing.T, cs kubernetes.Interface, name string, port int, ips ...string) string {
+	t.Helper()
+	svc := xdstest.Service("default", name, 80, "")
+	svc.Spec.Ports[0].Name = "http"
+	svc, err := cs.CoreV1().Services("default").Create(t.Context(), svc, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := map[string]bool{}
+	for _, ip := range ips {
+		ready[ip] = true
+	}
+	sl := xdstest.Slice("default", name, port, ready)
+	sl.Ports[0].Name = &svc.Spec.Ports[0].Name
+	if _, err := cs.DiscoveryV1().EndpointSlices("default").Create(t.Context(), sl, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return netip.AddrPortFrom(netip.MustParseAddr(svc.Spec.ClusterIP), 80).String()
+}
+
+// nameServer answers every HTTP request on addr with name until the test
+// ends.
+func nameServer(t *testing.T, addr, name string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, name) })}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+}
+
+// freeCommonPort is a TCP port free on every one of ips.
+func freeCommonPort(t *testing.T, ips ...string) int {
+	t.Helper()
+	for range 20 {
+		ln, err := net.Listen("tcp", ips[0]+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		free := true
+		for _, ip := range ips {
+			l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+			if err != nil {
+				free = false
+				break
+			}
+			l.Close()
+		}
+		if free {
+			return port
+		}
+	}
+	t.Fatalf("no port free on all of %v", ips)
+	return 0
+}
+
+func getBody(url string) (string, error) {
+	return getPod(context.Background(), &http.Client{Timeout: 2 * time.Second}, url)
+}
+
+// vipsIn lists the addresses of prefix on lo.
+func vipsIn(prefix string) []string {
+	p := netip.MustParsePrefix(prefix)
+	out, _ := exec.Command("ip", "-o", "-4", "addr", "show", "dev", "lo").Output()
+	var vips []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] != "inet" {
+				continue
+			}
+			if a, err := netip.ParsePrefix(f[i+1]); err == nil && p.Contains(a.Addr()) {
+				vips = append(vips, f[i+1])
+			}
+		}
+	}
+	return vips
+}
+
+// removeVIPsIn takes what a killed proxy left of prefix off lo.
+func removeVIPsIn(prefix string) {
+	for _, a := range vipsIn(prefix) {
+		exec.Command("ip", "addr", "del", a, "dev", "lo").Run()
+	}
+}
