@@ -118,6 +118,9 @@ func startAgent(ctx context.Context, cancel func(), stopped chan<- struct{}, cfg
 	// The node proxy: service VIPs on this host, for it and its pods.
 	px := proxy.New(proxy.Config{XDSAddr: in.XDSAddr, NodeID: "proxy-" + name,
 		Reserved: []netip.Addr{in.Registry.ClusterDNSIP()}, AdminAddr: cfg.ProxyAdminAddr, Metrics: metrics, Logger: cfg.Log})
+	if err := metrics.Register(px.Collector()); err != nil {
+		return fmt.Errorf("node proxy metrics: %w", err)
+	}
 	proxyDone := make(chan struct{})
 	go func() {
 		defer close(proxyDone)

@@ -17,3 +17,35 @@ func RegisterMetrics(reg prometheus.Registerer) error {
 	}
 	return nil
 }
+
+var endpointsDesc = prometheus.NewDesc("shoal_proxy_endpoints",
+	"Endpoints of each service the proxy balances over, by state: ready (taking new work), draining (finishing what it has), ejected (by outlier detection after consecutive failures).",
+	[]string{"service", "state"}, nil)
+
+// endpointsCollector reads the proxy's clusters at scrape time.
+type endpointsCollector struct{ p *Proxy }
+
+// Collector returns the proxy's own metrics (its endpoints' states per
+// service), to register next to RegisterMetrics' on the same registry.
+func (p *Proxy) Collector() prometheus.Collector { return endpointsCollector{p} }
+
+func (c endpointsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- endpointsDesc }
+
+func (c endpointsCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, cs := range c.p.ClusterStates() {
+		var ready, draining, ejected float64
+		for _, h := range cs.Endpoints {
+			switch {
+			case h.Ejected:
+				ejected++
+			case h.Draining:
+				draining++
+			default:
+				ready++
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(endpointsDesc, prometheus.GaugeValue, ready, cs.Name, "ready")
+		ch <- prometheus.MustNewConstMetric(endpointsDesc, prometheus.GaugeValue, draining, cs.Name, "draining")
+		ch <- prometheus.MustNewConstMetric(endpointsDesc, prometheus.GaugeValue, ejected, cs.Name, "ejected")
+	}
+}

@@ -16,6 +16,8 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -344,6 +346,18 @@ func TestAdminEndpoint(t *testing.T) {
 	getJSON(t, admin.URL+"/clusters", &clusters)
 	if len(clusters) != 1 || len(clusters[0].Endpoints) != 1 || clusters[0].Endpoints[0].Addr.String() != "127.0.0.71:"+ps || clusters[0].Endpoints[0].Weight == 0 {
 		t.Errorf("clusters: %+v", clusters)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(p.Collector())
+	want := `
+# HELP shoal_proxy_endpoints Endpoints of each service the proxy balances over, by state: ready (taking new work), draining (finishing what it has), ejected (by outlier detection after consecutive failures).
+# TYPE shoal_proxy_endpoints gauge
+shoal_proxy_endpoints{service="tcp.default.svc.cluster.local:` + ps + `",state="draining"} 0
+shoal_proxy_endpoints{service="tcp.default.svc.cluster.local:` + ps + `",state="ejected"} 0
+shoal_proxy_endpoints{service="tcp.default.svc.cluster.local:` + ps + `",state="ready"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+		t.Error(err)
 	}
 	var listeners []ListenerState
 	getJSON(t, admin.URL+"/listeners", &listeners)

@@ -73,6 +73,9 @@ func runAgent(args []string) error {
 		nodeName, _ = os.Hostname()
 	}
 	px := proxy.New(proxy.Config{XDSAddr: *xds, NodeID: "proxy-" + strings.ToLower(nodeName), AdminAddr: *adminAddr, Metrics: metrics, Logger: log})
+	if err := metrics.Register(px.Collector()); err != nil {
+		return err
+	}
 	proxyDone := make(chan error, 1)
 	go func() { proxyDone <- px.Run(ctx) }()
 	err = a.Run(ctx)

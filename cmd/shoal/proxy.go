@@ -51,5 +51,9 @@ func runProxy(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return proxy.New(proxy.Config{XDSAddr: *xds, NodeID: *nodeID, Balance: balance, AdminAddr: *adminAddr, Logger: log}).Run(ctx)
+	px := proxy.New(proxy.Config{XDSAddr: *xds, NodeID: *nodeID, Balance: balance, AdminAddr: *adminAddr, Logger: log})
+	if err := prometheus.Register(px.Collector()); err != nil {
+		return err
+	}
+	return px.Run(ctx)
 }
