@@ -27,9 +27,10 @@
 // must be of type EDS; every endpoint must have an IP address and port. A
 // route that names a cluster the proxy does not know is not an error here:
 // clusters and routes arrive on separate responses in no guaranteed order,
-// so the data plane answers such requests with 503 until the cluster comes,
-// as Envoy does. Only malformed routes (no match prefix or path, no single
-// cluster to route to) are NACKed.
+// so the data plane decides (Shoal's proxy holds the listener back until
+// the first clusters have come and refuses such a route after that). Only
+// malformed routes (no match prefix or path, no single cluster to route
+// to) are NACKed here.
 //
 // In state of the world, LDS and CDS responses carry the full set, so a
 // resource missing from one is removed; RDS and EDS responses carry only
