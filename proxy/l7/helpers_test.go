@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -106,6 +107,7 @@ func startProxy(t *testing.T, c *balancer.Cluster) (*Proxy, *countingListener) {
 
 func startProxyWith(t *testing.T, c *balancer.Cluster, opts Options) (*Proxy, *countingListener) {
 	t.Helper()
+	opts = pathOptions(t, opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -283,4 +285,23 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
+}
+
+// forEachPath runs f as a subtest on each HTTP/1.1 implementation: the
+// fast path ("fast") and net/http ("net-http", Options.NetHTTP1).
+func forEachPath(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	for _, path := range []string{"fast", "net-http"} {
+		t.Run(path, f)
+	}
+}
+
+// pathOptions sets NetHTTP1 in the subtests of forEachPath's net-http path.
+func pathOptions(t *testing.T, opts Options) Options {
+	for _, part := range strings.Split(t.Name(), "/") {
+		if part == "net-http" {
+			opts.NetHTTP1 = true
+		}
+	}
+	return opts
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoalmesh/shoal/proxy/balancer"
@@ -28,6 +29,10 @@ type Options struct {
 	Retries int
 	// Logger gets the proxy's logs (default: discarded).
 	Logger *slog.Logger
+	// NetHTTP1 serves HTTP/1.x with net/http's server, ReverseProxy and
+	// Transport, as HTTP/2 is, rather than with the fast path: for
+	// comparison, and as a way out should the fast path misbehave.
+	NetHTTP1 bool
 }
 
 func (o Options) withDefaults() Options {
@@ -76,6 +81,18 @@ type Proxy struct {
 	mu       sync.Mutex
 	idle     *sync.Cond // signalled when inflight drops to 0
 	inflight int
+
+	// The fast path's state: its endpoint connections, its listeners and
+	// client connections (under mu), and whether Shutdown began.
+	pools   pools
+	closing atomic.Bool
+	lns     map[net.Listener]struct{}
+	conns   map[*clientConn]struct{}
+	connWG  sync.WaitGroup
+	// watchStop ends watchClients, started with the first Serve.
+	watchStop    chan struct{}
+	watchStopped bool
+	watchWG      sync.WaitGroup
 }
 
 // New returns a proxy to cluster's endpoints; start it with Serve.
@@ -90,8 +107,11 @@ func New(cluster *balancer.Cluster, opts Options) *Proxy {
 		m:       m,
 		ctx:     ctx,
 		cancel:  cancel,
+		lns:     map[net.Listener]struct{}{},
+		conns:   map[*clientConn]struct{}{},
 	}
 	p.idle = sync.NewCond(&p.mu)
+	p.pools.dialer = net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: 30 * time.Second}
 	errLog := slog.NewLogLogger(p.log.Handler(), slog.LevelDebug)
 
 	dialer := &net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: 30 * time.Second}
@@ -129,6 +149,7 @@ func New(cluster *balancer.Cluster, opts Options) *Proxy {
 		// cost two or three write(2)s per request.
 		FlushInterval:  0,
 		ModifyResponse: trailersOnly,
+		BufferPool:     bufferPool{},
 		ErrorHandler:   p.proxyError,
 		ErrorLog:       errLog,
 	}
@@ -150,12 +171,65 @@ func New(cluster *balancer.Cluster, opts Options) *Proxy {
 // Serve accepts connections on ln and proxies their requests until
 // Shutdown, after which it returns ErrProxyClosed. It closes ln when it
 // returns.
+//
+// HTTP/1.x connections take the fast path (unless Options.NetHTTP1);
+// those that open with the HTTP/2 preface go to the net/http server.
 func (p *Proxy) Serve(ln net.Listener) error {
-	err := p.srv.Serve(ln)
-	if errors.Is(err, http.ErrServerClosed) {
+	if p.opts.NetHTTP1 {
+		err := p.srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			return ErrProxyClosed
+		}
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	}
+	defer ln.Close()
+	p.mu.Lock()
+	if p.closing.Load() {
+		p.mu.Unlock()
 		return ErrProxyClosed
 	}
-	return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	p.lns[ln] = struct{}{}
+	if p.watchStop == nil {
+		p.watchStop = make(chan struct{})
+		p.watchWG.Go(func() { p.watchClients(p.watchStop) })
+	}
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.lns, ln)
+		p.mu.Unlock()
+	}()
+	h2 := newConnListener(ln.Addr())
+	var wg sync.WaitGroup
+	wg.Go(func() { p.srv.Serve(h2) })
+	defer func() {
+		h2.Close()
+		wg.Wait()
+	}()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if p.closing.Load() {
+				return ErrProxyClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+			}
+			// Out of file descriptors and the like: back off as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			p.log.Debug("accept failed", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		c := &clientConn{p: p, nc: nc}
+		if !p.track(c) {
+			nc.Close()
+			return ErrProxyClosed
+		}
+		go c.serve(h2)
+	}
 }
 
 // Shutdown stops accepting, closes idle connections and waits for the
@@ -164,16 +238,54 @@ func (p *Proxy) Serve(ln net.Listener) error {
 // go with its last proxy.
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	defer p.m.release()
+	p.mu.Lock()
+	p.closing.Store(true)
+	for ln := range p.lns {
+		ln.Close()
+	}
+	for c := range p.conns {
+		if c.state.CompareAndSwap(connIdle, connClosed) {
+			c.nc.Close()
+		}
+	}
+	p.mu.Unlock()
 	err := p.srv.Shutdown(ctx)
+	done := make(chan struct{})
+	go func() {
+		p.connWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+		p.cancel()
+		p.mu.Lock()
+		for c := range p.conns {
+			c.abort()
+		}
+		p.mu.Unlock()
+		<-done
+	}
 	p.cancel()
 	if err != nil {
 		p.srv.Close()
 	}
 	p.mu.Lock()
+	if p.watchStop != nil && !p.watchStopped {
+		close(p.watchStop)
+		p.watchStopped = true
+	}
+	p.mu.Unlock()
+	p.watchWG.Wait()
+	p.mu.Lock()
 	for p.inflight > 0 {
 		p.idle.Wait()
 	}
 	p.mu.Unlock()
+	p.pools.close()
 	p.h1.CloseIdleConnections()
 	p.h2c.CloseIdleConnections()
 	return err
