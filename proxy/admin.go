@@ -47,7 +47,7 @@ func (p *Proxy) adminHandler() http.Handler {
 	mux.HandleFunc("GET /config_dump", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, p.ConfigDump()) })
 	mux.HandleFunc("GET /clusters", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, p.ClusterStates()) })
 	mux.HandleFunc("GET /listeners", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, p.ListenerStates()) })
-	var g prometheus.Gatherer = prometheus.DefaultGatherer
+	g := prometheus.DefaultGatherer
 	if p.cfg.Metrics != nil {
 		g = p.cfg.Metrics
 	}
