@@ -30,7 +30,6 @@ const JoinNodeName = "node-2"
 type agentPlan struct {
 	run     bool
 	why     string     // why not, when !run
-	dnsAddr netip.Addr // the cluster DNS IP put on lo for pods, when run
 }
 
 // planAgent decides whether Up runs a node agent.
