@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -183,6 +184,7 @@ func testUpProxyUnderLoad(t *testing.T, bin string) {
 		runLoad(vip("het"), 8, time.Second) // warm-up: the proxy learns response times
 		ll := runLoad(vip("het"), 8, 4*time.Second)
 		runLoad(vip("het-rr"), 8, time.Second)
+		weights := endpointWeights(t, admin, "het.default.svc.cluster.local:80")
 		rr := runLoad(vip("het-rr"), 8, 4*time.Second)
 		slowShare := func(r loadResult) float64 {
 			n := 0
@@ -196,6 +198,18 @@ func testUpProxyUnderLoad(t *testing.T, bin string) {
 		t.Logf("one pod of three 10× slower (50 ms vs 5 ms), 8 keep-alive clients, 4 s each after 1 s of warm-up:")
 		t.Logf("  least-loaded: %d requests, slow pod %.1f%%, p50 %v, p99 %v", ll.total(), 100*slowShare(ll), ll.percentile(50), ll.percentile(99))
 		t.Logf("  round robin:  %d requests, slow pod %.1f%%, p50 %v, p99 %v", rr.total(), 100*slowShare(rr), rr.percentile(50), rr.percentile(99))
+		// The control plane's weights (for every other client of the
+		// pods) see the slow pod as slow, though the proxy kept it idle.
+		slowIP := ""
+		for _, p := range waitReadyPods(t, cs, "default", "deployment=het-slow", 1) {
+			slowIP = p.Status.PodIP
+		}
+		t.Logf("  EDS weights after the least-loaded run: %v (slow pod %s)", weights, slowIP)
+		for ip, w := range weights {
+			if ip != slowIP && weights[slowIP] > w {
+				t.Errorf("the slow pod's weight %d is above %s's %d: the control plane reads the idle slow pod as spare capacity", weights[slowIP], ip, w)
+			}
+		}
 		if ll.failed+rr.failed != 0 {
 			t.Errorf("failed requests: least-loaded %d, round robin %d: %v %v", ll.failed, rr.failed, ll.errors, rr.errors)
 		}
@@ -240,6 +254,36 @@ func testUpProxyUnderLoad(t *testing.T, bin string) {
 	if left := nodeLeftovers(); len(left) > 0 {
 		t.Errorf("shoal up left %v after a clean stop", left)
 	}
+}
+
+// endpointWeights reads a cluster's endpoint weights (by IP) from the
+// proxy's admin endpoint.
+func endpointWeights(t *testing.T, admin, cluster string) map[string]uint32 {
+	t.Helper()
+	res, err := http.Get("http://" + admin + "/clusters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var clusters []struct {
+		Name      string
+		Endpoints []struct {
+			Address string
+			Weight  uint32
+		}
+	}
+	if err := json.NewDecoder(res.Body).Decode(&clusters); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]uint32{}
+	for _, c := range clusters {
+		if c.Name == cluster {
+			for _, e := range c.Endpoints {
+				out[netip.MustParseAddrPort(e.Address).Addr().String()] = e.Weight
+			}
+		}
+	}
+	return out
 }
 
 // killPodProcesses SIGKILLs the processes of the pod whose program's name

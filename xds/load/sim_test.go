@@ -20,6 +20,12 @@ type system struct {
 	// delay is how many periods the clients lag behind the published
 	// weights (EDS propagation plus the report interval).
 	delay int
+	// shares, if set, are the traffic shares whatever the weights: clients
+	// that pick by something else (Shoal's proxy weighs by response time).
+	shares []float64
+	// cpuPerRequest, if set, is each endpoint's CPU per request (core
+	// seconds); its pod's CPU is then reported too.
+	cpuPerRequest []float64
 }
 
 func (s *system) snapshot(weights map[string]uint32) map[string]Load {
@@ -33,11 +39,17 @@ func (s *system) snapshot(weights map[string]uint32) map[string]Load {
 	snap := map[string]Load{}
 	for i, ip := range s.ips {
 		share := float64(weights[ip]) / sum
+		if s.shares != nil {
+			share = s.shares[i]
+		}
 		x := s.lambda * share * s.latency[i]
 		if s.noise != nil {
 			x *= s.noise()
 		}
 		l := Load{RPS: s.lambda * share, InFlight: x, CPU: -1, Reporters: 1}
+		if s.cpuPerRequest != nil {
+			l.CPU = s.lambda * share * s.cpuPerRequest[i]
+		}
 		if s.errRate != nil {
 			l.ErrorRate = s.errRate[i]
 		}
@@ -133,6 +145,26 @@ func testConverges(t *testing.T, delay int) {
 		if changed[i] {
 			t.Errorf("period %d: weights republished under steady load", i)
 		}
+	}
+}
+
+// TestWeigherClientsIgnoringWeights: clients that keep a slow endpoint
+// nearly idle whatever its weight (as Shoal's proxy does, weighing each
+// pick by response time) must not make it look like spare capacity: its
+// weight goes down, as it would if they followed the weights.
+func TestWeigherClientsIgnoringWeights(t *testing.T) {
+	for _, cpu := range [][]float64{nil, {0.001, 0.001, 0.001}} {
+		t.Run(fmt.Sprintf("CPU known %v", cpu != nil), func(t *testing.T) {
+			s := &system{ips: ips(0, 3), latency: []float64{0.002, 0.002, 0.02}, lambda: 3000,
+				shares: []float64{0.4995, 0.4995, 0.001}, cpuPerRequest: cpu}
+			hist, _ := s.run(NewWeigher(Options{}), 40)
+			final := hist[len(hist)-1]
+			t.Logf("weights %d %d %d (the third 10× slower and kept at 0.1%% of the traffic)", final[s.ips[0]], final[s.ips[1]], final[s.ips[2]])
+			if slow, fast := final[s.ips[2]], final[s.ips[0]]; slow >= Neutral/2 || slow*3 > fast {
+				t.Errorf("weights %d %d %d: the slow, nearly idle endpoint should weigh far less than the others",
+					final[s.ips[0]], final[s.ips[1]], slow)
+			}
+		})
 	}
 }
 

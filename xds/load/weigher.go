@@ -3,6 +3,7 @@ package load
 import (
 	"maps"
 	"math"
+	"time"
 )
 
 // Weight bounds. Neutral is the weight of an endpoint Shoal knows nothing
@@ -45,6 +46,11 @@ type Options struct {
 	InFlightPrior float64
 	// CPUPrior (default 0.05 cores) does the same for CPU.
 	CPUPrior float64
+	// PriorLatency (default 10 ms) and PriorRate (default 1 request/s) are
+	// a prior on each endpoint's latency, (inflight + PriorLatency·
+	// PriorRate) / (rps + PriorRate) by Little's law, for the same reason.
+	PriorLatency time.Duration
+	PriorRate    float64
 }
 
 func (o Options) withDefaults() Options {
@@ -61,6 +67,10 @@ func (o Options) withDefaults() Options {
 	def(&o.CPUShare, 0.5)
 	def(&o.InFlightPrior, 0.5)
 	def(&o.CPUPrior, 0.05)
+	if o.PriorLatency <= 0 {
+		o.PriorLatency = 10 * time.Millisecond
+	}
+	def(&o.PriorRate, 1)
 	o.Damping = min(o.Damping, 1)
 	o.Smoothing = min(o.Smoothing, 1)
 	o.CPUShare = min(o.CPUShare, 1)
@@ -94,9 +104,17 @@ type endpoint struct {
 	// averages independent of weight changes (in-flight requests are
 	// proportional to traffic share), so smoothing adds no lag to the loop.
 	inflight, cpu, errs float64
+	// latency is the smoothed latency (in-flight requests per request per
+	// second, Little's law), which does not depend on the traffic share at
+	// all: it also holds when clients do not follow the weights. Shoal's
+	// proxy weighs each pick by response time and keeps a slow pod nearly
+	// idle, which in-flight requests per weight alone read as spare
+	// capacity.
+	latency float64
 	// Whether the endpoint has a current observation (and so seeded
-	// averages) of in-flight requests and of CPU.
-	hasInflight, hasCPU bool
+	// averages) of in-flight requests and of CPU, and has had one of
+	// latency.
+	hasInflight, hasLatency, hasCPU bool
 }
 
 // NewWeigher returns a Weigher with no history.
@@ -194,6 +212,17 @@ func (w *Weigher) observe(ip string, snap map[string]Load) {
 	} else {
 		ep.hasInflight = false
 	}
+	// An endpoint that got no request in the period has no new latency to
+	// tell; it keeps the last (a pod kept nearly idle because it is slow
+	// gets a request only now and then, and is no faster in between).
+	if ep.hasInflight && usable(l.RPS) && (l.InFlight > 0 || l.RPS > 0) {
+		lat := (l.InFlight + o.PriorLatency.Seconds()*o.PriorRate) / (l.RPS + o.PriorRate)
+		if ep.hasLatency {
+			ep.latency += o.Smoothing * (lat - ep.latency)
+		} else {
+			ep.latency, ep.hasLatency = lat, true
+		}
+	}
 	if ok && usable(l.CPU) {
 		c := l.CPU/weight + o.CPUPrior/Neutral
 		if ep.hasCPU {
@@ -239,8 +268,8 @@ func (w *Weigher) group(ips []string) {
 		return ep.hasCPU
 	}
 	o := &w.o
-	var n, sumX, sumC float64
-	allCPU := true
+	var n, sumX, sumC, sumT float64
+	allCPU, allLatency := true, useInflight
 	for _, ep := range members {
 		if !reports(ep) {
 			continue
@@ -248,7 +277,9 @@ func (w *Weigher) group(ips []string) {
 		n++
 		sumX += ep.inflight * float64(ep.w)
 		sumC += ep.cpu * float64(ep.w)
+		sumT += ep.latency * float64(ep.w)
 		allCPU = allCPU && ep.hasCPU
+		allLatency = allLatency && ep.hasLatency
 	}
 	cpuShare := 0.0
 	switch {
@@ -269,6 +300,18 @@ func (w *Weigher) group(ips []string) {
 			}
 		}
 		meanL := sumL / n
+		// The same for latency (as the in-flight load it would make if
+		// traffic followed the weights), with the same error penalty: a pod
+		// that fails fast is not light.
+		var sumLT float64
+		if allLatency {
+			meanT := sumT / n
+			for _, ep := range members {
+				if reports(ep) {
+					sumLT += ep.latency*float64(ep.w) + o.ErrorPenalty*ep.errs*meanT
+				}
+			}
+		}
 		// raw = w / (load relative to the group mean): the weight that,
 		// with in-flight requests proportional to weight, brings the
 		// endpoint to the mean.
@@ -283,6 +326,16 @@ func (w *Weigher) group(ips []string) {
 			}
 			if cpuShare > 0 {
 				rel += cpuShare * ep.cpu * float64(ep.w) / meanC
+			}
+			if allLatency && sumLT > 0 {
+				// An endpoint is at least as loaded as its latency says,
+				// read, like the rest, as the load it would carry if
+				// traffic followed the weights. With clients that follow
+				// them this adds nothing (a slow pod then has requests in
+				// flight in proportion); with clients that keep a slow pod
+				// idle, its in-flight requests and CPU read as spare
+				// capacity and only its latency shows it slow.
+				rel = max(rel, (ep.latency*float64(ep.w)+o.ErrorPenalty*ep.errs*sumT/n)*n/sumLT)
 			}
 			targets[i] = float64(ep.w) / rel
 			sumRaw += targets[i]

@@ -171,7 +171,9 @@ func TestWeigherErrorPenalty(t *testing.T) {
 	// Errors seen on a handful of requests count for little.
 	a := ips(0, 3)
 	few := inflight(a, 10, 10, 10)
-	few[a[2]] = Load{RPS: 0.2, InFlight: 10, ErrorRate: 1, CPU: -1, Reporters: 1}
+	// (In flight as much as makes its latency, with the prior, the
+	// others' 0.1 s.)
+	few[a[2]] = Load{RPS: 0.2, InFlight: 0.11, ErrorRate: 1, CPU: -1, Reporters: 1}
 	many := inflight(a, 10, 10, 10)
 	many[a[2]] = Load{RPS: 100, InFlight: 10, ErrorRate: 1, CPU: -1, Reporters: 1}
 	wf, wm := NewWeigher(Options{}), NewWeigher(Options{})
