@@ -19,12 +19,15 @@
 //
 // For each endpoint i with weight w_i in effect, and each period:
 //
-//	x_i  = EWMA_β((inflight_i + P·q) / (rps_i + q))  latency (Little's law)
+//	x_i  = EWMA_β(inflight_i / w_i + p / N)         load per unit of weight
+//	l_i  = EWMA_β((inflight_i + P·q) / (rps_i + q)) latency (Little's law)
 //	e_i  = EWMA_β(errRate_i · rps_i/(rps_i + 1))   error fraction, discounted on few requests
 //	c_i  = EWMA_β(cpu_i / w_i + p_cpu / N)          CPU per unit of weight
 //
 //	L_i  = x_i·w_i + k·e_i·mean(x·w)                in-flight with the error penalty
-//	r_i  = (1−s)·L_i/mean(L) + s·c_i·w_i/mean(c·w)  load relative to the group
+//	T_i  = l_i·w_i + k·e_i·mean(l·w)                latency, read the same way
+//	r_i  = max((1−s)·L_i/mean(L) + s·c_i·w_i/mean(c·w), T_i/mean(T))
+//	                                                load relative to the group
 //	t_i  = clamp(N · (w_i/r_i) / mean(w/r), Min, Max)
 //
 // and, when some |t_i/w_i − 1| in the group exceeds the deadband D, every
@@ -36,24 +39,26 @@
 // rounding. That is w ← w·(mean/load)^α, renormalised so that the group's
 // weights average N. Parameters ([Options]): α = 0.5, β = 0.3, D = 0.1, M = 2, k = 4,
 // s = 0.5 when every reporting endpoint of the group has a CPU figure (0
-// otherwise; 1 when no endpoint of the group has in-flight reports), a
-// latency prior of P = 10 ms over q = 1 request/s, p_cpu = 0.05 cores;
-// N = [Neutral] = 100, [MinWeight] = 5, [MaxWeight] = 400. An endpoint
-// that got no request in the period has no latency to report.
+// otherwise; 1 when no endpoint of the group has in-flight reports), p = 0.5
+// requests, p_cpu = 0.05 cores, a latency prior of P = 10 ms over q = 1
+// request/s; N = [Neutral] = 100, [MinWeight] = 5, [MaxWeight] = 400. An
+// endpoint that gets no request in a period keeps its last latency; T is
+// used only when every reporting endpoint of the group has one.
 //
-// x_i·w_i is the in-flight load the endpoint would carry if traffic
-// followed the weights, so at the fixed point weights are inversely
-// proportional to latency and, with clients that follow them, in-flight
-// requests are equal. Averaging a quantity that does not move when w_i
-// does (latency; CPU per unit of weight) is what keeps the loop from
-// oscillating: the averages carry no stale picture of the old weights, the
-// targets t_i stay put, and the weights approach them monotonically. The
-// deadband then holds them still once every target is within 10%, so EDS
-// stays quiet under steady load. Latency rather than in-flight requests
-// per weight also holds when clients do not follow the weights: Shoal's
-// node proxy weighs each pick by response time and keeps a slow pod nearly
-// idle, which per weight would look like spare capacity and raise its
-// weight for every other client.
+// Averaging load per unit of weight rather than load is what keeps the loop
+// from oscillating: when in-flight requests are proportional to traffic
+// share, x_i does not move when w_i does, so the averages carry no stale
+// picture of the old weights, the targets t_i stay put, and the weights
+// approach them monotonically. The deadband then holds them still once every
+// target is within 10%, so EDS stays quiet under steady load.
+//
+// The latency floor in r_i: l_i·w_i is the in-flight load the endpoint
+// would carry if traffic followed the weights, so with clients that follow
+// them T_i ≈ L_i and it changes nothing. Shoal's node proxy does not: it
+// weighs each pick by response time and keeps a slow pod nearly idle, so
+// the slow pod's in-flight requests and CPU per weight read as spare
+// capacity, which would raise its weight for every other client; its
+// latency still shows it slow.
 //
 // With k = 4, an endpoint failing more than about 30% of its requests is
 // driven to MinWeight however idle it looks; one failing 1% keeps its
