@@ -58,7 +58,8 @@ func addClusterDNSAddr(ip netip.Addr) (func(), error) {
 	if err := lo.Add(ip); err != nil {
 		return nil, err
 	}
-	return func() { lo.Remove(ip) }, nil
+	// The address is shoal up's, even if a killed one left it there.
+	return func() { proxy.RemoveFromLoopback(ip) }, nil
 }
 
 // startAgent runs the node agent of `shoal up` against in's API server with

@@ -117,7 +117,7 @@ func New(cfg Config) *Proxy {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.VIPs == nil {
-		cfg.VIPs = LoopbackVIPs{}
+		cfg.VIPs = &LoopbackVIPs{}
 	}
 	p := &Proxy{cfg: cfg, log: cfg.Logger.With("component", "proxy"),
 		listeners: map[string]*listener{}, clusters: map[string]*balancer.Cluster{}, vips: map[netip.Addr]int{}}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -11,23 +12,51 @@ import (
 
 // LoopbackVIPs puts each VIP on the loopback interface as a /32 (or
 // /128). Traffic to it from the node, and from pods whose default route
-// leads to the node, is delivered to the proxy's listeners.
-type LoopbackVIPs struct{}
+// leads to the node, is delivered to the proxy's listeners. An address
+// that was on lo before Add (someone else's) is used but never removed.
+// Use it by pointer; the zero value is ready.
+type LoopbackVIPs struct {
+	mu      sync.Mutex
+	foreign map[netip.Addr]bool
+}
 
 // Add puts ip on lo; an address already there is fine.
-func (LoopbackVIPs) Add(ip netip.Addr) error {
+func (v *LoopbackVIPs) Add(ip netip.Addr) error {
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
 		return fmt.Errorf("find lo: %w", err)
 	}
-	if err := netlink.AddrAdd(lo, &netlink.Addr{IPNet: netlink.NewIPNet(ip.AsSlice())}); err != nil && !errors.Is(err, unix.EEXIST) {
+	err = netlink.AddrAdd(lo, &netlink.Addr{IPNet: netlink.NewIPNet(ip.AsSlice())})
+	switch {
+	case errors.Is(err, unix.EEXIST):
+		v.mu.Lock()
+		if v.foreign == nil {
+			v.foreign = map[netip.Addr]bool{}
+		}
+		v.foreign[ip] = true
+		v.mu.Unlock()
+	case err != nil:
 		return fmt.Errorf("add %s to lo: %w", ip, err)
 	}
 	return nil
 }
 
-// Remove takes ip off lo; an address not there is fine.
-func (LoopbackVIPs) Remove(ip netip.Addr) error {
+// Remove takes ip off lo, unless it was there before Add; an address not
+// there is fine.
+func (v *LoopbackVIPs) Remove(ip netip.Addr) error {
+	v.mu.Lock()
+	foreign := v.foreign[ip]
+	delete(v.foreign, ip)
+	v.mu.Unlock()
+	if foreign {
+		return nil
+	}
+	return RemoveFromLoopback(ip)
+}
+
+// RemoveFromLoopback takes ip off lo whoever put it there; an address not
+// there is fine.
+func RemoveFromLoopback(ip netip.Addr) error {
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
 		return fmt.Errorf("find lo: %w", err)

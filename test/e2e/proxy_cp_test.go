@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,8 +34,9 @@ const proxyCPRange = "10.98.0.0/24"
 // of this test on 127.0.0.0/8. Under constant load: the control plane
 // stopped, the proxy keeps routing on its last configuration with no
 // failed request; restarted on the same data, the proxy resyncs (a new
-// Service is served, a removed endpoint gets no more requests). Stopped,
-// the proxy takes its VIPs off lo.
+// Service is served, a removed endpoint gets no more requests); a Service
+// whose port is taken is NACKed with the reason while the rest is served.
+// Stopped, the proxy takes its VIPs off lo.
 func testProxyOutlivesControlPlane(t *testing.T, bin string) {
 	if os.Geteuid() != 0 {
 		t.Skip("the proxy puts the ClusterIPs on lo: needs root")
@@ -49,7 +52,7 @@ func testProxyOutlivesControlPlane(t *testing.T, bin string) {
 	up := startShoal(t, bin, dir, addrs, "--service-cidr", proxyCPRange)
 	up.waitReady(t)
 	cs := up.clientset(t)
-	web := createSelectorless(t, cs, "web", port, "127.0.0.81", "127.0.0.82")
+	web := createSelectorless(t, cs, "web", "", port, "127.0.0.81", "127.0.0.82")
 
 	px := startProcess(t, bin, "proxy", "--xds", addrs.XDS, "--node-id", "proxy-cp-test", "--admin-addr", clustertest.FreeAddr(t))
 	clustertest.Eventually(t, 20*time.Second, "the proxy serves web", func() error {
@@ -76,7 +79,7 @@ func testProxyOutlivesControlPlane(t *testing.T, bin string) {
 	up = startShoal(t, bin, dir, addrs, "--service-cidr", proxyCPRange)
 	up.waitReady(t)
 	cs = up.clientset(t)
-	web2 := createSelectorless(t, cs, "web2", port, "127.0.0.83")
+	web2 := createSelectorless(t, cs, "web2", "", port, "127.0.0.83")
 	clustertest.Eventually(t, 20*time.Second, "the proxy serves a Service made after the restart", func() error {
 		b, err := getBody("http://" + web2 + "/")
 		if err == nil && b != "127.0.0.83" {
@@ -106,6 +109,64 @@ func testProxyOutlivesControlPlane(t *testing.T, bin string) {
 		}
 		return nil
 	})
+
+	// A Service whose ClusterIP:port something else on the node holds:
+	// the proxy NACKs the update (shoal up logs the reason) and goes on
+	// serving; once the port is free, the next update is applied whole.
+	const busyIP = "10.98.0.200"
+	if out, err := exec.Command("ip", "addr", "add", busyIP+"/32", "dev", "lo").CombinedOutput(); err != nil {
+		t.Fatalf("ip addr add: %v: %s", err, out)
+	}
+	blocker, err := net.Listen("tcp", busyIP+":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close()
+	createSelectorless(t, cs, "busy", busyIP, port, "127.0.0.83")
+	clustertest.Eventually(t, 20*time.Second, "shoal up logs the proxy's NACK", func() error {
+		for _, line := range strings.Split(up.stderr.String(), "\n") {
+			if strings.Contains(line, "client rejected configuration") && strings.Contains(line, busyIP+"_80") && strings.Contains(line, "address already in use") {
+				return nil
+			}
+		}
+		return errors.New("no NACK naming the listener and the port in use")
+	})
+	if b, err := getBody("http://" + web2 + "/"); err != nil || b != "127.0.0.83" {
+		t.Errorf("web2 after the NACK: %q, %v", b, err)
+	}
+	if !slices.Contains(vipsIn(busyIP+"/32"), busyIP+"/32") {
+		t.Fatalf("the proxy took %s, which it did not put there, off lo", busyIP)
+	}
+	// A NACKed resource comes again only when it changes (xDS): the
+	// Service is made anew once its port is free.
+	blocker.Close()
+	if err := cs.CoreV1().Services("default").Delete(t.Context(), "busy", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.DiscoveryV1().EndpointSlices("default").Delete(t.Context(), "busy-manual", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	clustertest.Eventually(t, 20*time.Second, "busy's ClusterIP free again", func() error {
+		_, err := cs.CoreV1().Services("default").Get(t.Context(), "busy", metav1.GetOptions{})
+		if err == nil {
+			return errors.New("still there")
+		}
+		return nil
+	})
+	createSelectorless(t, cs, "busy", busyIP, port, "127.0.0.83")
+	clustertest.Eventually(t, 20*time.Second, "the once-busy Service is served once made anew", func() error {
+		// (Only while the address is on lo: otherwise the request would
+		// leave the machine.)
+		if !slices.Contains(vipsIn(busyIP+"/32"), busyIP+"/32") {
+			return errors.New(busyIP + " is not on lo")
+		}
+		b, err := getBody("http://" + busyIP + ":80/")
+		if err == nil && b != "127.0.0.83" {
+			err = fmt.Errorf("answered by %s", b)
+		}
+		return err
+	})
+
 	r := l.stop()
 	t.Logf("under load through a control-plane stop and restart: %d requests, %d failed", r.total(), r.failed)
 	if r.failed != 0 {
@@ -116,18 +177,20 @@ func testProxyOutlivesControlPlane(t *testing.T, bin string) {
 	if code := px.exit(t, exitTimeout); code != 0 {
 		t.Errorf("shoal proxy exited with %d", code)
 	}
-	if left := vipsIn(proxyCPRange); len(left) > 0 {
-		t.Errorf("the stopped proxy left %v on lo", left)
+	// busyIP was the test's, and stays; the proxy's own are gone.
+	if left := vipsIn(proxyCPRange); !slices.Equal(left, []string{busyIP + "/32"}) {
+		t.Errorf("after the proxy stopped lo has %v of %s; want only the test's own %s", left, proxyCPRange, busyIP)
 	}
 }
 
 // createSelectorless makes a Service without a selector (port 80, named
-// http) and its EndpointSlice of ips on port, and returns the ClusterIP's
-// address.
-func createSelectorless(t *testing.T, cs kubernetes.Interface, name string, port int, ips ...string) string {
+// http; clusterIP if not empty) and its EndpointSlice of ips on port, and
+// returns the ClusterIP's address.
+func createSelectorless(t *testing.T, cs kubernetes.Interface, name, clusterIP string, port int, ips ...string) string {
 	t.Helper()
 	svc := xdstest.Service("default", name, 80, "")
 	svc.Spec.Ports[0].Name = "http"
+	svc.Spec.ClusterIP = clusterIP
 	svc, err := cs.CoreV1().Services("default").Create(t.Context(), svc, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
