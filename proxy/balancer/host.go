@@ -13,10 +13,10 @@ import (
 // counters stay valid then, which is how a load report still gets the work
 // that ended on a removed host.
 //
-// The fields are laid out in two cache lines (a Host is 128 bytes, a size
+// The fields are laid out in cache lines (a Host is 192 bytes, a size
 // class of its own, so hosts never share a line): the first holds what a
 // Pick reads and updates rarely change, the second the counters every
-// request writes.
+// request writes, the third the response-time totals for load reports.
 type Host struct {
 	addr    netip.AddrPort
 	cluster *Cluster
@@ -36,11 +36,18 @@ type Host struct {
 	succeeded           atomic.Uint64
 	errored             atomic.Uint64
 	consecutiveFailures atomic.Int32
-	// rtt is the peak-EWMA response time in nanoseconds (0: no sample
-	// yet), as of rttAt (unix nanos); see Observe.
+	// rtt is the response-time EWMA in nanoseconds (0: no sample yet), as
+	// of rttAt (unix nanos); see Observe.
 	rtt   atomic.Int64
 	rttAt atomic.Int64
 	_     [8]byte
+
+	// rttSum (nanoseconds) and rttCount total the observed response times,
+	// for load reports: the control plane's latency is the mean over an
+	// interval.
+	rttSum   atomic.Uint64
+	rttCount atomic.Uint64
+	_        [48]byte
 }
 
 // work counts the work begun and ended on a host. Counting both, rather
@@ -111,6 +118,8 @@ func (h *Host) Observe(d time.Duration) {
 	}
 	h.rtt.Store(max(1, int64(next)))
 	h.rttAt.Store(now)
+	h.rttSum.Add(uint64(d))
+	h.rttCount.Add(1)
 }
 
 // RTT is the host's response-time estimate now (0 before any sample),

@@ -1,5 +1,7 @@
 package balancer
 
+import "time"
+
 // HostStats are a host's counters since it was created: what a load report
 // takes the difference of, one interval to the next.
 type HostStats struct {
@@ -9,6 +11,9 @@ type HostStats struct {
 	Succeeded, Errors uint64
 	// Active is the work begun and not ended now, as Active returns.
 	Active int64
+	// RTTSum and RTTCount total the response times Observe recorded.
+	RTTSum   time.Duration
+	RTTCount uint64
 }
 
 // Stats returns the host's counters. They are read one at a time while
@@ -16,6 +21,8 @@ type HostStats struct {
 // the call is never counted as finished but not issued.
 func (h *Host) Stats() HostStats {
 	var s HostStats
+	s.RTTCount = h.rttCount.Load()
+	s.RTTSum = time.Duration(h.rttSum.Load())
 	s.Succeeded = h.succeeded.Load()
 	s.Errors = h.errored.Load()
 	ended := h.active.ended.Load()

@@ -73,8 +73,11 @@ func TestHostLayout(t *testing.T) {
 		t.Skip("the layout is planned for 64-bit platforms")
 	}
 	var h Host
-	if size := unsafe.Sizeof(h); size != 128 {
-		t.Errorf("Host is %d bytes, want 128", size)
+	if size := unsafe.Sizeof(h); size != 192 {
+		t.Errorf("Host is %d bytes, want 192", size)
+	}
+	if off := unsafe.Offsetof(h.rttSum); off != 128 {
+		t.Errorf("Host.rttSum at offset %d, want 128", off)
 	}
 	if off := unsafe.Offsetof(h.active); off != 64 {
 		t.Errorf("Host.active at offset %d, want 64", off)

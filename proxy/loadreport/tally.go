@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/shoalmesh/shoal/proxy/balancer"
+	"github.com/shoalmesh/shoal/xds/load"
 )
 
 // tally turns the hosts' cumulative counters into per-interval reports: it
@@ -164,6 +165,7 @@ func (t *tally) build(r request, readAt time.Time) []*endpointv3.ClusterStats {
 			ls.TotalSuccessfulRequests += d.succeeded
 			ls.TotalErrorRequests += d.errors
 			ls.TotalRequestsInProgress += d.inProgress
+			ls.LoadMetricStats = addLatency(ls.LoadMetricStats, d)
 			if !r.endpoints {
 				continue
 			}
@@ -177,6 +179,7 @@ func (t *tally) build(r request, readAt time.Time) []*endpointv3.ClusterStats {
 			es.TotalSuccessfulRequests += d.succeeded
 			es.TotalErrorRequests += d.errors
 			es.TotalRequestsInProgress += d.inProgress
+			es.LoadMetricStats = addLatency(es.LoadMetricStats, d)
 		}
 		if len(byLoc) == 0 {
 			continue
@@ -203,6 +206,24 @@ func (t *tally) build(r request, readAt time.Time) []*endpointv3.ClusterStats {
 // counts are one host's load over an interval.
 type counts struct {
 	issued, succeeded, errors, inProgress uint64
+	// rttCount responses took rttSum in all (see balancer.Host.Observe).
+	rttCount uint64
+	rttSum   time.Duration
+}
+
+// addLatency adds d's response times to the load metric load.LatencyMetric
+// of stats (the only one the proxy reports): the control plane's latency
+// for an endpoint is its mean.
+func addLatency(stats []*endpointv3.EndpointLoadMetricStats, d counts) []*endpointv3.EndpointLoadMetricStats {
+	if d.rttCount == 0 {
+		return stats
+	}
+	if len(stats) == 0 {
+		stats = []*endpointv3.EndpointLoadMetricStats{{MetricName: load.LatencyMetric}}
+	}
+	stats[0].NumRequestsFinishedWithMetric += d.rttCount
+	stats[0].TotalMetricValue += d.rttSum.Seconds()
+	return stats
 }
 
 // delta is the work between two reads of a host's counters; in progress is
@@ -213,6 +234,8 @@ func delta(prev, cur balancer.HostStats) counts {
 		succeeded:  cur.Succeeded - prev.Succeeded,
 		errors:     cur.Errors - prev.Errors,
 		inProgress: uint64(max(cur.Active, 0)),
+		rttCount:   cur.RTTCount - prev.RTTCount,
+		rttSum:     cur.RTTSum - prev.RTTSum,
 	}
 }
 

@@ -20,7 +20,7 @@
 // For each endpoint i with weight w_i in effect, and each period:
 //
 //	x_i  = EWMA_β(inflight_i / w_i + p / N)         load per unit of weight
-//	l_i  = EWMA_β((inflight_i + P·q) / (rps_i + q)) latency (Little's law)
+//	l_i  = EWMA_β(latency_i)                        mean response time
 //	e_i  = EWMA_β(errRate_i · rps_i/(rps_i + 1))   error fraction, discounted on few requests
 //	c_i  = EWMA_β(cpu_i / w_i + p_cpu / N)          CPU per unit of weight
 //
@@ -41,9 +41,13 @@
 // s = 0.5 when every reporting endpoint of the group has a CPU figure (0
 // otherwise; 1 when no endpoint of the group has in-flight reports), p = 0.5
 // requests, p_cpu = 0.05 cores, a latency prior of P = 10 ms over q = 1
-// request/s; N = [Neutral] = 100, [MinWeight] = 5, [MaxWeight] = 400. An
-// endpoint that gets no request in a period keeps its last latency; T is
-// used only when every reporting endpoint of the group has one.
+// request/s; N = [Neutral] = 100, [MinWeight] = 5, [MaxWeight] = 400.
+// latency_i is what reporters that time requests report ([LatencyMetric]:
+// Shoal's proxy), else Little's law, (inflight_i + P·q) / (rps_i + q), at
+// 10 requests/s or more (in-flight requests are counted at the instant of
+// a report: a pod with a request now and then is caught with none). An
+// endpoint keeps its last latency through periods without one; T is used
+// only when every reporting endpoint of the group has one.
 //
 // Averaging load per unit of weight rather than load is what keeps the loop
 // from oscillating: when in-flight requests are proportional to traffic

@@ -26,6 +26,9 @@ type system struct {
 	// cpuPerRequest, if set, is each endpoint's CPU per request (core
 	// seconds); its pod's CPU is then reported too.
 	cpuPerRequest []float64
+	// timed: the clients time their requests and report the latency (as
+	// Shoal's proxy does).
+	timed bool
 }
 
 func (s *system) snapshot(weights map[string]uint32) map[string]Load {
@@ -49,6 +52,9 @@ func (s *system) snapshot(weights map[string]uint32) map[string]Load {
 		l := Load{RPS: s.lambda * share, InFlight: x, CPU: -1, Reporters: 1}
 		if s.cpuPerRequest != nil {
 			l.CPU = s.lambda * share * s.cpuPerRequest[i]
+		}
+		if s.timed {
+			l.Latency = s.latency[i]
 		}
 		if s.errRate != nil {
 			l.ErrorRate = s.errRate[i]
@@ -156,7 +162,7 @@ func TestWeigherClientsIgnoringWeights(t *testing.T) {
 	for _, cpu := range [][]float64{nil, {0.001, 0.001, 0.001}} {
 		t.Run(fmt.Sprintf("CPU known %v", cpu != nil), func(t *testing.T) {
 			s := &system{ips: ips(0, 3), latency: []float64{0.002, 0.002, 0.02}, lambda: 3000,
-				shares: []float64{0.4995, 0.4995, 0.001}, cpuPerRequest: cpu}
+				shares: []float64{0.4995, 0.4995, 0.001}, cpuPerRequest: cpu, timed: true}
 			hist, _ := s.run(NewWeigher(Options{}), 40)
 			final := hist[len(hist)-1]
 			t.Logf("weights %d %d %d (the third 10× slower and kept at 0.1%% of the traffic)", final[s.ips[0]], final[s.ips[1]], final[s.ips[2]])

@@ -19,6 +19,11 @@ type Sample struct {
 	Issued, Succeeded, Errors uint64
 	// InProgress is the number of requests in flight when the report was made.
 	InProgress uint64
+	// Timed requests took LatencySum seconds in all (a reporter that
+	// measures response times: Shoal's proxy, as the load metric
+	// LatencyMetric).
+	Timed      uint64
+	LatencySum float64
 	// Interval is the time the counts cover; a sample without one is ignored.
 	Interval time.Duration
 }
@@ -31,6 +36,9 @@ type Load struct {
 	InFlight float64
 	// ErrorRate is the fraction (0..1) of finished requests that failed.
 	ErrorRate float64
+	// Latency is the mean response time in seconds of the requests whose
+	// reporters timed them; 0 when none did.
+	Latency float64
 	// CPU is the pod's CPU use in cores, negative when unknown.
 	CPU float64
 	// Reporters is how many reporters have a current sample of the endpoint;
@@ -65,8 +73,14 @@ type cpuStamped struct {
 
 type accum struct {
 	rps, inFlight, errRate, finRate float64
+	timed, latencySum               float64
 	reporters                       int
 }
+
+// LatencyMetric is the name of the LRS load metric (load_metric_stats)
+// carrying response times in seconds: the number of timed requests and
+// their total. Shoal's proxy reports it per endpoint.
+const LatencyMetric = "shoal.io/latency_seconds"
 
 // NewTable returns an empty Table.
 func NewTable() *Table {
@@ -141,6 +155,8 @@ func (t *Table) Snapshot(now time.Time) map[string]Load {
 			a.inFlight += float64(st.s.InProgress)
 			a.errRate += float64(st.s.Errors) / sec
 			a.finRate += (float64(st.s.Succeeded) + float64(st.s.Errors)) / sec
+			a.timed += float64(st.s.Timed)
+			a.latencySum += st.s.LatencySum
 			a.reporters++
 		}
 		if len(m) == 0 {
@@ -157,6 +173,9 @@ func (t *Table) Snapshot(now time.Time) map[string]Load {
 		l := Load{RPS: a.rps, InFlight: a.inFlight, CPU: -1, Reporters: a.reporters}
 		if a.finRate > 0 {
 			l.ErrorRate = min(a.errRate/a.finRate, 1)
+		}
+		if a.timed > 0 {
+			l.Latency = a.latencySum / a.timed
 		}
 		out[ip] = l
 	}

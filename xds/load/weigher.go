@@ -47,10 +47,14 @@ type Options struct {
 	// CPUPrior (default 0.05 cores) does the same for CPU.
 	CPUPrior float64
 	// PriorLatency (default 10 ms) and PriorRate (default 1 request/s) are
-	// a prior on each endpoint's latency, (inflight + PriorLatency·
-	// PriorRate) / (rps + PriorRate) by Little's law, for the same reason.
-	PriorLatency time.Duration
-	PriorRate    float64
+	// a prior on each endpoint's latency where it is estimated by Little's
+	// law, (inflight + PriorLatency·PriorRate) / (rps + PriorRate), for the
+	// same reason; LittleMinRate (default 10 requests/s) is the least rate
+	// the estimate is made at (reporters that time requests report the
+	// latency itself).
+	PriorLatency  time.Duration
+	PriorRate     float64
+	LittleMinRate float64
 }
 
 func (o Options) withDefaults() Options {
@@ -71,6 +75,7 @@ func (o Options) withDefaults() Options {
 		o.PriorLatency = 10 * time.Millisecond
 	}
 	def(&o.PriorRate, 1)
+	def(&o.LittleMinRate, 10)
 	o.Damping = min(o.Damping, 1)
 	o.Smoothing = min(o.Smoothing, 1)
 	o.CPUShare = min(o.CPUShare, 1)
@@ -209,14 +214,33 @@ func (w *Weigher) observe(ip string, snap map[string]Load) {
 		} else {
 			ep.inflight, ep.errs, ep.hasInflight = x, e, true
 		}
+	} else if ep.hasLatency {
+		// Reporters leave out an endpoint that had no request in the
+		// interval (as Envoy does): one already measured is idle, not
+		// unknown. (A pod kept idle because it is slow would otherwise be
+		// aimed at Neutral whenever a period passes without a probe.)
+		ep.inflight += o.Smoothing * (o.InFlightPrior/Neutral - ep.inflight)
+		ep.errs -= o.Smoothing * ep.errs
+		ep.hasInflight = true
 	} else {
 		ep.hasInflight = false
 	}
 	// An endpoint that got no request in the period has no new latency to
 	// tell; it keeps the last (a pod kept nearly idle because it is slow
 	// gets a request only now and then, and is no faster in between).
-	if ep.hasInflight && usable(l.RPS) && (l.InFlight > 0 || l.RPS > 0) {
-		lat := (l.InFlight + o.PriorLatency.Seconds()*o.PriorRate) / (l.RPS + o.PriorRate)
+	// Reporters that time requests (Shoal's proxy) give it; otherwise it is
+	// Little's law, which needs some rate: in-flight requests are counted
+	// at the instant of the report, and a pod with a request now and then
+	// is caught with none.
+	lat, measured := 0.0, false
+	switch {
+	case !ep.hasInflight:
+	case l.Latency > 0 && usable(l.Latency):
+		lat, measured = l.Latency, true
+	case usable(l.RPS) && l.RPS >= o.LittleMinRate:
+		lat, measured = (l.InFlight+o.PriorLatency.Seconds()*o.PriorRate)/(l.RPS+o.PriorRate), true
+	}
+	if measured {
 		if ep.hasLatency {
 			ep.latency += o.Smoothing * (lat - ep.latency)
 		} else {

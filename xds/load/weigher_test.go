@@ -68,15 +68,25 @@ func TestWeigherNeutral(t *testing.T) {
 		t.Errorf("new endpoint: weight %d, changed %v; want %d, true", got["10.0.0.99"], changed, Neutral)
 	}
 
-	// An endpoint without reports in a group with reports is moved to
-	// Neutral (in damped steps).
-	snap := inflight(a, 1, 10, 30, 10)
+	// An endpoint never measured, without reports in a group with
+	// reports, is moved to Neutral (in damped steps).
+	a = append(a, "10.0.0.98")
+	groups["a"] = a
+	snap := inflight(a[:4], 1, 10, 30, 10)
+	for range 20 {
+		got, _ = w.Update(snap, groups)
+	}
+	if r := float64(got["10.0.0.98"]) / Neutral; r < 0.9 || r > 1.1 {
+		t.Errorf("endpoint never reported = %d, want within 10%% of %d", got["10.0.0.98"], Neutral)
+	}
+	// One measured slow that stops getting requests (reporters leave idle
+	// endpoints out) is idle, not unknown: its latency keeps it low.
 	delete(snap, a[2])
 	for range 20 {
 		got, _ = w.Update(snap, groups)
 	}
-	if r := float64(got[a[2]]) / Neutral; r < 0.9 || r > 1.1 {
-		t.Errorf("endpoint without reports = %d, want within 10%% of %d", got[a[2]], Neutral)
+	if got[a[2]] >= Neutral/2 {
+		t.Errorf("slow endpoint gone idle = %d, want it kept low (below %d)", got[a[2]], Neutral/2)
 	}
 }
 

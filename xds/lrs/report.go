@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	lrsv3 "github.com/envoyproxy/go-control-plane/envoy/service/load_stats/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -18,6 +19,9 @@ import (
 const (
 	maxRate       = 1e7 // requests per second, per endpoint and reporter
 	maxInProgress = 1e7
+	// maxLatencySum bounds the seconds of response times in one report
+	// (10^7 requests of an hour each).
+	maxLatencySum = 3.6e10
 	minInterval   = time.Millisecond
 	maxInterval   = time.Hour
 )
@@ -55,6 +59,20 @@ func newStream(reporter, node string, table *load.Table, fallback time.Duration,
 // counts is one locality's or endpoint's stats in a report.
 type counts struct {
 	issued, succeeded, errors, inProgress uint64
+	// timed requests took latencySum seconds (load.LatencyMetric).
+	timed      uint64
+	latencySum float64
+}
+
+// latency reads the load.LatencyMetric load metric, if reported.
+func latency(stats []*endpointv3.EndpointLoadMetricStats) (timed uint64, sum float64) {
+	for _, m := range stats {
+		if m.GetMetricName() == load.LatencyMetric {
+			timed += m.GetNumRequestsFinishedWithMetric()
+			sum += m.GetTotalMetricValue()
+		}
+	}
+	return timed, sum
 }
 
 // handle records one request's load in the table. Stats for the same IP
@@ -92,8 +110,9 @@ func (st *stream) handle(req *lrsv3.LoadStatsRequest, now time.Time) {
 						st.unattributed(cs.GetClusterName(), "upstream_endpoint_stats.address is not an IP socket address")
 						continue
 					}
+					timed, sum := latency(es.GetLoadMetricStats())
 					st.add(ip, counts{es.GetTotalIssuedRequests(), es.GetTotalSuccessfulRequests(),
-						es.GetTotalErrorRequests(), es.GetTotalRequestsInProgress()}, iv, cs.GetClusterName())
+						es.GetTotalErrorRequests(), es.GetTotalRequestsInProgress(), timed, sum}, iv, cs.GetClusterName())
 				}
 				continue
 			}
@@ -104,8 +123,9 @@ func (st *stream) handle(req *lrsv3.LoadStatsRequest, now time.Time) {
 				st.unattributed(cs.GetClusterName(), "locality.sub_zone is not an IP")
 				continue
 			}
+			timed, sum := latency(ls.GetLoadMetricStats())
 			st.add(addr.String(), counts{ls.GetTotalIssuedRequests(), ls.GetTotalSuccessfulRequests(),
-				ls.GetTotalErrorRequests(), ls.GetTotalRequestsInProgress()}, iv, cs.GetClusterName())
+				ls.GetTotalErrorRequests(), ls.GetTotalRequestsInProgress(), timed, sum}, iv, cs.GetClusterName())
 		}
 	}
 	for ip, s := range st.sum {
@@ -161,6 +181,10 @@ func (st *stream) add(ip string, c counts, iv time.Duration, cluster string) {
 	s.Succeeded += c.succeeded
 	s.Errors += c.errors
 	s.InProgress += c.inProgress
+	if c.timed > 0 && c.timed <= limit && c.latencySum >= 0 && c.latencySum < maxLatencySum {
+		s.Timed += c.timed
+		s.LatencySum += c.latencySum
+	}
 	s.Interval = max(s.Interval, iv)
 	st.sum[ip] = s
 }

@@ -239,3 +239,32 @@ func TestHandleIdleExpires(t *testing.T) {
 		t.Errorf("stream still tracks %v", st.seen)
 	}
 }
+
+// TestHandleLatencyMetric: the response times Shoal's proxy reports as
+// the load metric load.LatencyMetric become the endpoint's mean latency,
+// over reporters and clusters; other metrics and nonsense are ignored.
+func TestHandleLatencyMetric(t *testing.T) {
+	tb := load.NewTable()
+	timed := func(es *endpointv3.UpstreamEndpointStats, n uint64, sum float64) *endpointv3.UpstreamEndpointStats {
+		es.LoadMetricStats = append(es.LoadMetricStats,
+			&endpointv3.EndpointLoadMetricStats{MetricName: "cpu_utilization", NumRequestsFinishedWithMetric: 5, TotalMetricValue: 99},
+			&endpointv3.EndpointLoadMetricStats{MetricName: load.LatencyMetric, NumRequestsFinishedWithMetric: n, TotalMetricValue: sum})
+		return es
+	}
+	a := newStream("proxy-a#1", "proxy-a", tb, time.Second, slog.New(slog.DiscardHandler))
+	b := newStream("proxy-b#1", "proxy-b", tb, time.Second, slog.New(slog.DiscardHandler))
+	a.handle(report(cluster(echo, time.Second, envoyLocality("", n4{},
+		timed(endpointStats("10.1.0.1", 8080, n4{10, 10, 0, 1}), 10, 0.2),   // 20 ms
+		timed(endpointStats("10.1.0.2", 8080, n4{10, 10, 0, 0}), 10, -1)))), // nonsense: ignored
+		t0)
+	b.handle(report(cluster("other:80", time.Second, envoyLocality("", n4{},
+		timed(endpointStats("10.1.0.1", 80, n4{30, 30, 0, 1}), 30, 1.8)))), // 60 ms
+		t0)
+	snap := tb.Snapshot(t0)
+	if got := snap["10.1.0.1"].Latency; math.Abs(got-0.05) > 1e-9 {
+		t.Errorf("10.1.0.1 latency %v s, want the mean over both reporters, 0.05", got)
+	}
+	if got := snap["10.1.0.2"].Latency; got != 0 {
+		t.Errorf("10.1.0.2 latency %v from a negative total, want none (0)", got)
+	}
+}
