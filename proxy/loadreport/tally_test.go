@@ -261,3 +261,29 @@ func TestTallySelects(t *testing.T) {
 			total_issued_requests: 2 total_successful_requests: 2
 		}`)
 }
+
+// TestTallyLatency: the response times hosts observed in an interval go
+// out as the load metric load.LatencyMetric, per endpoint and locality.
+func TestTallyLatency(t *testing.T) {
+	web := newCluster(ep("10.0.0.1:80"))
+	infos := map[string]ClusterInfo{"web": web}
+	tl := newTally()
+	tl.read(infos)
+	tl.commit(t0)
+	h := host(web, "10.0.0.1:80")
+	traffic(h, 2, 2, 0, 2)
+	h.Observe(20 * time.Millisecond)
+	h.Observe(30 * time.Millisecond)
+	metric := `load_metric_stats {metric_name: "shoal.io/latency_seconds" num_requests_finished_with_metric: 2 total_metric_value: 0.05}`
+	same(t, step(tl, infos, all), `cluster_name: "web" cluster_service_name: "eds" `+interval1s+`
+		upstream_locality_stats {
+			locality {region: "shoal" sub_zone: "10.0.0.1"}
+			total_issued_requests: 2 total_successful_requests: 2
+			`+metric+`
+			upstream_endpoint_stats {
+				address {socket_address {address: "10.0.0.1" port_value: 80}}
+				total_issued_requests: 2 total_successful_requests: 2
+				`+metric+`
+			}
+		}`)
+}
