@@ -231,15 +231,12 @@ func (c *NodeLifecycleController) sync(ctx context.Context, l *loop, name string
 	return nil
 }
 
-// unreachable marks a silent node's pods not ready, the node Ready=Unknown
-// and tainted, and deletes its pods once their time has come.
+// unreachable marks a silent node Ready=Unknown, then its pods not ready
+// (the order the kube-controller-manager keeps: whoever sees a pod leave
+// the endpoints finds its node NotReady already), taints the node, and
+// deletes its pods once their time has come.
 func (c *NodeLifecycleController) unreachable(ctx context.Context, l *loop, node *corev1.Node, silent time.Duration, leased bool, now time.Time) error {
 	pods := c.podsOn(node.Name)
-	for _, p := range pods {
-		if err := c.markPodNotReady(ctx, p); err != nil {
-			return err
-		}
-	}
 	if readyStatus(node) != corev1.ConditionUnknown {
 		cond := corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, Reason: reasonNodeStatusUnknown,
 			Message: fmt.Sprintf("Node agent stopped posting node status: its lease %s/%s was not renewed for %s.", corev1.NamespaceNodeLease, node.Name, silent.Round(time.Second))}
@@ -251,6 +248,11 @@ func (c *NodeLifecycleController) unreachable(ctx context.Context, l *loop, node
 		}
 		c.log.Info("node not ready", "node", node.Name, "silent", silent)
 		c.events.Eventf(node, registry.Nodes, corev1.EventTypeNormal, "NodeNotReady", "Node %s status is now: NodeNotReady", node.Name)
+	}
+	for _, p := range pods {
+		if err := c.markPodNotReady(ctx, p); err != nil {
+			return err
+		}
 	}
 	since, err := c.taintUnreachable(ctx, node, now)
 	if err != nil {

@@ -232,11 +232,7 @@ func TestKilledAgentsPodsMoveToTheOtherNode(t *testing.T) {
 			t.Fatalf("after %v: NotReady at %v, endpoints dropped at %v, pods evicted at %v, replaced at %v, endpoints all on %s at %v",
 				since(), notReady, dropped, evicted, replaced, survivor.Name, served)
 		}
-		node, err := cs.CoreV1().Nodes().Get(ctx, victim.Name, metav1.GetOptions{})
-		if err == nil && notReady == 0 && !nodeagenttest.NodeReady(node) {
-			notReady = since()
-			t.Logf("%v: %s is NotReady (%s)", notReady, victim.Name, readyMessage(node))
-		}
+		at := since()
 		eps := readyEndpoints(t, cs, "web")
 		onVictim := 0
 		for _, ip := range eps {
@@ -245,8 +241,17 @@ func TestKilledAgentsPodsMoveToTheOtherNode(t *testing.T) {
 			}
 		}
 		if dropped == 0 && onVictim == 0 {
-			dropped = since()
+			dropped = at
 			t.Logf("%v: no ready endpoint on %s left (%d ready on %s)", dropped, victim.Name, len(eps), survivor.Name)
+		}
+		// The node after the endpoints, stamped alike: the controller makes
+		// the node NotReady before it drops the pods, so an endpoint seen
+		// dropped implies a node seen NotReady in the same round (polling
+		// the node first could see it Ready just before both changed).
+		node, err := cs.CoreV1().Nodes().Get(ctx, victim.Name, metav1.GetOptions{})
+		if err == nil && notReady == 0 && !nodeagenttest.NodeReady(node) {
+			notReady = at
+			t.Logf("%v: %s is NotReady (%s)", notReady, victim.Name, readyMessage(node))
 		}
 		list, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
 		if err != nil {
