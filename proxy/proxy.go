@@ -133,11 +133,13 @@ func (p *Proxy) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	if p.cfg.AdminAddr != "" {
-		ln, err := net.Listen("tcp", p.cfg.AdminAddr)
-		if err != nil {
-			return fmt.Errorf("proxy admin endpoint: %w", err)
+		// Without its admin endpoint the proxy still serves: a port taken
+		// on the node must not take the Services down with it.
+		if ln, err := net.Listen("tcp", p.cfg.AdminAddr); err != nil {
+			p.log.Error("proxy admin endpoint not served", "addr", p.cfg.AdminAddr, "err", err)
+		} else {
+			wg.Go(func() { p.serveAdmin(ctx, ln) })
 		}
-		wg.Go(func() { p.serveAdmin(ctx, ln) })
 	}
 	// Load reports: what this proxy sends each endpoint feeds the
 	// control plane's cluster-wide weights, as Envoy's LRS reports do.
