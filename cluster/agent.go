@@ -28,8 +28,8 @@ const JoinNodeName = "node-2"
 
 // agentPlan is what Up decided about the node agent before starting.
 type agentPlan struct {
-	run     bool
-	why     string     // why not, when !run
+	run bool
+	why string // why not, when !run
 }
 
 // planAgent decides whether Up runs a node agent.

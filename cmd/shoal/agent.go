@@ -6,8 +6,8 @@ import (
 	"flag"
 	"net/netip"
 	"os"
-	"strings"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
