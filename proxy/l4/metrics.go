@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shoalmesh/shoal/internal/metrics"
 )
 
 // Metrics of every L4 listener of the process, by service (the xDS
@@ -31,32 +33,19 @@ var (
 		Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600},
 	}, []string{"service"})
 
-	vecs = []interface{ DeletePartialMatch(prometheus.Labels) int }{
-		connectionsTotal, activeConnections, bytesTotal, connectFailures, connectionDuration,
-	}
+	series = metrics.NewServiceSeries(connectionsTotal, activeConnections, bytesTotal, connectFailures, connectionDuration)
 )
 
 // RegisterMetrics adds the L4 proxy's metrics to reg (the process's
 // registry, served on the agent's /metrics). Registering twice is not an
 // error.
 func RegisterMetrics(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{connectionsTotal, activeConnections, bytesTotal, connectFailures, connectionDuration} {
-		if err := reg.Register(c); err != nil {
-			if _, dup := err.(prometheus.AlreadyRegisteredError); !dup {
-				return err
-			}
-		}
-	}
-	return nil
+	return metrics.Register(reg, connectionsTotal, activeConnections, bytesTotal, connectFailures, connectionDuration)
 }
 
-// unknownService labels the metrics of a proxy whose Options.Service is
-// empty.
-const unknownService = "unknown"
-
-// metrics are one service's series, resolved once so that the hot path
+// serviceMetrics are one service's series, resolved once so that the hot path
 // does no label lookup.
-type metrics struct {
+type serviceMetrics struct {
 	service                            string
 	proxied, noEndpoint, connectFailed prometheus.Counter
 	active                             prometheus.Gauge
@@ -66,25 +55,10 @@ type metrics struct {
 	releaseOnce                        sync.Once
 }
 
-// users counts the live proxies of each service. Several proxies may serve
-// one service (a listener being replaced drains while its successor
-// serves), so a service's series go only when its last proxy shuts down;
-// deleting them earlier would leave the survivor counting into series that
-// are no longer exported.
-var users = struct {
-	sync.Mutex
-	n map[string]int
-}{n: map[string]int{}}
-
 // acquireMetrics returns service's series, creating them if needed.
-func acquireMetrics(service string) *metrics {
-	if service == "" {
-		service = unknownService
-	}
-	users.Lock()
-	users.n[service]++
-	users.Unlock()
-	return &metrics{
+func acquireMetrics(service string) *serviceMetrics {
+	service = series.Acquire(service)
+	return &serviceMetrics{
 		service:         service,
 		proxied:         connectionsTotal.WithLabelValues(service, "proxied"),
 		noEndpoint:      connectionsTotal.WithLabelValues(service, "no_endpoint"),
@@ -99,16 +73,6 @@ func acquireMetrics(service string) *metrics {
 
 // release drops m's proxy from its service's users (once) and deletes the
 // service's series when it was the last.
-func (m *metrics) release() {
-	m.releaseOnce.Do(func() {
-		users.Lock()
-		defer users.Unlock()
-		if users.n[m.service]--; users.n[m.service] > 0 {
-			return
-		}
-		delete(users.n, m.service)
-		for _, v := range vecs {
-			v.DeletePartialMatch(prometheus.Labels{"service": m.service})
-		}
-	})
+func (m *serviceMetrics) release() {
+	m.releaseOnce.Do(func() { series.Release(m.service) })
 }

@@ -59,7 +59,7 @@ type Proxy struct {
 	opts    Options
 	log     *slog.Logger
 	dialer  net.Dialer
-	m       *metrics
+	m       *serviceMetrics
 
 	// ctx is cancelled when Shutdown gives up waiting, to abort connects.
 	ctx    context.Context

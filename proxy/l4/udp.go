@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shoalmesh/shoal/internal/metrics"
 	"github.com/shoalmesh/shoal/proxy/balancer"
 )
 
@@ -471,23 +472,13 @@ var (
 		Help: "UDP flows ended by an endpoint's error (mostly ICMP port unreachable), by service.",
 	}, []string{"service"})
 
-	udpCollectors = []prometheus.Collector{udpFlowsTotal, udpActiveFlows, udpDatagramsTotal, udpBytesTotal, udpDroppedTotal, udpUpstreamErrors}
-	udpVecs       = []interface{ DeletePartialMatch(prometheus.Labels) int }{
-		udpFlowsTotal, udpActiveFlows, udpDatagramsTotal, udpBytesTotal, udpDroppedTotal, udpUpstreamErrors,
-	}
+	udpSeries = metrics.NewServiceSeries(udpFlowsTotal, udpActiveFlows, udpDatagramsTotal, udpBytesTotal, udpDroppedTotal, udpUpstreamErrors)
 )
 
 // RegisterUDPMetrics adds the UDP proxy's metrics to reg. Registering twice
 // is not an error.
 func RegisterUDPMetrics(reg prometheus.Registerer) error {
-	for _, c := range udpCollectors {
-		if err := reg.Register(c); err != nil {
-			if _, dup := err.(prometheus.AlreadyRegisteredError); !dup {
-				return err
-			}
-		}
-	}
-	return nil
+	return metrics.Register(reg, udpFlowsTotal, udpActiveFlows, udpDatagramsTotal, udpBytesTotal, udpDroppedTotal, udpUpstreamErrors)
 }
 
 // udpMetrics are one service's series, resolved once so that the hot path
@@ -503,20 +494,8 @@ type udpMetrics struct {
 	releaseOnce                                    sync.Once
 }
 
-// udpUsers counts the live UDP proxies of each service, for the reason
-// users does for TCP.
-var udpUsers = struct {
-	sync.Mutex
-	n map[string]int
-}{n: map[string]int{}}
-
 func acquireUDPMetrics(service string) *udpMetrics {
-	if service == "" {
-		service = unknownService
-	}
-	udpUsers.Lock()
-	udpUsers.n[service]++
-	udpUsers.Unlock()
+	service = udpSeries.Acquire(service)
 	flows := func(r string) prometheus.Counter { return udpFlowsTotal.WithLabelValues(service, r) }
 	drop := func(r string) prometheus.Counter { return udpDroppedTotal.WithLabelValues(service, r) }
 	return &udpMetrics{
@@ -542,15 +521,5 @@ func acquireUDPMetrics(service string) *udpMetrics {
 // release drops m's proxy from its service's users (once) and deletes the
 // service's series when it was the last.
 func (m *udpMetrics) release() {
-	m.releaseOnce.Do(func() {
-		udpUsers.Lock()
-		defer udpUsers.Unlock()
-		if udpUsers.n[m.service]--; udpUsers.n[m.service] > 0 {
-			return
-		}
-		delete(udpUsers.n, m.service)
-		for _, v := range udpVecs {
-			v.DeletePartialMatch(prometheus.Labels{"service": m.service})
-		}
-	})
+	m.releaseOnce.Do(func() { udpSeries.Release(m.service) })
 }

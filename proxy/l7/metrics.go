@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shoalmesh/shoal/internal/metrics"
 )
 
 // Metrics of every L7 listener of the process, by service (the xDS
@@ -37,33 +39,19 @@ var (
 		Help: "Requests sent again to another endpoint after a failed attempt, each retry counted, by service.",
 	}, []string{"service"})
 
-	collectors = []prometheus.Collector{requestsTotal, activeRequests, requestDuration, upstreamErrors, retriesTotal}
-	vecs       = []interface{ DeletePartialMatch(prometheus.Labels) int }{
-		requestsTotal, activeRequests, requestDuration, upstreamErrors, retriesTotal,
-	}
+	series = metrics.NewServiceSeries(requestsTotal, activeRequests, requestDuration, upstreamErrors, retriesTotal)
 )
 
 // RegisterMetrics adds the L7 proxy's metrics to reg (the process's
 // registry, served on the agent's /metrics). Registering twice is not an
 // error.
 func RegisterMetrics(reg prometheus.Registerer) error {
-	for _, c := range collectors {
-		if err := reg.Register(c); err != nil {
-			if _, dup := err.(prometheus.AlreadyRegisteredError); !dup {
-				return err
-			}
-		}
-	}
-	return nil
+	return metrics.Register(reg, requestsTotal, activeRequests, requestDuration, upstreamErrors, retriesTotal)
 }
 
-// unknownService labels the metrics of a proxy whose Options.Service is
-// empty.
-const unknownService = "unknown"
-
-// metrics are one service's series, resolved once so that the hot path
+// serviceMetrics are one service's series, resolved once so that the hot path
 // does no label lookup.
-type metrics struct {
+type serviceMetrics struct {
 	service  string
 	requests [6]prometheus.Counter // by status class, 1 to 5
 	active   prometheus.Gauge
@@ -75,25 +63,10 @@ type metrics struct {
 	releaseOnce sync.Once
 }
 
-// users counts the live proxies of each service. Several proxies may serve
-// one service (a listener being replaced drains while its successor
-// serves), so a service's series go only when its last proxy shuts down;
-// deleting them earlier would leave the survivor counting into series that
-// are no longer exported.
-var users = struct {
-	sync.Mutex
-	n map[string]int
-}{n: map[string]int{}}
-
 // acquireMetrics returns service's series, creating them if needed.
-func acquireMetrics(service string) *metrics {
-	if service == "" {
-		service = unknownService
-	}
-	users.Lock()
-	users.n[service]++
-	users.Unlock()
-	m := &metrics{
+func acquireMetrics(service string) *serviceMetrics {
+	service = series.Acquire(service)
+	m := &serviceMetrics{
 		service:       service,
 		active:        activeRequests.WithLabelValues(service),
 		duration:      requestDuration.WithLabelValues(service),
@@ -111,18 +84,8 @@ func acquireMetrics(service string) *metrics {
 
 // release drops m's proxy from its service's users (once) and deletes the
 // service's series when it was the last.
-func (m *metrics) release() {
-	m.releaseOnce.Do(func() {
-		users.Lock()
-		defer users.Unlock()
-		if users.n[m.service]--; users.n[m.service] > 0 {
-			return
-		}
-		delete(users.n, m.service)
-		for _, v := range vecs {
-			v.DeletePartialMatch(prometheus.Labels{"service": m.service})
-		}
-	})
+func (m *serviceMetrics) release() {
+	m.releaseOnce.Do(func() { series.Release(m.service) })
 }
 
 // statusWriter records the status of the response it writes. The

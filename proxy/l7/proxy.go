@@ -67,7 +67,7 @@ type Proxy struct {
 	cluster *balancer.Cluster
 	opts    Options
 	log     *slog.Logger
-	m       *metrics
+	m       *serviceMetrics
 
 	srv     *http.Server
 	rp      *httputil.ReverseProxy
