@@ -4,17 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	lrsv3 "github.com/envoyproxy/go-control-plane/envoy/service/load_stats/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/keepalive"
 
 	"github.com/shoalmesh/shoal/proxy/balancer"
 	"github.com/shoalmesh/shoal/proxy/xdsclient"
@@ -112,14 +107,7 @@ func (r *Reporter) Run(ctx context.Context) error {
 		return errRunning
 	}
 	defer r.running.Store(false)
-	// Dialled as xdsclient dials the same server.
-	cc, err := grpc.NewClient(r.cfg.Addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{
-			BaseDelay: r.cfg.BackoffMin, Multiplier: 1.6, Jitter: 0.2, MaxDelay: r.cfg.BackoffMax,
-		}, MinConnectTimeout: 5 * time.Second}),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-	)
+	cc, err := xdsclient.Dial(r.cfg.Addr, r.cfg.BackoffMin, r.cfg.BackoffMax)
 	if err != nil {
 		return fmt.Errorf("loadreport: dial %s: %w", r.cfg.Addr, err)
 	}
@@ -132,26 +120,12 @@ func (r *Reporter) Run(ctx context.Context) error {
 	r.tally.read(r.cfg.Clusters())
 	r.tally.commit(time.Now())
 
-	wait := r.cfg.BackoffMin
-	for {
-		received, err := r.stream(ctx, lrs)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if received {
-			wait = r.cfg.BackoffMin
-		}
-		d := wait/2 + rand.N(wait/2+1)
-		r.log.Warn("LRS stream ended; load is counted until the next one", "error", err, "retry_in", d)
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		wait = min(wait*2, r.cfg.BackoffMax)
-	}
+	xdsclient.RetryStreams(ctx, r.cfg.BackoffMin, r.cfg.BackoffMax,
+		func(ctx context.Context) (bool, error) { return r.stream(ctx, lrs) },
+		func(err error, d time.Duration) {
+			r.log.Warn("LRS stream ended; load is counted until the next one", "error", err, "retry_in", d)
+		})
+	return nil
 }
 
 // stream runs one LRS stream until it fails; received reports whether the

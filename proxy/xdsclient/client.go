@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -12,11 +11,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/keepalive"
 )
 
 // UserAgent is the node.user_agent_name the client sends; Shoal's server
@@ -107,44 +102,18 @@ func (c *Client) Run(ctx context.Context) error {
 		return errRunning
 	}
 	defer c.running.Store(false)
-	cc, err := grpc.NewClient(c.cfg.Addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		// The channel's own reconnect back-off would otherwise grow to
-		// two minutes, far beyond BackoffMax.
-		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{
-			BaseDelay: c.cfg.BackoffMin, Multiplier: 1.6, Jitter: 0.2, MaxDelay: c.cfg.BackoffMax,
-		}, MinConnectTimeout: 5 * time.Second}),
-		// Find a dead server (a powered-off machine) without waiting for
-		// TCP to time out; the server allows pings every 5 s.
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-	)
+	cc, err := Dial(c.cfg.Addr, c.cfg.BackoffMin, c.cfg.BackoffMax)
 	if err != nil {
 		return fmt.Errorf("xdsclient: dial %s: %w", c.cfg.Addr, err)
 	}
 	defer cc.Close()
 	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(cc)
-	wait := c.cfg.BackoffMin
-	for {
-		received, err := c.stream(ctx, ads)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if received {
-			wait = c.cfg.BackoffMin // the server was up: retry soon
-		}
-		// Full jitter over the upper half, so proxies restarted together
-		// do not reconnect together.
-		d := wait/2 + rand.N(wait/2+1)
-		c.log.Warn("xDS stream ended; serving the last accepted configuration", "error", err, "retry_in", d)
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		wait = min(wait*2, c.cfg.BackoffMax)
-	}
+	RetryStreams(ctx, c.cfg.BackoffMin, c.cfg.BackoffMax,
+		func(ctx context.Context) (bool, error) { return c.stream(ctx, ads) },
+		func(err error, d time.Duration) {
+			c.log.Warn("xDS stream ended; serving the last accepted configuration", "error", err, "retry_in", d)
+		})
+	return nil
 }
 
 // session is the per-stream protocol state.
