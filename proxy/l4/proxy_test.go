@@ -274,7 +274,7 @@ func TestMetricsPerService(t *testing.T) {
 		t.Fatalf("read through a proxy with no live endpoint: %v, want the connection closed", err)
 	}
 	waitFor(t, "connections of a to end", func() bool {
-		n, _ := gathered(t, reg, "shoal_proxy_connection_duration_seconds", "service", svcA)
+		n, _ := proxytest.Gathered(t, reg, "shoal_proxy_connection_duration_seconds", "service", svcA)
 		return n == 2
 	})
 
@@ -296,7 +296,7 @@ func TestMetricsPerService(t *testing.T) {
 		{"shoal_proxy_connection_duration_seconds", []string{"service", svcB}, 0},
 	}
 	for _, tc := range tests {
-		if got, ok := gathered(t, reg, tc.metric, tc.labels...); !ok || got != tc.want {
+		if got, ok := proxytest.Gathered(t, reg, tc.metric, tc.labels...); !ok || got != tc.want {
 			t.Errorf("%s%v = %v (found %v), want %v", tc.metric, tc.labels, got, ok, tc.want)
 		}
 	}
@@ -310,14 +310,14 @@ func TestMetricsPerService(t *testing.T) {
 		}
 	}
 	shutdown(pa)
-	if got, _ := gathered(t, reg, "shoal_proxy_connections_total", "service", svcA, "result", "proxied"); got != 2 {
+	if got, _ := proxytest.Gathered(t, reg, "shoal_proxy_connections_total", "service", svcA, "result", "proxied"); got != 2 {
 		t.Errorf("after one of a's two proxies shut down: proxied = %v, want 2", got)
 	}
 	shutdown(pa2)
-	if _, ok := gathered(t, reg, "shoal_proxy_connections_total", "service", svcA); ok {
+	if _, ok := proxytest.Gathered(t, reg, "shoal_proxy_connections_total", "service", svcA); ok {
 		t.Error("service a's series outlived its proxies")
 	}
-	if _, ok := gathered(t, reg, "shoal_proxy_connect_failures_total", "service", svcB); !ok {
+	if _, ok := proxytest.Gathered(t, reg, "shoal_proxy_connect_failures_total", "service", svcB); !ok {
 		t.Error("service b's series went with a's proxies")
 	}
 }

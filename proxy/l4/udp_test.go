@@ -318,7 +318,7 @@ func TestUDPShutdownClosesEverything(t *testing.T) {
 	if err := RegisterUDPMetrics(reg); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := gathered(t, reg, "shoal_proxy_udp_flows_total", "service", t.Name()); ok {
+	if _, ok := proxytest.Gathered(t, reg, "shoal_proxy_udp_flows_total", "service", t.Name()); ok {
 		t.Error("series of a shut-down service still exported")
 	}
 }

@@ -235,44 +235,6 @@ func weighted(eps ...balancer.Endpoint) *balancer.Cluster {
 	return c
 }
 
-// gathered sums, over reg's series of metric whose labels include the
-// given name-value pairs, the counter or gauge values or the histogram
-// sample counts. ok is false when no series matched.
-func gathered(t *testing.T, reg prometheus.Gatherer, metric string, labels ...string) (sum float64, ok bool) {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != metric {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				have[lp.GetName()] = lp.GetValue()
-			}
-			for i := 0; i+1 < len(labels); i += 2 {
-				if have[labels[i]] != labels[i+1] {
-					continue series
-				}
-			}
-			ok = true
-			switch {
-			case m.Counter != nil:
-				sum += m.GetCounter().GetValue()
-			case m.Gauge != nil:
-				sum += m.GetGauge().GetValue()
-			case m.Histogram != nil:
-				sum += float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	return sum, ok
-}
-
 // counter reads one series now.
 func counter(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
 

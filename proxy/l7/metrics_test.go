@@ -41,8 +41,8 @@ func TestMetricsPerService(t *testing.T) {
 			t.Fatalf("through b: %d, want 503", code)
 		}
 		waitFor(t, "the requests' metrics", func() bool {
-			a, _ := gathered(t, reg, "shoal_proxy_request_duration_seconds", "service", svcA)
-			b, _ := gathered(t, reg, "shoal_proxy_request_duration_seconds", "service", svcB)
+			a, _ := proxytest.Gathered(t, reg, "shoal_proxy_request_duration_seconds", "service", svcA)
+			b, _ := proxytest.Gathered(t, reg, "shoal_proxy_request_duration_seconds", "service", svcB)
 			return a == 4 && b == 1
 		})
 
@@ -65,7 +65,7 @@ func TestMetricsPerService(t *testing.T) {
 			{"shoal_proxy_request_duration_seconds", []string{"service", svcB}, 1},
 		}
 		for _, tc := range tests {
-			if got, ok := gathered(t, reg, tc.metric, tc.labels...); !ok || got != tc.want {
+			if got, ok := proxytest.Gathered(t, reg, tc.metric, tc.labels...); !ok || got != tc.want {
 				t.Errorf("%s%v = %v (found %v), want %v", tc.metric, tc.labels, got, ok, tc.want)
 			}
 		}
@@ -79,14 +79,14 @@ func TestMetricsPerService(t *testing.T) {
 			}
 		}
 		shutdown(pa)
-		if got, _ := gathered(t, reg, "shoal_proxy_requests_total", "service", svcA, "code", "2xx"); got != 3 {
+		if got, _ := proxytest.Gathered(t, reg, "shoal_proxy_requests_total", "service", svcA, "code", "2xx"); got != 3 {
 			t.Errorf("after one of a's two proxies shut down: 2xx = %v, want 3", got)
 		}
 		shutdown(pa2)
-		if _, ok := gathered(t, reg, "shoal_proxy_requests_total", "service", svcA); ok {
+		if _, ok := proxytest.Gathered(t, reg, "shoal_proxy_requests_total", "service", svcA); ok {
 			t.Error("service a's series outlived its proxies")
 		}
-		if _, ok := gathered(t, reg, "shoal_proxy_upstream_errors_total", "service", svcB); !ok {
+		if _, ok := proxytest.Gathered(t, reg, "shoal_proxy_upstream_errors_total", "service", svcB); !ok {
 			t.Error("service b's series went with a's proxies")
 		}
 	})
