@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
+	"github.com/shoalmesh/shoal/proxy/proxytest"
 	xdsserver "github.com/shoalmesh/shoal/xds/server"
 	"github.com/shoalmesh/shoal/xds/translate"
 	"github.com/shoalmesh/shoal/xds/xdstest"
@@ -47,33 +48,6 @@ func service(name, vip string, port uint16, portName, policy string, targetPort 
 	return translate.Service{Service: svc, Slices: []*discoveryv1.EndpointSlice{sl}}
 }
 
-// freePort is a port free on all of ips (tried a few times).
-func freePort(t *testing.T, ips ...string) uint16 {
-	t.Helper()
-	for range 20 {
-		ln, err := net.Listen("tcp", ips[0]+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := netip.MustParseAddrPort(ln.Addr().String()).Port()
-		ln.Close()
-		ok := true
-		for _, ip := range ips {
-			l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(int(port))))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return port
-		}
-	}
-	t.Fatal("no port free on all of", ips)
-	return 0
-}
-
 // tcpBackend answers every connection on ip:port with name.
 func tcpBackend(t *testing.T, ip string, port uint16, name string) {
 	t.Helper()
@@ -92,18 +66,6 @@ func tcpBackend(t *testing.T, ip string, port uint16, name string) {
 			c.Close()
 		}
 	}()
-}
-
-// httpBackend answers every request on ip:port with name.
-func httpBackend(t *testing.T, ip string, port uint16, name string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(int(port))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, name) })}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
 }
 
 func httpGet(addr string) (string, error) {
@@ -179,9 +141,9 @@ func l4Get(addr string) (string, error) { return get(nil, netip.MustParseAddrPor
 // (nothing half-applied) and the proxy keeps serving the last good
 // configuration; the next good update is applied.
 func TestBadInputIsNACKedAndServingGoesOn(t *testing.T) {
-	port := freePort(t, "127.0.0.71", "127.0.0.72", "127.0.0.61", "127.0.0.62", "127.0.0.63", "127.0.0.64")
+	port := proxytest.FreePort(t, "127.0.0.71", "127.0.0.72", "127.0.0.61", "127.0.0.62", "127.0.0.63", "127.0.0.64")
 	tcpBackend(t, "127.0.0.71", port, "a")
-	httpBackend(t, "127.0.0.72", port, "h")
+	proxytest.NameServer(t, net.JoinHostPort("127.0.0.72", strconv.Itoa(int(port))), "h")
 	ps := strconv.Itoa(int(port))
 	tcp := service("tcp", "127.0.0.61", port, "tcp", "", port, "127.0.0.71")
 	web := service("web", "127.0.0.62", port, "http", "", port, "127.0.0.72")
@@ -254,7 +216,7 @@ func TestBadInputIsNACKedAndServingGoesOn(t *testing.T) {
 // serves on its last configuration; a server back on the same address with
 // a changed state is followed.
 func TestControlPlaneStoppedKeepsRouting(t *testing.T) {
-	port := freePort(t, "127.0.0.71", "127.0.0.72", "127.0.0.61")
+	port := proxytest.FreePort(t, "127.0.0.71", "127.0.0.72", "127.0.0.61")
 	tcpBackend(t, "127.0.0.71", port, "a")
 	tcpBackend(t, "127.0.0.72", port, "b")
 	ps := strconv.Itoa(int(port))
@@ -281,7 +243,7 @@ func TestControlPlaneStoppedKeepsRouting(t *testing.T) {
 // balanced round robin, the others least request, unless the proxy is told
 // otherwise.
 func TestBalanceFollowsClusterPolicy(t *testing.T) {
-	port := freePort(t, "127.0.0.61", "127.0.0.62")
+	port := proxytest.FreePort(t, "127.0.0.61", "127.0.0.62")
 	srv := xdstest.StartServer(t, "127.0.0.1:0")
 	srv.Feed(t, service("ll", "127.0.0.61", port, "tcp", "", port, "127.0.0.71"),
 		service("rr", "127.0.0.62", port, "tcp", "round-robin", port, "127.0.0.71"))
@@ -313,7 +275,7 @@ func TestBalanceFollowsClusterPolicy(t *testing.T) {
 // TestAdminEndpoint: not ready before a configuration; then the dump shows
 // what the control plane sent and the endpoints' states.
 func TestAdminEndpoint(t *testing.T) {
-	port := freePort(t, "127.0.0.61", "127.0.0.71")
+	port := proxytest.FreePort(t, "127.0.0.61", "127.0.0.71")
 	tcpBackend(t, "127.0.0.71", port, "a")
 	srv := xdstest.StartServer(t, "127.0.0.1:0")
 	p := New(Config{XDSAddr: srv.Addr, NodeID: "proxy-test", VIPs: &noVIPs{set: map[netip.Addr]bool{}}})
@@ -381,7 +343,7 @@ func getJSON(t *testing.T, url string, v any) {
 // TestUDPService: a UDP Service port is served on its VIP, each client's
 // datagrams reach an endpoint and the answers come back.
 func TestUDPService(t *testing.T) {
-	port := freePort(t, "127.0.0.61", "127.0.0.71")
+	port := proxytest.FreePort(t, "127.0.0.61", "127.0.0.71")
 	pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.71", strconv.Itoa(int(port))))
 	if err != nil {
 		t.Fatal(err)

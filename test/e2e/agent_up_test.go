@@ -288,19 +288,7 @@ func nodeLeftovers() []string {
 
 // serviceVIPs are the addresses of the default service range on lo, where
 // shoal up puts the cluster DNS address and its node proxy the VIPs.
-func serviceVIPs() []string {
-	out, _ := exec.Command("ip", "-o", "-4", "addr", "show", "dev", "lo").Output()
-	var vips []string
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		for i := 0; i+1 < len(f); i++ {
-			if f[i] == "inet" && strings.HasPrefix(f[i+1], "10.96.") {
-				vips = append(vips, f[i+1])
-			}
-		}
-	}
-	return vips
-}
+func serviceVIPs() []string { return vipsIn("10.96.0.0/16") }
 
 // cgroupRoot is the agent's default cgroup root.
 const cgroupRoot = "shoal"

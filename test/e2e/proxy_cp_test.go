@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -21,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/proxy/proxytest"
 	"github.com/shoalmesh/shoal/xds/xdstest"
 )
 
@@ -42,9 +42,9 @@ func testProxyOutlivesControlPlane(t *testing.T, bin string) {
 		t.Skip("the proxy puts the ClusterIPs on lo: needs root")
 	}
 	t.Cleanup(func() { removeVIPsIn(proxyCPRange) })
-	port := freeCommonPort(t, "127.0.0.81", "127.0.0.82", "127.0.0.83")
+	port := int(proxytest.FreePort(t, "127.0.0.81", "127.0.0.82", "127.0.0.83"))
 	for _, ip := range []string{"127.0.0.81", "127.0.0.82", "127.0.0.83"} {
-		nameServer(t, net.JoinHostPort(ip, strconv.Itoa(port)), ip)
+		proxytest.NameServer(t, net.JoinHostPort(ip, strconv.Itoa(port)), ip)
 	}
 
 	dir := t.TempDir()
@@ -205,46 +205,6 @@ func createSelectorless(t *testing.T, cs kubernetes.Interface, name, clusterIP s
 		t.Fatal(err)
 	}
 	return netip.AddrPortFrom(netip.MustParseAddr(svc.Spec.ClusterIP), 80).String()
-}
-
-// nameServer answers every HTTP request on addr with name until the test
-// ends.
-func nameServer(t *testing.T, addr, name string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, name) })}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-}
-
-// freeCommonPort is a TCP port free on every one of ips.
-func freeCommonPort(t *testing.T, ips ...string) int {
-	t.Helper()
-	for range 20 {
-		ln, err := net.Listen("tcp", ips[0]+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		free := true
-		for _, ip := range ips {
-			l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-			if err != nil {
-				free = false
-				break
-			}
-			l.Close()
-		}
-		if free {
-			return port
-		}
-	}
-	t.Fatalf("no port free on all of %v", ips)
-	return 0
 }
 
 func getBody(url string) (string, error) {
