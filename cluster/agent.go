@@ -92,9 +92,6 @@ func startAgent(ctx context.Context, cancel func(), stopped chan<- struct{}, cfg
 	// One registry for the agent and its proxy: the agent's /metrics
 	// serves both.
 	metrics := prometheus.NewRegistry()
-	if err := proxy.RegisterMetrics(metrics); err != nil {
-		return fmt.Errorf("node proxy metrics: %w", err)
-	}
 	a, err := nodeagent.New(nodeagent.Config{
 		REST: &rest.Config{Host: in.APIURL, BearerToken: token,
 			TLSClientConfig: rest.TLSClientConfig{CAFile: filepath.Join(cfg.DataDir, "pki", pki.CACertFile)}},
@@ -118,7 +115,7 @@ func startAgent(ctx context.Context, cancel func(), stopped chan<- struct{}, cfg
 	// The node proxy: service VIPs on this host, for it and its pods.
 	px := proxy.New(proxy.Config{XDSAddr: in.XDSAddr, NodeID: "proxy-" + name,
 		Reserved: []netip.Addr{in.Registry.ClusterDNSIP()}, AdminAddr: cfg.ProxyAdminAddr, Metrics: metrics, Logger: cfg.Log})
-	if err := metrics.Register(px.Collector()); err != nil {
+	if err := px.RegisterMetrics(metrics); err != nil {
 		return fmt.Errorf("node proxy metrics: %w", err)
 	}
 	proxyDone := make(chan struct{})

@@ -7,15 +7,17 @@ import (
 	"github.com/shoalmesh/shoal/proxy/l7"
 )
 
-// RegisterMetrics adds the data plane's metrics (every listener's, per
-// service) to reg: the node agent's registry, or the admin endpoint's.
-func RegisterMetrics(reg prometheus.Registerer) error {
+// RegisterMetrics adds the proxy's metrics to reg (the node agent's
+// registry, or the process's for `shoal proxy`): every listener's, per
+// service, and its endpoints' states. Registering the listeners' again (a
+// second proxy in the process) is not an error.
+func (p *Proxy) RegisterMetrics(reg prometheus.Registerer) error {
 	for _, register := range []func(prometheus.Registerer) error{l4.RegisterMetrics, l4.RegisterUDPMetrics, l7.RegisterMetrics} {
 		if err := register(reg); err != nil {
 			return err
 		}
 	}
-	return nil
+	return reg.Register(endpointsCollector{p})
 }
 
 var endpointsDesc = prometheus.NewDesc("shoal_proxy_endpoints",
@@ -24,10 +26,6 @@ var endpointsDesc = prometheus.NewDesc("shoal_proxy_endpoints",
 
 // endpointsCollector reads the proxy's clusters at scrape time.
 type endpointsCollector struct{ p *Proxy }
-
-// Collector returns the proxy's own metrics (its endpoints' states per
-// service), to register next to RegisterMetrics' on the same registry.
-func (p *Proxy) Collector() prometheus.Collector { return endpointsCollector{p} }
 
 func (c endpointsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- endpointsDesc }
 

@@ -310,7 +310,9 @@ func TestAdminEndpoint(t *testing.T) {
 		t.Errorf("clusters: %+v", clusters)
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(p.Collector())
+	if err := p.RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
 	want := `
 # HELP shoal_proxy_endpoints Endpoints of each service the proxy balances over, by state: ready (taking new work), draining (finishing what it has), ejected (by outlier detection after consecutive failures).
 # TYPE shoal_proxy_endpoints gauge
@@ -318,7 +320,7 @@ shoal_proxy_endpoints{service="tcp.default.svc.cluster.local:` + ps + `",state="
 shoal_proxy_endpoints{service="tcp.default.svc.cluster.local:` + ps + `",state="ejected"} 0
 shoal_proxy_endpoints{service="tcp.default.svc.cluster.local:` + ps + `",state="ready"} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "shoal_proxy_endpoints"); err != nil {
 		t.Error(err)
 	}
 	var listeners []ListenerState

@@ -42,9 +42,6 @@ func runAgent(args []string) error {
 	}
 	// One registry: the agent's /metrics serves the proxy's too.
 	metrics := prometheus.NewRegistry()
-	if err := proxy.RegisterMetrics(metrics); err != nil {
-		return err
-	}
 	cfg := nodeagent.Config{
 		REST:           &rest.Config{Host: *server, BearerToken: *token, TLSClientConfig: rest.TLSClientConfig{CAFile: *caFile}},
 		NodeName:       *name,
@@ -73,7 +70,7 @@ func runAgent(args []string) error {
 		nodeName, _ = os.Hostname()
 	}
 	px := proxy.New(proxy.Config{XDSAddr: *xds, NodeID: "proxy-" + strings.ToLower(nodeName), AdminAddr: *adminAddr, Metrics: metrics, Logger: log})
-	if err := metrics.Register(px.Collector()); err != nil {
+	if err := px.RegisterMetrics(metrics); err != nil {
 		return err
 	}
 	proxyDone := make(chan error, 1)

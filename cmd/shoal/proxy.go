@@ -46,13 +46,10 @@ func runProxy(args []string) error {
 	if *roundRobin {
 		balance = proxy.ForceRoundRobin
 	}
-	if err := proxy.RegisterMetrics(prometheus.DefaultRegisterer); err != nil {
-		return err
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	px := proxy.New(proxy.Config{XDSAddr: *xds, NodeID: *nodeID, Balance: balance, AdminAddr: *adminAddr, Logger: log})
-	if err := prometheus.Register(px.Collector()); err != nil {
+	if err := px.RegisterMetrics(prometheus.DefaultRegisterer); err != nil {
 		return err
 	}
 	return px.Run(ctx)
