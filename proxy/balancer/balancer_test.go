@@ -452,3 +452,33 @@ func TestPickWeighsActiveWorkByResponseTime(t *testing.T) {
 		t.Errorf("after %v without samples the slow host was not tried (estimate %v)", 3*RTTFade, hosts[slow].RTT())
 	}
 }
+
+// TestPickSpreadsLikeHostsWithNoisyResponseTimes: hosts whose response
+// times differ by noise all get a lone client's sequential requests; none
+// is starved for having come out a little slower.
+func TestPickSpreadsLikeHostsWithNoisyResponseTimes(t *testing.T) {
+	c := New(Options{})
+	var eps []Endpoint
+	for i := range 3 {
+		eps = append(eps, Endpoint{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), 80)})
+	}
+	c.Update(eps)
+	for i, h := range c.Hosts() {
+		h.Observe(time.Duration(10+i) * time.Millisecond) // 10, 11, 12 ms
+	}
+	seen := map[netip.AddrPort]int{}
+	for range 300 {
+		h, ok := c.Pick(nil)
+		if !ok {
+			t.Fatal("no pick")
+		}
+		h.Begin()
+		seen[h.Addr()]++
+		h.End() // sequential: nothing in flight at the next pick
+	}
+	for _, e := range eps {
+		if seen[e.Addr] < 50 {
+			t.Errorf("picks %v: %v starved", seen, e.Addr)
+		}
+	}
+}

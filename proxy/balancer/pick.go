@@ -61,12 +61,17 @@ func (s *snapshot) sample() int {
 // both have a response-time estimate (HTTP: see Host.Observe) the load is
 // the expected wait, (active+1) × RTT, as in linkerd's and Finagle's
 // balancers: active work alone hands a slow host every request that finds
-// it idle. The EDS weights are left out then: a pod busy with other
+// it idle. The EDS weights are left out of it: a pod busy with other
 // clients' work answers slowly, so its RTT already carries the
-// cluster-wide load the weights stand for, and the control plane, which
-// equalises in-flight work per weight, would raise the weight of a slow
-// pod that this comparison keeps idle. Before that (and for L4
-// connections, which observe nothing) it is active work per weight.
+// cluster-wide load the weights stand for. Before there are estimates
+// (and for L4 connections, which observe nothing) it is active work per
+// weight.
+//
+// Expected waits within rttMargin of each other count as equal and the
+// active work decides: response times of like pods differ by noise, and a
+// pod whose estimate happened to come out a little high would otherwise
+// lose every comparison, get no request to correct it, and sit idle while
+// a lone client's sequential requests all went to the others.
 func (p *picker) lighter(s *snapshot, i, j int) bool {
 	hi, hj := s.live[i], s.live[j]
 	ai, aj := hi.active.Load(), hj.active.Load()
@@ -74,10 +79,20 @@ func (p *picker) lighter(s *snapshot, i, j int) bool {
 		if p.now == 0 {
 			p.now = p.c.now()
 		}
-		return float64(ai+1)*hi.rttNow(p.now) < float64(aj+1)*hj.rttNow(p.now)
+		ci, cj := float64(ai+1)*hi.rttNow(p.now), float64(aj+1)*hj.rttNow(p.now)
+		switch {
+		case ci < cj*rttMargin:
+			return true
+		case cj < ci*rttMargin:
+			return false
+		}
 	}
 	return ai*s.weights[j] < aj*s.weights[i]
 }
+
+// rttMargin: one expected wait must be below this fraction of the other to
+// decide a comparison.
+const rttMargin = 0.7
 
 func (p *picker) leastRequest(s *snapshot) (*Host, bool) {
 	n := len(s.live)
