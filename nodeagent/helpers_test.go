@@ -25,6 +25,7 @@ import (
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/controlplane/auth"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent"
 	"github.com/shoalmesh/shoal/nodeagent/network/networktest"
 )
@@ -33,13 +34,10 @@ import (
 var testCgroupRoot = fmt.Sprintf("shoal-agent-test-%d", os.Getpid())
 
 // requireAgent skips a test that needs root, CAP_NET_ADMIN, namespaces and
-// cgroups where they are missing; as root (in CI) it runs.
+// cgroups where they are missing (fails where SHOAL_TEST_REQUIRE lists root).
 func requireAgent(t *testing.T) {
 	t.Helper()
-	networktest.RequireRoot(t)
-	if err := nodeagent.Preflight(); err != nil {
-		t.Skipf("cannot run a node agent here: %v", err)
-	}
+	testenv.RequireOK(t, testenv.Root, nodeagent.Preflight())
 }
 
 // testEnv is a Shoal control plane and one node agent, all in this process.

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent"
 	"github.com/shoalmesh/shoal/nodeagent/network"
 	"github.com/shoalmesh/shoal/nodeagent/nodeagenttest"
@@ -184,16 +185,22 @@ func TestRegisterCreatesNodeAndLease(t *testing.T) {
 	}
 }
 
+// TestPreflight asserts the check that decides whether the agent runs (and
+// whether the agent tests run): as root here it must pass, or every agent
+// test would skip for a broken check; as another user it must name root.
 func TestPreflight(t *testing.T) {
 	err := nodeagent.Preflight()
 	if os.Geteuid() != 0 {
 		if !errors.Is(err, nodeagent.ErrUnsupported) || !strings.Contains(err.Error(), "root") {
 			t.Errorf("Preflight as uid %d: %v", os.Geteuid(), err)
 		}
-		t.Logf("Preflight as uid %d: %v", os.Geteuid(), err)
+		testenv.Require(t, testenv.Root) // skips, or fails where root is required
 		return
 	}
-	t.Logf("Preflight as root: %v", err)
+	testenv.Require(t, testenv.Root)
+	if err != nil {
+		t.Fatalf("Preflight as root: %v", err)
+	}
 }
 
 func keepPods(e *testEnv) { e.cfg.KeepPodsOnStop = true }

@@ -65,9 +65,9 @@ import (
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/controlplane/nodeload"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent"
 	"github.com/shoalmesh/shoal/nodeagent/network"
-	"github.com/shoalmesh/shoal/nodeagent/network/networktest"
 )
 
 // Options change what Start makes.
@@ -104,14 +104,11 @@ type Cluster struct {
 
 // Start creates the network and runs the agents, and returns once every
 // node is Ready and routes to every other node's pods. It skips the test
-// where agents cannot run (not root, no cgroups). Everything goes when the
+// where agents cannot run (not root, no cgroups), through testenv. Everything goes when the
 // test ends.
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
-	networktest.RequireRoot(t)
-	if err := nodeagent.Preflight(); err != nil {
-		t.Skipf("cannot run node agents here: %v", err)
-	}
+	testenv.RequireOK(t, testenv.Root, nodeagent.Preflight())
 	if opts.Nodes == 0 {
 		opts.Nodes = 2
 	}

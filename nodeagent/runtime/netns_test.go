@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // newNamedNetns creates /run/netns/<name>, removed at cleanup.
@@ -29,7 +31,7 @@ func newNamedNetns(t *testing.T, name string) string {
 	ns, err := netns.NewNamed(name)
 	if err != nil {
 		goruntime.UnlockOSThread()
-		t.Skipf("cannot create a network namespace: %v", err)
+		testenv.RequireOK(t, testenv.Root, fmt.Errorf("create a network namespace: %w", err))
 	}
 	ns.Close()
 	t.Cleanup(func() { netns.DeleteNamed(name) })

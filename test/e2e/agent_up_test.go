@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent"
 	"github.com/shoalmesh/shoal/nodeagent/nodeagenttest"
 )
@@ -91,16 +92,11 @@ spec:
 // answers, through the node proxy, from the host and from a pod. Stopping shoal up leaves no
 // pod, interface or namespace behind.
 func testUpRunsPods(t *testing.T, bin string) {
-	if err := nodeagent.Preflight(); err != nil {
-		t.Skipf("shoal up cannot run pods here: %v", err)
-	}
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("python3 is not on the PATH: the pods run python3 -m http.server")
-	}
-	kubectlBin, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skipf("kubectl is not on the PATH: %v", err)
-	}
+	// shoal up runs its agent (root, cgroups); the pods run python3, and
+	// the test drives the cluster with kubectl.
+	testenv.RequireOK(t, testenv.Root, nodeagent.Preflight())
+	testenv.Require(t, testenv.Python3)
+	kubectlBin := lookPath(t, testenv.Kubectl, "kubectl")
 	// One agent with the default bridge, netns dir and pod CIDR at a time.
 	agentSlot.Lock()
 	defer agentSlot.Unlock()

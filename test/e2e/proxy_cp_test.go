@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/proxy/proxytest"
 	"github.com/shoalmesh/shoal/xds/xdstest"
 )
@@ -38,9 +38,7 @@ const proxyCPRange = "10.98.0.0/24"
 // whose port is taken is NACKed with the reason while the rest is served.
 // Stopped, the proxy takes its VIPs off lo.
 func testProxyOutlivesControlPlane(t *testing.T, bin string) {
-	if os.Geteuid() != 0 {
-		t.Skip("the proxy puts the ClusterIPs on lo: needs root")
-	}
+	testenv.Require(t, testenv.Root) // the proxy puts the ClusterIPs on lo
 	t.Cleanup(func() { removeVIPsIn(proxyCPRange) })
 	port := int(proxytest.FreePort(t, "127.0.0.81", "127.0.0.82", "127.0.0.83"))
 	for _, ip := range []string{"127.0.0.81", "127.0.0.82", "127.0.0.83"} {

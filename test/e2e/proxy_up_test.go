@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent"
 	"github.com/shoalmesh/shoal/nodeagent/nodeagenttest"
 )
@@ -102,16 +102,11 @@ func indent(s, prefix string) string {
 // with one pod 10× slower the least-loaded Service sends it far less than
 // round robin does, and the client's p99 drops.
 func testUpProxyUnderLoad(t *testing.T, bin string) {
-	if err := nodeagent.Preflight(); err != nil {
-		t.Skipf("shoal up cannot run pods here: %v", err)
-	}
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("python3 is not on the PATH: the pods run python3")
-	}
-	kubectlBin, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skipf("kubectl is not on the PATH: %v", err)
-	}
+	// shoal up runs its agent (root, cgroups); the pods run python3, and
+	// the test drives the cluster with kubectl.
+	testenv.RequireOK(t, testenv.Root, nodeagent.Preflight())
+	testenv.Require(t, testenv.Python3)
+	kubectlBin := lookPath(t, testenv.Kubectl, "kubectl")
 	agentSlot.Lock()
 	defer agentSlot.Unlock()
 	if _, err := os.Stat("/sys/class/net/shoal0"); err == nil {

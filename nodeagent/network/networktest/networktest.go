@@ -1,5 +1,5 @@
 // Package networktest holds helpers for tests that need network namespaces:
-// a root check, throwaway namespaces, and running code, listening and
+// throwaway namespaces, and running code, listening and
 // dialing inside a namespace. The network package's tests use it, and so can
 // the runtime's and the multi-node e2e tests.
 package networktest
@@ -16,15 +16,6 @@ import (
 
 	"github.com/vishvananda/netns"
 )
-
-// RequireRoot skips the test unless it runs as root, which the kernel
-// requires to make namespaces, bridges and veths (CI runs these as root).
-func RequireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to create network namespaces, bridges and veths; CI runs it as root")
-	}
-}
 
 // Name returns prefix followed by random hex digits, 15 bytes in all (the
 // kernel's limit on interface names): a name no one else uses.
