@@ -22,6 +22,7 @@ import (
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/dns/zone"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // intendedDifferences are the queries where Shoal answers otherwise than
@@ -80,7 +81,7 @@ func TestDifferential(t *testing.T) {
 
 	// Both have the fixture once its last object of each kind answers.
 	for _, h := range []plugin.Handler{coredns, shoal} {
-		clustertest.Eventually(t, 20*time.Second, "sync "+h.Name(), func() error {
+		testenv.Eventually(t, 20*time.Second, "sync "+h.Name(), func() error {
 			for _, q := range []test.Case{
 				{Qname: "kube-dns.kube-system.svc.cluster.local.", Qtype: dns.TypeA},
 				{Qname: "pubnr.testns.svc.cluster.local.", Qtype: dns.TypeA},

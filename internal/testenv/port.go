@@ -4,13 +4,17 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"testing"
 )
 
 // FreePort is a port nothing listens on, for TCP or UDP, on every one of ips
-// (127.0.0.1 if none) at the time of the call: for a server a test starts
-// on a port it must know before, for endpoints that share a port on several
-// loopback addresses as pods do, and for an address nothing answers.
+// (127.0.0.1 if none) at the time of the call, and never handed out before
+// in this process: the kernel may offer a port again as soon as the probe
+// closes it, and two servers of one test would then collide. For a server a
+// test starts on a port it must know before (a DNS server listens on both
+// protocols), for endpoints that share a port on several loopback
+// addresses as pods do, and for an address nothing answers.
 func FreePort(t testing.TB, ips ...string) int {
 	t.Helper()
 	port, err := FindPort(ips...)
@@ -38,7 +42,7 @@ func FindPort(ips ...string) (int, error) {
 		}
 		port := ln.Addr().(*net.TCPAddr).Port
 		ln.Close()
-		if free(port, ips) {
+		if free(port, ips) && firstTime(port) {
 			return port, nil
 		}
 	}
@@ -60,5 +64,21 @@ func free(port int, ips []string) bool {
 		}
 		pc.Close()
 	}
+	return true
+}
+
+var (
+	handedOutMu sync.Mutex
+	handedOut   = map[int]bool{}
+)
+
+// firstTime records port as handed out and reports whether it was not yet.
+func firstTime(port int) bool {
+	handedOutMu.Lock()
+	defer handedOutMu.Unlock()
+	if handedOut[port] {
+		return false
+	}
+	handedOut[port] = true
 	return true
 }

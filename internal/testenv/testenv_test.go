@@ -138,6 +138,15 @@ func TestFreePort(t *testing.T) {
 		}
 		pc.Close()
 	}
+	// Never the same port twice in a process, though the kernel may offer it.
+	seen := map[int]bool{port: true}
+	for range 200 {
+		p := testenv.FreePort(t)
+		if seen[p] {
+			t.Fatalf("port %d handed out twice", p)
+		}
+		seen[p] = true
+	}
 	if a := testenv.FreeAddr(t); !strings.HasPrefix(a, "127.0.0.1:") {
 		t.Errorf("FreeAddr = %q", a)
 	}

@@ -312,7 +312,7 @@ func (c *Cluster) writeCA(path string) error {
 // its namespace routes to every other node's pod CIDR.
 func (c *Cluster) waitConverged(timeout time.Duration) {
 	c.t.Helper()
-	clustertest.Eventually(c.t, timeout, "nodeagenttest: nodes Ready and routed to each other", func() error {
+	testenv.Eventually(c.t, timeout, "nodeagenttest: nodes Ready and routed to each other", func() error {
 		for _, n := range c.Nodes {
 			node, err := c.Client.CoreV1().Nodes().Get(context.Background(), n.Name, metav1.GetOptions{})
 			if err != nil {

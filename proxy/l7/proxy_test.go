@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/proxy/proxytest"
 
 	"github.com/shoalmesh/shoal/proxy/balancer"
@@ -110,7 +111,7 @@ func TestDeadEndpointRetried(t *testing.T) {
 		// The proxy ends a request on its endpoint just after the client has
 		// the response.
 		for _, h := range c.Hosts() {
-			waitFor(t, "no active requests on "+h.Addr().String(), func() bool { return h.Active() == 0 })
+			testenv.Eventually(t, 5*time.Second, "no active requests on "+h.Addr().String(), func() bool { return h.Active() == 0 })
 		}
 
 		// With ejection after one failure, the failed connects are reported.

@@ -18,7 +18,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/proxy/proxytest"
 	"github.com/shoalmesh/shoal/xds/xdstest"
@@ -40,7 +39,7 @@ const proxyCPRange = "10.98.0.0/24"
 func testProxyOutlivesControlPlane(t *testing.T, bin string) {
 	testenv.Require(t, testenv.Root) // the proxy puts the ClusterIPs on lo
 	t.Cleanup(func() { removeVIPsIn(proxyCPRange) })
-	port := int(proxytest.FreePort(t, "127.0.0.81", "127.0.0.82", "127.0.0.83"))
+	port := testenv.FreePort(t, "127.0.0.81", "127.0.0.82", "127.0.0.83")
 	for _, ip := range []string{"127.0.0.81", "127.0.0.82", "127.0.0.83"} {
 		proxytest.NameServer(t, net.JoinHostPort(ip, strconv.Itoa(port)), ip)
 	}
@@ -52,8 +51,8 @@ func testProxyOutlivesControlPlane(t *testing.T, bin string) {
 	cs := up.clientset(t)
 	web := createSelectorless(t, cs, "web", "", port, "127.0.0.81", "127.0.0.82")
 
-	px := startProcess(t, bin, "proxy", "--xds", addrs.XDS, "--node-id", "proxy-cp-test", "--admin-addr", clustertest.FreeAddr(t))
-	clustertest.Eventually(t, 20*time.Second, "the proxy serves web", func() error {
+	px := startProcess(t, bin, "proxy", "--xds", addrs.XDS, "--node-id", "proxy-cp-test", "--admin-addr", testenv.FreeAddr(t))
+	testenv.Eventually(t, 20*time.Second, "the proxy serves web", func() error {
 		_, err := getBody("http://" + web + "/")
 		return err
 	})
@@ -78,7 +77,7 @@ func testProxyOutlivesControlPlane(t *testing.T, bin string) {
 	up.waitReady(t)
 	cs = up.clientset(t)
 	web2 := createSelectorless(t, cs, "web2", "", port, "127.0.0.83")
-	clustertest.Eventually(t, 20*time.Second, "the proxy serves a Service made after the restart", func() error {
+	testenv.Eventually(t, 20*time.Second, "the proxy serves a Service made after the restart", func() error {
 		b, err := getBody("http://" + web2 + "/")
 		if err == nil && b != "127.0.0.83" {
 			err = fmt.Errorf("answered by %s", b)
@@ -93,7 +92,7 @@ func testProxyOutlivesControlPlane(t *testing.T, bin string) {
 	if _, err := cs.DiscoveryV1().EndpointSlices("default").Update(t.Context(), sl, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	clustertest.Eventually(t, 20*time.Second, "web's removed endpoint gets nothing", func() error {
+	testenv.Eventually(t, 20*time.Second, "web's removed endpoint gets nothing", func() error {
 		seen := map[string]bool{}
 		for range 20 {
 			b, err := getBody("http://" + web + "/")
@@ -121,7 +120,7 @@ func testProxyOutlivesControlPlane(t *testing.T, bin string) {
 	}
 	defer blocker.Close()
 	createSelectorless(t, cs, "busy", busyIP, port, "127.0.0.83")
-	clustertest.Eventually(t, 20*time.Second, "shoal up logs the proxy's NACK", func() error {
+	testenv.Eventually(t, 20*time.Second, "shoal up logs the proxy's NACK", func() error {
 		for _, line := range strings.Split(up.stderr.String(), "\n") {
 			if strings.Contains(line, "client rejected configuration") && strings.Contains(line, busyIP+"_80") && strings.Contains(line, "address already in use") {
 				return nil
@@ -144,7 +143,7 @@ func testProxyOutlivesControlPlane(t *testing.T, bin string) {
 	if err := cs.DiscoveryV1().EndpointSlices("default").Delete(t.Context(), "busy-manual", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	clustertest.Eventually(t, 20*time.Second, "busy's ClusterIP free again", func() error {
+	testenv.Eventually(t, 20*time.Second, "busy's ClusterIP free again", func() error {
 		_, err := cs.CoreV1().Services("default").Get(t.Context(), "busy", metav1.GetOptions{})
 		if err == nil {
 			return errors.New("still there")
@@ -152,7 +151,7 @@ func testProxyOutlivesControlPlane(t *testing.T, bin string) {
 		return nil
 	})
 	createSelectorless(t, cs, "busy", busyIP, port, "127.0.0.83")
-	clustertest.Eventually(t, 20*time.Second, "the once-busy Service is served once made anew", func() error {
+	testenv.Eventually(t, 20*time.Second, "the once-busy Service is served once made anew", func() error {
 		// (Only while the address is on lo: otherwise the request would
 		// leave the machine.)
 		if !slices.Contains(vipsIn(busyIP+"/32"), busyIP+"/32") {

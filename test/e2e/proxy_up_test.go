@@ -19,7 +19,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent"
 	"github.com/shoalmesh/shoal/nodeagent/nodeagenttest"
@@ -115,7 +114,7 @@ func testUpProxyUnderLoad(t *testing.T, bin string) {
 	cleanNode(t)
 	t.Cleanup(func() { cleanNode(t) })
 	dir := t.TempDir()
-	admin := clustertest.FreeAddr(t)
+	admin := testenv.FreeAddr(t)
 	p := startShoal(t, bin, dir, freeAddrs(t), "--agent=on", "--proxy-admin-addr", admin)
 	p.waitReady(t)
 	cs := p.clientset(t)
@@ -132,7 +131,7 @@ func testUpProxyUnderLoad(t *testing.T, bin string) {
 		return netip.AddrPortFrom(netip.MustParseAddr(svc.Spec.ClusterIP), 80).String()
 	}
 	echo := vip("echo")
-	clustertest.Eventually(t, 20*time.Second, "the echo Service answers through the node proxy", func() error {
+	testenv.Eventually(t, 20*time.Second, "the echo Service answers through the node proxy", func() error {
 		_, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://" + echo + "/")
 		return err
 	})

@@ -21,7 +21,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -176,17 +175,9 @@ func pinning() cpus {
 
 // freeAddr is a 127.0.0.1 port free for both UDP and TCP.
 func freeAddr() string {
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			log.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		pc, err := net.ListenPacket("udp", addr)
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return addr
-		}
+	a, err := benchenv.FreeAddr()
+	if err != nil {
+		log.Fatal(err)
 	}
+	return a
 }
