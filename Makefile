@@ -45,7 +45,9 @@ bench-deployment:
 	$(GO) run ./test/bench/deployment
 
 # Shoal's resolver against CoreDNS's kubernetes plugin on the same objects,
-# measured with dnsperf (Debian's package, installed here if missing).
+# measured with dnsperf (Debian's package, installed here if missing): every
+# answer checked (rcode, answer count), then 5 interleaved rounds of QPS and
+# of latency, median and range, lost queries; fails if an answer is wrong.
 bench-dns:
 	@command -v dnsperf >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y dnsperf; }
 	$(GO) run ./test/bench/dns
