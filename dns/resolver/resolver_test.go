@@ -188,17 +188,12 @@ func TestResolverStopLeavesNothingServing(t *testing.T) {
 		ln.Close()
 	}
 	upStop()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		n, stacks := servingGoroutines()
-		if n <= before {
-			return
+	testenv.Eventually(t, 10*time.Second, "the server's goroutines to end", func() error {
+		if n, stacks := servingGoroutines(); n > before {
+			return fmt.Errorf("%d goroutines in coredns or miekg/dns after stop (before start: %d):\n%s", n, before, stacks)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines in coredns or miekg/dns after stop (before start: %d):\n%s", n, before, stacks)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // startUpstream is resolvertest.Upstream stopped by ctx rather than at the
@@ -255,13 +250,12 @@ func TestResolverReloadPicksUpTheFile(t *testing.T) {
 		t.Fatalf("answer %s, want 192.0.2.1", got)
 	}
 	write(two)
-	deadline := time.Now().Add(20 * time.Second)
-	for answer() != "192.0.2.2" {
-		if time.Now().After(deadline) {
-			t.Fatalf("answer still %s 20s after the Corefile changed", answer())
+	testenv.Eventually(t, 20*time.Second, "the answer after the Corefile changed", func() error {
+		if got := answer(); got != "192.0.2.2" {
+			return fmt.Errorf("answer %s, want 192.0.2.2", got)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	// Stop stops the instance the reload started.
 	if err := srv.Stop(); err != nil {
 		t.Errorf("stop: %v", err)

@@ -201,17 +201,13 @@ func TestShutdownWaitsForInFlight(t *testing.T) {
 		shut := make(chan error, 1)
 		go func() { shut <- p.Shutdown(ctx) }()
 		// Wait until the proxy stopped accepting.
-		for deadline := time.Now().Add(5 * time.Second); ; {
+		testenv.Eventually(t, 5*time.Second, "the proxy to stop accepting after Shutdown", func() bool {
 			conn, err := net.Dial("tcp", addr)
-			if err != nil {
-				break
+			if err == nil {
+				conn.Close()
 			}
-			conn.Close()
-			if time.Now().After(deadline) {
-				t.Fatal("proxy still accepting after Shutdown")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return err != nil
+		})
 		select {
 		case err := <-shut:
 			t.Fatalf("Shutdown returned %v with a request in flight", err)
