@@ -116,3 +116,13 @@ func CPUTime(pid int) time.Duration {
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond
 }
+
+// LoadAverage is the 1-minute load average from /proc/loadavg, "?" if it
+// cannot be read: benchmarks print it, as the machine may be shared.
+func LoadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}

@@ -47,6 +47,7 @@ type options struct {
 	rounds              int
 	latencyQPS          int
 	profiles            string
+	load0, load1        string // 1-minute load average at the start and the end
 }
 
 func main() {
@@ -70,6 +71,7 @@ func run(o options) error {
 		return fmt.Errorf("dnsperf is not installed (apt-get install -y dnsperf): %w", err)
 	}
 	pin := pinning()
+	o.load0 = benchenv.LoadAverage()
 	if pin.client != "" {
 		// This process (Shoal's API server and etcd, idle while measuring)
 		// shares dnsperf's CPU, not the servers'.
@@ -176,6 +178,7 @@ func run(o options) error {
 	for _, s := range servers {
 		s.rss, s.peak = benchenv.Memory(s.cmd.Process.Pid)
 	}
+	o.load1 = benchenv.LoadAverage()
 	report(os.Stdout, o, pin, qs, servers)
 	for _, s := range servers {
 		if n := s.wrongAnswers(); n > 0 {

@@ -21,6 +21,7 @@ func report(w io.Writer, o options, pin cpus, qs *querySet, servers []*server) {
 	if pin.server != "" {
 		fmt.Fprintf(w, " (servers on CPU %s, dnsperf on CPU %s)", pin.server, pin.client)
 	}
+	fmt.Fprintf(w, "; 1-minute load average %s at the start, %s at the end (other work on the machine lowers every number)", o.load0, o.load1)
 	fmt.Fprint(w, "\n\n| server | QPS | p50 | p99 | lost | RSS | peak RSS | wrong answers |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range servers {
 		lost, sent := s.lost()
