@@ -95,4 +95,3 @@ func (r *Runtime) EnsureBuilt(ctx context.Context, b *ociimage.Built) error {
 	r.logger.Info("imported built-in image", "image", b.Ref)
 	return nil
 }
-
