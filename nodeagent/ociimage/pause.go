@@ -106,6 +106,7 @@ func pauseAMD64() *program {
 	p.bytes(0xb8, sysExitGroup, 0, 0, 0) // mov eax, 231
 	p.bytes(0x31, 0xff)                  // xor edi, edi
 	p.bytes(0x0f, 0x05)                  // syscall
+	p.label("end")
 	sigactionData(p)
 	return p
 }
@@ -156,6 +157,7 @@ func pauseARM64() *program {
 	p.word(movz(0, 0))
 	p.word(movz(8, sysExitGroup))
 	p.word(svc0)
+	p.label("end")
 	sigactionData(p)
 	return p
 }
