@@ -113,7 +113,7 @@ func (img Image) Build() (*Built, error) {
 	if img.Arch == "" {
 		return nil, fmt.Errorf("build image %s: no architecture", img.Repository)
 	}
-	layer, err := layerTar(img.Files)
+	layer, err := LayerTar(img.Files)
 	if err != nil {
 		return nil, fmt.Errorf("build image %s: %w", img.Repository, err)
 	}
@@ -143,7 +143,9 @@ func (img Image) Build() (*Built, error) {
 	}, nil
 }
 
-func layerTar(files []File) ([]byte, error) {
+// LayerTar returns files as an uncompressed layer tar, sorted by path,
+// with zero timestamps: the same files always give the same bytes.
+func LayerTar(files []File) ([]byte, error) {
 	sorted := append([]File(nil), files...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
 	var buf bytes.Buffer
