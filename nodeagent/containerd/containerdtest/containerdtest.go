@@ -269,10 +269,12 @@ func (r *Runtime) PodSandboxConfig(name string, hostNetwork bool) *runtimeapi.Po
 	if hostNetwork {
 		mode, hostname = runtimeapi.NamespaceMode_NODE, "" // a host-network sandbox must leave the hostname empty
 	}
+	logDir := filepath.Join(r.Dir, "pods", name)
+	os.MkdirAll(logDir, 0o755) // the kubelet makes it; containerd writes container logs into it
 	return &runtimeapi.PodSandboxConfig{
 		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "default", Uid: "uid-" + r.ID + "-" + name},
 		Hostname:     hostname,
-		LogDirectory: filepath.Join(r.Dir, "pods", name),
+		LogDirectory: logDir,
 		Linux: &runtimeapi.LinuxPodSandboxConfig{
 			CgroupParent: r.CgroupParent(name),
 			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
@@ -297,3 +299,17 @@ func bridgeConflist(id, bridge, subnet, ipamDir string) string {
 
 // Bridge is the name of this test's CNI bridge.
 func (r *Runtime) Bridge() string { return "shtb" + r.ID }
+
+// ContainerConfig returns a container config running image (an image ID
+// or reference the runtime has) with command and args; its log goes to
+// <name>.log in the sandbox's log directory.
+func ContainerConfig(name, image string, command, args []string) *runtimeapi.ContainerConfig {
+	return &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: name},
+		Image:    &runtimeapi.ImageSpec{Image: image},
+		Command:  command,
+		Args:     args,
+		LogPath:  name + ".log",
+		Linux:    &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{}},
+	}
+}
