@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -113,6 +114,14 @@ func TestPodsThroughCRI(t *testing.T) {
 	}
 	if got := execSync(t, rt, httpdID, "id", "-u"); got != "0\n" {
 		t.Errorf("id -u = %q, want 0", got)
+	}
+	// The stream server was given port 0: the URLs must name the real one.
+	ex, err := rt.Runtime.Runtime.Exec(ctx, &runtimeapi.ExecRequest{ContainerId: httpdID, Cmd: []string{"true"}, Stdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := url.Parse(ex.Url); err != nil || u.Hostname() != "127.0.0.1" || u.Port() == "" || u.Port() == "0" {
+		t.Errorf("exec URL %q, want http://127.0.0.1:<port>/…", ex.Url)
 	}
 
 	// A pod on the bridge network: the Go server, reached at its pod IP,
