@@ -41,6 +41,9 @@ type Config struct {
 	// default 30 s. StopTimeout is the grace between SIGTERM and SIGKILL
 	// on Close; default 10 s.
 	StartTimeout, StopTimeout time.Duration
+	// LogLevel is containerd's log level (debug, info, warn, error);
+	// default info.
+	LogLevel string
 	// Logger receives start and stop messages; containerd's own log goes
 	// to LogPath.
 	Logger *slog.Logger
@@ -77,6 +80,13 @@ func (c Config) defaults() (Config, error) {
 	}
 	if c.Binary == "" {
 		c.Binary = "containerd"
+	}
+	switch c.LogLevel {
+	case "":
+		c.LogLevel = "info"
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		return c, fmt.Errorf("containerd config: LogLevel %q is not one of debug, info, warn, error", c.LogLevel)
 	}
 	if c.Snapshotter == "" {
 		c.Snapshotter = "overlayfs"
@@ -145,6 +155,8 @@ func (c Config) render() string {
 	kv("", "root", c.rootDir())
 	kv("", "state", c.stateDir())
 	kv("", "disabled_plugins", disabledPlugins)
+	b.WriteString("\n[debug]\n")
+	kv("  ", "level", c.LogLevel)
 	b.WriteString("\n[grpc]\n")
 	kv("  ", "address", c.socketPath())
 	b.WriteString("\n[plugins.\"io.containerd.internal.v1.opt\"]\n")
