@@ -98,7 +98,11 @@ func (r *Runtime) waitReady(ctx context.Context, timeout time.Duration) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if _, err := os.Stat(r.Address()); err == nil {
+		// A plain connect first: cri-client leaks its gRPC connection
+		// when its Version check fails, so build it only once the socket
+		// accepts (containerd listens after all plugins have loaded).
+		if c, err := net.DialTimeout("unix", r.Address(), time.Second); err == nil {
+			c.Close()
 			err := r.dial(ctx, time.Second)
 			if err == nil {
 				return nil
