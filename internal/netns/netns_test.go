@@ -173,7 +173,7 @@ func TestRestoreFailureEndsThread(t *testing.T) {
 		}
 		return errFn
 	})
-	if !errors.Is(err, errFn) || !errors.Is(err, unix.EPERM) || !strings.Contains(err.Error(), "restore") {
+	if !errors.Is(err, errFn) || !errors.Is(err, netns.ErrNotRestored) || !errors.Is(err, unix.EPERM) {
 		t.Fatalf("error %v; want fn's error joined with a failed restore (EPERM)", err)
 	}
 	if tid == os.Getpid() {
@@ -198,14 +198,14 @@ func TestPinned(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "ns")
 	t.Cleanup(func() { netns.Delete(path) }) // before TempDir's removal
-	if ok, err := netns.IsPinned(path); ok || err != nil {
-		t.Fatalf("IsPinned of a missing path: %v, %v", ok, err)
+	if ok, err := netns.IsNamespace(path); ok || err != nil {
+		t.Fatalf("IsNamespace of a missing path: %v, %v", ok, err)
 	}
 	if err := netns.Create(path); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := netns.IsPinned(path); !ok || err != nil {
-		t.Fatalf("IsPinned after Create: %v, %v", ok, err)
+	if ok, err := netns.IsNamespace(path); !ok || err != nil {
+		t.Fatalf("IsNamespace after Create: %v, %v", ok, err)
 	}
 	if err := netns.Create(path); !errors.Is(err, os.ErrExist) {
 		t.Errorf("Create over a pinned namespace: %v, want ErrExist", err)
@@ -252,8 +252,8 @@ func TestPinned(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o444); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := netns.IsPinned(path); ok || err != nil {
-		t.Errorf("IsPinned of a plain file: %v, %v", ok, err)
+	if ok, err := netns.IsNamespace(path); ok || err != nil {
+		t.Errorf("IsNamespace of a plain file: %v, %v", ok, err)
 	}
 	if err := netns.Delete(path); err != nil {
 		t.Errorf("Delete of a plain file: %v", err)
@@ -271,13 +271,13 @@ func TestNamed(t *testing.T) {
 	if path != "/run/netns/"+name {
 		t.Errorf("path %s", path)
 	}
-	if ok, err := netns.IsPinned(path); !ok || err != nil {
-		t.Errorf("IsPinned: %v, %v", ok, err)
+	if ok, err := netns.IsNamespace(path); !ok || err != nil {
+		t.Errorf("IsNamespace: %v, %v", ok, err)
 	}
 	if err := netns.DeleteNamed(name); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := netns.IsPinned(path); ok {
+	if ok, _ := netns.IsNamespace(path); ok {
 		t.Error("still pinned after DeleteNamed")
 	}
 	for _, bad := range []string{"", ".", "..", "a/b", "../x"} {

@@ -52,10 +52,10 @@ func Delete(path string) error {
 	return nil
 }
 
-// IsPinned reports whether path is a pinned network namespace (a bind
-// mount of nsfs), not merely a file left behind by a reboot or a crash.
-// A missing path is not an error.
-func IsPinned(path string) (bool, error) {
+// IsNamespace reports whether path is a namespace file (of nsfs: a pinned
+// namespace, or /proc/<pid>/ns/net), not merely a file a reboot or a crash
+// left without its mount. A missing path is not an error.
+func IsNamespace(path string) (bool, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(path, &st); err != nil {
 		if errors.Is(err, unix.ENOENT) {

@@ -8,12 +8,9 @@ import (
 	vnetns "github.com/vishvananda/netns"
 )
 
-// errGoexit reports a function that ended its goroutine (t.FailNow, say)
-// instead of returning.
-var errGoexit = errors.New("function called runtime.Goexit in a network namespace")
-
-// Do runs fn on an OS thread inside ns and returns fn's error. A panic in
-// fn is raised again in the caller.
+// Do runs fn on an OS thread inside ns and returns fn's error, joined with
+// ErrNotRestored if the thread could not go back. A panic in fn is raised
+// again in the caller.
 func Do(ns Handle, fn func() error) error {
 	return onThread(func() error {
 		if err := vnetns.Set(ns); err != nil {
@@ -83,7 +80,7 @@ func onThread(fn func() error) error {
 			}
 			if err := vnetns.Set(orig); err != nil {
 				// Left locked: the runtime ends this thread with the goroutine.
-				r.err = errors.Join(r.err, fmt.Errorf("restore thread netns: %w", err))
+				r.err = errors.Join(r.err, fmt.Errorf("%w: %w", ErrNotRestored, err))
 				done <- r
 				return
 			}
