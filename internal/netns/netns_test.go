@@ -201,6 +201,9 @@ func TestPinned(t *testing.T) {
 	if ok, err := netns.IsNamespace(path); ok || err != nil {
 		t.Fatalf("IsNamespace of a missing path: %v, %v", ok, err)
 	}
+	if ok, err := netns.IsNamespace("/proc/self/ns/net"); !ok || err != nil {
+		t.Fatalf("IsNamespace of /proc/self/ns/net: %v, %v", ok, err)
+	}
 	if err := netns.Create(path); err != nil {
 		t.Fatal(err)
 	}
