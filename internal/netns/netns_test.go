@@ -16,17 +16,6 @@ import (
 	"github.com/shoalmesh/shoal/nodeagent/network/networktest"
 )
 
-// newNS creates an anonymous namespace, closed when the test ends.
-func newNS(t *testing.T) netns.Handle {
-	t.Helper()
-	ns, err := netns.New()
-	if err != nil {
-		t.Fatalf("new netns: %v", err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	return ns
-}
-
 // current opens the calling thread's namespace, closed when the test ends.
 func current(t *testing.T) netns.Handle {
 	t.Helper()
@@ -99,7 +88,7 @@ func TestDoRestoresThread(t *testing.T) {
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			target := newNS(t)
+			target := networktest.NewNamespace(t)
 			var tid int
 			var inside bool
 			err, p := func() (err error, p any) {
@@ -136,7 +125,7 @@ func TestDoRestoresThread(t *testing.T) {
 // does not run.
 func TestDoEnterFails(t *testing.T) {
 	networktest.RequireRoot(t)
-	closed := newNS(t)
+	closed := networktest.NewNamespace(t)
 	closed.Close()
 	for name, ns := range map[string]netns.Handle{"none": netns.None(), "closed": closed} {
 		ran := false
@@ -157,7 +146,7 @@ func TestDoEnterFails(t *testing.T) {
 // good).
 func TestRestoreFailureEndsThread(t *testing.T) {
 	networktest.RequireRoot(t)
-	target := newNS(t)
+	target := networktest.NewNamespace(t)
 	errFn := errors.New("fn failed")
 	var tid int
 	err := netns.Do(target, func() error {
