@@ -40,7 +40,9 @@ func New() (Handle, error) {
 		return nil
 	})
 	if err != nil {
-		ns.Close()
+		if ns.IsOpen() { // made, but the thread was not restored
+			ns.Close()
+		}
 		return None(), err
 	}
 	return ns, nil
