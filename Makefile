@@ -20,9 +20,10 @@ up: build
 # vet, every test with the race detector, then every fuzz target fuzzed for
 # FUZZTIME each. Each failing test's output shows as it fails; the run ends
 # with the skipped tests and their reasons and one line of passed / failed /
-# skipped (test/testsummary). Tests that need root, kubectl, node or python3
-# skip elsewhere with a reason, and fail instead for each capability listed
-# in SHOAL_TEST_REQUIRE (.ci/run sets it; see internal/testenv).
+# skipped (test/testsummary). Tests that need root, kubectl, node, python3,
+# containerd, the registry or busybox skip elsewhere with a reason, and fail
+# instead for each capability listed in SHOAL_TEST_REQUIRE (.ci/run sets it;
+# see internal/testenv).
 FUZZTIME ?= 10s
 test:
 	$(GO) vet $(PKGS)

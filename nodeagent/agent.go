@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/shoalmesh/shoal/internal/netns"
 	"github.com/shoalmesh/shoal/nodeagent/network"
 	"github.com/shoalmesh/shoal/nodeagent/probe"
 	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
@@ -133,7 +134,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			}
 		}
 	}()
-	err = network.InNetNS(a.cfg.NetNS, func() (err error) {
+	err = netns.DoPath(a.cfg.NetNS, func() (err error) {
 		a.ln, err = net.Listen("tcp", a.cfg.LogAddr)
 		return err
 	})
@@ -227,7 +228,7 @@ func (a *Agent) probeDial() probe.DialFunc {
 		return nil // probe.DialContext, from here
 	}
 	return func(ctx context.Context, nw, addr string) (c net.Conn, err error) {
-		err = network.InNetNS(a.cfg.NetNS, func() (err error) {
+		err = netns.DoPath(a.cfg.NetNS, func() (err error) {
 			c, err = probe.DialContext(ctx, nw, addr)
 			return err
 		})

@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 
-	"github.com/shoalmesh/shoal/nodeagent/network"
+	"github.com/shoalmesh/shoal/internal/netns"
 )
 
 // Defaults of Config.
@@ -132,7 +132,7 @@ func (cfg *Config) setDefaults() error {
 	}
 	if !cfg.NodeIP.IsValid() {
 		var ip netip.Addr
-		err := network.InNetNS(cfg.NetNS, func() (err error) {
+		err := netns.DoPath(cfg.NetNS, func() (err error) {
 			ip, err = DefaultNodeIP()
 			return err
 		})

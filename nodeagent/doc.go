@@ -81,6 +81,13 @@
 // and the agent deletes it with grace 0. A pod that vanishes outright
 // (force-deleted) is stopped the same way within 2 s, with no writes.
 //
+// Where a pod is in this life is one value per worker, a podState
+// (pod_state.go): running; ending, then ended once its network is down,
+// when every container has ended for good (Succeeded or Failed); stopping
+// (or removing, for an ended pod) when it is deleted or the agent stops
+// without keeping it; stopped; deleted once the final delete is accepted.
+// Only the moves drawn there are allowed.
+//
 // # Restarts of the agent
 //
 // Containers and pod networks outlive the agent. A new agent on the same

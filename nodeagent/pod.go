@@ -18,7 +18,7 @@ import (
 // whether the worker is done.
 func (w *podWorker) sync(ctx context.Context) (next time.Time, exit bool) {
 	pod, gone := w.snapshot()
-	if gone || pod.DeletionTimestamp != nil {
+	if gone || pod.DeletionTimestamp != nil || w.state.stopping() { // stopping goes on
 		return w.terminate(ctx, pod, gone)
 	}
 	now := time.Now()
@@ -30,7 +30,7 @@ func (w *podWorker) sync(ctx context.Context) (next time.Time, exit bool) {
 	for _, c := range w.ctrs {
 		w.reap(pod, c, now)
 	}
-	if w.finished {
+	if w.state.hasEnded() {
 		w.finish(ctx)
 		if pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed {
 			soonest(w.syncStatus(ctx, now)) // the write that ended it failed
@@ -64,8 +64,8 @@ func (w *podWorker) sync(ctx context.Context) (next time.Time, exit bool) {
 	if ctx.Err() != nil {
 		return next, true
 	}
-	if w.ended(pod) {
-		w.finished = true
+	if w.containersEnded() {
+		w.to(podEnding)
 		w.finish(ctx)
 	}
 	soonest(w.syncStatus(ctx, now))
@@ -133,7 +133,7 @@ func (w *podWorker) reap(pod *corev1.Pod, c *ctr, now time.Time) {
 	w.a.probes.Remove(w.uid, c.spec.Name)
 	killed := c.killing
 	c.ended(terminated(st, c.runID, killed))
-	if c.final || w.finished || w.stopped || pod == nil {
+	if c.final || w.state != podRunning || pod == nil { // only a running pod restarts a container
 		c.final = true
 		return
 	}
@@ -232,9 +232,9 @@ func (w *podWorker) addProbes(c *ctr) {
 	}
 }
 
-// ended reports whether the pod has ended for good: every container has
-// ended and none will restart.
-func (w *podWorker) ended(pod *corev1.Pod) bool {
+// containersEnded reports whether the pod has ended for good: every
+// container has ended and none will restart.
+func (w *podWorker) containersEnded() bool {
 	if len(w.ctrs) == 0 {
 		return false
 	}
@@ -255,14 +255,15 @@ func (w *podWorker) finish(ctx context.Context) {
 		}
 	}
 	w.a.probes.RemovePod(w.uid)
-	if w.netDown {
+	if w.state == podEnded {
 		return
 	}
 	if err := w.a.net.Teardown(ctx, string(w.uid)); err != nil {
 		w.log.Warn("tear down the network of an ended pod", "err", err)
 		return
 	}
-	w.sandbox, w.netDown = nil, true
+	w.sandbox = nil
+	w.to(podEnded)
 }
 
 // stopRun stops a run with a grace period; errors mean the agent is

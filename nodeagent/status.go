@@ -71,9 +71,7 @@ func statusEqual(a, b *corev1.PodStatus) bool {
 // does not own.
 func (w *podWorker) buildStatus(pod *corev1.Pod, now time.Time) corev1.PodStatus {
 	old := &pod.Status
-	w.mu.Lock()
-	stopping := w.stopping || pod.DeletionTimestamp != nil
-	w.mu.Unlock()
+	stopping := w.state.stopping() || pod.DeletionTimestamp != nil
 	hostIP := w.a.cfg.NodeIP.String()
 	st := corev1.PodStatus{
 		HostIP:            hostIP,

@@ -25,11 +25,9 @@ const forceDeleteGrace = 2 * time.Second
 // stopped and cleaned up.
 func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, gone bool) (time.Time, bool) {
 	now := time.Now()
-	if !w.stopped {
-		w.mu.Lock()
-		w.stopping = true
-		w.mu.Unlock()
-		if !gone && !w.finished {
+	if !w.state.stopped() {
+		w.beginStop()
+		if !gone && w.state == podStopping { // an ended pod's status is final
 			if err := w.writeStatus(ctx); err != nil && ctx.Err() == nil {
 				w.log.Warn("mark terminating pod not ready", "err", err)
 			}
@@ -50,18 +48,18 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, gone bool) (
 			w.log.Warn("tear down pod network", "err", err)
 			return w.delRetry.fail(now), false
 		}
-		w.sandbox, w.netDown = nil, true
+		w.sandbox = nil
 		if err := w.a.rt.RemovePodLogs(podRef(pod)); err != nil {
 			w.log.Warn("remove pod logs", "err", err)
 		}
-		w.stopped = true
+		w.to(podStopped)
 		w.delRetry.ok()
 		w.log.Info("pod stopped")
 	}
 	if gone {
 		return time.Time{}, true
 	}
-	if w.deleted || !w.delRetry.due(now) {
+	if w.state == podDeleted || !w.delRetry.due(now) {
 		return w.delRetry.at, false
 	}
 	// The last status (containers terminated) before the pod goes, for
@@ -77,7 +75,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, gone bool) (
 	switch {
 	case err == nil, apierrors.IsNotFound(err), apierrors.IsConflict(err):
 		// Deleted, or gone already, or a new pod took the name.
-		w.deleted = true
+		w.to(podDeleted)
 		return time.Time{}, false
 	case ctx.Err() != nil:
 		return time.Time{}, true
@@ -125,14 +123,12 @@ func (w *podWorker) stopAll(ctx context.Context, grace time.Duration) bool {
 // maxShutdownGrace), then its network. Its logs stay: the pod still exists
 // and its next agent starts it again. The worker goroutine has exited.
 func (w *podWorker) stopForShutdown(ctx context.Context) {
-	if w.stopped {
+	if w.state.stopped() {
 		return
 	}
 	pod, gone := w.snapshot()
 	if w.running() {
-		w.mu.Lock()
-		w.stopping = true
-		w.mu.Unlock()
+		w.beginStop()
 		if !gone {
 			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			if err := w.writeStatus(sctx); err != nil {

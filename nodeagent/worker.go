@@ -41,11 +41,13 @@ type podWorker struct {
 
 	mu          sync.Mutex
 	pod         *corev1.Pod // the latest seen
-	gone        bool        // deleted from the API
+	gone        bool        // deleted from the API (the informer says so)
 	kills       map[string]probe.Update
 	runs        []*noderuntime.Container // running, for load reports
 	hostNetwork bool
-	stopping    bool // being stopped: reported not ready
+	// state is written under mu by the worker goroutine (podWorker.to),
+	// which reads it without the lock; others read it under mu.
+	state podState
 
 	// Owned by the worker goroutine (and by shutdown once it has exited).
 	ctrs       []*ctr
@@ -53,10 +55,6 @@ type podWorker struct {
 	netErr     error
 	netRetry   retry
 	startTime  time.Time
-	finished   bool // ended for good (Succeeded or Failed): nothing runs, no network
-	stopped    bool // deleted: containers stopped, network and logs removed
-	deleted    bool // the final delete was accepted
-	netDown    bool // the network of an ended pod is torn down: never set up again
 	delRetry   retry
 	statRetry  retry
 	warnedVols bool
@@ -127,7 +125,9 @@ func newPodWorker(a *Agent, pod *corev1.Pod, adopted []*noderuntime.Container) *
 		}
 	}
 	// A pod that ended stays ended: an agent restart runs nothing of it.
-	w.finished = terminal
+	if terminal {
+		w.state = podEnding
+	}
 	return w
 }
 
@@ -189,7 +189,7 @@ func (w *podWorker) snapshot() (*corev1.Pod, bool) {
 func (w *podWorker) isTerminating() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.gone || w.stopping || w.pod.DeletionTimestamp != nil
+	return w.gone || w.state.stopping() || w.pod.DeletionTimestamp != nil
 }
 
 // probeUpdate takes a probe result that calls for action: a liveness or

@@ -1,9 +1,11 @@
 package testenv
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -26,7 +28,9 @@ const (
 	Node Capability = "node"
 	// Python3 is python3 on the PATH (pods serve with python3 -m http.server).
 	Python3 Capability = "python3"
-	// Containerd is containerd and runc on the PATH.
+	// Containerd is containerd (with ctr and its runc shim), runc and the
+	// stock CNI plugins (Debian's containerd, runc and
+	// containernetworking-plugins).
 	Containerd Capability = "containerd"
 	// Registry is the distribution registry (Debian's docker-registry).
 	Registry Capability = "registry"
@@ -38,12 +42,13 @@ const (
 // capabilities a test may not skip for.
 const RequireEnv = "SHOAL_TEST_REQUIRE"
 
-// binaries are the programs each capability other than Root stands for.
-var binaries = map[Capability][]string{
+// needs are what each capability other than Root stands for: programs on
+// the PATH, or files (absolute paths).
+var needs = map[Capability][]string{
 	Kubectl:    {"kubectl"},
 	Node:       {"node", "npm"},
 	Python3:    {"python3"},
-	Containerd: {"containerd", "runc"},
+	Containerd: {"containerd", "ctr", "containerd-shim-runc-v2", "runc", "/usr/lib/cni/bridge"},
 	Registry:   {"docker-registry"},
 	Busybox:    {"busybox"},
 }
@@ -58,18 +63,29 @@ func Check(c Capability) error {
 	if c == Root {
 		return capability.Root()
 	}
-	bins, ok := binaries[c]
+	want, ok := needs[c]
 	if !ok {
 		return fmt.Errorf("unknown capability %q (known: %s)", c, joinCaps(Known()))
 	}
-	var missing []string
-	for _, b := range bins {
-		if _, err := exec.LookPath(b); err != nil {
-			missing = append(missing, b)
+	var notOnPath, noFile []string
+	for _, w := range want {
+		if filepath.IsAbs(w) {
+			if _, err := os.Stat(w); err != nil {
+				noFile = append(noFile, w)
+			}
+		} else if _, err := exec.LookPath(w); err != nil {
+			notOnPath = append(notOnPath, w)
 		}
 	}
+	var missing []string
+	if len(notOnPath) > 0 {
+		missing = append(missing, strings.Join(notOnPath, " and ")+" not on the PATH")
+	}
+	if len(noFile) > 0 {
+		missing = append(missing, "no "+strings.Join(noFile, " or "))
+	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%s not on the PATH", strings.Join(missing, " and "))
+		return errors.New(strings.Join(missing, "; "))
 	}
 	return nil
 }

@@ -99,6 +99,9 @@ func TestRequirePresent(t *testing.T) {
 	if err := testenv.Check(testenv.Node); err == nil || !strings.Contains(err.Error(), "npm not on the PATH") {
 		t.Errorf("without npm: %v", err)
 	}
+	if err := testenv.Check(testenv.Containerd); err == nil || !strings.Contains(err.Error(), "containerd and ctr and containerd-shim-runc-v2 and runc not on the PATH") {
+		t.Errorf("containerd with an empty PATH: %v", err)
+	}
 	if err := testenv.Check("gpu"); err == nil || !strings.Contains(err.Error(), `unknown capability "gpu"`) {
 		t.Errorf("unknown capability: %v", err)
 	}

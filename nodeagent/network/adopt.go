@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/shoalmesh/shoal/internal/netns"
 )
 
 // adopt reconciles the state directory with the kernel after a restart:
@@ -37,7 +39,7 @@ func (n *Network) adopt(ctx context.Context) error {
 		r, err := n.loadRecord(id)
 		if err != nil || r == nil {
 			n.log.Warn("removing unreadable sandbox record", "sandbox", id, "err", err)
-			if err := errors.Join(deleteNetNS(n.netnsPath(id)), os.RemoveAll(n.sandboxDir(id))); err != nil {
+			if err := errors.Join(netns.Delete(n.netnsPath(id)), os.RemoveAll(n.sandboxDir(id))); err != nil {
 				n.log.Warn("cannot remove sandbox", "sandbox", id, "err", err)
 				kept[id] = true
 			}
@@ -89,7 +91,7 @@ func (n *Network) staleReason(r *record) string {
 	if !n.cfg.PodCIDR.Contains(r.IP) {
 		return fmt.Sprintf("IP %v is outside the pod CIDR %v", r.IP, n.cfg.PodCIDR)
 	}
-	if ok, err := isNetNS(r.NetNS); err != nil || !ok {
+	if ok, err := netns.IsNamespace(r.NetNS); err != nil || !ok {
 		return "network namespace is gone"
 	}
 	if ip, ok := n.ipam.Lookup(r.Pod.UID); !ok || ip != r.IP {
@@ -112,7 +114,7 @@ func (n *Network) sweepNetNS(kept map[string]bool) {
 			continue
 		}
 		path := filepath.Join(n.cfg.NetnsDir, name)
-		if err := deleteNetNS(path); err != nil {
+		if err := netns.Delete(path); err != nil {
 			n.log.Warn("cannot remove unrecorded network namespace", "netns", path, "err", err)
 			continue
 		}

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
+	"github.com/shoalmesh/shoal/internal/netns"
 	"github.com/shoalmesh/shoal/nodeagent/network/ipam"
 )
 
@@ -84,14 +84,14 @@ func TestAdoptionCleansStaleAndUnrecordedThings(t *testing.T) {
 
 	// While the agent is down: gone's namespace disappears (as on a reboot),
 	// broken's veth is deleted, and leftovers of crashes appear.
-	if err := deleteNetNS(n.netnsPath(SandboxID(gone.UID))); err != nil {
+	if err := netns.Delete(n.netnsPath(SandboxID(gone.UID))); err != nil {
 		t.Fatal(err)
 	}
 	if l, err := netlink.LinkByName(sBroken.HostVeth); err != nil || netlink.LinkDel(l) != nil {
 		t.Fatalf("delete veth of broken: %v", err)
 	}
 	strayNS := filepath.Join(cfg.NetnsDir, NetNSName("stray"))
-	if err := createNetNS(strayNS); err != nil {
+	if err := netns.Create(strayNS); err != nil {
 		t.Fatal(err)
 	}
 	strayVeth := HostVethName("stray")

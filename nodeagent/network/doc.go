@@ -33,8 +33,8 @@
 // plays a node, when one machine runs several), or else that of the thread
 // that calls it. Everything of the node side lives there: bridge, host
 // veths, peer routes, and the hostNetwork pods (Sandbox.NetNSPath names it
-// for them); InNetNS runs code there, for sockets a process opens in its
-// node's namespace. It creates or adopts the bridge (default shoal0) with the
+// for them); internal/netns.DoPath runs code there, for sockets a process
+// opens in its node's namespace. It creates or adopts the bridge (default shoal0) with the
 // first address of the pod CIDR (10.244.N.1/24) and a fixed MAC, brings it up,
 // and enables IPv4 forwarding in that namespace. Forwarding is left enabled
 // by Close and Destroy.

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/shoalmesh/shoal/internal/netns"
 	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent/network/networktest"
 )
@@ -45,7 +45,7 @@ func testLogger(t *testing.T) *slog.Logger {
 // (netns.None() for the test process's own) and registers a cleanup that
 // removes every kernel object such a network can make, even if the test
 // fails half-way.
-func testConfig(t *testing.T, node netns.NsHandle, bits int) Config {
+func testConfig(t *testing.T, node netns.Handle, bits int) Config {
 	t.Helper()
 	testenv.Require(t, testenv.Root)
 	dir := t.TempDir()
@@ -66,7 +66,7 @@ func testConfig(t *testing.T, node netns.NsHandle, bits int) Config {
 	return cfg
 }
 
-func cleanupKernel(t *testing.T, node netns.NsHandle, cfg Config) {
+func cleanupKernel(t *testing.T, node netns.Handle, cfg Config) {
 	h := nlHandle(t, node)
 	defer h.Close()
 	links, _ := h.LinkList()
@@ -84,7 +84,7 @@ func cleanupKernel(t *testing.T, node netns.NsHandle, cfg Config) {
 	}
 }
 
-func nlHandle(t *testing.T, node netns.NsHandle) *netlink.Handle {
+func nlHandle(t *testing.T, node netns.Handle) *netlink.Handle {
 	t.Helper()
 	var (
 		h   *netlink.Handle
@@ -102,7 +102,7 @@ func nlHandle(t *testing.T, node netns.NsHandle) *netlink.Handle {
 }
 
 // newNetwork calls New inside node (or in the test's own namespace).
-func newNetwork(t *testing.T, node netns.NsHandle, cfg Config) *Network {
+func newNetwork(t *testing.T, node netns.Handle, cfg Config) *Network {
 	t.Helper()
 	n, err := openNetwork(t, node, cfg)
 	if err != nil {
@@ -112,11 +112,11 @@ func newNetwork(t *testing.T, node netns.NsHandle, cfg Config) *Network {
 	return n
 }
 
-func openNetwork(t *testing.T, node netns.NsHandle, cfg Config) (n *Network, err error) {
+func openNetwork(t *testing.T, node netns.Handle, cfg Config) (n *Network, err error) {
 	if !node.IsOpen() {
 		return New(t.Context(), cfg)
 	}
-	derr := networktest.Do(node, func() error {
+	derr := netns.Do(node, func() error {
 		n, err = New(t.Context(), cfg)
 		return nil
 	})
@@ -211,7 +211,7 @@ func echoIn(t *testing.T, path string, ip netip.Addr) string {
 }
 
 // assertGone checks that nothing of the sandbox of uid is left.
-func assertGone(t *testing.T, n *Network, node netns.NsHandle, uid string) {
+func assertGone(t *testing.T, n *Network, node netns.Handle, uid string) {
 	t.Helper()
 	h := nlHandle(t, node)
 	defer h.Close()

@@ -7,8 +7,9 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/shoalmesh/shoal/internal/netns"
 )
 
 // bridge returns the bridge, re-creating it if someone deleted it or took it
@@ -32,9 +33,9 @@ func (n *Network) ensurePodLinks(r *record) error {
 	if err != nil {
 		return err
 	}
-	ns, err := netns.GetFromPath(r.NetNS)
+	ns, err := netns.Open(r.NetNS)
 	if err != nil {
-		return fmt.Errorf("open netns %s: %w", r.NetNS, err)
+		return err
 	}
 	defer ns.Close()
 	pnl, err := netlink.NewHandleAt(ns)

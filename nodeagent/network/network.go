@@ -8,14 +8,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"sync"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/shoalmesh/shoal/internal/netns"
 	"github.com/shoalmesh/shoal/nodeagent/network/ipam"
 )
 
@@ -24,7 +23,7 @@ import (
 type Network struct {
 	cfg  Config
 	log  *slog.Logger
-	host netns.NsHandle  // the node's network namespace
+	host netns.Handle    // the node's network namespace
 	nl   *netlink.Handle // netlink sockets in host
 	ipam *ipam.Allocator
 	lock *os.File // flock on StateDir/lock
@@ -103,23 +102,21 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 // thread's) and enables forwarding in it.
 func (n *Network) captureHost() error {
 	if n.cfg.NetNS != "" {
-		ok, err := isNetNS(n.cfg.NetNS)
+		ok, err := netns.IsNamespace(n.cfg.NetNS)
 		if err == nil && !ok {
 			err = fmt.Errorf("%s is not a network namespace", n.cfg.NetNS)
 		}
 		if err != nil {
 			return fmt.Errorf("%w: NetNS: %v", ErrInvalidConfig, err)
 		}
-		if n.host, err = netns.GetFromPath(n.cfg.NetNS); err != nil {
-			return fmt.Errorf("open node netns %s: %w", n.cfg.NetNS, err)
+		if n.host, err = netns.Open(n.cfg.NetNS); err != nil {
+			return fmt.Errorf("node: %w", err)
 		}
-		return InNetNS(n.cfg.NetNS, enableForwarding)
+		return netns.Do(n.host, enableForwarding)
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	h, err := netns.Get()
+	h, err := netns.Current()
 	if err != nil {
-		return fmt.Errorf("get node netns: %w", err)
+		return fmt.Errorf("node: %w", err)
 	}
 	n.host = h
 	return enableForwarding()

@@ -11,9 +11,9 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/shoalmesh/shoal/internal/netns"
 	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent/network/networktest"
 )
@@ -148,10 +148,10 @@ func TestPodsOnTwoNodesTalkThroughPeerRoutes(t *testing.T) {
 	if err := ha.LinkAdd(wire); err != nil {
 		t.Fatal(err)
 	}
-	nodeIP := map[netns.NsHandle]netip.Addr{nodeA: netip.MustParseAddr("10.249.0.1"), nodeB: netip.MustParseAddr("10.249.0.2")}
+	nodeIP := map[netns.Handle]netip.Addr{nodeA: netip.MustParseAddr("10.249.0.1"), nodeB: netip.MustParseAddr("10.249.0.2")}
 	for _, x := range []struct {
 		h  *netlink.Handle
-		ns netns.NsHandle
+		ns netns.Handle
 	}{{ha, nodeA}, {hb, nodeB}} {
 		l, err := x.h.LinkByName("wire")
 		if err != nil {
@@ -177,7 +177,7 @@ func TestPodsOnTwoNodesTalkThroughPeerRoutes(t *testing.T) {
 	roundTrip(t, networktest.Path(nodeA), echoIn(t, pb.NetNSPath, pb.IP)) // node A to a pod on B
 
 	// New enabled forwarding in each node's namespace, not in the test's.
-	networktest.Do(nodeA, func() error {
+	netns.Do(nodeA, func() error {
 		if b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); string(b) != "1\n" {
 			t.Errorf("ip_forward in node A = %q, want 1", b)
 		}
@@ -190,7 +190,7 @@ func TestPodsOnTwoNodesTalkThroughPeerRoutes(t *testing.T) {
 }
 
 // Config.NetNS puts the node side in a namespace given by path, whatever
-// namespace New is called from; InNetNS opens sockets there.
+// namespace New is called from; netns.DoPath opens sockets there.
 func TestNodeNamespaceByPath(t *testing.T) {
 	t.Parallel()
 	testenv.Require(t, testenv.Root)
@@ -206,7 +206,7 @@ func TestNodeNamespaceByPath(t *testing.T) {
 	if _, err := netlink.LinkByName(cfg.Bridge); !isNotFound(err) {
 		t.Errorf("the bridge appeared in the test's namespace: %v", err)
 	}
-	InNetNS(cfg.NetNS, func() error {
+	netns.DoPath(cfg.NetNS, func() error {
 		if b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); string(b) != "1\n" {
 			t.Errorf("ip_forward in the node = %q, want 1", b)
 		}
@@ -216,7 +216,7 @@ func TestNodeNamespaceByPath(t *testing.T) {
 	// A pod reaches a listener the test opened in the node's namespace.
 	pod := setup(t, n, testPod("a"))
 	var ln net.Listener
-	if err := InNetNS(cfg.NetNS, func() (err error) {
+	if err := netns.DoPath(cfg.NetNS, func() (err error) {
 		ln, err = net.Listen("tcp", netip.AddrPortFrom(n.Gateway(), 0).String())
 		return err
 	}); err != nil {

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"unicode"
+
+	"github.com/shoalmesh/shoal/internal/netns"
 )
 
 // Pod is what the network needs of a pod.
@@ -207,7 +209,7 @@ func (n *Network) teardown(ctx context.Context, id, uid string) error {
 	if r != nil && r.NetNS != "" {
 		nsPath = r.NetNS
 	}
-	if err := errors.Join(n.deleteHostVeth(vethPrefix+id, uid), deleteNetNS(nsPath)); err != nil {
+	if err := errors.Join(n.deleteHostVeth(vethPrefix+id, uid), netns.Delete(nsPath)); err != nil {
 		return err
 	}
 	if err := n.ipam.Release(uid); err != nil {

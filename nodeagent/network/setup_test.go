@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
+	"github.com/shoalmesh/shoal/internal/netns"
 	"github.com/shoalmesh/shoal/nodeagent/network/ipam"
 )
 
@@ -55,7 +55,7 @@ func checkPodLinks(t *testing.T, n *Network, s *Sandbox) {
 	if host.Attrs().Alias != n.vethAlias(s.UID) {
 		t.Errorf("host veth alias %q, want %q", host.Attrs().Alias, n.vethAlias(s.UID))
 	}
-	ns, err := netns.GetFromPath(s.NetNSPath)
+	ns, err := netns.Open(s.NetNSPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestTeardownIsIdempotentAndLeavesNothing(t *testing.T) {
 	if err := n.saveRecord(id, r); err != nil {
 		t.Fatal(err)
 	}
-	if err := createNetNS(r.NetNS); err != nil {
+	if err := netns.Create(r.NetNS); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Teardown(t.Context(), half.UID); err != nil {

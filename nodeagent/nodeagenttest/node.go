@@ -22,10 +22,10 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 	"k8s.io/client-go/rest"
 
+	"github.com/shoalmesh/shoal/internal/netns"
 	"github.com/shoalmesh/shoal/nodeagent"
 	"github.com/shoalmesh/shoal/nodeagent/network"
 )
@@ -140,7 +140,7 @@ func (n *Node) Restart(t testing.TB) {
 // Do runs fn on a thread inside the node's network namespace: sockets fn
 // opens belong to the node. Goroutines fn starts (an http.Client's dials,
 // for one) do not run there: use DialContext or HTTPClient for those.
-func (n *Node) Do(fn func() error) error { return network.InNetNS(n.NetNS, fn) }
+func (n *Node) Do(fn func() error) error { return netns.DoPath(n.NetNS, fn) }
 
 // DialContext connects from inside the node's network namespace, as
 // net.Dialer.DialContext does from the test's.
@@ -162,7 +162,7 @@ func (n *Node) HTTPClient() *http.Client {
 // PeerRoutes lists the node's routes to other nodes' pods (the agent's,
 // protocol network.RouteProtocol): pod CIDR → node IP.
 func (n *Node) PeerRoutes() (map[netip.Prefix]netip.Addr, error) {
-	ns, err := netns.GetFromPath(n.NetNS)
+	ns, err := netns.Open(n.NetNS)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +193,7 @@ func (n *Node) PeerRoutes() (map[netip.Prefix]netip.Addr, error) {
 // pod namespaces, cgroups.
 func (n *Node) leftovers() []string {
 	var out []string
-	if ns, err := netns.GetFromPath(n.NetNS); err == nil {
+	if ns, err := netns.Open(n.NetNS); err == nil {
 		if h, err := netlink.NewHandleAt(ns); err == nil {
 			links, _ := h.LinkList()
 			for _, l := range links {

@@ -58,16 +58,15 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/controlplane/nodeload"
+	"github.com/shoalmesh/shoal/internal/netns"
 	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent"
-	"github.com/shoalmesh/shoal/nodeagent/network"
 )
 
 // Options change what Start makes.
@@ -241,10 +240,10 @@ func (c *Cluster) setupNode(n *Node) error {
 	if err := os.MkdirAll(n.DataDir, 0o755); err != nil {
 		return err
 	}
-	if err := createNetNS(n.NetNS); err != nil {
+	if err := netns.Create(n.NetNS); err != nil {
 		return err
 	}
-	ns, err := netns.GetFromPath(n.NetNS)
+	ns, err := netns.Open(n.NetNS)
 	if err != nil {
 		return err
 	}
@@ -290,7 +289,7 @@ func (c *Cluster) setupNode(n *Node) error {
 	if err := h.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: c.HostIP.AsSlice()}); err != nil {
 		return fmt.Errorf("default route in the node: %w", err)
 	}
-	return network.InNetNS(n.NetNS, func() error {
+	return netns.DoPath(n.NetNS, func() error {
 		return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0o644)
 	})
 }

@@ -69,7 +69,7 @@ func (r *Runtime) adoptOne(uid, name, boot string) *Container {
 		return nil
 	}
 	c := &Container{
-		rt: r, spec: rec.Spec, pid: rec.Pid, pidStart: rec.PidStart, cgroup: rec.Cgroup,
+		rt: r, spec: rec.Spec, pid: rec.Pid, cgroup: rec.Cgroup,
 		stateDir: dir, startedAt: rec.StartedAt, done: make(chan struct{}),
 	}
 	if rec.BootID == boot {

@@ -91,7 +91,11 @@ func TestAdoptExitedWhileDown(t *testing.T) {
 	flag := filepath.Join(t.TempDir(), "flag")
 	spec := e.spec(t, "main", "sh", "-c", `while [ ! -e `+flag+` ]; do sleep 0.02; done; echo bye; exit 5`)
 	c1 := e.start(t, spec)
-	pid, start := c1.pid, c1.pidStart
+	pid := c1.pid
+	_, start, err := procStat(pid) // as the state record has it
+	if err != nil {
+		t.Fatal(err)
+	}
 	e2 := e.restart(t)
 	os.WriteFile(flag, nil, 0o644)
 	for deadline := time.Now().Add(10 * time.Second); alive(pid, start); time.Sleep(10 * time.Millisecond) {

@@ -1,17 +1,17 @@
 package runtime
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/shoalmesh/shoal/internal/mountinfo"
 )
 
 // cgroups creates and reads the per-container cgroups. Paths are relative to
@@ -50,52 +50,6 @@ func cfsQuota(millis int64) int64 {
 	return max(millis*cfsPeriod/1000, 1000)
 }
 
-// mountEntry is one line of /proc/self/mountinfo, reduced to what cgroup
-// detection needs.
-type mountEntry struct {
-	mountpoint string
-	fstype     string
-	superOpts  []string
-}
-
-func parseMountinfo(r io.Reader) ([]mountEntry, error) {
-	var out []mountEntry
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if len(f) < 5 || len(g) < 3 {
-			continue
-		}
-		out = append(out, mountEntry{mountpoint: unescapeMountPath(f[4]), fstype: g[0], superOpts: strings.Split(g[2], ",")})
-	}
-	return out, sc.Err()
-}
-
-// unescapeMountPath undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountPath(s string) string {
-	if !strings.Contains(s, "\\") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 // v1Controllers are the v1 hierarchies a container is placed in.
 var v1Controllers = []string{"cpu", "cpuacct", "memory"}
 
@@ -109,25 +63,25 @@ func detectCgroups() (cgroups, error) {
 		return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
 	}
 	defer f.Close()
-	mounts, err := parseMountinfo(f)
+	mounts, err := mountinfo.Parse(f)
 	if err != nil {
 		return nil, fmt.Errorf("read mountinfo: %w", err)
 	}
 	return pickCgroups(mounts)
 }
 
-func pickCgroups(mounts []mountEntry) (cgroups, error) {
+func pickCgroups(mounts []mountinfo.Mount) (cgroups, error) {
 	var v2 []string
 	v1 := map[string]string{}
 	for _, m := range mounts {
-		switch m.fstype {
+		switch m.FSType {
 		case "cgroup2":
-			v2 = append(v2, m.mountpoint)
+			v2 = append(v2, m.Point)
 		case "cgroup":
-			for _, o := range m.superOpts {
+			for _, o := range m.SuperOptions {
 				for _, c := range v1Controllers {
 					if o == c && v1[c] == "" {
-						v1[c] = m.mountpoint
+						v1[c] = m.Point
 					}
 				}
 			}

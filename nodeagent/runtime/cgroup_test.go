@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/shoalmesh/shoal/internal/mountinfo"
 )
 
 func TestPickCgroups(t *testing.T) {
@@ -33,7 +35,7 @@ func TestPickCgroups(t *testing.T) {
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			mounts, err := parseMountinfo(strings.NewReader(tc.mountinfo))
+			mounts, err := mountinfo.Parse(strings.NewReader(tc.mountinfo))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,13 +60,6 @@ func TestPickCgroups(t *testing.T) {
 	}
 }
 
-func TestParseMountinfoUnescapes(t *testing.T) {
-	mounts, err := parseMountinfo(strings.NewReader("50 27 0:4 net:[4026532577] /run/netns/with\\040space rw - nsfs nsfs rw\n"))
-	if err != nil || len(mounts) != 1 || mounts[0].mountpoint != "/run/netns/with space" || mounts[0].fstype != "nsfs" {
-		t.Fatalf("%+v, %v", mounts, err)
-	}
-}
-
 func TestCFSQuota(t *testing.T) {
 	for millis, want := range map[int64]int64{100: 10000, 1000: 100000, 2500: 250000, 1: 1000} {
 		if got := cfsQuota(millis); got != want {
@@ -78,12 +73,7 @@ func TestCFSQuota(t *testing.T) {
 // it exercises the v2 code here; on a v2 machine every other test does.
 func TestCgroupV2WithoutControllers(t *testing.T) {
 	requireContainers(t)
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mounts, err := parseMountinfo(f)
-	f.Close()
+	mounts, err := mountinfo.Read()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,8 +82,8 @@ func TestCgroupV2WithoutControllers(t *testing.T) {
 	}
 	var unified string
 	for _, m := range mounts {
-		if m.fstype == "cgroup2" {
-			unified = m.mountpoint
+		if m.FSType == "cgroup2" {
+			unified = m.Point
 		}
 	}
 	if unified == "" {

@@ -16,7 +16,6 @@ type Container struct {
 	rt        *Runtime
 	spec      Spec
 	pid       int
-	pidStart  uint64
 	cgroup    string
 	stateDir  string
 	startedAt time.Time

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shoalmesh/shoal/internal/mountinfo"
 )
 
 // initArg0 is the argv[0] that makes a process a container init.
@@ -174,26 +176,21 @@ func bindMount(m Mount) error {
 // unmountNamespaceFiles drops the namespace files mounted on the node
 // (/run/netns/<pod> of every other pod) from this copy of its mount table:
 // a copy would keep those namespaces alive after the node deletes them,
-// unless their mounts propagate (iproute2 makes /run/netns shared; the
-// netns package does not). The network namespace joined is kept alive by
+// unless their mounts propagate (iproute2 makes /run/netns shared;
+// internal/netns does not). The network namespace joined is kept alive by
 // the membership itself.
 func unmountNamespaceFiles() error {
-	f, err := os.Open("/proc/self/mountinfo")
+	mounts, err := mountinfo.Read()
 	if err != nil {
 		return err
 	}
-	mounts, err := parseMountinfo(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("read mountinfo: %w", err)
-	}
 	for _, m := range mounts {
-		if m.fstype != "nsfs" {
+		if m.FSType != "nsfs" {
 			continue
 		}
-		err := unix.Unmount(m.mountpoint, unix.MNT_DETACH)
+		err := unix.Unmount(m.Point, unix.MNT_DETACH)
 		if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-			return fmt.Errorf("unmount namespace file %s: %w", m.mountpoint, err)
+			return fmt.Errorf("unmount namespace file %s: %w", m.Point, err)
 		}
 	}
 	return nil

@@ -1,45 +1,31 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"os"
-	goruntime "runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
-
+	"github.com/shoalmesh/shoal/internal/netns"
 	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // newNamedNetns creates /run/netns/<name>, removed at cleanup.
 func newNamedNetns(t *testing.T, name string) string {
 	t.Helper()
-	// NewNamed moves the calling thread into the new namespace: lock it and
-	// switch back; a thread that cannot be switched back is never unlocked,
-	// so it dies with this goroutine's end instead of serving others.
-	goruntime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		goruntime.UnlockOSThread()
+	t.Cleanup(func() { netns.DeleteNamed(name) })
+	path, err := netns.NewNamed(name)
+	if errors.Is(err, netns.ErrNotRestored) {
 		t.Fatal(err)
 	}
-	defer orig.Close()
-	ns, err := netns.NewNamed(name)
 	if err != nil {
-		goruntime.UnlockOSThread()
 		testenv.RequireOK(t, testenv.Root, fmt.Errorf("create a network namespace: %w", err))
 	}
-	ns.Close()
-	t.Cleanup(func() { netns.DeleteNamed(name) })
-	if err := netns.Set(orig); err != nil {
-		t.Fatalf("switch back to the original network namespace: %v", err)
-	}
-	goruntime.UnlockOSThread()
-	return "/run/netns/" + name
+	return path
 }
 
 func inode(t *testing.T, path string) uint64 {

@@ -181,7 +181,7 @@ func (r *Runtime) start(ctx context.Context, spec Spec, ref string, cfg *initCon
 		return nil, cmd, err
 	}
 	c = &Container{
-		rt: r, spec: spec, pid: pid, pidStart: pidStart, cgroup: cgroup, stateDir: stateDir,
+		rt: r, spec: spec, pid: pid, cgroup: cgroup, stateDir: stateDir,
 		startedAt: rec.StartedAt, proc: cmd.Process, done: make(chan struct{}),
 	}
 	return c, cmd, nil

@@ -1,7 +1,7 @@
 // Package networktest holds helpers for tests that need network namespaces:
-// throwaway namespaces, and running code, listening and
-// dialing inside a namespace. The network package's tests use it, and so can
-// the runtime's and the multi-node e2e tests.
+// throwaway namespaces, and listening and dialing inside a namespace
+// (internal/netns runs any other code there). The network package's tests
+// use it, and so can the runtime's and the multi-node e2e tests.
 package networktest
 
 import (
@@ -11,10 +11,9 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"testing"
 
-	"github.com/vishvananda/netns"
+	"github.com/shoalmesh/shoal/internal/netns"
 )
 
 // Name returns prefix followed by random hex digits, 15 bytes in all (the
@@ -28,69 +27,12 @@ func Name(prefix string) string {
 	return (prefix + hex.EncodeToString(b))[:15]
 }
 
-// Do runs fn on an OS thread inside ns. If the thread cannot be put back in
-// its own namespace it is not returned to the Go runtime's pool.
-func Do(ns netns.NsHandle, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("get current netns: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter netns: %w", err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			errc <- fmt.Errorf("restore netns: %w", err) // the thread stays locked and dies
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
-
-// DoPath is Do for a pinned namespace such as a pod's.
-func DoPath(path string, fn func() error) error {
-	ns, err := netns.GetFromPath(path)
-	if err != nil {
-		return fmt.Errorf("open netns %s: %w", path, err)
-	}
-	defer ns.Close()
-	return Do(ns, fn)
-}
-
 // NewNamespace creates an anonymous network namespace, as a stand-in for a
 // node, that lives until the test ends (or longer while something pins it).
-func NewNamespace(t testing.TB) netns.NsHandle {
+func NewNamespace(t testing.TB) netns.Handle {
 	t.Helper()
-	var ns netns.NsHandle
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		ns, err = netns.New() // moves this thread into it
-		if rerr := netns.Set(orig); rerr != nil {
-			errc <- fmt.Errorf("restore netns: %w", rerr)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
+	ns, err := netns.New()
+	if err != nil {
 		t.Fatalf("create namespace: %v", err)
 	}
 	t.Cleanup(func() { ns.Close() })
@@ -99,7 +41,7 @@ func NewNamespace(t testing.TB) netns.NsHandle {
 
 // Path names an open namespace handle as a file path, for the helpers
 // below and for anything else that takes a namespace path.
-func Path(ns netns.NsHandle) string {
+func Path(ns netns.Handle) string {
 	return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), int(ns))
 }
 
@@ -108,7 +50,7 @@ func Path(ns netns.NsHandle) string {
 func ListenIn(t testing.TB, path, addr string) net.Listener {
 	t.Helper()
 	var ln net.Listener
-	err := DoPath(path, func() (err error) {
+	err := netns.DoPath(path, func() (err error) {
 		ln, err = net.Listen("tcp", addr)
 		return err
 	})
@@ -122,7 +64,7 @@ func ListenIn(t testing.TB, path, addr string) net.Listener {
 // DialIn connects to addr from inside the pinned namespace at path.
 func DialIn(ctx context.Context, path, addr string) (net.Conn, error) {
 	var c net.Conn
-	err := DoPath(path, func() (err error) {
+	err := netns.DoPath(path, func() (err error) {
 		var d net.Dialer
 		c, err = d.DialContext(ctx, "tcp", addr)
 		return err
