@@ -112,7 +112,7 @@ func TestDeletePodStopsItNotReadyFirst(t *testing.T) {
 	if graceful && !notReadyWhileRunning {
 		t.Error("the pod was not marked not ready before its container stopped")
 	}
-	eventually(t, 10*time.Second, "the pod's process and everything of it gone", func() error {
+	testenv.Eventually(t, 10*time.Second, "the pod's process and everything of it gone", func() error {
 		if processAlive(pid) {
 			return fmt.Errorf("process %d runs", pid)
 		}
@@ -127,7 +127,7 @@ func TestDeletePodStopsItNotReadyFirst(t *testing.T) {
 		e.create(e.pod("forced", serverContainer(t, "web", "-term-delay=1500ms")))
 		p := e.waitPod("forced", 15*time.Second, "running", runningReady)
 		var pid int
-		eventually(t, 5*time.Second, "its container", func() error {
+		testenv.Eventually(t, 5*time.Second, "its container", func() error {
 			if pid = e.initPid(string(p.UID), "web"); pid == 0 {
 				return fmt.Errorf("no init yet")
 			}
@@ -137,7 +137,7 @@ func TestDeletePodStopsItNotReadyFirst(t *testing.T) {
 		if err := e.cs.CoreV1().Pods("default").Delete(ctx, "forced", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "the force-deleted pod stopped and cleaned up", func() error {
+		testenv.Eventually(t, 10*time.Second, "the force-deleted pod stopped and cleaned up", func() error {
 			if processAlive(pid) {
 				return fmt.Errorf("process %d runs", pid)
 			}
@@ -163,7 +163,7 @@ func TestRegisterCreatesNodeAndLease(t *testing.T) {
 	if c := nodeCondition(n, corev1.NodeReady); c == nil || c.Status != corev1.ConditionTrue {
 		t.Errorf("Ready %+v", c)
 	}
-	eventually(t, 5*time.Second, "the lease", func() error {
+	testenv.Eventually(t, 5*time.Second, "the lease", func() error {
 		l, err := e.cs.CoordinationV1().Leases("kube-node-lease").Get(ctx, e.node, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -236,13 +236,13 @@ func TestAgentRestartAdoptsAndCleansUp(t *testing.T) {
 	}
 
 	e.start()
-	eventually(t, 5*time.Second, "pod stays adopted", func() error {
+	testenv.Eventually(t, 5*time.Second, "pod stays adopted", func() error {
 		if got := e.initPid(string(stays.UID), "web"); got != staysPid {
 			return fmt.Errorf("pod stays runs init %d, want %d adopted", got, staysPid)
 		}
 		return nil
 	})
-	eventually(t, 15*time.Second, "the deleted pod's container stopped and cleaned up", func() error {
+	testenv.Eventually(t, 15*time.Second, "the deleted pod's container stopped and cleaned up", func() error {
 		if processAlive(goesPid) {
 			return fmt.Errorf("process %d runs", goesPid)
 		}
@@ -340,7 +340,7 @@ func TestLogServer(t *testing.T) {
 
 	// previous is the run before a restart.
 	t.Run("previous", func(t *testing.T) {
-		eventually(t, 5*time.Second, "line 6 logged", func() error {
+		testenv.Eventually(t, 5*time.Second, "line 6 logged", func() error {
 			log, err := e.logs("talker", "web", "")
 			if err == nil && !strings.Contains(log, "line 6\n") {
 				err = fmt.Errorf("log %q", log)
