@@ -30,7 +30,7 @@ func Missing() []string {
 	}
 	eff, err := Effective()
 	if err != nil {
-		return append(missing, "a readable /proc/self/status ("+err.Error()+")")
+		return append(missing, "readable capabilities ("+err.Error()+")")
 	}
 	if eff&(1<<NetAdmin) == 0 {
 		missing = append(missing, "CAP_NET_ADMIN (for bridges, veths and routes)")
@@ -50,10 +50,16 @@ func Root() error {
 	return nil
 }
 
-// Effective is the process's effective capability set, a bit per capability
-// number, from the CapEff line of /proc/self/status.
+// Effective is the effective capability set of the calling thread, a bit
+// per capability number, from the CapEff line of /proc/thread-self/status.
+// Capabilities are per thread: a thread that dropped some (as a test of
+// namespace switching does, and keeps locked) would mislead a check that
+// read the process's main thread, /proc/self/status.
 func Effective() (uint64, error) {
-	f, err := os.Open("/proc/self/status")
+	f, err := os.Open("/proc/thread-self/status")
+	if errors.Is(err, os.ErrNotExist) { // Linux before 3.17
+		f, err = os.Open("/proc/self/status")
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -74,7 +80,7 @@ func parseCapEff(r io.Reader) (uint64, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("read /proc/self/status: %w", err)
+		return 0, fmt.Errorf("read the status file: %w", err)
 	}
-	return 0, errors.New("no CapEff line in /proc/self/status")
+	return 0, errors.New("no CapEff line in the status file")
 }

@@ -141,10 +141,18 @@ func TestFreePort(t *testing.T) {
 		}
 		pc.Close()
 	}
-	// Never the same port twice in a process, though the kernel may offer it.
+	// Never the same port twice in a process, and never one the kernel
+	// may give an outgoing connection.
+	eph := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		fmt.Sscan(string(b), &eph)
+	}
 	seen := map[int]bool{port: true}
 	for range 200 {
 		p := testenv.FreePort(t)
+		if p >= eph || p < 1024 {
+			t.Fatalf("port %d: want one below the ephemeral range (from %d)", p, eph)
+		}
 		if seen[p] {
 			t.Fatalf("port %d handed out twice", p)
 		}
