@@ -135,18 +135,21 @@ func testProxyOutlivesControlPlane(t *testing.T, bin string) {
 		t.Fatalf("the proxy took %s, which it did not put there, off lo", busyIP)
 	}
 	// A NACKed resource comes again only when it changes (xDS): the
-	// Service is made anew once its port is free.
+	// Service is made anew once its port is free. Its deletion must be
+	// published first: a delete and a create in one round of the xDS feed
+	// (it coalesces changes within 20 ms) cancel out, nothing changes, and
+	// the NACKed version stays the last word.
 	blocker.Close()
+	deletes := xdsDeletes(t, cs)
 	if err := cs.CoreV1().Services("default").Delete(t.Context(), "busy", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := cs.DiscoveryV1().EndpointSlices("default").Delete(t.Context(), "busy-manual", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 20*time.Second, "busy's ClusterIP free again", func() error {
-		_, err := cs.CoreV1().Services("default").Get(t.Context(), "busy", metav1.GetOptions{})
-		if err == nil {
-			return errors.New("still there")
+	testenv.Eventually(t, 20*time.Second, "busy's xDS resources deleted", func() error {
+		if n := xdsDeletes(t, cs); n <= deletes {
+			return fmt.Errorf("shoal_xds_resource_deletes_total still %v", n)
 		}
 		return nil
 	})
@@ -232,4 +235,25 @@ func removeVIPsIn(prefix string) {
 	for _, a := range vipsIn(prefix) {
 		exec.Command("ip", "addr", "del", a, "dev", "lo").Run()
 	}
+}
+
+// xdsDeletes is shoal up's shoal_xds_resource_deletes_total, all kinds.
+func xdsDeletes(t *testing.T, cs kubernetes.Interface) float64 {
+	t.Helper()
+	body, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(t.Context())
+	if err != nil {
+		t.Fatalf("read /metrics: %v", err)
+	}
+	sum := 0.0
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "shoal_xds_resource_deletes_total{") {
+			f := strings.Fields(line)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			if err != nil {
+				t.Fatalf("/metrics: %q: %v", line, err)
+			}
+			sum += v
+		}
+	}
+	return sum
 }
