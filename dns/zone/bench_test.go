@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
@@ -119,11 +120,11 @@ func (*discardWriter) WriteMsg(*dns.Msg) error { return nil }
 // reported.
 func BenchmarkChangeToAnswer(b *testing.B) {
 	e := newEnv(b)
-	e.create(b, registry.Namespaces, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}})
+	e.create(b, api.Namespaces, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}})
 	svcs, eps := benchObjects(1000, 10)
 	for i := range svcs {
-		e.create(b, registry.Services, svcs[i])
-		e.create(b, registry.EndpointSlices, eps[i])
+		e.create(b, api.Services, svcs[i])
+		e.create(b, api.EndpointSlices, eps[i])
 	}
 	c := e.plugin(b, "cluster")
 	var lat []time.Duration
@@ -132,7 +133,7 @@ func BenchmarkChangeToAnswer(b *testing.B) {
 		s := eps[i%len(eps)]
 		n := len(s.Endpoints) - 1 - i%2
 		start := time.Now()
-		res, err := e.reg.Update(b.Context(), registry.EndpointSlices, s.Namespace, s.Name, "", func(cur store.Object) (store.Object, error) {
+		res, err := e.reg.Update(b.Context(), api.EndpointSlices, s.Namespace, s.Name, "", func(cur store.Object) (store.Object, error) {
 			cur.(*discoveryv1.EndpointSlice).Endpoints = s.Endpoints[:n]
 			return cur, nil
 		}, registry.WriteOptions{})
@@ -140,7 +141,7 @@ func BenchmarkChangeToAnswer(b *testing.B) {
 			b.Fatal(err)
 		}
 		rev, _ := store.ParseResourceVersion(res.Object.GetResourceVersion())
-		if err := c.WaitForRevision(b.Context(), registry.EndpointSlices.Resource, rev); err != nil {
+		if err := c.WaitForRevision(b.Context(), api.EndpointSlices.Resource, rev); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(start))

@@ -6,7 +6,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
-	"github.com/shoalmesh/shoal/controlplane/registry"
+	"github.com/shoalmesh/shoal/api"
 )
 
 // conformanceCases are the answers of `cluster cluster.local in-addr.arpa
@@ -286,7 +286,7 @@ func TestAnswersFollowTheRegistry(t *testing.T) {
 	nx := func(name string) test.Case {
 		return test.Case{Qname: name, Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("cluster.local.")}}
 	}
-	e.delete(t, registry.Services, "testns", "svc1")
+	e.delete(t, api.Services, "testns", "svc1")
 	e.wait(t, c)
 	check(t, c, []test.Case{nx("svc1.testns.svc.cluster.local."), nx("172-16-0-1.svc1.testns.svc.cluster.local."),
 		// The endpoint keeps its PTR: CoreDNS names addresses after the slice's label.
@@ -295,13 +295,13 @@ func TestAnswersFollowTheRegistry(t *testing.T) {
 		// The ExternalName pointing at it resolves no more.
 		{Qname: "extin.testns.svc.cluster.local.", Qtype: dns.TypeA, Ns: []dns.RR{soa("cluster.local.")}},
 	})
-	e.delete(t, registry.EndpointSlices, "testns", "hdls1-a")
+	e.delete(t, api.EndpointSlices, "testns", "hdls1-a")
 	e.wait(t, c)
 	check(t, c, []test.Case{nx("hdls1-0.hdls1.testns.svc.cluster.local."),
 		{Qname: "hdls1.testns.svc.cluster.local.", Qtype: dns.TypeA, Ns: []dns.RR{soa("cluster.local.")}},
 		{Qname: "hdls1.testns.svc.cluster.local.", Qtype: dns.TypeAAAA, Answer: lines("hdls1.testns.svc.cluster.local. 5 IN AAAA fd00::1")},
 	})
-	e.delete(t, registry.EndpointSlices, "testns", "hdls1-b")
+	e.delete(t, api.EndpointSlices, "testns", "hdls1-b")
 	e.wait(t, c)
 	check(t, c, []test.Case{nx("hdls1.testns.svc.cluster.local.")})
 }

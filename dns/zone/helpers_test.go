@@ -17,6 +17,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/registry/registrytest"
 	"github.com/shoalmesh/shoal/controlplane/store"
@@ -29,25 +30,25 @@ type env struct {
 	client *clientv3.Client
 	reg    *registry.Registry
 	caches *store.Caches
-	revs   map[*store.Resource]int64 // last write per resource
+	revs   map[*api.Resource]int64 // last write per resource
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	etcd := storetest.StartEtcd(t)
 	client := etcd.Client(t)
-	e := &env{url: etcd.ClientURL, client: client, reg: registrytest.New(t, client, ""), revs: map[*store.Resource]int64{}}
+	e := &env{url: etcd.ClientURL, client: client, reg: registrytest.New(t, client, ""), revs: map[*api.Resource]int64{}}
 	e.caches = store.NewCaches(store.New(client), nil)
 	e.caches.Start(t.Context())
 	return e
 }
 
-func (e *env) record(info *registry.Info, res registry.Result) {
+func (e *env) record(info *api.Info, res registry.Result) {
 	rev, _ := store.ParseResourceVersion(res.Object.GetResourceVersion())
 	e.revs[info.Resource] = max(e.revs[info.Resource], rev)
 }
 
-func (e *env) create(t testing.TB, info *registry.Info, obj store.Object) {
+func (e *env) create(t testing.TB, info *api.Info, obj store.Object) {
 	t.Helper()
 	res, err := e.reg.Create(t.Context(), info, obj.DeepCopyObject().(store.Object), registry.WriteOptions{})
 	if bootstrapped(obj, err) {
@@ -59,7 +60,7 @@ func (e *env) create(t testing.TB, info *registry.Info, obj store.Object) {
 	e.record(info, res)
 }
 
-func (e *env) delete(t testing.TB, info *registry.Info, ns, name string) {
+func (e *env) delete(t testing.TB, info *api.Info, ns, name string) {
 	t.Helper()
 	if _, err := e.reg.Delete(t.Context(), info, ns, name, nil, registry.WriteOptions{}); err != nil {
 		t.Fatalf("delete %s %s/%s: %v", info.Name, ns, name, err)
@@ -77,24 +78,24 @@ func (e *env) delete(t testing.TB, info *registry.Info, ns, name string) {
 func (e *env) load(t testing.TB, f fixture) {
 	t.Helper()
 	for _, o := range f.namespaces {
-		e.create(t, registry.Namespaces, o)
+		e.create(t, api.Namespaces, o)
 	}
 	for _, o := range f.services {
-		e.create(t, registry.Services, o)
+		e.create(t, api.Services, o)
 	}
 	for _, o := range f.slices {
-		e.create(t, registry.EndpointSlices, o)
+		e.create(t, api.EndpointSlices, o)
 	}
 	for _, p := range f.pods {
-		e.create(t, registry.Pods, p)
-		res, err := e.reg.Update(t.Context(), registry.Pods, p.Namespace, p.Name, "status", func(cur store.Object) (store.Object, error) {
+		e.create(t, api.Pods, p)
+		res, err := e.reg.Update(t.Context(), api.Pods, p.Namespace, p.Name, "status", func(cur store.Object) (store.Object, error) {
 			cur.(*corev1.Pod).Status = p.Status
 			return cur, nil
 		}, registry.WriteOptions{})
 		if err != nil {
 			t.Fatalf("pod status: %v", err)
 		}
-		e.record(registry.Pods, res)
+		e.record(api.Pods, res)
 	}
 }
 
@@ -117,7 +118,7 @@ func (e *env) wait(t testing.TB, c *Cluster) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	for res, rev := range e.revs {
-		if res == registry.Pods.Resource && c.cfg.Pods != PodsVerified || res == registry.EndpointSlices.Resource && c.cfg.NoEndpoints {
+		if res == api.Pods.Resource && c.cfg.Pods != PodsVerified || res == api.EndpointSlices.Resource && c.cfg.NoEndpoints {
 			continue
 		}
 		if err := c.WaitForRevision(ctx, res, rev); err != nil {

@@ -14,7 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
-	"github.com/shoalmesh/shoal/controlplane/registry"
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
 
@@ -82,7 +82,7 @@ func TestServfailUntilSynced(t *testing.T) {
 	close(all[3].synced)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	if err := c.WaitForRevision(ctx, registry.Pods.Resource, 1); err != nil {
+	if err := c.WaitForRevision(ctx, api.Pods.Resource, 1); err != nil {
 		t.Fatal(err)
 	}
 	if !c.Ready() {
@@ -103,7 +103,7 @@ func TestAutoPath(t *testing.T) {
 	t.Cleanup(c.Stop)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	if err := c.WaitForRevision(ctx, registry.Pods.Resource, 1); err != nil {
+	if err := c.WaitForRevision(ctx, api.Pods.Resource, 1); err != nil {
 		t.Fatal(err)
 	}
 	ask := func(from, name string) []string {

@@ -4,7 +4,7 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/shoalmesh/shoal/controlplane/registry"
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
 
@@ -25,14 +25,14 @@ type Feeds struct {
 // FeedsFrom returns the feeds cfg needs from cs.
 func FeedsFrom(cs *store.Caches, cfg Config) Feeds {
 	f := Feeds{
-		Services:   cs.For(registry.Services.Resource),
-		Namespaces: cs.For(registry.Namespaces.Resource),
+		Services:   cs.For(api.Services.Resource),
+		Namespaces: cs.For(api.Namespaces.Resource),
 	}
 	if !cfg.NoEndpoints {
-		f.EndpointSlices = cs.For(registry.EndpointSlices.Resource)
+		f.EndpointSlices = cs.For(api.EndpointSlices.Resource)
 	}
 	if cfg.Pods == PodsVerified {
-		f.Pods = cs.For(registry.Pods.Resource)
+		f.Pods = cs.For(api.Pods.Resource)
 	}
 	return f
 }

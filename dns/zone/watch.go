@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shoalmesh/shoal/controlplane/registry"
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
 
@@ -134,19 +134,19 @@ func (c *Cluster) publish(idx *index) {
 }
 
 // WaitForRevision waits until the answers include every change to res (one
-// of the resources the plugin reads: registry.Services, EndpointSlices,
+// of the resources the plugin reads: api.Services, EndpointSlices,
 // Namespaces or Pods) up to etcd revision rev, the resourceVersion a write
 // returned. Tests use it instead of polling.
-func (c *Cluster) WaitForRevision(ctx context.Context, res *store.Resource, rev int64) error {
+func (c *Cluster) WaitForRevision(ctx context.Context, res *api.Resource, rev int64) error {
 	feed := -1
 	switch res {
-	case registry.Services.Resource:
+	case api.Services.Resource:
 		feed = feedServices
-	case registry.EndpointSlices.Resource:
+	case api.EndpointSlices.Resource:
 		feed = feedEndpointSlices
-	case registry.Namespaces.Resource:
+	case api.Namespaces.Resource:
 		feed = feedNamespaces
-	case registry.Pods.Resource:
+	case api.Pods.Resource:
 		feed = feedPods
 	}
 	c.mu.Lock()
