@@ -263,7 +263,7 @@ func TestTallySelects(t *testing.T) {
 }
 
 // TestTallyLatency: the response times hosts observed in an interval go
-// out as the load metric load.LatencyMetric, per endpoint and locality.
+// out as the load metric api.LRSLatencyMetric, per endpoint and locality.
 func TestTallyLatency(t *testing.T) {
 	web := newCluster(ep("10.0.0.1:80"))
 	infos := map[string]ClusterInfo{"web": web}
