@@ -29,7 +29,7 @@ func newCluster(eps ...xdsclient.Endpoint) ClusterInfo {
 	return ClusterInfo{EDSName: "eds", LRS: true, Endpoints: eps, Balancer: b}
 }
 
-func update(b *balancer.Cluster, eps []xdsclient.Endpoint) {
+func update(b *balancer.Balancer, eps []xdsclient.Endpoint) {
 	bs := make([]balancer.Endpoint, len(eps))
 	for i, e := range eps {
 		bs[i] = balancer.Endpoint{Addr: e.Addr, Weight: e.Weight}

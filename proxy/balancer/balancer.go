@@ -32,9 +32,9 @@ type snapshot struct {
 	alias []int32
 }
 
-// Cluster is one upstream cluster's endpoint set and picker. Its methods
-// are safe for concurrent use.
-type Cluster struct {
+// Balancer holds the endpoints of one upstream (xDS) cluster and picks
+// among them. Its methods are safe for concurrent use.
+type Balancer struct {
 	opts Options
 	snap atomic.Pointer[snapshot]
 	rr   atomic.Uint64
@@ -43,19 +43,19 @@ type Cluster struct {
 	mu sync.Mutex
 }
 
-// New returns an empty cluster; Pick fails until Update adds endpoints.
-func New(opts Options) *Cluster {
-	c := &Cluster{opts: opts.withDefaults()}
-	c.snap.Store(&snapshot{})
-	return c
+// New returns an empty balancer; Pick fails until Update adds endpoints.
+func New(opts Options) *Balancer {
+	b := &Balancer{opts: opts.withDefaults()}
+	b.snap.Store(&snapshot{})
+	return b
 }
 
-// Mode is the cluster's picking algorithm.
-func (c *Cluster) Mode() Mode { return c.opts.Mode }
+// Mode is the balancer's picking algorithm.
+func (b *Balancer) Mode() Mode { return b.opts.Mode }
 
-func (c *Cluster) now() int64 {
-	if c.opts.Now != nil {
-		return c.opts.Now().UnixNano()
+func (b *Balancer) now() int64 {
+	if b.opts.Now != nil {
+		return b.opts.Now().UnixNano()
 	}
 	return time.Now().UnixNano()
 }
@@ -63,10 +63,10 @@ func (c *Cluster) now() int64 {
 // Update replaces the endpoint set. Hosts whose address stays keep their
 // active counts and outlier state; duplicates and invalid addresses are
 // dropped. Picks already running finish on the previous set.
-func (c *Cluster) Update(eps []Endpoint) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	prev := c.snap.Load()
+func (b *Balancer) Update(eps []Endpoint) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	prev := b.snap.Load()
 	old := make(map[netip.AddrPort]*Host, len(prev.hosts))
 	for _, h := range prev.hosts {
 		old[h.addr] = h
@@ -80,7 +80,7 @@ func (c *Cluster) Update(eps []Endpoint) {
 		seen[ep.Addr] = true
 		h := old[ep.Addr]
 		if h == nil {
-			h = &Host{addr: ep.Addr, cluster: c}
+			h = &Host{addr: ep.Addr, balancer: b}
 		}
 		w := max(ep.Weight, 1)
 		h.weight.Store(w)
@@ -101,7 +101,7 @@ func (c *Cluster) Update(eps []Endpoint) {
 	if !s.uniform {
 		s.keep, s.alias = aliasTable(s.weights, s.total)
 	}
-	c.snap.Store(s)
+	b.snap.Store(s)
 }
 
 // aliasTable builds Vose's alias table for the weights.
@@ -161,36 +161,36 @@ func gcd(a, b uint64) uint64 {
 // Hosts returns every endpoint of the current set, draining ones included,
 // in update order. It is meant for admin dumps, load reports and tests, not
 // the hot path. A host removed by a later Update stays usable (see Host).
-func (c *Cluster) Hosts() []*Host {
-	return append([]*Host(nil), c.snap.Load().hosts...)
+func (b *Balancer) Hosts() []*Host {
+	return append([]*Host(nil), b.snap.Load().hosts...)
 }
 
 // eject ejects h unless it already is or the ejection cap is reached; a
 // host refused by the cap is retried on its next failure.
-func (c *Cluster) eject(h *Host) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.now()
+func (b *Balancer) eject(h *Host) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
 	if h.ejectedAt(now) {
 		return
 	}
-	s := c.snap.Load()
+	s := b.snap.Load()
 	ejected := 0
 	for _, x := range s.hosts {
 		if x.ejectedAt(now) {
 			ejected++
 		}
 	}
-	if (ejected+1)*100 > c.opts.MaxEjectionPercent*len(s.hosts) {
+	if (ejected+1)*100 > b.opts.MaxEjectionPercent*len(s.hosts) {
 		return
 	}
 	// A host that has behaved for a whole MaxEjectionTime since its last
 	// ejection starts over at the base time.
-	if last := h.ejectedUntil.Load(); last != 0 && now-last > int64(c.opts.MaxEjectionTime) {
+	if last := h.ejectedUntil.Load(); last != 0 && now-last > int64(b.opts.MaxEjectionTime) {
 		h.ejections.Store(0)
 	}
 	n := h.ejections.Add(1)
-	d := min(time.Duration(n)*c.opts.BaseEjectionTime, c.opts.MaxEjectionTime)
+	d := min(time.Duration(n)*b.opts.BaseEjectionTime, b.opts.MaxEjectionTime)
 	h.ejectedUntil.Store(now + int64(d))
 	h.consecutiveFailures.Store(0)
 }
