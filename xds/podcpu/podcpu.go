@@ -1,5 +1,5 @@
 // Package podcpu feeds the per-pod CPU that node agents report (on their
-// Leases, see controlplane/nodeload) into the xDS load table, keyed by pod
+// Leases, see api.LoadReport) into the xDS load table, keyed by pod
 // IP, so the cluster-wide weights see CPU as well as requests: a pod made
 // busy by work no proxy reports (a batch job, a noisy neighbour in the pod)
 // also gets less traffic.
