@@ -66,44 +66,44 @@ func (c *Controller) Name() string { return "deployment" }
 // Run implements controller.Controller. It returns once ctx has ended and its syncs in
 // flight are over.
 func (c *Controller) Run(ctx context.Context) {
-	var l *controller.Queue
-	l = controller.NewQueue(c.Name(), c.log, func(ctx context.Context, key string) error { return c.sync(ctx, l, key) })
+	var q *controller.Queue
+	q = controller.NewQueue(c.Name(), c.log, func(ctx context.Context, key string) error { return c.sync(ctx, q, key) })
 	defer c.deploys.Subscribe(func(e store.Event) {
 		if controller.IsChange(e) {
-			l.AddObject(e)
+			q.AddObject(e)
 		}
 	})()
-	defer c.rsets.Subscribe(func(e store.Event) { c.onReplicaSet(l, e) })()
-	defer c.pods.Subscribe(func(e store.Event) { c.onPod(l, e) })()
+	defer c.rsets.Subscribe(func(e store.Event) { c.onReplicaSet(q, e) })()
+	defer c.pods.Subscribe(func(e store.Event) { c.onPod(q, e) })()
 	if err := c.caches.WaitSynced(ctx, registry.Deployments.Resource, registry.ReplicaSets.Resource, registry.Pods.Resource); err != nil {
-		l.ShutDown()
+		q.ShutDown()
 		return
 	}
-	l.Run(ctx, c.workers)
+	q.Run(ctx, c.workers)
 }
 
 // onReplicaSet queues the Deployment that controls a ReplicaSet, before
 // and after the change, or, for an orphan, those that could adopt it.
-func (c *Controller) onReplicaSet(l *controller.Queue, e store.Event) {
+func (c *Controller) onReplicaSet(q *controller.Queue, e store.Event) {
 	if !controller.IsChange(e) {
 		return
 	}
 	rs := e.Object.(*appsv1.ReplicaSet)
-	c.enqueueOwner(l, rs, e.Type != watch.Deleted)
+	c.enqueueOwner(q, rs, e.Type != watch.Deleted)
 	if e.Old == nil {
 		return
 	}
 	old := e.Old.(*appsv1.ReplicaSet)
 	oldRef, curRef := metav1.GetControllerOfNoCopy(old), metav1.GetControllerOfNoCopy(rs)
 	if (oldRef == nil) != (curRef == nil) || (oldRef != nil && oldRef.UID != curRef.UID) || !maps.Equal(old.Labels, rs.Labels) {
-		c.enqueueOwner(l, old, false)
+		c.enqueueOwner(q, old, false)
 	}
 }
 
-func (c *Controller) enqueueOwner(l *controller.Queue, rs *appsv1.ReplicaSet, findAdopters bool) {
+func (c *Controller) enqueueOwner(q *controller.Queue, rs *appsv1.ReplicaSet, findAdopters bool) {
 	if ref := metav1.GetControllerOfNoCopy(rs); ref != nil {
 		if controller.IsKind(ref, deploymentKind) {
-			l.Add(rs.Namespace + "/" + ref.Name)
+			q.Add(rs.Namespace + "/" + ref.Name)
 		}
 		return
 	}
@@ -113,14 +113,14 @@ func (c *Controller) enqueueOwner(l *controller.Queue, rs *appsv1.ReplicaSet, fi
 	for _, o := range c.deploys.List(rs.Namespace, store.Predicate{}) {
 		sel, err := metav1.LabelSelectorAsSelector(o.(*appsv1.Deployment).Spec.Selector)
 		if err == nil && !sel.Empty() && sel.Matches(labels.Set(rs.Labels)) {
-			l.Add(controller.Key(o))
+			q.Add(controller.Key(o))
 		}
 	}
 }
 
 // onPod queues the Deployment above a pod whose availability changed: the
 // controller counts available pods itself.
-func (c *Controller) onPod(l *controller.Queue, e store.Event) {
+func (c *Controller) onPod(q *controller.Queue, e store.Event) {
 	if !controller.IsChange(e) {
 		return
 	}
@@ -137,7 +137,7 @@ func (c *Controller) onPod(l *controller.Queue, e store.Event) {
 		return
 	}
 	if dref := metav1.GetControllerOfNoCopy(o); dref != nil && controller.IsKind(dref, deploymentKind) {
-		l.Add(pod.Namespace + "/" + dref.Name)
+		q.Add(pod.Namespace + "/" + dref.Name)
 	}
 }
 
@@ -166,7 +166,7 @@ func equalOwners(a, b []metav1.OwnerReference) bool {
 // counts of their pods, and the writes to wait for at the end.
 type deploymentSync struct {
 	c   *Controller
-	l   *controller.Queue
+	q   *controller.Queue
 	key string
 	d   *appsv1.Deployment
 	// orig is the status as read; the sync writes the status when its
@@ -178,7 +178,7 @@ type deploymentSync struct {
 	w      controller.Writes
 }
 
-func (c *Controller) sync(ctx context.Context, l *controller.Queue, key string) error {
+func (c *Controller) sync(ctx context.Context, q *controller.Queue, key string) error {
 	ns, name := controller.SplitKey(key)
 	obj, ok := c.deploys.Get(ns, name)
 	if !ok {
@@ -188,7 +188,7 @@ func (c *Controller) sync(ctx context.Context, l *controller.Queue, key string) 
 	if d.Spec.Replicas == nil {
 		d.Spec.Replicas = new(int32(1))
 	}
-	s := &deploymentSync{c: c, l: l, key: key, d: d, orig: *d.Status.DeepCopy(), now: time.Now()}
+	s := &deploymentSync{c: c, q: q, key: key, d: d, orig: *d.Status.DeepCopy(), now: time.Now()}
 	err := s.run(ctx)
 	if werr := s.w.Wait(ctx); werr != nil {
 		err = errors.Join(err, werr)
@@ -208,7 +208,7 @@ func (s *deploymentSync) run(ctx context.Context) error {
 	s.stats = replicaset.CountPods(s.rsList, asPods(s.c.pods.List(d.Namespace, store.Predicate{})), s.now)
 	for _, st := range s.stats {
 		if st.NextAvailable > 0 {
-			s.l.AddAfter(s.key, st.NextAvailable)
+			s.q.AddAfter(s.key, st.NextAvailable)
 		}
 	}
 	if d.DeletionTimestamp != nil {

@@ -123,7 +123,7 @@ func (s *deploymentSync) requeueStuck(status *appsv1.DeploymentStatus) {
 		return
 	}
 	deadline := cond.LastUpdateTime.Add(time.Duration(*d.Spec.ProgressDeadlineSeconds) * time.Second)
-	s.l.AddAfter(s.key, max(deadline.Sub(s.now), 0)+time.Second)
+	s.q.AddAfter(s.key, max(deadline.Sub(s.now), 0)+time.Second)
 }
 
 // checkPausedConditions marks the Progressing condition paused or resumed,

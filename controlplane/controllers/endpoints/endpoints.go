@@ -70,7 +70,7 @@ func (c *Controller) Run(ctx context.Context) {
 		selectors: endpoint.NewServices(),
 		echoes:    controller.NewEchoes(),
 	}
-	r.loop = controller.NewQueue(c.Name(), c.log, r.sync)
+	r.queue = controller.NewQueue(c.Name(), c.log, r.sync)
 	// The Endpoints the cache holds now are queued once, so that those of
 	// services that no longer exist go (Kubernetes' checkLeftoverEndpoints).
 	// Later ones are left alone until something about their service changes:
@@ -79,7 +79,7 @@ func (c *Controller) Run(ctx context.Context) {
 	r.started.Store(true)
 	defer caches.For(registry.Pods.Resource).Subscribe(r.onPod)()
 	defer r.services.Subscribe(r.onService)()
-	r.loop.Run(ctx, workers)
+	r.queue.Run(ctx, workers)
 }
 
 type endpointsRun struct {
@@ -89,7 +89,7 @@ type endpointsRun struct {
 	pods      *endpoint.Pods
 	selectors *endpoint.Services
 	echoes    *controller.Echoes
-	loop      *controller.Queue
+	queue     *controller.Queue
 	started   atomic.Bool // the endpoints cache's initial replay is over
 }
 
@@ -103,12 +103,12 @@ func (r *endpointsRun) onService(e store.Event) {
 	} else {
 		r.selectors.Set(svc)
 	}
-	r.loop.Add(controller.Key(svc))
+	r.queue.Add(controller.Key(svc))
 }
 
 func (r *endpointsRun) onPod(e store.Event) {
 	for _, key := range endpoint.ServicesOfPodEvent(e, r.pods, r.selectors) {
-		r.loop.Add(key)
+		r.queue.Add(key)
 	}
 }
 
@@ -119,7 +119,7 @@ func (r *endpointsRun) onEndpoints(e store.Event) {
 	if e.Type == watch.Added && r.started.Load() {
 		return
 	}
-	r.loop.AddObject(e)
+	r.queue.AddObject(e)
 }
 
 // sync reconciles key and, for tests, reports a success to syncedHook.

@@ -67,13 +67,13 @@ func (c *Controller) Run(ctx context.Context) {
 		slices:     newSliceIndex(sliceManagedBy),
 		echoes:     controller.NewEchoes(),
 	}
-	r.loop = controller.NewQueue(c.Name(), c.log, r.sync)
+	r.queue = controller.NewQueue(c.Name(), c.log, r.sync)
 	// Every index is full before a worker starts: a reconcile against a
 	// half-filled pod index would delete endpoints that exist.
 	defer r.sliceCache.Subscribe(r.onSlice)()
 	defer caches.For(registry.Pods.Resource).Subscribe(r.onPod)()
 	defer r.services.Subscribe(r.onService)()
-	r.loop.Run(ctx, workers)
+	r.queue.Run(ctx, workers)
 }
 
 // sliceRun is one run of the controller: its indexes and queue.
@@ -85,7 +85,7 @@ type sliceRun struct {
 	selectors  *endpoint.Services
 	slices     *sliceIndex
 	echoes     *controller.Echoes
-	loop       *controller.Queue
+	queue      *controller.Queue
 }
 
 func (r *sliceRun) onService(e store.Event) {
@@ -98,12 +98,12 @@ func (r *sliceRun) onService(e store.Event) {
 	} else {
 		r.selectors.Set(svc)
 	}
-	r.loop.Add(controller.Key(svc))
+	r.queue.Add(controller.Key(svc))
 }
 
 func (r *sliceRun) onPod(e store.Event) {
 	for _, key := range endpoint.ServicesOfPodEvent(e, r.pods, r.selectors) {
-		r.loop.Add(key)
+		r.queue.Add(key)
 	}
 }
 
@@ -113,7 +113,7 @@ func (r *sliceRun) onSlice(e store.Event) {
 		return
 	}
 	for _, key := range services {
-		r.loop.Add(key)
+		r.queue.Add(key)
 	}
 }
 

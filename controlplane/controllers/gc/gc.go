@@ -75,25 +75,25 @@ func (g *Collector) Name() string { return "garbage-collector" }
 // Run implements controller.Controller. It returns once ctx has ended and its
 // deletions in flight are over.
 func (g *Collector) Run(ctx context.Context) {
-	l := controller.NewQueue(g.Name(), g.log, g.sync)
+	q := controller.NewQueue(g.Name(), g.log, g.sync)
 	g.mu.Lock()
 	g.live, g.dependents, g.owners = map[types.UID]struct{}{}, map[types.UID]map[string]struct{}{}, map[string][]types.UID{}
 	g.mu.Unlock()
 	rs := make([]*store.Resource, len(g.resources))
 	for i, info := range g.resources {
 		rs[i] = info.Resource
-		defer g.caches.For(info.Resource).Subscribe(func(e store.Event) { g.onEvent(l, info, e) })()
+		defer g.caches.For(info.Resource).Subscribe(func(e store.Event) { g.onEvent(q, info, e) })()
 	}
 	if err := g.caches.WaitSynced(ctx, rs...); err != nil {
-		l.ShutDown()
+		q.ShutDown()
 		return
 	}
-	go g.sweep(ctx, l)
-	l.Run(ctx, g.workers)
+	go g.sweep(ctx, q)
+	q.Run(ctx, g.workers)
 }
 
 // sweep queues every dependent now and then, as a safety net.
-func (g *Collector) sweep(ctx context.Context, l *controller.Queue) {
+func (g *Collector) sweep(ctx context.Context, q *controller.Queue) {
 	t := time.NewTicker(g.resync)
 	defer t.Stop()
 	for {
@@ -105,7 +105,7 @@ func (g *Collector) sweep(ctx context.Context, l *controller.Queue) {
 		for _, info := range g.resources {
 			for _, o := range g.caches.For(info.Resource).List("", store.Predicate{}) {
 				if len(o.GetOwnerReferences()) > 0 {
-					l.Add(gcKey(info, o))
+					q.Add(gcKey(info, o))
 				}
 			}
 		}
@@ -131,7 +131,7 @@ func (g *Collector) parseKey(key string) (*registry.Info, string, string) {
 
 // onEvent keeps the index and queues what needs a look: a dependent that
 // appeared or changed owners, and the dependents of what was deleted.
-func (g *Collector) onEvent(l *controller.Queue, info *registry.Info, e store.Event) {
+func (g *Collector) onEvent(q *controller.Queue, info *registry.Info, e store.Event) {
 	if !controller.IsChange(e) {
 		return
 	}
@@ -147,7 +147,7 @@ func (g *Collector) onEvent(l *controller.Queue, info *registry.Info, e store.Ev
 		}
 		g.mu.Unlock()
 		for _, dep := range deps {
-			l.Add(dep)
+			q.Add(dep)
 		}
 		return
 	}
@@ -160,7 +160,7 @@ func (g *Collector) onEvent(l *controller.Queue, info *registry.Info, e store.Ev
 	changed := g.setOwnersLocked(key, uids)
 	g.mu.Unlock()
 	if len(refs) > 0 && (e.Type == watch.Added || changed) {
-		l.Add(key)
+		q.Add(key)
 	}
 }
 

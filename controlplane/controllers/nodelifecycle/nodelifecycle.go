@@ -117,25 +117,25 @@ func (c *Controller) Run(ctx context.Context) {
 	c.mu.Lock()
 	c.beats = map[string]*heartbeat{}
 	c.mu.Unlock()
-	var l *controller.Queue
-	l = controller.NewQueue(c.Name(), c.log, func(ctx context.Context, key string) error { return c.sync(ctx, l, key) })
+	var q *controller.Queue
+	q = controller.NewQueue(c.Name(), c.log, func(ctx context.Context, key string) error { return c.sync(ctx, q, key) })
 	// The Leases as they are now are the starting point, not renewals: wait
 	// for the full list before taking it in.
 	if err := c.caches.WaitSynced(ctx, registry.Nodes.Resource, registry.Leases.Resource, registry.Pods.Resource); err != nil {
-		l.ShutDown()
+		q.ShutDown()
 		return
 	}
 	c.mu.Lock()
 	c.replaying = true
 	c.mu.Unlock()
-	unsubscribe := c.leases.Subscribe(func(e store.Event) { c.onLease(l, e) })
+	unsubscribe := c.leases.Subscribe(func(e store.Event) { c.onLease(q, e) })
 	c.mu.Lock()
 	c.replaying = false
 	c.mu.Unlock()
 	defer unsubscribe()
-	defer c.nodes.Subscribe(func(e store.Event) { c.onNode(l, e) })()
-	defer c.pods.Subscribe(func(e store.Event) { c.onPod(l, e) })()
-	l.Run(ctx, 4)
+	defer c.nodes.Subscribe(func(e store.Event) { c.onNode(q, e) })()
+	defer c.pods.Subscribe(func(e store.Event) { c.onPod(q, e) })()
+	q.Run(ctx, 4)
 }
 
 // beat returns the heartbeat of node, starting its grace period now if it
@@ -149,7 +149,7 @@ func (c *Controller) beat(node string) *heartbeat {
 	return hb
 }
 
-func (c *Controller) onLease(l *controller.Queue, e store.Event) {
+func (c *Controller) onLease(q *controller.Queue, e store.Event) {
 	if !controller.IsChange(e) {
 		return
 	}
@@ -166,10 +166,10 @@ func (c *Controller) onLease(l *controller.Queue, e store.Event) {
 		}
 		c.mu.Unlock()
 	}
-	l.Add(lease.Name)
+	q.Add(lease.Name)
 }
 
-func (c *Controller) onNode(l *controller.Queue, e store.Event) {
+func (c *Controller) onNode(q *controller.Queue, e store.Event) {
 	if !controller.IsChange(e) {
 		return
 	}
@@ -184,12 +184,12 @@ func (c *Controller) onNode(l *controller.Queue, e store.Event) {
 	}
 	c.beat(name)
 	c.mu.Unlock()
-	l.Add(name)
+	q.Add(name)
 }
 
 // onPod queues the node of a pod bound to a node that is unreachable or
 // gone: a pod bound there meanwhile is handled like the others.
-func (c *Controller) onPod(l *controller.Queue, e store.Event) {
+func (c *Controller) onPod(q *controller.Queue, e store.Event) {
 	if !controller.IsChange(e) || e.Type == watch.Deleted {
 		return
 	}
@@ -198,7 +198,7 @@ func (c *Controller) onPod(l *controller.Queue, e store.Event) {
 		return
 	}
 	if n, ok := c.nodes.Get("", node); !ok || readyStatus(n.(*corev1.Node)) == corev1.ConditionUnknown {
-		l.Add(node)
+		q.Add(node)
 	}
 }
 
@@ -219,11 +219,11 @@ func readyStatus(n *corev1.Node) corev1.ConditionStatus {
 }
 
 // sync brings one node (and the pods bound to it) in line with its heartbeat.
-func (c *Controller) sync(ctx context.Context, l *controller.Queue, name string) error {
+func (c *Controller) sync(ctx context.Context, q *controller.Queue, name string) error {
 	now := time.Now()
 	obj, ok := c.nodes.Get("", name)
 	if !ok {
-		return c.syncOrphans(ctx, l, name, now)
+		return c.syncOrphans(ctx, q, name, now)
 	}
 	node := obj.(*corev1.Node)
 	c.mu.Lock()
@@ -231,14 +231,14 @@ func (c *Controller) sync(ctx context.Context, l *controller.Queue, name string)
 	silent, alive, leased := now.Sub(hb.seen), hb.alive, hb.rv != ""
 	c.mu.Unlock()
 	if silent > c.grace {
-		return c.unreachable(ctx, l, node, silent, leased, now)
+		return c.unreachable(ctx, q, node, silent, leased, now)
 	}
 	if alive {
 		if err := c.reachable(ctx, node); err != nil {
 			return err
 		}
 	}
-	l.AddAfter(name, c.grace-silent+10*time.Millisecond)
+	q.AddAfter(name, c.grace-silent+10*time.Millisecond)
 	return nil
 }
 
@@ -246,7 +246,7 @@ func (c *Controller) sync(ctx context.Context, l *controller.Queue, name string)
 // (the order the kube-controller-manager keeps: whoever sees a pod leave
 // the endpoints finds its node NotReady already), taints the node, and
 // deletes its pods once their time has come.
-func (c *Controller) unreachable(ctx context.Context, l *controller.Queue, node *corev1.Node, silent time.Duration, leased bool, now time.Time) error {
+func (c *Controller) unreachable(ctx context.Context, q *controller.Queue, node *corev1.Node, silent time.Duration, leased bool, now time.Time) error {
 	pods := c.podsOn(node.Name)
 	if readyStatus(node) != corev1.ConditionUnknown {
 		cond := corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, Reason: reasonNodeStatusUnknown,
@@ -286,7 +286,7 @@ func (c *Controller) unreachable(ctx context.Context, l *controller.Queue, node 
 		}
 	}
 	if next > 0 {
-		l.AddAfter(node.Name, next+10*time.Millisecond)
+		q.AddAfter(node.Name, next+10*time.Millisecond)
 	}
 	return nil
 }

@@ -103,7 +103,7 @@ func (c *Controller) deletePod(ctx context.Context, pod *corev1.Pod, why string)
 
 // syncOrphans deletes, after the eviction delay, the pods bound to a node
 // that does not exist (deleted, or never created).
-func (c *Controller) syncOrphans(ctx context.Context, l *controller.Queue, node string, now time.Time) error {
+func (c *Controller) syncOrphans(ctx context.Context, q *controller.Queue, node string, now time.Time) error {
 	pods := c.podsOn(node)
 	c.mu.Lock()
 	if len(pods) == 0 {
@@ -118,7 +118,7 @@ func (c *Controller) syncOrphans(ctx context.Context, l *controller.Queue, node 
 	since := hb.absent
 	c.mu.Unlock()
 	if wait := since.Add(c.evict).Sub(now); wait > 0 {
-		l.AddAfter(node, wait+10*time.Millisecond)
+		q.AddAfter(node, wait+10*time.Millisecond)
 		return nil
 	}
 	for _, p := range pods {

@@ -61,43 +61,43 @@ func (c *Controller) Name() string { return "replicaset" }
 // Run implements controller.Controller. It returns once ctx has ended and its syncs in
 // flight are over.
 func (c *Controller) Run(ctx context.Context) {
-	var l *controller.Queue
-	l = controller.NewQueue(c.Name(), c.log, func(ctx context.Context, key string) error { return c.sync(ctx, l, key) })
+	var q *controller.Queue
+	q = controller.NewQueue(c.Name(), c.log, func(ctx context.Context, key string) error { return c.sync(ctx, q, key) })
 	defer c.rsets.Subscribe(func(e store.Event) {
 		if controller.IsChange(e) {
-			l.AddObject(e)
+			q.AddObject(e)
 		}
 	})()
-	defer c.pods.Subscribe(func(e store.Event) { c.onPod(l, e) })()
+	defer c.pods.Subscribe(func(e store.Event) { c.onPod(q, e) })()
 	if err := c.caches.WaitSynced(ctx, registry.ReplicaSets.Resource, registry.Pods.Resource); err != nil {
-		l.ShutDown()
+		q.ShutDown()
 		return
 	}
-	l.Run(ctx, c.workers)
+	q.Run(ctx, c.workers)
 }
 
 // onPod queues the ReplicaSet that controls a pod, before and after the
 // change, or, for an orphan, those that could adopt it.
-func (c *Controller) onPod(l *controller.Queue, e store.Event) {
+func (c *Controller) onPod(q *controller.Queue, e store.Event) {
 	if !controller.IsChange(e) {
 		return
 	}
 	pod := e.Object.(*corev1.Pod)
-	c.enqueuePodOwner(l, pod, e.Type != watch.Deleted)
+	c.enqueuePodOwner(q, pod, e.Type != watch.Deleted)
 	if e.Old == nil {
 		return
 	}
 	old := e.Old.(*corev1.Pod)
 	oldRef, curRef := metav1.GetControllerOfNoCopy(old), metav1.GetControllerOfNoCopy(pod)
 	if (oldRef == nil) != (curRef == nil) || (oldRef != nil && oldRef.UID != curRef.UID) || !maps.Equal(old.Labels, pod.Labels) {
-		c.enqueuePodOwner(l, old, false)
+		c.enqueuePodOwner(q, old, false)
 	}
 }
 
-func (c *Controller) enqueuePodOwner(l *controller.Queue, pod *corev1.Pod, findAdopters bool) {
+func (c *Controller) enqueuePodOwner(q *controller.Queue, pod *corev1.Pod, findAdopters bool) {
 	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
 		if controller.IsKind(ref, Kind) {
-			l.Add(pod.Namespace + "/" + ref.Name)
+			q.Add(pod.Namespace + "/" + ref.Name)
 		}
 		return
 	}
@@ -106,7 +106,7 @@ func (c *Controller) enqueuePodOwner(l *controller.Queue, pod *corev1.Pod, findA
 	}
 	for _, o := range c.rsets.List(pod.Namespace, store.Predicate{}) {
 		if sel, ok := replicaSetSelector(o.(*appsv1.ReplicaSet)); ok && sel.Matches(labels.Set(pod.Labels)) {
-			l.Add(controller.Key(o))
+			q.Add(controller.Key(o))
 		}
 	}
 }
@@ -117,7 +117,7 @@ func replicaSetSelector(rs *appsv1.ReplicaSet) (labels.Selector, bool) {
 }
 
 // sync brings one ReplicaSet's pods to its spec and writes its status.
-func (c *Controller) sync(ctx context.Context, l *controller.Queue, key string) error {
+func (c *Controller) sync(ctx context.Context, q *controller.Queue, key string) error {
 	ns, name := controller.SplitKey(key)
 	obj, ok := c.rsets.Get(ns, name)
 	if !ok {
@@ -162,7 +162,7 @@ func (c *Controller) sync(ctx context.Context, l *controller.Queue, key string) 
 		}
 	}
 	if next > 0 && manageErr == nil {
-		l.AddAfter(key, next)
+		q.AddAfter(key, next)
 	}
 	return manageErr
 }
