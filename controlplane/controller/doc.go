@@ -15,6 +15,10 @@
 //     lease (LeaseTTL) is renewed; LeaderOf reads who leads.
 //   - Recorder writes core/v1 Events asynchronously, folding repeats into a
 //     count, as Kubernetes' event recorder does.
+//   - Writes lets a sync wait until the caches show its own writes (what
+//     Kubernetes' expectations are for), Echoes lets a controller skip the
+//     cache events of its own writes; IsKind, WithoutOwner and ErrClaimGone
+//     serve adopting and releasing through ownerReferences.
 //
 // A controller reconciles each key from the cached state, so a missed or
 // repeated event changes nothing:

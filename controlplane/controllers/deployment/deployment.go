@@ -1,3 +1,8 @@
+// Package deployment rolls Deployments out through ReplicaSets, as
+// Kubernetes' deployment controller does: the ReplicaSets of a template
+// (replicasets.go), RollingUpdate and Recreate (rollout.go), revisions for
+// rollback (revision.go), and the status `kubectl rollout status` reads
+// (status.go).
 package deployment
 
 import (

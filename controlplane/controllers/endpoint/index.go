@@ -12,12 +12,6 @@ import (
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
 
-// The endpoint controllers keep their own indexes of the shared caches,
-// filled from cache events, because the questions they ask on every event
-// ("which services select this pod", "which pods does this service select",
-// "which slices belong to this service") would otherwise be scans of every
-// object. The indexes hold the cache's objects, which are never modified.
-
 // Pods holds the pods by namespace and, within a namespace, by label
 // pair, so a service's pods are found from its rarest selector pair.
 type Pods struct {

@@ -1,3 +1,5 @@
+// Package endpoints keeps the core/v1 Endpoints of every Service with a
+// selector, as Kubernetes' endpoints controller does (see Controller).
 package endpoints
 
 import (

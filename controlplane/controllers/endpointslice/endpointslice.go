@@ -1,3 +1,7 @@
+// Package endpointslice keeps the EndpointSlices of every Service with a
+// selector, as Kubernetes' endpointslice controller does: a plan of the
+// fewest writes (plan.go) from the selected pods and the slices there are
+// (tracking.go), each slice's identity and labels (meta.go).
 package endpointslice
 
 import (

@@ -13,9 +13,11 @@ import (
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
 
-// sliceIndex holds the EndpointSlices one controller manages, by service,
-// and the newest revision its handler has applied, so a worker can wait
-// until its own writes show before it calls a key done.
+// sliceIndex holds the EndpointSlices one controller manages, by service
+// (as package endpoint's indexes hold pods and selectors: "which slices
+// belong to this service" is then no scan of every slice), and the newest
+// revision its handler has applied, so a worker can wait until its own
+// writes show before it calls a key done.
 type sliceIndex struct {
 	managedBy string
 

@@ -1,3 +1,5 @@
+// Package gc is the garbage collector: it deletes objects whose owners are
+// gone, as Kubernetes' garbage collector does (see Collector).
 package gc
 
 import (

@@ -1,3 +1,6 @@
+// Package nodelifecycle marks nodes whose Lease is no longer renewed
+// NotReady and moves their pods, as Kubernetes' node lifecycle controller
+// does (see Controller).
 package nodelifecycle
 
 import (

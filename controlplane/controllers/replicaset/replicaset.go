@@ -1,3 +1,7 @@
+// Package replicaset keeps spec.replicas pods of every ReplicaSet, as
+// Kubernetes' replicaset controller does: adoption and release of pods
+// (claim.go), which pods go first on a scale-down and how a ReplicaSet's pods
+// are counted (pods.go; the deployment controller counts with it too).
 package replicaset
 
 import (
