@@ -68,8 +68,8 @@ func New(d controller.Deps) *Controller {
 // Name implements controller.Controller.
 func (c *Controller) Name() string { return "deployment" }
 
-// Run implements controller.Controller. It returns once ctx has ended and its syncs in
-// flight are over.
+// Run implements controller.Controller. It returns once ctx has ended and
+// its syncs in flight are over.
 func (c *Controller) Run(ctx context.Context) {
 	var q *controller.Queue
 	q = controller.NewQueue(c.Name(), c.log, func(ctx context.Context, key string) error { return c.sync(ctx, q, key) })

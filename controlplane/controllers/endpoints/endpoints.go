@@ -57,8 +57,8 @@ func New(d controller.Deps) *Controller {
 // Name implements controller.Controller.
 func (c *Controller) Name() string { return "endpoints" }
 
-// Run implements controller.Controller; like the endpointslice controller's it may be run
-// again after it returns.
+// Run implements controller.Controller; like the endpointslice
+// controller's, it may be run again after it returns.
 func (c *Controller) Run(ctx context.Context) {
 	caches := c.deps.Caches
 	if err := caches.WaitSynced(ctx, registry.Services.Resource, registry.Pods.Resource, registry.Endpoints.Resource); err != nil {
