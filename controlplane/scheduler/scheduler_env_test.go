@@ -17,7 +17,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/shoalmesh/shoal/controlplane/controllers"
+	"github.com/shoalmesh/shoal/controlplane/controller"
+	"github.com/shoalmesh/shoal/controlplane/controllers/deployment"
+	"github.com/shoalmesh/shoal/controlplane/controllers/nodelifecycle"
+	"github.com/shoalmesh/shoal/controlplane/controllers/replicaset"
 	"github.com/shoalmesh/shoal/controlplane/nodeload"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/registry/registrytest"
@@ -53,11 +56,11 @@ func newEnv(t *testing.T) *env {
 }
 
 // run runs controllers (the scheduler among them) until the test ends.
-func (e *env) run(cs ...controllers.Controller) {
+func (e *env) run(cs ...controller.Controller) {
 	ctx, cancel := context.WithCancel(e.ctx)
 	done := make(chan struct{})
 	go func() {
-		controllers.Run(ctx, cs...)
+		controller.Run(ctx, cs...)
 		close(done)
 	}()
 	e.t.Cleanup(func() {
@@ -71,11 +74,10 @@ func (e *env) scheduler() *scheduler.Scheduler {
 		InitialBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
 }
 
-func (e *env) deps() controllers.Deps {
-	rec := controllers.NewRecorder(e.reg, "controller-manager", e.log)
+func (e *env) deps() controller.Deps {
+	rec := controller.NewRecorder(e.reg, "controller-manager", e.log)
 	go rec.Run(e.ctx)
-	return controllers.Deps{Registry: e.reg, Caches: e.caches, Events: rec, Log: e.log,
-		NodeGracePeriod: time.Second, PodEvictionDelay: time.Second}
+	return controller.Deps{Registry: e.reg, Caches: e.caches, Events: rec, Log: e.log}
 }
 
 func (e *env) node(name, cpu, mem string, opts ...func(*schedulertest.Options)) *schedulertest.Node {
@@ -222,7 +224,7 @@ func TestDeploymentSpreads(t *testing.T) {
 		e.node(n, "4", "8Gi")
 	}
 	d := e.deps()
-	e.run(e.scheduler(), controllers.NewReplicaSetController(d), controllers.NewDeploymentController(d))
+	e.run(e.scheduler(), replicaset.New(d), deployment.New(d))
 	e.deployment("web", 6, "500m", "512Mi")
 	eventually(t, "6 pods bound 2 per node and running", func() error {
 		pods := e.pods("web")
@@ -352,8 +354,8 @@ func TestLostNodePodsMove(t *testing.T) {
 	a := e.node("node-a", "4", "8Gi")
 	e.node("node-b", "4", "8Gi")
 	d := e.deps()
-	e.run(e.scheduler(), controllers.NewReplicaSetController(d), controllers.NewDeploymentController(d),
-		controllers.NewNodeLifecycleController(d))
+	e.run(e.scheduler(), replicaset.New(d), deployment.New(d),
+		nodelifecycle.New(d, nodelifecycle.Config{NodeGracePeriod: time.Second, PodEvictionDelay: time.Second}))
 	e.deployment("web", 4, "500m", "512Mi")
 	var onA []string
 	eventually(t, "4 pods running, 2 per node", func() error {
@@ -439,7 +441,7 @@ func TestSchedulerLeaderElection(t *testing.T) {
 		s := scheduler.New(scheduler.Config{Registry: e.reg, Caches: caches, Log: e.log})
 		done := make(chan struct{})
 		go func() {
-			controllers.RunElection(ctx, client, scheduler.ElectionKey, id, e.log, s)
+			controller.RunElection(ctx, client, scheduler.ElectionKey, id, e.log, s)
 			close(done)
 		}()
 		stops[id] = func() {
@@ -458,7 +460,7 @@ func TestSchedulerLeaderElection(t *testing.T) {
 	}
 	var leader string
 	eventually(t, "a leader", func() (err error) {
-		if leader, err = controllers.LeaderOf(e.ctx, client, scheduler.ElectionKey); err == nil && leader == "" {
+		if leader, err = controller.LeaderOf(e.ctx, client, scheduler.ElectionKey); err == nil && leader == "" {
 			err = fmt.Errorf("none yet")
 		}
 		return err
@@ -468,7 +470,7 @@ func TestSchedulerLeaderElection(t *testing.T) {
 
 	stops[leader]()
 	eventually(t, "the other leads", func() error {
-		now, err := controllers.LeaderOf(e.ctx, client, scheduler.ElectionKey)
+		now, err := controller.LeaderOf(e.ctx, client, scheduler.ElectionKey)
 		if err == nil && (now == leader || now == "") {
 			err = fmt.Errorf("leader %q", now)
 		}
