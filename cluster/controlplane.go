@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoalmesh/shoal/controlplane/apiserver"
 	"github.com/shoalmesh/shoal/controlplane/auth"
+	"github.com/shoalmesh/shoal/controlplane/controller"
 	"github.com/shoalmesh/shoal/controlplane/controllers"
 	"github.com/shoalmesh/shoal/controlplane/pki"
 	"github.com/shoalmesh/shoal/controlplane/registry"
@@ -111,7 +112,7 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if err := controllers.RegisterMetrics(metrics); err != nil {
+	if err := controller.RegisterMetrics(metrics); err != nil {
 		return fail(fmt.Errorf("controller metrics: %w", err))
 	}
 	if err := scheduler.RegisterMetrics(metrics); err != nil {
@@ -131,11 +132,11 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 	background := make(chan struct{})
 	go func() {
 		defer close(background)
-		events := controllers.NewRecorder(reg, "controller-manager", log)
-		deps := controllers.Deps{Registry: reg, Caches: caches, Events: events, Log: log}
+		events := controller.NewRecorder(reg, "controller-manager", log)
+		deps := controller.Deps{Registry: reg, Caches: caches, Events: events, Log: log}
 		go events.Run(runCtx)
 		go controllers.RunElected(runCtx, client, leaderID(advertise), log, controllers.All(deps)...)
-		go controllers.RunElection(runCtx, client, scheduler.ElectionKey, leaderID(advertise), log,
+		go controller.RunElection(runCtx, client, scheduler.ElectionKey, leaderID(advertise), log,
 			scheduler.New(scheduler.Config{Registry: reg, Caches: caches, Log: log}))
 		reg.Run(runCtx, advertise)
 	}()

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/controlplane/controller"
 	"github.com/shoalmesh/shoal/controlplane/controllers"
 	"github.com/shoalmesh/shoal/controlplane/store/storetest"
 	"github.com/shoalmesh/shoal/internal/testenv"
@@ -77,7 +78,7 @@ func TestControlPlaneLeaderElection(t *testing.T) {
 	// The leader stops (resigning); the standby takes over within about a
 	// lease and reconciles.
 	leader.Stop()
-	testenv.Eventually(t, (controllers.LeaseTTL+10)*time.Second, "the standby leads", func() error {
+	testenv.Eventually(t, (controller.LeaseTTL+10)*time.Second, "the standby leads", func() error {
 		r, err := leaderOf()
 		if err != nil {
 			return err

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	dnscluster "github.com/shoalmesh/shoal/dns/cluster"
 	"github.com/shoalmesh/shoal/dns/resolver"
-	"github.com/shoalmesh/shoal/dns/zone"
 )
 
 // startDNS runs the resolver of `shoal up` on in's caches: the Corefile at
@@ -15,7 +15,7 @@ import (
 // stops it too.
 func startDNS(ctx context.Context, cancel context.CancelFunc, cfg Config, in *Instance, clusterAddr string) error {
 	log := cfg.Log.With("component", "dns")
-	zone.UseCaches(in.Caches)
+	dnscluster.UseCaches(in.Caches)
 	var (
 		srv *resolver.Server
 		err error

@@ -11,7 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 
-	"github.com/shoalmesh/shoal/controlplane/registry"
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/store"
 	"github.com/shoalmesh/shoal/xds/feed"
 	"github.com/shoalmesh/shoal/xds/load"
@@ -53,8 +53,8 @@ func startXDS(ctx context.Context, cfg Config, client *clientv3.Client, replica 
 		Client: client, Replica: replica, Table: table, Weigher: load.NewWeigher(load.Options{}), Logger: log,
 	})
 	f := feed.New(feed.Config{
-		Services:       caches.For(registry.Services.Resource),
-		EndpointSlices: caches.For(registry.EndpointSlices.Resource),
+		Services:       caches.For(api.Services.Resource),
+		EndpointSlices: caches.For(api.EndpointSlices.Resource),
 		Sink:           srv,
 		Weigher:        weights,
 		Logger:         log,
@@ -76,7 +76,7 @@ func startXDS(ctx context.Context, cfg Config, client *clientv3.Client, replica 
 	cpuDone := make(chan struct{})
 	go func() {
 		defer close(cpuDone)
-		podcpu.Run(ctx, caches.For(registry.Leases.Resource), caches.For(registry.Pods.Resource), table)
+		podcpu.Run(ctx, caches.For(api.Leases.Resource), caches.For(api.Pods.Resource), table)
 	}()
 	go func() {
 		defer close(stopped)

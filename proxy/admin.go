@@ -45,7 +45,7 @@ func (p *Proxy) adminHandler() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /config_dump", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, p.ConfigDump()) })
-	mux.HandleFunc("GET /clusters", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, p.ClusterStates()) })
+	mux.HandleFunc("GET /clusters", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, p.BalancerStates()) })
 	mux.HandleFunc("GET /listeners", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, p.ListenerStates()) })
 	g := prometheus.DefaultGatherer
 	if p.cfg.Metrics != nil {
@@ -98,14 +98,15 @@ func (p *Proxy) ConfigDump() ConfigDump {
 	return d
 }
 
-// ClusterState is one cluster's balancer as the data plane sees it.
-type ClusterState struct {
+// BalancerState is the balancer of one xDS cluster, Name, as the data plane
+// sees it.
+type BalancerState struct {
 	Name      string      `json:"name"`
 	Balance   string      `json:"balance"`
 	Endpoints []HostState `json:"endpoints"`
 }
 
-// HostState is one endpoint of a cluster.
+// HostState is one endpoint (balancer.Host) of a balancer.
 type HostState struct {
 	Addr     netip.AddrPort `json:"address"`
 	Weight   uint32         `json:"weight"`
@@ -116,12 +117,13 @@ type HostState struct {
 	RTTMillis float64 `json:"rtt_ms,omitempty"`
 }
 
-// ClusterStates lists the clusters, by name, with their endpoints' states.
-func (p *Proxy) ClusterStates() []ClusterState {
+// BalancerStates lists the balancers, by cluster name, with their
+// endpoints' states (the admin endpoint's /clusters).
+func (p *Proxy) BalancerStates() []BalancerState {
 	p.mu.Lock()
-	out := make([]ClusterState, 0, len(p.clusters))
+	out := make([]BalancerState, 0, len(p.clusters))
 	for name, b := range p.clusters {
-		cs := ClusterState{Name: name, Balance: b.Mode().String(), Endpoints: []HostState{}}
+		cs := BalancerState{Name: name, Balance: b.Mode().String(), Endpoints: []HostState{}}
 		for _, h := range b.Hosts() {
 			cs.Endpoints = append(cs.Endpoints, HostState{Addr: h.Addr(), Weight: h.Weight(),
 				Draining: h.Draining(), Ejected: h.Ejected(), Active: h.Active(),
@@ -130,7 +132,7 @@ func (p *Proxy) ClusterStates() []ClusterState {
 		out = append(out, cs)
 	}
 	p.mu.Unlock()
-	slices.SortFunc(out, func(a, b ClusterState) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b BalancerState) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

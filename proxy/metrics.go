@@ -30,7 +30,7 @@ type endpointsCollector struct{ p *Proxy }
 func (c endpointsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- endpointsDesc }
 
 func (c endpointsCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, cs := range c.p.ClusterStates() {
+	for _, cs := range c.p.BalancerStates() {
 		var ready, draining, ejected float64
 		for _, h := range cs.Endpoints {
 			switch {

@@ -77,7 +77,7 @@ type Proxy struct {
 
 	mu        sync.Mutex
 	listeners map[string]*listener // by listener name
-	clusters  map[string]*balancer.Cluster
+	clusters  map[string]*balancer.Balancer
 	vips      map[netip.Addr]int // listeners per VIP
 }
 
@@ -89,7 +89,7 @@ type spec struct {
 	cluster string
 	http    bool
 	idle    time.Duration // UDP flows' idle timeout (0: the default)
-	bal     *balancer.Cluster
+	bal     *balancer.Balancer
 }
 
 // socket is a listener's address as the kernel knows it.
@@ -120,7 +120,7 @@ func New(cfg Config) *Proxy {
 		cfg.VIPs = &LoopbackVIPs{}
 	}
 	p := &Proxy{cfg: cfg, log: cfg.Logger.With("component", "proxy"),
-		listeners: map[string]*listener{}, clusters: map[string]*balancer.Cluster{}, vips: map[netip.Addr]int{}}
+		listeners: map[string]*listener{}, clusters: map[string]*balancer.Balancer{}, vips: map[netip.Addr]int{}}
 	p.client = xdsclient.New(xdsclient.Config{Addr: cfg.XDSAddr, NodeID: cfg.NodeID, Logger: cfg.Logger}, p)
 	return p
 }
@@ -172,7 +172,7 @@ func (p *Proxy) Apply(s *xdsclient.Snapshot) error {
 
 	// Balancers: the same one per cluster across updates (it holds the
 	// active counts and outlier state) unless the policy changed.
-	bals := make(map[string]*balancer.Cluster, len(s.Clusters))
+	bals := make(map[string]*balancer.Balancer, len(s.Clusters))
 	for name, cl := range s.Clusters {
 		mode := p.modeOf(cl)
 		b := p.clusters[name]
@@ -243,7 +243,7 @@ func (p *Proxy) Apply(s *xdsclient.Snapshot) error {
 // plan is the listeners s asks for, by name, with their clusters. A
 // listener waits (is left out) while its route or cluster has not arrived;
 // once the clusters have, one that names a missing cluster is an error.
-func (p *Proxy) plan(s *xdsclient.Snapshot, bals map[string]*balancer.Cluster) (map[string]spec, error) {
+func (p *Proxy) plan(s *xdsclient.Snapshot, bals map[string]*balancer.Balancer) (map[string]spec, error) {
 	haveClusters := s.Versions[xdsclient.CDS] != ""
 	plan := make(map[string]spec, len(s.Listeners))
 	for name, l := range s.Listeners {

@@ -243,7 +243,7 @@ func TestBalanceFollowsClusterPolicy(t *testing.T) {
 		go func() { done <- p.Run(ctx) }()
 		testenv.Eventually(t, 10*time.Second, "both clusters", func() error {
 			got := map[string]string{}
-			for _, c := range p.ClusterStates() {
+			for _, c := range p.BalancerStates() {
 				got[strings.SplitN(c.Name, ".", 2)[0]] = c.Balance
 			}
 			if got["ll"] != tc.ll || got["rr"] != tc.rr {
@@ -290,7 +290,7 @@ func TestAdminEndpoint(t *testing.T) {
 	if dump.Versions["listener"] == "" || dump.Versions["endpoints"] == "" || dump.NodeID != "proxy-test" {
 		t.Errorf("config dump versions %v node %q", dump.Versions, dump.NodeID)
 	}
-	var clusters []ClusterState
+	var clusters []BalancerState
 	getJSON(t, admin.URL+"/clusters", &clusters)
 	if len(clusters) != 1 || len(clusters[0].Endpoints) != 1 || clusters[0].Endpoints[0].Addr.String() != "127.0.0.71:"+ps || clusters[0].Endpoints[0].Weight == 0 {
 		t.Errorf("clusters: %+v", clusters)

@@ -14,7 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/shoalmesh/shoal/controlplane/nodeload"
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
@@ -72,7 +72,7 @@ func metricsDiscovery() *metav1.APIResourceList {
 // report is one node's latest load report.
 type report struct {
 	node string
-	r    nodeload.Report
+	r    api.LoadReport
 	at   time.Time
 }
 
@@ -80,9 +80,9 @@ type report struct {
 func (s *Server) reports(r *http.Request) ([]report, error) {
 	var leases []store.Object
 	if s.caches != nil {
-		leases = s.caches.For(registry.Leases.Resource).List(nodeload.Namespace, store.Predicate{})
+		leases = s.caches.For(registry.Leases.Resource).List(api.NodeLeaseNamespace, store.Predicate{})
 	} else {
-		res, err := s.store.List(r.Context(), registry.Leases.Resource, nodeload.Namespace, store.ListOptions{})
+		res, err := s.store.List(r.Context(), registry.Leases.Resource, api.NodeLeaseNamespace, store.ListOptions{})
 		if err != nil {
 			return nil, err
 		}
@@ -91,7 +91,7 @@ func (s *Server) reports(r *http.Request) ([]report, error) {
 	var out []report
 	for _, o := range leases {
 		l := o.(*coordinationv1.Lease)
-		rep, ok, err := nodeload.Get(l)
+		rep, ok, err := api.LoadReportOf(l)
 		if !ok || err != nil {
 			continue
 		}
@@ -132,7 +132,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request, ri request
 		writeError(w, err)
 		return
 	}
-	window := metav1.Duration{Duration: nodeload.Interval}
+	window := metav1.Duration{Duration: api.LoadInterval}
 	if ri.Resource == "nodes" {
 		list := &nodeMetricsList{TypeMeta: metav1.TypeMeta{Kind: "NodeMetricsList", APIVersion: metricsGroup + "/" + metricsVersion}, Items: []nodeMetrics{}}
 		for _, rep := range reps {

@@ -1,13 +1,23 @@
 package controllers
 
+import (
+	"github.com/shoalmesh/shoal/controlplane/controller"
+	"github.com/shoalmesh/shoal/controlplane/controllers/deployment"
+	"github.com/shoalmesh/shoal/controlplane/controllers/endpoints"
+	"github.com/shoalmesh/shoal/controlplane/controllers/endpointslice"
+	"github.com/shoalmesh/shoal/controlplane/controllers/gc"
+	"github.com/shoalmesh/shoal/controlplane/controllers/nodelifecycle"
+	"github.com/shoalmesh/shoal/controlplane/controllers/replicaset"
+)
+
 // All returns every controller Shoal runs, built from d.
-func All(d Deps) []Controller {
-	return []Controller{
-		NewEndpointSliceController(d),
-		NewEndpointsController(d),
-		NewReplicaSetController(d),
-		NewDeploymentController(d),
-		NewGarbageCollector(d),
-		NewNodeLifecycleController(d),
+func All(d controller.Deps) []controller.Controller {
+	return []controller.Controller{
+		endpointslice.New(d),
+		endpoints.New(d),
+		replicaset.New(d),
+		deployment.New(d),
+		gc.New(d),
+		nodelifecycle.New(d, nodelifecycle.Config{}),
 	}
 }

@@ -17,7 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
-	"github.com/shoalmesh/shoal/controlplane/nodeload"
+	"github.com/shoalmesh/shoal/api"
 )
 
 // Validate checks obj, about to be created, and returns one error per
@@ -118,8 +118,8 @@ func validateLease(l *coordinationv1.Lease) field.ErrorList {
 	}
 	// A node agent's load report: a bad one is refused rather than read as
 	// no load by the scheduler.
-	if _, _, err := nodeload.Get(l); err != nil {
-		errs = append(errs, field.Invalid(field.NewPath("metadata", "annotations").Key(nodeload.Annotation), l.Annotations[nodeload.Annotation], err.Error()))
+	if _, _, err := api.LoadReportOf(l); err != nil {
+		errs = append(errs, field.Invalid(field.NewPath("metadata", "annotations").Key(api.AnnotationLoad), l.Annotations[api.AnnotationLoad], err.Error()))
 	}
 	return errs
 }

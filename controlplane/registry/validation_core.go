@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/shoalmesh/shoal/xds/lbpolicy"
+	"github.com/shoalmesh/shoal/api"
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -116,9 +116,9 @@ func validateEndpointAddress(a *corev1.EndpointAddress, path *field.Path) field.
 
 func validateService(svc *corev1.Service) field.ErrorList {
 	errs := validateMeta(svc, true, apivalidation.NameIsDNS1035Label)
-	if v, ok := svc.Annotations[lbpolicy.Annotation]; ok {
-		if err := lbpolicy.Validate(v); err != nil {
-			errs = append(errs, field.Invalid(field.NewPath("metadata", "annotations").Key(lbpolicy.Annotation), v, err.Error()))
+	if v, ok := svc.Annotations[api.AnnotationLBPolicy]; ok {
+		if err := api.ValidateLBPolicy(v); err != nil {
+			errs = append(errs, field.Invalid(field.NewPath("metadata", "annotations").Key(api.AnnotationLBPolicy), v, err.Error()))
 		}
 	}
 	spec := &svc.Spec

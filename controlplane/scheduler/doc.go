@@ -22,7 +22,7 @@
 // pod goes away, and otherwise with exponential back-off (1 s to 10 s).
 //
 // One scheduler is active per cluster. It runs under its own leader election
-// (ElectionKey, with controllers.RunElection), not inside the controllers':
+// (ElectionKey, with controller.RunElection), not inside the controllers':
 // the scheduler is the hot path of a scale-up (thousands of decisions and
 // bindings a second) and a separate lease lets it lead on a different replica
 // from the controllers, spreading that CPU; each part also fails over and

@@ -29,7 +29,6 @@ const DefaultLoadMaxAge = 5 * nodeload.Interval
 // as this process saw it: no clocks are compared.
 type LeaseLoad struct {
 	maxAge time.Duration
-	now    func() time.Time
 
 	mu      sync.RWMutex
 	reports map[string]leaseReport
@@ -47,7 +46,7 @@ func NewLeaseLoad(maxAge time.Duration) *LeaseLoad {
 	if maxAge <= 0 {
 		maxAge = DefaultLoadMaxAge
 	}
-	return &LeaseLoad{maxAge: maxAge, now: time.Now, reports: map[string]leaseReport{}}
+	return &LeaseLoad{maxAge: maxAge, reports: map[string]leaseReport{}}
 }
 
 // Watch keeps l current from a cache of Leases until the returned func is
@@ -72,7 +71,7 @@ func (l *LeaseLoad) observe(e store.Event) {
 		delete(l.reports, lease.Name)
 		return
 	}
-	l.reports[lease.Name] = leaseReport{cpu: r.CPU, mem: float64(r.Memory), seen: l.now()}
+	l.reports[lease.Name] = leaseReport{cpu: r.CPU, mem: float64(r.Memory), seen: time.Now()}
 }
 
 // NodeLoad implements LoadSource.
@@ -80,7 +79,7 @@ func (l *LeaseLoad) NodeLoad(node string) (cpuCores, memBytes float64, ok bool) 
 	l.mu.RLock()
 	r, ok := l.reports[node]
 	l.mu.RUnlock()
-	if !ok || l.now().Sub(r.seen) > l.maxAge {
+	if !ok || time.Since(r.seen) > l.maxAge {
 		return 0, 0, false
 	}
 	return r.cpu, r.mem, true

@@ -11,13 +11,13 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/util/workqueue"
 
-	"github.com/shoalmesh/shoal/controlplane/controllers"
+	"github.com/shoalmesh/shoal/controlplane/controller"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
 
 // ElectionKey is the etcd election the scheduler's replicas campaign in
-// (with controllers.RunElection); see the package documentation for why it
+// (with controller.RunElection); see the package documentation for why it
 // is not the controllers' election.
 const ElectionKey = "/shoal/leader/scheduler"
 
@@ -31,7 +31,7 @@ type Config struct {
 	Caches   *store.Caches
 	// Events records Scheduled and FailedScheduling events; nil makes a
 	// recorder of the scheduler's own, run while the scheduler runs.
-	Events *controllers.Recorder
+	Events *controller.Recorder
 	Log    *slog.Logger
 	// Load is the nodes' measured load; nil reads the load reports on node
 	// Leases (LeaseLoad).
@@ -50,14 +50,15 @@ type Config struct {
 	Name string
 }
 
-// Scheduler places pending pods on nodes. It implements controllers.Controller,
-// so it runs under leader election like the controllers.
+// Scheduler places pending pods on nodes. It implements
+// controller.Controller, so it runs under leader election like the
+// controllers.
 type Scheduler struct {
 	cfg Config
 	log *slog.Logger
 }
 
-var _ controllers.Controller = (*Scheduler)(nil)
+var _ controller.Controller = (*Scheduler)(nil)
 
 // New returns a scheduler; Run starts it.
 func New(cfg Config) *Scheduler {
@@ -82,7 +83,7 @@ func New(cfg Config) *Scheduler {
 	return &Scheduler{cfg: cfg, log: cfg.Log.With("component", "scheduler")}
 }
 
-// Name implements controllers.Controller.
+// Name implements controller.Controller.
 func (s *Scheduler) Name() string { return "scheduler" }
 
 // Run schedules pods until ctx ends and every binding in flight has returned
@@ -108,7 +109,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 		lastEvent:     map[string]eventMark{},
 	}
 	if r.events == nil {
-		r.events = controllers.NewRecorder(s.cfg.Registry, s.cfg.Name, s.log)
+		r.events = controller.NewRecorder(s.cfg.Registry, s.cfg.Name, s.log)
 		go r.events.Run(ctx)
 	}
 	if r.load == nil {
@@ -142,7 +143,7 @@ type run struct {
 	*Scheduler
 	pods   *store.Cache
 	queue  workqueue.TypedRateLimitingInterface[string]
-	events *controllers.Recorder
+	events *controller.Recorder
 	load   LoadSource
 	w      weights
 	sem    chan struct{} // bounds bindings in flight
@@ -300,7 +301,7 @@ func (r *run) next(ctx context.Context) bool {
 // binding to a binder, so that the next decision need not wait for etcd.
 func (r *run) scheduleOne(ctx context.Context, key string) {
 	start := time.Now()
-	ns, name := controllers.SplitKey(key)
+	ns, name := controller.SplitKey(key)
 	obj, ok := r.pods.Get(ns, name)
 	if !ok {
 		r.queue.Forget(key)

@@ -10,6 +10,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/shoalmesh/shoal/api"
 )
 
 // Relisted is the Cache event that follows a re-list (after etcd compacted
@@ -31,7 +33,7 @@ type Handler func(Event)
 // event twice or miss one that changed their view.
 type Cache struct {
 	store *Store
-	res   *Resource
+	res   *api.Resource
 	log   *slog.Logger
 
 	mu       sync.RWMutex // guards objs and rev
@@ -48,7 +50,7 @@ type Cache struct {
 }
 
 // NewCache returns a cache of r; call Run to fill it.
-func NewCache(st *Store, r *Resource, log *slog.Logger) *Cache {
+func NewCache(st *Store, r *api.Resource, log *slog.Logger) *Cache {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -63,7 +65,7 @@ func NewCache(st *Store, r *Resource, log *slog.Logger) *Cache {
 }
 
 // Resource is the resource the cache holds.
-func (c *Cache) Resource() *Resource { return c.res }
+func (c *Cache) Resource() *api.Resource { return c.res }
 
 // Run fills the cache and keeps it current until ctx ends.
 func (c *Cache) Run(ctx context.Context) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+
+	"github.com/shoalmesh/shoal/api"
 )
 
 // Caches is a process's set of shared caches, one per resource, created on
@@ -15,18 +17,18 @@ type Caches struct {
 	log   *slog.Logger
 
 	mu      sync.Mutex
-	caches  map[*Resource]*Cache
+	caches  map[*api.Resource]*Cache
 	ctx     context.Context // set by Start; caches made later start at once
 	started bool
 }
 
 // NewCaches returns an empty set over st.
 func NewCaches(st *Store, log *slog.Logger) *Caches {
-	return &Caches{store: st, log: log, caches: map[*Resource]*Cache{}}
+	return &Caches{store: st, log: log, caches: map[*api.Resource]*Cache{}}
 }
 
 // For returns the cache of r, creating (and, once started, running) it.
-func (cs *Caches) For(r *Resource) *Cache {
+func (cs *Caches) For(r *api.Resource) *Cache {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	c, ok := cs.caches[r]
@@ -42,7 +44,7 @@ func (cs *Caches) For(r *Resource) *Cache {
 
 // Existing returns the cache of r if some part of the process made one and
 // it has its first list; it never starts a new one.
-func (cs *Caches) Existing(r *Resource) (*Cache, bool) {
+func (cs *Caches) Existing(r *api.Resource) (*Cache, bool) {
 	cs.mu.Lock()
 	c, ok := cs.caches[r]
 	cs.mu.Unlock()
@@ -71,7 +73,7 @@ func (cs *Caches) Start(ctx context.Context) {
 }
 
 // WaitSynced waits until every cache in rs has its first list.
-func (cs *Caches) WaitSynced(ctx context.Context, rs ...*Resource) error {
+func (cs *Caches) WaitSynced(ctx context.Context, rs ...*api.Resource) error {
 	for _, r := range rs {
 		if err := cs.For(r).WaitSynced(ctx); err != nil {
 			return err

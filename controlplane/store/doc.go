@@ -13,6 +13,9 @@
 // watch from R+1, re-list on compaction) that the API server, DNS, xDS,
 // controllers and scheduler read instead of etcd.
 //
+// Which resources exist and where each lives is package api's (api.Resource,
+// api.Services, ...); Object and Resource here are the same types.
+//
 //	st := store.New(client)
-//	svc, err := st.Get(ctx, registry.Services, "default", "web")
+//	svc, err := st.Get(ctx, api.Services.Resource, "default", "web")
 package store

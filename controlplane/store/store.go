@@ -14,6 +14,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/shoalmesh/shoal/api"
 )
 
 // Store reads and writes objects in etcd. It is safe for concurrent use.
@@ -46,7 +48,7 @@ func (p Predicate) Empty() bool {
 }
 
 // Matches reports whether obj, a r, is selected by p.
-func (p Predicate) Matches(r *Resource, obj Object) bool {
+func (p Predicate) Matches(r *api.Resource, obj Object) bool {
 	if p.Label != nil && !p.Label.Empty() && !p.Label.Matches(labels.Set(obj.GetLabels())) {
 		return false
 	}
@@ -58,7 +60,7 @@ func (p Predicate) Matches(r *Resource, obj Object) bool {
 
 // Encode is the stored form of obj: JSON with apiVersion and kind, without
 // resourceVersion (that is the key's mod revision).
-func Encode(r *Resource, obj Object) ([]byte, error) {
+func Encode(r *api.Resource, obj Object) ([]byte, error) {
 	rv := obj.GetResourceVersion()
 	obj.SetResourceVersion("")
 	obj.GetObjectKind().SetGroupVersionKind(r.GroupVersionKind())
@@ -70,7 +72,7 @@ func Encode(r *Resource, obj Object) ([]byte, error) {
 	return b, nil
 }
 
-func decode(r *Resource, value []byte, rev int64) (Object, error) {
+func decode(r *api.Resource, value []byte, rev int64) (Object, error) {
 	obj := r.New()
 	if err := json.Unmarshal(value, obj); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", r.Kind, err)
@@ -93,7 +95,7 @@ func ParseResourceVersion(rv string) (int64, error) {
 }
 
 // Get returns the object namespace/name.
-func (s *Store) Get(ctx context.Context, r *Resource, namespace, name string) (Object, error) {
+func (s *Store) Get(ctx context.Context, r *api.Resource, namespace, name string) (Object, error) {
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
 	resp, err := s.client.Get(ctx, r.Key(namespace, name))
@@ -134,7 +136,7 @@ type continueToken struct {
 
 // List returns the objects of r in namespace ("" for all) that opts selects,
 // all read at one revision.
-func (s *Store) List(ctx context.Context, r *Resource, namespace string, opts ListOptions) (*ListResult, error) {
+func (s *Store) List(ctx context.Context, r *api.Resource, namespace string, opts ListOptions) (*ListResult, error) {
 	prefix := r.ListPrefix(namespace)
 	start, rev := prefix, opts.Revision
 	if opts.Continue != "" {
@@ -216,7 +218,7 @@ func decodeContinue(s, prefix string) (continueToken, error) {
 
 // Create stores obj, which must not exist yet, together with extra, and
 // returns it with its resourceVersion set.
-func (s *Store) Create(ctx context.Context, r *Resource, obj Object, extra Txn) (Object, error) {
+func (s *Store) Create(ctx context.Context, r *api.Resource, obj Object, extra Txn) (Object, error) {
 	if obj.GetResourceVersion() != "" {
 		return nil, apierrors.NewBadRequest("resourceVersion must not be set on create")
 	}
@@ -245,7 +247,7 @@ func (s *Store) Create(ctx context.Context, r *Resource, obj Object, extra Txn) 
 
 // Update replaces the stored object with obj if it is still at obj's
 // resourceVersion (compare-and-swap); otherwise it returns 409 Conflict.
-func (s *Store) Update(ctx context.Context, r *Resource, obj Object, extra Txn) (Object, error) {
+func (s *Store) Update(ctx context.Context, r *api.Resource, obj Object, extra Txn) (Object, error) {
 	rev, err := ParseResourceVersion(obj.GetResourceVersion())
 	if err != nil {
 		return nil, err
@@ -287,7 +289,7 @@ type UpdateFunc func(current Object) (Object, Txn, error)
 
 // GuaranteedUpdate reads the object, applies update and writes the result,
 // retrying from a fresh read when another writer got there first.
-func (s *Store) GuaranteedUpdate(ctx context.Context, r *Resource, namespace, name string, update UpdateFunc) (Object, error) {
+func (s *Store) GuaranteedUpdate(ctx context.Context, r *api.Resource, namespace, name string, update UpdateFunc) (Object, error) {
 	for attempt := 0; ; attempt++ {
 		cur, err := s.Get(ctx, r, namespace, name)
 		if err != nil {
@@ -315,7 +317,7 @@ type Preconditions struct {
 
 // Delete removes namespace/name, with whatever extra returns for the object
 // being deleted, and returns the object as it was.
-func (s *Store) Delete(ctx context.Context, r *Resource, namespace, name string, pre *Preconditions, extra func(Object) Txn) (Object, error) {
+func (s *Store) Delete(ctx context.Context, r *api.Resource, namespace, name string, pre *Preconditions, extra func(Object) Txn) (Object, error) {
 	key := r.Key(namespace, name)
 	for attempt := 0; ; attempt++ {
 		cur, err := s.Get(ctx, r, namespace, name)
@@ -347,7 +349,7 @@ func (s *Store) Delete(ctx context.Context, r *Resource, namespace, name string,
 	}
 }
 
-func checkPreconditions(r *Resource, cur Object, pre *Preconditions) error {
+func checkPreconditions(r *api.Resource, cur Object, pre *Preconditions) error {
 	if pre == nil {
 		return nil
 	}
@@ -362,7 +364,7 @@ func checkPreconditions(r *Resource, cur Object, pre *Preconditions) error {
 	return nil
 }
 
-func conflict(r *Resource, name string) error {
+func conflict(r *api.Resource, name string) error {
 	return apierrors.NewConflict(r.GroupResource(), name,
 		errors.New("the object has been modified; please apply your changes to the latest version and try again"))
 }

@@ -14,12 +14,12 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
 
-	"github.com/shoalmesh/shoal/controlplane/registry"
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/store"
 	"github.com/shoalmesh/shoal/controlplane/store/storetest"
 )
 
-var svcs = registry.Services.Resource
+var svcs = api.Services.Resource
 
 func newStore(t *testing.T) (*store.Store, *storetest.Etcd) {
 	e := storetest.StartEtcd(t)

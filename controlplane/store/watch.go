@@ -11,6 +11,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/shoalmesh/shoal/api"
 )
 
 // Event is one change to an object, as a watch reports it.
@@ -36,7 +38,7 @@ type Event struct {
 //
 // The channel closes when ctx ends or after an Error event. A watch survives an
 // etcd restart: the client resumes it from the last revision it delivered.
-func (s *Store) Watch(ctx context.Context, r *Resource, namespace string, rev int64, pred Predicate, progress bool) <-chan Event {
+func (s *Store) Watch(ctx context.Context, r *api.Resource, namespace string, rev int64, pred Predicate, progress bool) <-chan Event {
 	return s.watch(ctx, r, namespace, rev, pred, progress, true)
 }
 
@@ -44,7 +46,7 @@ func (s *Store) Watch(ctx context.Context, r *Resource, namespace string, rev in
 // carry no Old: a Deleted event's Object has only its namespace, name and
 // the deletion's revision. A Cache, which holds the previous values itself,
 // watches that way and decodes each change once instead of twice.
-func (s *Store) watch(ctx context.Context, r *Resource, namespace string, rev int64, pred Predicate, progress, withPrev bool) <-chan Event {
+func (s *Store) watch(ctx context.Context, r *api.Resource, namespace string, rev int64, pred Predicate, progress, withPrev bool) <-chan Event {
 	out := make(chan Event, 100)
 	opts := []clientv3.OpOption{clientv3.WithPrefix()}
 	if withPrev {
@@ -120,7 +122,7 @@ func watchError(err error, rev int64) error {
 }
 
 // translate turns one etcd event into the event a watcher with pred sees.
-func translate(r *Resource, ev *clientv3.Event, pred Predicate) (Event, bool, error) {
+func translate(r *api.Resource, ev *clientv3.Event, pred Predicate) (Event, bool, error) {
 	rev := ev.Kv.ModRevision
 	var cur, old Object
 	var err error
@@ -157,11 +159,11 @@ func translate(r *Resource, ev *clientv3.Event, pred Predicate) (Event, bool, er
 
 // translateBare turns an etcd event without its previous value into an
 // event; see watch.
-func translateBare(r *Resource, ev *clientv3.Event) (Event, bool, error) {
+func translateBare(r *api.Resource, ev *clientv3.Event) (Event, bool, error) {
 	rev := ev.Kv.ModRevision
 	if ev.Type == mvccpb.DELETE {
 		gone := r.New()
-		ns, name := r.splitKey(string(ev.Kv.Key))
+		ns, name := r.SplitKey(string(ev.Kv.Key))
 		gone.SetNamespace(ns)
 		gone.SetName(name)
 		gone.SetResourceVersion(strconv.FormatInt(rev, 10))

@@ -27,7 +27,7 @@ type clusterResolver struct {
 
 func startClusterResolver(t testing.TB) *clusterResolver {
 	t.Helper()
-	// shoal up registers its caches for the cluster plugin (zone.UseCaches).
+	// shoal up registers its caches for the cluster plugin (cluster.UseCaches).
 	s := clustertest.Start(t, clustertest.Options{})
 	up := &upstream{ip: "192.0.2.1"}
 	d := resolver.Defaults{

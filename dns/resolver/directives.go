@@ -4,7 +4,7 @@ import (
 	"slices"
 
 	// The plugins of the curated server. A blank import registers a plugin's
-	// directive with Caddy (cluster is registered by dns/zone, which
+	// directive with Caddy (cluster is registered by dns/cluster, which
 	// server.go imports); only directives in the list below are accepted in
 	// a Corefile.
 	_ "github.com/coredns/coredns/plugin/autopath"

@@ -1,7 +1,7 @@
 // Package resolver runs Shoal's DNS server: CoreDNS's server core
 // (core/dnsserver, configured by a Corefile through coredns/caddy) with a
 // curated set of CoreDNS's own plugins and Shoal's cluster plugin
-// (dns/zone). Nothing here answers a query itself: forwarding, caching,
+// (dns/cluster). Nothing here answers a query itself: forwarding, caching,
 // metrics and health are CoreDNS's code.
 //
 // A server is started from a Corefile and stops when its context ends:

@@ -14,7 +14,7 @@ import (
 	"github.com/coredns/caddy/caddyfile"
 	"github.com/coredns/coredns/core/dnsserver"
 
-	"github.com/shoalmesh/shoal/dns/zone"
+	"github.com/shoalmesh/shoal/dns/cluster"
 )
 
 // Server is a running resolver: one Caddy instance of CoreDNS's server type.
@@ -79,7 +79,7 @@ func start(ctx context.Context, name, path string, body []byte, log *slog.Logger
 	startMu.Lock()
 	setup()
 	useLogger(log)
-	zone.UseLogger(log.With("plugin", "cluster"))
+	cluster.UseLogger(log.With("plugin", "cluster"))
 	if err := dnsserver.SetDirectives(directives); err != nil {
 		startMu.Unlock()
 		return nil, fmt.Errorf("set directives: %w", err)

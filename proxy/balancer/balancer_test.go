@@ -23,7 +23,7 @@ func endpoints(weights ...uint32) []Endpoint {
 }
 
 // counts picks n times, beginning and ending each pick at once.
-func counts(t *testing.T, c *Cluster, n int) map[netip.AddrPort]int {
+func counts(t *testing.T, c *Balancer, n int) map[netip.AddrPort]int {
 	t.Helper()
 	got := map[netip.AddrPort]int{}
 	for range n {

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Host is one endpoint of a Cluster. The same *Host is kept across updates
+// Host is one endpoint of a Balancer. The same *Host is kept across updates
 // for as long as its address stays in the set, so a caller may hold it for
 // the life of a connection even if the endpoint is removed meanwhile; its
 // counters stay valid then, which is how a load report still gets the work
@@ -18,8 +18,8 @@ import (
 // Pick reads and updates rarely change, the second the counters every
 // request writes, the third the response-time totals for load reports.
 type Host struct {
-	addr    netip.AddrPort
-	cluster *Cluster
+	addr     netip.AddrPort
+	balancer *Balancer
 	// ejectedUntil is the unix-nano time the current ejection ends (0: never
 	// ejected). ejections counts ejections for the growing ejection time.
 	ejectedUntil atomic.Int64
@@ -107,7 +107,7 @@ func (h *Host) Observe(d time.Duration) {
 	if d <= 0 {
 		d = 1
 	}
-	now := h.cluster.now()
+	now := h.balancer.now()
 	next := float64(d)
 	if prev := h.rtt.Load(); prev != 0 {
 		w := rttWeight
@@ -124,7 +124,7 @@ func (h *Host) Observe(d time.Duration) {
 
 // RTT is the host's response-time estimate now (0 before any sample),
 // faded by the time since the last one.
-func (h *Host) RTT() time.Duration { return time.Duration(h.rttNow(h.cluster.now())) }
+func (h *Host) RTT() time.Duration { return time.Duration(h.rttNow(h.balancer.now())) }
 
 func (h *Host) rttNow(now int64) float64 {
 	rtt := h.rtt.Load()
@@ -138,7 +138,7 @@ func (h *Host) rttNow(now int64) float64 {
 }
 
 // Ejected reports whether outlier detection has ejected the host now.
-func (h *Host) Ejected() bool { return h.ejectedAt(h.cluster.now()) }
+func (h *Host) Ejected() bool { return h.ejectedAt(h.balancer.now()) }
 
 func (h *Host) ejectedAt(now int64) bool {
 	until := h.ejectedUntil.Load()
@@ -160,8 +160,8 @@ func (h *Host) Report(ok bool) {
 		return
 	}
 	h.errored.Add(1)
-	limit := h.cluster.opts.ConsecutiveFailures
+	limit := h.balancer.opts.ConsecutiveFailures
 	if limit > 0 && int(h.consecutiveFailures.Add(1)) >= limit {
-		h.cluster.eject(h)
+		h.balancer.eject(h)
 	}
 }

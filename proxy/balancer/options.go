@@ -22,7 +22,7 @@ func (m Mode) String() string {
 	return "unknown"
 }
 
-// Options configures a Cluster. Zero fields take the defaults below, which
+// Options configures a Balancer. Zero fields take the defaults below, which
 // are Envoy's outlier-detection defaults except MaxEjectionPercent.
 type Options struct {
 	Mode Mode

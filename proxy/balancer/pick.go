@@ -12,14 +12,14 @@ const draws = 3
 // and ejected hosts and those for which exclude (may be nil) returns true.
 // It takes no lock and does not allocate. It reports false when no host is
 // eligible.
-func (c *Cluster) Pick(exclude func(netip.AddrPort) bool) (*Host, bool) {
-	s := c.snap.Load()
+func (b *Balancer) Pick(exclude func(netip.AddrPort) bool) (*Host, bool) {
+	s := b.snap.Load()
 	if len(s.live) == 0 {
 		return nil, false
 	}
 	var p picker
-	p.c, p.exclude = c, exclude
-	if c.opts.Mode == RoundRobin {
+	p.b, p.exclude = b, exclude
+	if b.opts.Mode == RoundRobin {
 		return p.roundRobin(s)
 	}
 	return p.leastRequest(s)
@@ -28,7 +28,7 @@ func (c *Cluster) Pick(exclude func(netip.AddrPort) bool) (*Host, bool) {
 // picker carries one Pick's state; now is read from the clock only when a
 // candidate has ever been ejected.
 type picker struct {
-	c       *Cluster
+	b       *Balancer
 	exclude func(netip.AddrPort) bool
 	now     int64
 }
@@ -39,7 +39,7 @@ func (p *picker) eligible(h *Host) bool {
 	}
 	if until := h.ejectedUntil.Load(); until != 0 {
 		if p.now == 0 {
-			p.now = p.c.now()
+			p.now = p.b.now()
 		}
 		return p.now >= until
 	}
@@ -77,7 +77,7 @@ func (p *picker) lighter(s *snapshot, i, j int) bool {
 	ai, aj := hi.active.Load(), hj.active.Load()
 	if hi.rtt.Load() != 0 && hj.rtt.Load() != 0 {
 		if p.now == 0 {
-			p.now = p.c.now()
+			p.now = p.b.now()
 		}
 		ci, cj := float64(ai+1)*hi.rttNow(p.now), float64(aj+1)*hj.rttNow(p.now)
 		switch {
@@ -153,13 +153,13 @@ func (p *picker) leastRequest(s *snapshot) (*Host, bool) {
 func (p *picker) roundRobin(s *snapshot) (*Host, bool) {
 	n := len(s.live)
 	for range n {
-		h := s.live[s.rrIndex(p.c.rr.Add(1)-1)]
+		h := s.live[s.rrIndex(p.b.rr.Add(1)-1)]
 		if p.eligible(h) {
 			return h, true
 		}
 	}
 	// Weighted slots may keep landing on ineligible hosts; scan once.
-	start := int(p.c.rr.Load() % uint64(n))
+	start := int(p.b.rr.Load() % uint64(n))
 	for k := range n {
 		if h := s.live[(start+k)%n]; p.eligible(h) {
 			return h, true

@@ -1,5 +1,5 @@
 // Package l4 proxies TCP connections accepted on a listener to the
-// endpoints of a balancer.Cluster.
+// endpoints of a balancer.Balancer.
 //
 // Each accepted connection gets one endpoint, picked by the cluster
 // (power of two choices on active connections by default). A failed

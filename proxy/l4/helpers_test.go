@@ -77,7 +77,7 @@ func deadAddr(t *testing.T) netip.AddrPort {
 	return netip.MustParseAddrPort(testenv.FreeAddr(t))
 }
 
-func cluster(eps ...balancer.Endpoint) *balancer.Cluster {
+func cluster(eps ...balancer.Endpoint) *balancer.Balancer {
 	c := balancer.New(balancer.Options{})
 	c.Update(eps)
 	return c
@@ -90,7 +90,7 @@ func ep(a netip.AddrPort, w uint32) balancer.Endpoint {
 // startProxy serves a proxy on 127.0.0.1 and shuts it down at cleanup.
 // Its Service defaults to the test's name, so that each test has series
 // of its own.
-func startProxy(t *testing.T, c *balancer.Cluster, opts Options) (*Proxy, string) {
+func startProxy(t *testing.T, c *balancer.Balancer, opts Options) (*Proxy, string) {
 	t.Helper()
 	if opts.Service == "" {
 		opts.Service = t.Name()

@@ -55,7 +55,7 @@ func (o Options) withDefaults() Options {
 // Proxy forwards the TCP connections of one or more listeners to a
 // cluster's endpoints.
 type Proxy struct {
-	cluster *balancer.Cluster
+	cluster *balancer.Balancer
 	opts    Options
 	log     *slog.Logger
 	dialer  net.Dialer
@@ -73,7 +73,7 @@ type Proxy struct {
 }
 
 // New returns a proxy to cluster's endpoints; start it with Serve.
-func New(cluster *balancer.Cluster, opts Options) *Proxy {
+func New(cluster *balancer.Balancer, opts Options) *Proxy {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	m := acquireMetrics(opts.Service)

@@ -81,7 +81,7 @@ func (o UDPOptions) withDefaults() UDPOptions {
 // the endpoint refuses before that. A flow that gets no reply and no error
 // (one-way traffic such as syslog) reports nothing.
 type UDPProxy struct {
-	cluster *balancer.Cluster
+	cluster *balancer.Balancer
 	opts    UDPOptions
 	log     *slog.Logger
 	m       *udpMetrics
@@ -115,7 +115,7 @@ type flow struct {
 }
 
 // NewUDP returns a UDP proxy to cluster's endpoints; start it with Serve.
-func NewUDP(cluster *balancer.Cluster, opts UDPOptions) *UDPProxy {
+func NewUDP(cluster *balancer.Balancer, opts UDPOptions) *UDPProxy {
 	opts = opts.withDefaults()
 	m := acquireUDPMetrics(opts.Service)
 	return &UDPProxy{

@@ -90,7 +90,7 @@ func deadUDPAddr(t *testing.T) netip.AddrPort {
 
 // startUDPProxy serves a UDP proxy on 127.0.0.1 and shuts it down at
 // cleanup, checking that Serve then returns ErrProxyClosed.
-func startUDPProxy(t *testing.T, c *balancer.Cluster, opts UDPOptions) (*UDPProxy, netip.AddrPort) {
+func startUDPProxy(t *testing.T, c *balancer.Balancer, opts UDPOptions) (*UDPProxy, netip.AddrPort) {
 	t.Helper()
 	if opts.Service == "" {
 		opts.Service = t.Name()

@@ -1,5 +1,5 @@
 // Package l7 proxies the HTTP requests accepted on a listener to the
-// endpoints of a balancer.Cluster, picking an endpoint per request rather
+// endpoints of a balancer.Balancer, picking an endpoint per request rather
 // than per connection, so that keep-alive HTTP/1.1 clients and HTTP/2
 // (gRPC) clients, which hold one connection for a long time, are spread
 // over every endpoint (kubernetes#38456).

@@ -67,7 +67,7 @@ func deadAddr(t *testing.T) netip.AddrPort {
 	return netip.MustParseAddrPort(testenv.FreeAddr(t))
 }
 
-func newCluster(opts balancer.Options, addrs ...netip.AddrPort) *balancer.Cluster {
+func newCluster(opts balancer.Options, addrs ...netip.AddrPort) *balancer.Balancer {
 	c := balancer.New(opts)
 	eps := make([]balancer.Endpoint, len(addrs))
 	for i, a := range addrs {
@@ -94,12 +94,12 @@ func (l *countingListener) Accept() (net.Conn, error) {
 // startProxy serves c on 127.0.0.1 and shuts the proxy down at cleanup
 // (unless the test did). Its Service is the test's name, so that each
 // test has series of its own.
-func startProxy(t *testing.T, c *balancer.Cluster) (*Proxy, *countingListener) {
+func startProxy(t *testing.T, c *balancer.Balancer) (*Proxy, *countingListener) {
 	t.Helper()
 	return startProxyWith(t, c, Options{Service: t.Name()})
 }
 
-func startProxyWith(t *testing.T, c *balancer.Cluster, opts Options) (*Proxy, *countingListener) {
+func startProxyWith(t *testing.T, c *balancer.Balancer, opts Options) (*Proxy, *countingListener) {
 	t.Helper()
 	opts = pathOptions(t, opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -223,7 +223,7 @@ func readToHeaders(c net.Conn) {
 
 // weighted is a cluster of the given endpoints and weights that never
 // ejects.
-func weighted(eps ...balancer.Endpoint) *balancer.Cluster {
+func weighted(eps ...balancer.Endpoint) *balancer.Balancer {
 	c := balancer.New(balancer.Options{ConsecutiveFailures: -1})
 	c.Update(eps)
 	return c

@@ -64,7 +64,7 @@ const (
 // Proxy forwards the HTTP requests of one or more listeners to a
 // cluster's endpoints.
 type Proxy struct {
-	cluster *balancer.Cluster
+	cluster *balancer.Balancer
 	opts    Options
 	log     *slog.Logger
 	m       *serviceMetrics
@@ -96,7 +96,7 @@ type Proxy struct {
 }
 
 // New returns a proxy to cluster's endpoints; start it with Serve.
-func New(cluster *balancer.Cluster, opts Options) *Proxy {
+func New(cluster *balancer.Balancer, opts Options) *Proxy {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	m := acquireMetrics(opts.Service)

@@ -63,7 +63,7 @@ type ClusterInfo struct {
 	// endpoint's IP as sub_zone).
 	Endpoints []xdsclient.Endpoint
 	// Balancer is the cluster's balancer, whose hosts count the load.
-	Balancer *balancer.Cluster
+	Balancer *balancer.Balancer
 }
 
 // Reporter is an LRS client. Create it with New and start it with Run.

@@ -512,7 +512,7 @@ func TestFromSnapshot(t *testing.T) {
 		},
 		Endpoints: map[string][]xdsclient.Endpoint{"web-eds": web.Endpoints},
 	}
-	got := FromSnapshot(s, map[string]*balancer.Cluster{"web": web.Balancer, "api": api.Balancer, "stale": api.Balancer})
+	got := FromSnapshot(s, map[string]*balancer.Balancer{"web": web.Balancer, "api": api.Balancer, "stale": api.Balancer})
 	if len(got) != 2 {
 		t.Fatalf("FromSnapshot gave %d clusters, want web and api", len(got))
 	}

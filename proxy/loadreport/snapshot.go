@@ -9,7 +9,7 @@ import (
 // balancer in balancers (the proxy's, by cluster name). Neither argument is
 // kept or changed; the result shares s's endpoint slices, which are
 // immutable.
-func FromSnapshot(s *xdsclient.Snapshot, balancers map[string]*balancer.Cluster) map[string]ClusterInfo {
+func FromSnapshot(s *xdsclient.Snapshot, balancers map[string]*balancer.Balancer) map[string]ClusterInfo {
 	if s == nil {
 		return nil
 	}

@@ -11,8 +11,8 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/proxy/balancer"
-	"github.com/shoalmesh/shoal/xds/load"
 )
 
 // tally turns the hosts' cumulative counters into per-interval reports: it
@@ -211,7 +211,7 @@ type counts struct {
 	rttSum   time.Duration
 }
 
-// addLatency adds d's response times to the load metric load.LatencyMetric
+// addLatency adds d's response times to the load metric api.LRSLatencyMetric
 // of stats (the only one the proxy reports): the control plane's latency
 // for an endpoint is its mean.
 func addLatency(stats []*endpointv3.EndpointLoadMetricStats, d counts) []*endpointv3.EndpointLoadMetricStats {
@@ -219,7 +219,7 @@ func addLatency(stats []*endpointv3.EndpointLoadMetricStats, d counts) []*endpoi
 		return stats
 	}
 	if len(stats) == 0 {
-		stats = []*endpointv3.EndpointLoadMetricStats{{MetricName: load.LatencyMetric}}
+		stats = []*endpointv3.EndpointLoadMetricStats{{MetricName: api.LRSLatencyMetric}}
 	}
 	stats[0].NumRequestsFinishedWithMetric += d.rttCount
 	stats[0].TotalMetricValue += d.rttSum.Seconds()

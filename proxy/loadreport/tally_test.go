@@ -29,7 +29,7 @@ func newCluster(eps ...xdsclient.Endpoint) ClusterInfo {
 	return ClusterInfo{EDSName: "eds", LRS: true, Endpoints: eps, Balancer: b}
 }
 
-func update(b *balancer.Cluster, eps []xdsclient.Endpoint) {
+func update(b *balancer.Balancer, eps []xdsclient.Endpoint) {
 	bs := make([]balancer.Endpoint, len(eps))
 	for i, e := range eps {
 		bs[i] = balancer.Endpoint{Addr: e.Addr, Weight: e.Weight}
@@ -263,7 +263,7 @@ func TestTallySelects(t *testing.T) {
 }
 
 // TestTallyLatency: the response times hosts observed in an interval go
-// out as the load metric load.LatencyMetric, per endpoint and locality.
+// out as the load metric api.LRSLatencyMetric, per endpoint and locality.
 func TestTallyLatency(t *testing.T) {
 	web := newCluster(ep("10.0.0.1:80"))
 	infos := map[string]ClusterInfo{"web": web}

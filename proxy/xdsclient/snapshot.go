@@ -124,7 +124,10 @@ type Route struct {
 	Cluster string
 }
 
-// Cluster is an EDS cluster.
+// Cluster is a CDS resource (envoy.config.cluster.v3.Cluster) of type EDS,
+// reduced to what the proxy uses. The name is Envoy's: a named group of
+// upstream endpoints that Routes and Listeners send traffic to, not a
+// cluster of machines.
 type Cluster struct {
 	Name string
 	// EDSName is the ClusterLoadAssignment name (the cluster name unless

@@ -10,7 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shoalmesh/shoal/controlplane/nodeload"
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
@@ -32,13 +32,13 @@ func TestKubectlTop(t *testing.T) {
 		t.Fatal(err)
 	}
 	now, holder := metav1.NewMicroTime(time.Now()), "node-1"
-	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: nodeload.Namespace, Name: "node-1"},
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: api.NodeLeaseNamespace, Name: "node-1"},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, RenewTime: &now}}
-	if err := nodeload.Set(lease, nodeload.Report{CPU: 1.25, Memory: 2 << 30, Pods: 1, Time: time.Now(),
-		PodLoads: map[string]nodeload.PodLoad{"default/web": {CPU: 0.25, Memory: 100 << 20}}}); err != nil {
+	if err := api.SetLoadReport(lease, api.LoadReport{CPU: 1.25, Memory: 2 << 30, Pods: 1, Time: time.Now(),
+		PodLoads: map[string]api.PodLoad{"default/web": {CPU: 0.25, Memory: 100 << 20}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cs.CoordinationV1().Leases(nodeload.Namespace).Create(ctx, lease, metav1.CreateOptions{}); err != nil {
+	if _, err := cs.CoordinationV1().Leases(api.NodeLeaseNamespace).Create(ctx, lease, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var out string

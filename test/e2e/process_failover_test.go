@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/controlplane/controller"
 	"github.com/shoalmesh/shoal/controlplane/controllers"
 	"github.com/shoalmesh/shoal/controlplane/store/storetest"
 	"github.com/shoalmesh/shoal/internal/testenv"
@@ -68,7 +69,7 @@ func testFailoverOnKill(t *testing.T, bin string) {
 		}
 		return err
 	})
-	t.Logf("survivor led %v after the leader was killed (lease %d s)", time.Since(killed).Round(time.Millisecond), controllers.LeaseTTL)
+	t.Logf("survivor led %v after the leader was killed (lease %d s)", time.Since(killed).Round(time.Millisecond), controller.LeaseTTL)
 
 	// The new leader's controllers act.
 	cs := survivor.clientset(t)

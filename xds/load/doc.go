@@ -42,7 +42,7 @@
 // otherwise; 1 when no endpoint of the group has in-flight reports), p = 0.5
 // requests, p_cpu = 0.05 cores, a latency prior of P = 10 ms over q = 1
 // request/s; N = [Neutral] = 100, [MinWeight] = 5, [MaxWeight] = 400.
-// latency_i is what reporters that time requests report ([LatencyMetric]:
+// latency_i is what reporters that time requests report (api.LRSLatencyMetric:
 // Shoal's proxy), else Little's law, (inflight_i + P·q) / (rps_i + q), at
 // 10 requests/s or more (in-flight requests are counted at the instant of
 // a report: a pod with a request now and then is caught with none). An

@@ -21,7 +21,7 @@ type Sample struct {
 	InProgress uint64
 	// Timed requests took LatencySum seconds in all (a reporter that
 	// measures response times: Shoal's proxy, as the load metric
-	// LatencyMetric).
+	// api.LRSLatencyMetric).
 	Timed      uint64
 	LatencySum float64
 	// Interval is the time the counts cover; a sample without one is ignored.
@@ -76,11 +76,6 @@ type accum struct {
 	timed, latencySum               float64
 	reporters                       int
 }
-
-// LatencyMetric is the name of the LRS load metric (load_metric_stats)
-// carrying response times in seconds: the number of timed requests and
-// their total. Shoal's proxy reports it per endpoint.
-const LatencyMetric = "shoal.io/latency_seconds"
 
 // NewTable returns an empty Table.
 func NewTable() *Table {

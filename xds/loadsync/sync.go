@@ -12,7 +12,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/shoalmesh/shoal/controlplane/controllers"
+	"github.com/shoalmesh/shoal/controlplane/controller"
 	"github.com/shoalmesh/shoal/xds/load"
 )
 
@@ -233,7 +233,7 @@ func (s *Sync) grant(ctx context.Context) (clientv3.LeaseID, error) {
 // campaign holds the weights lead while it can, through the same leader
 // election the controllers use.
 func (s *Sync) campaign(ctx context.Context) {
-	controllers.RunElection(ctx, s.cfg.Client, ElectionKey, s.cfg.Replica, s.log, leadership{s})
+	controller.RunElection(ctx, s.cfg.Client, ElectionKey, s.cfg.Replica, s.log, leadership{s})
 }
 
 // leadership marks its Sync as leading while it runs.

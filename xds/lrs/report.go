@@ -10,6 +10,7 @@ import (
 	lrsv3 "github.com/envoyproxy/go-control-plane/envoy/service/load_stats/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/xds/load"
 )
 
@@ -59,15 +60,15 @@ func newStream(reporter, node string, table *load.Table, fallback time.Duration,
 // counts is one locality's or endpoint's stats in a report.
 type counts struct {
 	issued, succeeded, errors, inProgress uint64
-	// timed requests took latencySum seconds (load.LatencyMetric).
+	// timed requests took latencySum seconds (api.LRSLatencyMetric).
 	timed      uint64
 	latencySum float64
 }
 
-// latency reads the load.LatencyMetric load metric, if reported.
+// latency reads the api.LRSLatencyMetric load metric, if reported.
 func latency(stats []*endpointv3.EndpointLoadMetricStats) (timed uint64, sum float64) {
 	for _, m := range stats {
-		if m.GetMetricName() == load.LatencyMetric {
+		if m.GetMetricName() == api.LRSLatencyMetric {
 			timed += m.GetNumRequestsFinishedWithMetric()
 			sum += m.GetTotalMetricValue()
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/xds/load"
 )
 
@@ -241,14 +242,14 @@ func TestHandleIdleExpires(t *testing.T) {
 }
 
 // TestHandleLatencyMetric: the response times Shoal's proxy reports as
-// the load metric load.LatencyMetric become the endpoint's mean latency,
+// the load metric api.LRSLatencyMetric become the endpoint's mean latency,
 // over reporters and clusters; other metrics and nonsense are ignored.
 func TestHandleLatencyMetric(t *testing.T) {
 	tb := load.NewTable()
 	timed := func(es *endpointv3.UpstreamEndpointStats, n uint64, sum float64) *endpointv3.UpstreamEndpointStats {
 		es.LoadMetricStats = append(es.LoadMetricStats,
 			&endpointv3.EndpointLoadMetricStats{MetricName: "cpu_utilization", NumRequestsFinishedWithMetric: 5, TotalMetricValue: 99},
-			&endpointv3.EndpointLoadMetricStats{MetricName: load.LatencyMetric, NumRequestsFinishedWithMetric: n, TotalMetricValue: sum})
+			&endpointv3.EndpointLoadMetricStats{MetricName: api.LRSLatencyMetric, NumRequestsFinishedWithMetric: n, TotalMetricValue: sum})
 		return es
 	}
 	a := newStream("proxy-a#1", "proxy-a", tb, time.Second, slog.New(slog.DiscardHandler))

@@ -1,5 +1,5 @@
 // Package podcpu feeds the per-pod CPU that node agents report (on their
-// Leases, see controlplane/nodeload) into the xDS load table, keyed by pod
+// Leases, see api.LoadReport) into the xDS load table, keyed by pod
 // IP, so the cluster-wide weights see CPU as well as requests: a pod made
 // busy by work no proxy reports (a batch job, a noisy neighbour in the pod)
 // also gets less traffic.
@@ -13,7 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
-	"github.com/shoalmesh/shoal/controlplane/nodeload"
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/store"
 	"github.com/shoalmesh/shoal/xds/load"
 )
@@ -35,7 +35,7 @@ func Run(ctx context.Context, leases Leases, pods Pods, table *load.Table) {
 			return
 		}
 		l, ok := e.Object.(*coordinationv1.Lease)
-		if !ok || l.Namespace != nodeload.Namespace {
+		if !ok || l.Namespace != api.NodeLeaseNamespace {
 			return
 		}
 		Apply(l, pods, table, time.Now())
@@ -46,7 +46,7 @@ func Run(ctx context.Context, leases Leases, pods Pods, table *load.Table) {
 
 // Apply records the per-pod CPU of one node's report.
 func Apply(l *coordinationv1.Lease, pods Pods, table *load.Table, now time.Time) {
-	r, ok, err := nodeload.Get(l)
+	r, ok, err := api.LoadReportOf(l)
 	if !ok || err != nil {
 		return
 	}

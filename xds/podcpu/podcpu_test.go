@@ -8,7 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shoalmesh/shoal/controlplane/nodeload"
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/store"
 	"github.com/shoalmesh/shoal/xds/load"
 )
@@ -25,8 +25,8 @@ func TestApply(t *testing.T) {
 		"default/web-1": {Status: corev1.PodStatus{PodIP: "10.244.1.5"}},
 		"default/host":  {Spec: corev1.PodSpec{HostNetwork: true}, Status: corev1.PodStatus{PodIP: "192.168.1.2"}},
 	}
-	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: nodeload.Namespace, Name: "node-1"}}
-	if err := nodeload.Set(l, nodeload.Report{CPU: 1, Memory: 1 << 30, Pods: 2, PodLoads: map[string]nodeload.PodLoad{
+	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: api.NodeLeaseNamespace, Name: "node-1"}}
+	if err := api.SetLoadReport(l, api.LoadReport{CPU: 1, Memory: 1 << 30, Pods: 2, PodLoads: map[string]api.PodLoad{
 		"default/web-1": {CPU: 0.75}, "default/host": {CPU: 0.5}, "default/gone": {CPU: 0.1}, "bad": {CPU: 1},
 	}}); err != nil {
 		t.Fatal(err)

@@ -30,7 +30,7 @@
 //     The ApiListener's inline route configuration is the same.
 //   - Cluster (CDS): type EDS over ADS, lrs_server "self" (clients report
 //     their load back), and a load_balancing_policy chosen by the Service's
-//     shoal.io/lb-policy annotation (see package lbpolicy): least-loaded
+//     shoal.io/lb-policy annotation (api.AnnotationLBPolicy): least-loaded
 //     (default) lists wrr_locality{least_request, round_robin},
 //     least_request, round_robin; least-request lists least_request,
 //     client_side_weighted_round_robin, round_robin; round-robin lists

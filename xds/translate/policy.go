@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/shoalmesh/shoal/xds/lbpolicy"
+	"github.com/shoalmesh/shoal/api"
 )
 
 // lbPolicy lists policies in order of preference; every client takes the
@@ -30,9 +30,9 @@ func lbPolicy(policy string) *clusterv3.LoadBalancingPolicy {
 	roundRobin := lbEntry("envoy.load_balancing_policies.round_robin", &roundrobinv3.RoundRobin{})
 	var list []*clusterv3.LoadBalancingPolicy_Policy
 	switch policy {
-	case lbpolicy.RoundRobin:
+	case api.LBPolicyRoundRobin:
 		list = []*clusterv3.LoadBalancingPolicy_Policy{roundRobin}
-	case lbpolicy.LeastRequest:
+	case api.LBPolicyLeastRequest:
 		// grpc-js-xds has no least_request. Its client-side weighted
 		// round robin (only with GRPC_EXPERIMENTAL_XDS_WRR_LB=true, and
 		// round robin until backends report ORCA load) is the closest;
@@ -64,4 +64,4 @@ func lbEntry(name string, cfg proto.Message) *clusterv3.LoadBalancingPolicy_Poli
 }
 
 // policyOf is the Service's LB policy.
-func policyOf(svc *corev1.Service) string { return lbpolicy.Of(svc.Annotations) }
+func policyOf(svc *corev1.Service) string { return api.LBPolicyOf(svc.Annotations) }

@@ -9,7 +9,7 @@ import (
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/shoalmesh/shoal/xds/lbpolicy"
+	"github.com/shoalmesh/shoal/api"
 )
 
 func policyNames(t *testing.T, svc *corev1.Service) []string {
@@ -32,20 +32,20 @@ func TestLBPolicyAnnotation(t *testing.T) {
 		want  []string
 	}{
 		{"", []string{"envoy.load_balancing_policies.wrr_locality", "envoy.load_balancing_policies.least_request", "envoy.load_balancing_policies.round_robin"}},
-		{lbpolicy.LeastLoaded, []string{"envoy.load_balancing_policies.wrr_locality", "envoy.load_balancing_policies.least_request", "envoy.load_balancing_policies.round_robin"}},
-		{lbpolicy.LeastRequest, []string{"envoy.load_balancing_policies.least_request", "envoy.load_balancing_policies.client_side_weighted_round_robin", "envoy.load_balancing_policies.round_robin"}},
-		{lbpolicy.RoundRobin, []string{"envoy.load_balancing_policies.round_robin"}},
+		{api.LBPolicyLeastLoaded, []string{"envoy.load_balancing_policies.wrr_locality", "envoy.load_balancing_policies.least_request", "envoy.load_balancing_policies.round_robin"}},
+		{api.LBPolicyLeastRequest, []string{"envoy.load_balancing_policies.least_request", "envoy.load_balancing_policies.client_side_weighted_round_robin", "envoy.load_balancing_policies.round_robin"}},
+		{api.LBPolicyRoundRobin, []string{"envoy.load_balancing_policies.round_robin"}},
 	}
 	for _, tc := range tests {
 		svc := service("ns", "s", "10.96.0.1", svcPort("grpc", 80, corev1.ProtocolTCP))
 		if tc.value != "" {
-			svc.Annotations = map[string]string{lbpolicy.Annotation: tc.value}
+			svc.Annotations = map[string]string{api.AnnotationLBPolicy: tc.value}
 		}
 		if got := policyNames(t, svc); !slices.Equal(got, tc.want) {
 			t.Errorf("%q: policies %v, want %v", tc.value, got, tc.want)
 		}
 	}
-	if err := lbpolicy.Validate("fastest"); err == nil {
+	if err := api.ValidateLBPolicy("fastest"); err == nil {
 		t.Error("Validate accepted an unknown value")
 	}
 }

@@ -8,7 +8,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shoalmesh/shoal/xds/lbpolicy"
+	"github.com/shoalmesh/shoal/api"
 )
 
 // PortName is the name of the port of the Services these helpers build.
@@ -24,7 +24,7 @@ func Service(namespace, name string, port int32, policy string) *corev1.Service 
 		}}},
 	}
 	if policy != "" {
-		svc.Annotations = map[string]string{lbpolicy.Annotation: policy}
+		svc.Annotations = map[string]string{api.AnnotationLBPolicy: policy}
 	}
 	return svc
 }

@@ -29,7 +29,10 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
 
-	"github.com/shoalmesh/shoal/controlplane/controllers"
+	"github.com/shoalmesh/shoal/controlplane/controller"
+	"github.com/shoalmesh/shoal/controlplane/controllers/deployment"
+	"github.com/shoalmesh/shoal/controlplane/controllers/gc"
+	"github.com/shoalmesh/shoal/controlplane/controllers/replicaset"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
@@ -60,15 +63,14 @@ func run(w io.Writer, replicas int32, writers int, dataDir string) error {
 	}
 	reg, caches := env.Registry, env.Caches
 	quiet := slog.New(slog.DiscardHandler)
-	events := controllers.NewRecorder(reg, "controller-manager", quiet)
+	events := controller.NewRecorder(reg, "controller-manager", quiet)
 	go events.Run(ctx)
-	deps := controllers.Deps{Registry: reg, Caches: caches, Events: events, Log: quiet}
+	deps := controller.Deps{Registry: reg, Caches: caches, Events: events, Log: quiet}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
 	wg.Go(func() {
-		controllers.Run(ctx, controllers.NewReplicaSetController(deps), controllers.NewDeploymentController(deps),
-			controllers.NewGarbageCollector(deps))
+		controller.Run(ctx, replicaset.New(deps), deployment.New(deps), gc.New(deps))
 	})
 	if err := caches.WaitSynced(ctx, registry.Namespaces.Resource, registry.Deployments.Resource,
 		registry.ReplicaSets.Resource, registry.Pods.Resource); err != nil {

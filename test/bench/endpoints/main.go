@@ -35,7 +35,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 
-	"github.com/shoalmesh/shoal/controlplane/controllers"
+	"github.com/shoalmesh/shoal/controlplane/controller"
+	"github.com/shoalmesh/shoal/controlplane/controllers/endpoints"
+	"github.com/shoalmesh/shoal/controlplane/controllers/endpointslice"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
@@ -67,12 +69,12 @@ func run(nServices, perService, nFlips, parallel int, withEndpoints bool, dataDi
 		return err
 	}
 	reg, caches := env.Registry, env.Caches
-	deps := controllers.Deps{Registry: reg, Caches: caches, Log: slog.New(slog.DiscardHandler)}
-	ctrls := []controllers.Controller{controllers.NewEndpointSliceController(deps)}
+	deps := controller.Deps{Registry: reg, Caches: caches, Log: slog.New(slog.DiscardHandler)}
+	ctrls := []controller.Controller{endpointslice.New(deps)}
 	if withEndpoints {
-		ctrls = append(ctrls, controllers.NewEndpointsController(deps))
+		ctrls = append(ctrls, endpoints.New(deps))
 	}
-	go controllers.Run(ctx, ctrls...)
+	go controller.Run(ctx, ctrls...)
 
 	// The observer: its own cache of slices, as a consumer holds one.
 	obs := newObserver()

@@ -24,7 +24,7 @@ import (
 	"runtime/pprof"
 	"time"
 
-	"github.com/shoalmesh/shoal/controlplane/nodeload"
+	"github.com/shoalmesh/shoal/api"
 )
 
 type config struct {
@@ -41,7 +41,7 @@ func main() {
 	flag.IntVar(&c.pods, "pods", 10000, "pods to schedule")
 	flag.IntVar(&c.creators, "creators", 16, "concurrent pod creators")
 	flag.IntVar(&c.binders, "binders", 0, "the scheduler's bindings in flight at once (Config.Binders); 0 is its default, as shoal controlplane runs it")
-	flag.DurationVar(&c.leaseInterval, "lease-interval", nodeload.Interval, "how often each node renews its Lease with a load report")
+	flag.DurationVar(&c.leaseInterval, "lease-interval", api.LoadInterval, "how often each node renews its Lease with a load report")
 	flag.DurationVar(&c.timeout, "timeout", 5*time.Minute, "give up if the pods are not all bound within this after the first create")
 	flag.StringVar(&c.dataDir, "data-dir", "", "where to put etcd's data (a fresh temporary directory in it); default the system's temp dir")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured phase to this file")

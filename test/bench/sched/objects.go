@@ -8,7 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shoalmesh/shoal/controlplane/nodeload"
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/scheduler/schedulertest"
 )
 
@@ -68,7 +68,7 @@ func nodeOptions(i int, interval time.Duration) (string, schedulertest.Options) 
 		Memory:   resource.NewQuantity(s.memory, resource.BinarySI).String(),
 		MaxPods:  maxPodsPerNode,
 		Interval: interval,
-		Load: &nodeload.Report{
+		Load: &api.LoadReport{
 			CPU:    cpuBusy * float64(s.milliCPU) / 1000,
 			Memory: int64(memBusy * float64(s.memory)),
 		},
