@@ -17,6 +17,7 @@ import (
 	"github.com/shoalmesh/shoal/controlplane/controller"
 	"github.com/shoalmesh/shoal/controlplane/controllers"
 	"github.com/shoalmesh/shoal/controlplane/store/storetest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // TestControlPlaneLeaderElection runs two `shoal controlplane` replicas on
@@ -47,7 +48,7 @@ func TestControlPlaneLeaderElection(t *testing.T) {
 		return nil, fmt.Errorf("leader is %q, neither replica", id)
 	}
 	var leader *clustertest.Shoal
-	clustertest.Eventually(t, 10*time.Second, "a leader", func() (err error) {
+	testenv.Eventually(t, 10*time.Second, "a leader", func() (err error) {
 		leader, err = leaderOf()
 		return err
 	})
@@ -77,7 +78,7 @@ func TestControlPlaneLeaderElection(t *testing.T) {
 	// The leader stops (resigning); the standby takes over within about a
 	// lease and reconciles.
 	leader.Stop()
-	clustertest.Eventually(t, (controller.LeaseTTL+10)*time.Second, "the standby leads", func() error {
+	testenv.Eventually(t, (controller.LeaseTTL+10)*time.Second, "the standby leads", func() error {
 		r, err := leaderOf()
 		if err != nil {
 			return err
@@ -103,7 +104,7 @@ func apiAddr(s *clustertest.Shoal) string { return strings.TrimPrefix(s.APIURL, 
 // ReplicaSet.
 func waitPods(t *testing.T, cs kubernetes.Interface, selector string, n int) {
 	t.Helper()
-	clustertest.Eventually(t, 20*time.Second, fmt.Sprintf("%d pods %s", n, selector), func() error {
+	testenv.Eventually(t, 20*time.Second, fmt.Sprintf("%d pods %s", n, selector), func() error {
 		l, err := cs.CoreV1().Pods("default").List(t.Context(), metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return err
@@ -124,7 +125,7 @@ func waitPods(t *testing.T, cs kubernetes.Interface, selector string, n int) {
 // servers at addrs.
 func waitAPIServers(t *testing.T, cs kubernetes.Interface, addrs ...string) {
 	t.Helper()
-	clustertest.Eventually(t, 20*time.Second, fmt.Sprintf("kubernetes endpoints %v", addrs), func() error {
+	testenv.Eventually(t, 20*time.Second, fmt.Sprintf("kubernetes endpoints %v", addrs), func() error {
 		ep, err := cs.CoreV1().Endpoints("default").Get(t.Context(), "kubernetes", metav1.GetOptions{})
 		if err != nil {
 			return err

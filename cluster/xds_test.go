@@ -11,6 +11,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // TestUpServesXDS checks the xDS server's health (SERVING once the registry
@@ -22,7 +23,7 @@ func TestUpServesXDS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cc.Close()
-	clustertest.Eventually(t, 10*time.Second, "xDS health SERVING", func() error {
+	testenv.Eventually(t, 10*time.Second, "xDS health SERVING", func() error {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
 		resp, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/shoalmesh/shoal/controlplane/nodeload"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent"
 )
 
@@ -54,7 +55,7 @@ func (e *testEnv) webDeployment(name string, replicas int32) *appsv1.Deployment 
 func (e *testEnv) waitReplicas(name string, n int, timeout time.Duration) []corev1.Pod {
 	e.t.Helper()
 	var pods []corev1.Pod
-	eventually(e.t, timeout, fmt.Sprintf("%d pods of %s running and ready", n, name), func() error {
+	testenv.Eventually(e.t, timeout, fmt.Sprintf("%d pods of %s running and ready", n, name), func() error {
 		list, err := e.cs.CoreV1().Pods("default").List(e.t.Context(), metav1.ListOptions{LabelSelector: "app=" + name})
 		if err != nil {
 			return err
@@ -131,7 +132,7 @@ func TestDeploymentRunsAndRecovers(t *testing.T) {
 			}
 		}
 	}
-	eventually(t, 10*time.Second, "the EndpointSlice lists the 3 pods ready", func() error {
+	testenv.Eventually(t, 10*time.Second, "the EndpointSlice lists the 3 pods ready", func() error {
 		eps, err := e.sliceReady("web")
 		if err != nil {
 			return err
@@ -199,7 +200,7 @@ func TestDeploymentRunsAndRecovers(t *testing.T) {
 			}
 			return nil
 		})
-		eventually(t, 10*time.Second, "out of the EndpointSlice", func() error {
+		testenv.Eventually(t, 10*time.Second, "out of the EndpointSlice", func() error {
 			if eps, err := e.sliceReady("web"); err != nil || eps[p.Status.PodIP] {
 				return fmt.Errorf("endpoints %v, %v", eps, err)
 			}
@@ -212,7 +213,7 @@ func TestDeploymentRunsAndRecovers(t *testing.T) {
 		if rc := got.Status.ContainerStatuses[0].RestartCount; rc != 0 {
 			t.Errorf("readiness restarted the container: restartCount %d", rc)
 		}
-		eventually(t, 10*time.Second, "back in the EndpointSlice", func() error {
+		testenv.Eventually(t, 10*time.Second, "back in the EndpointSlice", func() error {
 			if eps, err := e.sliceReady("web"); err != nil || !eps[p.Status.PodIP] {
 				return fmt.Errorf("endpoints %v, %v", eps, err)
 			}
@@ -238,7 +239,7 @@ func TestDeploymentRunsAndRecovers(t *testing.T) {
 	})
 
 	t.Run("lease carries the load report", func(t *testing.T) {
-		eventually(t, 10*time.Second, "a load report with 3 pods", func() error {
+		testenv.Eventually(t, 10*time.Second, "a load report with 3 pods", func() error {
 			l, err := e.cs.CoordinationV1().Leases(nodeload.Namespace).Get(ctx, e.node, metav1.GetOptions{})
 			if err != nil {
 				return err

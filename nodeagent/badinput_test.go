@@ -2,7 +2,6 @@ package nodeagent_test
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent/network"
 )
 
@@ -96,7 +96,7 @@ func TestBadInputGetsClearStatus(t *testing.T) {
 	})
 	// An ended pod keeps its status but not its network.
 	for _, p := range []*corev1.Pod{done, failed} {
-		eventually(t, 5*time.Second, p.Name+"'s network torn down", func() error {
+		testenv.Eventually(t, 5*time.Second, p.Name+"'s network torn down", func() error {
 			if _, err := os.Lstat(filepath.Join(e.cfg.NetnsDir, network.NetNSName(string(p.UID)))); err == nil {
 				return fmt.Errorf("netns still there")
 			}
@@ -116,12 +116,7 @@ func TestBadInputGetsClearStatus(t *testing.T) {
 
 func TestHostNetworkDownwardEnvAndExecProbes(t *testing.T) {
 	e := newTestEnv(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := testenv.FreePort(t)
 	c := serverContainer(t, "web")
 	c.Args = []string{fmt.Sprintf("-listen=127.0.0.1:%d", port)}
 	c.Ports = nil
@@ -177,7 +172,7 @@ func TestHostNetworkDownwardEnvAndExecProbes(t *testing.T) {
 	}
 	p = e.waitPod("env", 15*time.Second, "running", runningReady)
 	var log string
-	eventually(t, 5*time.Second, "env's output", func() error {
+	testenv.Eventually(t, 5*time.Second, "env's output", func() error {
 		var err error
 		log, err = e.logs("env", "app", "")
 		if err == nil && !strings.Contains(log, "nameserver") {

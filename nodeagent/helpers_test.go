@@ -25,6 +25,7 @@ import (
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/controlplane/auth"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent"
 	"github.com/shoalmesh/shoal/nodeagent/network/networktest"
 )
@@ -33,13 +34,10 @@ import (
 var testCgroupRoot = fmt.Sprintf("shoal-agent-test-%d", os.Getpid())
 
 // requireAgent skips a test that needs root, CAP_NET_ADMIN, namespaces and
-// cgroups where they are missing; as root (in CI) it runs.
+// cgroups where they are missing (fails where SHOAL_TEST_REQUIRE lists root).
 func requireAgent(t *testing.T) {
 	t.Helper()
-	networktest.RequireRoot(t)
-	if err := nodeagent.Preflight(); err != nil {
-		t.Skipf("cannot run a node agent here: %v", err)
-	}
+	testenv.RequireOK(t, testenv.Root, nodeagent.Preflight())
 }
 
 // testEnv is a Shoal control plane and one node agent, all in this process.
@@ -169,22 +167,6 @@ func writeFile(t *testing.T, path, content string) string {
 	return path
 }
 
-// eventually polls cond every 100 ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still not so after %v: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // testBinary is the path of this test binary, which pods run as their
 // command with testServerEnv set.
 func testBinary(t *testing.T) string {
@@ -245,7 +227,7 @@ func (e *testEnv) get(name string) *corev1.Pod {
 func (e *testEnv) waitPod(name string, timeout time.Duration, what string, cond func(*corev1.Pod) error) *corev1.Pod {
 	e.t.Helper()
 	var last *corev1.Pod
-	eventually(e.t, timeout, name+": "+what, func() error {
+	testenv.Eventually(e.t, timeout, name+": "+what, func() error {
 		p, err := e.cs.CoreV1().Pods("default").Get(e.t.Context(), name, metav1.GetOptions{})
 		if err != nil {
 			return err

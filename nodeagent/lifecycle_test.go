@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent"
 	"github.com/shoalmesh/shoal/nodeagent/network"
 	"github.com/shoalmesh/shoal/nodeagent/nodeagenttest"
@@ -111,7 +112,7 @@ func TestDeletePodStopsItNotReadyFirst(t *testing.T) {
 	if graceful && !notReadyWhileRunning {
 		t.Error("the pod was not marked not ready before its container stopped")
 	}
-	eventually(t, 10*time.Second, "the pod's process and everything of it gone", func() error {
+	testenv.Eventually(t, 10*time.Second, "the pod's process and everything of it gone", func() error {
 		if processAlive(pid) {
 			return fmt.Errorf("process %d runs", pid)
 		}
@@ -126,7 +127,7 @@ func TestDeletePodStopsItNotReadyFirst(t *testing.T) {
 		e.create(e.pod("forced", serverContainer(t, "web", "-term-delay=1500ms")))
 		p := e.waitPod("forced", 15*time.Second, "running", runningReady)
 		var pid int
-		eventually(t, 5*time.Second, "its container", func() error {
+		testenv.Eventually(t, 5*time.Second, "its container", func() error {
 			if pid = e.initPid(string(p.UID), "web"); pid == 0 {
 				return fmt.Errorf("no init yet")
 			}
@@ -136,7 +137,7 @@ func TestDeletePodStopsItNotReadyFirst(t *testing.T) {
 		if err := e.cs.CoreV1().Pods("default").Delete(ctx, "forced", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "the force-deleted pod stopped and cleaned up", func() error {
+		testenv.Eventually(t, 10*time.Second, "the force-deleted pod stopped and cleaned up", func() error {
 			if processAlive(pid) {
 				return fmt.Errorf("process %d runs", pid)
 			}
@@ -162,7 +163,7 @@ func TestRegisterCreatesNodeAndLease(t *testing.T) {
 	if c := nodeCondition(n, corev1.NodeReady); c == nil || c.Status != corev1.ConditionTrue {
 		t.Errorf("Ready %+v", c)
 	}
-	eventually(t, 5*time.Second, "the lease", func() error {
+	testenv.Eventually(t, 5*time.Second, "the lease", func() error {
 		l, err := e.cs.CoordinationV1().Leases("kube-node-lease").Get(ctx, e.node, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -184,16 +185,22 @@ func TestRegisterCreatesNodeAndLease(t *testing.T) {
 	}
 }
 
+// TestPreflight asserts the check that decides whether the agent runs (and
+// whether the agent tests run): as root here it must pass, or every agent
+// test would skip for a broken check; as another user it must name root.
 func TestPreflight(t *testing.T) {
 	err := nodeagent.Preflight()
 	if os.Geteuid() != 0 {
 		if !errors.Is(err, nodeagent.ErrUnsupported) || !strings.Contains(err.Error(), "root") {
 			t.Errorf("Preflight as uid %d: %v", os.Geteuid(), err)
 		}
-		t.Logf("Preflight as uid %d: %v", os.Geteuid(), err)
+		testenv.Require(t, testenv.Root) // skips, or fails where root is required
 		return
 	}
-	t.Logf("Preflight as root: %v", err)
+	testenv.Require(t, testenv.Root)
+	if err != nil {
+		t.Fatalf("Preflight as root: %v", err)
+	}
 }
 
 func keepPods(e *testEnv) { e.cfg.KeepPodsOnStop = true }
@@ -229,13 +236,13 @@ func TestAgentRestartAdoptsAndCleansUp(t *testing.T) {
 	}
 
 	e.start()
-	eventually(t, 5*time.Second, "pod stays adopted", func() error {
+	testenv.Eventually(t, 5*time.Second, "pod stays adopted", func() error {
 		if got := e.initPid(string(stays.UID), "web"); got != staysPid {
 			return fmt.Errorf("pod stays runs init %d, want %d adopted", got, staysPid)
 		}
 		return nil
 	})
-	eventually(t, 15*time.Second, "the deleted pod's container stopped and cleaned up", func() error {
+	testenv.Eventually(t, 15*time.Second, "the deleted pod's container stopped and cleaned up", func() error {
 		if processAlive(goesPid) {
 			return fmt.Errorf("process %d runs", goesPid)
 		}
@@ -333,7 +340,7 @@ func TestLogServer(t *testing.T) {
 
 	// previous is the run before a restart.
 	t.Run("previous", func(t *testing.T) {
-		eventually(t, 5*time.Second, "line 6 logged", func() error {
+		testenv.Eventually(t, 5*time.Second, "line 6 logged", func() error {
 			log, err := e.logs("talker", "web", "")
 			if err == nil && !strings.Contains(log, "line 6\n") {
 				err = fmt.Errorf("log %q", log)

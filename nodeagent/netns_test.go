@@ -8,13 +8,14 @@ import (
 	"github.com/vishvananda/netlink"
 	"k8s.io/client-go/rest"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent/network/networktest"
 )
 
 // Without a NodeIP, an agent with a NetNS takes the address of the
 // interface holding the default route in that namespace, not in its own.
 func TestDefaultNodeIPComesFromNetNS(t *testing.T) {
-	networktest.RequireRoot(t)
+	testenv.Require(t, testenv.Root)
 	ns := networktest.NewNamespace(t)
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {

@@ -1,25 +1,17 @@
 package nodeagent
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/shoalmesh/shoal/internal/capability"
 	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
-)
-
-// Capabilities the agent needs besides root's uid: namespaces and mounts
-// (CAP_SYS_ADMIN), bridges, veths and routes (CAP_NET_ADMIN).
-const (
-	capNetAdmin = 12
-	capSysAdmin = 21
 )
 
 // Preflight reports whether this process can run a node agent: root,
@@ -27,22 +19,7 @@ const (
 // ErrUnsupported and names everything that is missing, so that `shoal up`
 // can say so and run the rest of the cluster without an agent.
 func Preflight() error {
-	var missing []string
-	if os.Geteuid() != 0 {
-		missing = append(missing, "root (the agent runs as uid "+strconv.Itoa(os.Geteuid())+")")
-	}
-	eff, err := effectiveCaps()
-	switch {
-	case err != nil:
-		missing = append(missing, "a readable /proc/self/status ("+err.Error()+")")
-	default:
-		if eff&(1<<capNetAdmin) == 0 {
-			missing = append(missing, "CAP_NET_ADMIN (for the pod bridge, veths and routes)")
-		}
-		if eff&(1<<capSysAdmin) == 0 {
-			missing = append(missing, "CAP_SYS_ADMIN (for namespaces and mounts)")
-		}
-	}
+	missing := capability.Missing()
 	if os.Geteuid() == 0 {
 		if err := noderuntime.Check(); err != nil {
 			missing = append(missing, "cgroups ("+err.Error()+")")
@@ -52,25 +29,6 @@ func Preflight() error {
 		return fmt.Errorf("%w: it needs %s", ErrUnsupported, strings.Join(missing, ", "))
 	}
 	return nil
-}
-
-// effectiveCaps reads the process's effective capability set.
-func effectiveCaps() (uint64, error) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
-			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, errors.New("no CapEff line")
 }
 
 // DefaultNodeIP is the node's InternalIP when none is given: the first

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/proxy/xdsclient"
 )
 
@@ -119,16 +120,10 @@ func TestApply(t *testing.T) {
 	if err := p.Apply(empty); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := get(t, vip); err != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the removed listener still serves")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, 5*time.Second, "the removed listener to stop serving", func() bool {
+		_, err := get(t, vip)
+		return err != nil
+	})
 	if vips.set[vip.Addr()] {
 		t.Error("the removed listener's VIP is still held")
 	}

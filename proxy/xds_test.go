@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/proxy/proxytest"
 	xdsserver "github.com/shoalmesh/shoal/xds/server"
 	"github.com/shoalmesh/shoal/xds/translate"
@@ -102,34 +104,18 @@ func runProxy(t *testing.T, xdsAddr string, balance Balance) *Proxy {
 	return p
 }
 
-// eventually retries f for up to 10 s until it returns "".
-func eventually(t *testing.T, what string, f func() string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		msg := f()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s", what, msg)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// answers is a check for eventually: addr answers want (get is the L4 or
-// HTTP client).
-func answers(get func(string) (string, error), addr, want string) func() string {
-	return func() string {
+// answers is a check for testenv.Eventually: addr answers want (get is the
+// L4 or HTTP client).
+func answers(get func(string) (string, error), addr, want string) func() error {
+	return func() error {
 		got, err := get(addr)
 		if err != nil {
-			return "error " + err.Error()
+			return err
 		}
 		if got != want {
-			return "answered " + got + ", want " + want
+			return fmt.Errorf("answered %s, want %s", got, want)
 		}
-		return ""
+		return nil
 	}
 }
 
@@ -141,7 +127,7 @@ func l4Get(addr string) (string, error) { return get(nil, netip.MustParseAddrPor
 // (nothing half-applied) and the proxy keeps serving the last good
 // configuration; the next good update is applied.
 func TestBadInputIsNACKedAndServingGoesOn(t *testing.T) {
-	port := proxytest.FreePort(t, "127.0.0.71", "127.0.0.72", "127.0.0.61", "127.0.0.62", "127.0.0.63", "127.0.0.64")
+	port := uint16(testenv.FreePort(t, "127.0.0.71", "127.0.0.72", "127.0.0.61", "127.0.0.62", "127.0.0.63", "127.0.0.64"))
 	tcpBackend(t, "127.0.0.71", port, "a")
 	proxytest.NameServer(t, net.JoinHostPort("127.0.0.72", strconv.Itoa(int(port))), "h")
 	ps := strconv.Itoa(int(port))
@@ -151,8 +137,8 @@ func TestBadInputIsNACKedAndServingGoesOn(t *testing.T) {
 	srv := xdstest.StartServer(t, "127.0.0.1:0")
 	srv.Feed(t, tcp, web)
 	runProxy(t, srv.Addr, FollowCluster)
-	eventually(t, "the TCP service", answers(l4Get, "127.0.0.61:"+ps, "a"))
-	eventually(t, "the HTTP service", answers(httpGet, "127.0.0.62:"+ps, "h"))
+	testenv.Eventually(t, 10*time.Second, "the TCP service", answers(l4Get, "127.0.0.61:"+ps, "a"))
+	testenv.Eventually(t, 10*time.Second, "the HTTP service", answers(httpGet, "127.0.0.62:"+ps, "h"))
 
 	// A Service whose port something else on the node holds, next to a
 	// new good one: the whole update is refused.
@@ -170,7 +156,7 @@ func TestBadInputIsNACKedAndServingGoesOn(t *testing.T) {
 	if _, err := l4Get("127.0.0.64:" + ps); err == nil {
 		t.Error("a listener of the refused update serves")
 	}
-	eventually(t, "the TCP service after the NACK", answers(l4Get, "127.0.0.61:"+ps, "a"))
+	testenv.Eventually(t, 10*time.Second, "the TCP service after the NACK", answers(l4Get, "127.0.0.61:"+ps, "a"))
 
 	// A route to a cluster the control plane never sent.
 	routeName := "web.default.svc.cluster.local:" + ps
@@ -183,7 +169,7 @@ func TestBadInputIsNACKedAndServingGoesOn(t *testing.T) {
 	if !strings.Contains(reason, routeName) || !strings.Contains(reason, `unknown cluster "nope.default.svc.cluster.local:80"`) {
 		t.Errorf("NACK reason %q does not name the route and the unknown cluster", reason)
 	}
-	eventually(t, "the HTTP service after the NACK", answers(httpGet, "127.0.0.62:"+ps, "h"))
+	testenv.Eventually(t, 10*time.Second, "the HTTP service after the NACK", answers(httpGet, "127.0.0.62:"+ps, "h"))
 
 	// A malformed cluster (a type Shoal's proxy does not take).
 	var clName string
@@ -201,22 +187,22 @@ func TestBadInputIsNACKedAndServingGoesOn(t *testing.T) {
 	if !strings.Contains(reason, clName) || !strings.Contains(reason, "only EDS") {
 		t.Errorf("NACK reason %q does not name the cluster and the problem", reason)
 	}
-	eventually(t, "the TCP service after the malformed cluster", answers(l4Get, "127.0.0.61:"+ps, "a"))
+	testenv.Eventually(t, 10*time.Second, "the TCP service after the malformed cluster", answers(l4Get, "127.0.0.61:"+ps, "a"))
 
 	// The port is freed and the control plane sends a good state: all of it
 	// is applied.
 	busy.Close()
 	srv.Feed(t, tcp, web, service("busy", "127.0.0.63", port, "tcp", "", port, "127.0.0.71"), extra)
-	eventually(t, "the once-busy service", answers(l4Get, "127.0.0.63:"+ps, "a"))
-	eventually(t, "the new service of the same update", answers(l4Get, "127.0.0.64:"+ps, "a"))
-	eventually(t, "the HTTP service", answers(httpGet, "127.0.0.62:"+ps, "h"))
+	testenv.Eventually(t, 10*time.Second, "the once-busy service", answers(l4Get, "127.0.0.63:"+ps, "a"))
+	testenv.Eventually(t, 10*time.Second, "the new service of the same update", answers(l4Get, "127.0.0.64:"+ps, "a"))
+	testenv.Eventually(t, 10*time.Second, "the HTTP service", answers(httpGet, "127.0.0.62:"+ps, "h"))
 }
 
 // TestControlPlaneStoppedKeepsRouting: with the xDS server gone the proxy
 // serves on its last configuration; a server back on the same address with
 // a changed state is followed.
 func TestControlPlaneStoppedKeepsRouting(t *testing.T) {
-	port := proxytest.FreePort(t, "127.0.0.71", "127.0.0.72", "127.0.0.61")
+	port := uint16(testenv.FreePort(t, "127.0.0.71", "127.0.0.72", "127.0.0.61"))
 	tcpBackend(t, "127.0.0.71", port, "a")
 	tcpBackend(t, "127.0.0.72", port, "b")
 	ps := strconv.Itoa(int(port))
@@ -224,7 +210,7 @@ func TestControlPlaneStoppedKeepsRouting(t *testing.T) {
 	addr := srv.Addr
 	srv.Feed(t, service("tcp", "127.0.0.61", port, "tcp", "", port, "127.0.0.71"))
 	runProxy(t, addr, FollowCluster)
-	eventually(t, "the service", answers(l4Get, "127.0.0.61:"+ps, "a"))
+	testenv.Eventually(t, 10*time.Second, "the service", answers(l4Get, "127.0.0.61:"+ps, "a"))
 
 	srv.Stop()
 	for i := range 50 {
@@ -236,14 +222,14 @@ func TestControlPlaneStoppedKeepsRouting(t *testing.T) {
 
 	srv = xdstest.StartServer(t, addr)
 	srv.Feed(t, service("tcp", "127.0.0.61", port, "tcp", "", port, "127.0.0.72"))
-	eventually(t, "the restarted control plane's endpoints", answers(l4Get, "127.0.0.61:"+ps, "b"))
+	testenv.Eventually(t, 10*time.Second, "the restarted control plane's endpoints", answers(l4Get, "127.0.0.61:"+ps, "b"))
 }
 
 // TestBalanceFollowsClusterPolicy: a Service annotated round-robin is
 // balanced round robin, the others least request, unless the proxy is told
 // otherwise.
 func TestBalanceFollowsClusterPolicy(t *testing.T) {
-	port := proxytest.FreePort(t, "127.0.0.61", "127.0.0.62")
+	port := uint16(testenv.FreePort(t, "127.0.0.61", "127.0.0.62"))
 	srv := xdstest.StartServer(t, "127.0.0.1:0")
 	srv.Feed(t, service("ll", "127.0.0.61", port, "tcp", "", port, "127.0.0.71"),
 		service("rr", "127.0.0.62", port, "tcp", "round-robin", port, "127.0.0.71"))
@@ -255,15 +241,15 @@ func TestBalanceFollowsClusterPolicy(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- p.Run(ctx) }()
-		eventually(t, "both clusters", func() string {
+		testenv.Eventually(t, 10*time.Second, "both clusters", func() error {
 			got := map[string]string{}
 			for _, c := range p.BalancerStates() {
 				got[strings.SplitN(c.Name, ".", 2)[0]] = c.Balance
 			}
 			if got["ll"] != tc.ll || got["rr"] != tc.rr {
-				return "balance " + got["ll"] + "/" + got["rr"] + ", want " + tc.ll + "/" + tc.rr
+				return fmt.Errorf("balance %s/%s, want %s/%s", got["ll"], got["rr"], tc.ll, tc.rr)
 			}
-			return ""
+			return nil
 		})
 		cancel()
 		if err := <-done; err != nil {
@@ -275,7 +261,7 @@ func TestBalanceFollowsClusterPolicy(t *testing.T) {
 // TestAdminEndpoint: not ready before a configuration; then the dump shows
 // what the control plane sent and the endpoints' states.
 func TestAdminEndpoint(t *testing.T) {
-	port := proxytest.FreePort(t, "127.0.0.61", "127.0.0.71")
+	port := uint16(testenv.FreePort(t, "127.0.0.61", "127.0.0.71"))
 	tcpBackend(t, "127.0.0.71", port, "a")
 	srv := xdstest.StartServer(t, "127.0.0.1:0")
 	p := New(Config{XDSAddr: srv.Addr, NodeID: "proxy-test", VIPs: &noVIPs{set: map[netip.Addr]bool{}}})
@@ -290,7 +276,7 @@ func TestAdminEndpoint(t *testing.T) {
 	go func() { done <- p.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	ps := strconv.Itoa(int(port))
-	eventually(t, "the service", answers(l4Get, "127.0.0.61:"+ps, "a"))
+	testenv.Eventually(t, 10*time.Second, "the service", answers(l4Get, "127.0.0.61:"+ps, "a"))
 
 	res, err := http.Get(admin.URL + "/ready")
 	if err != nil || res.StatusCode != http.StatusOK {
@@ -345,7 +331,7 @@ func getJSON(t *testing.T, url string, v any) {
 // TestUDPService: a UDP Service port is served on its VIP, each client's
 // datagrams reach an endpoint and the answers come back.
 func TestUDPService(t *testing.T) {
-	port := proxytest.FreePort(t, "127.0.0.61", "127.0.0.71")
+	port := uint16(testenv.FreePort(t, "127.0.0.61", "127.0.0.71"))
 	pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.71", strconv.Itoa(int(port))))
 	if err != nil {
 		t.Fatal(err)
@@ -370,24 +356,24 @@ func TestUDPService(t *testing.T) {
 	runProxy(t, srv.Addr, FollowCluster)
 
 	vip := net.JoinHostPort("127.0.0.61", strconv.Itoa(int(port)))
-	eventually(t, "an answer through the UDP VIP", func() string {
+	testenv.Eventually(t, 10*time.Second, "an answer through the UDP VIP", func() error {
 		c, err := net.Dial("udp", vip)
 		if err != nil {
-			return err.Error()
+			return err
 		}
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(200 * time.Millisecond))
 		if _, err := c.Write([]byte("query")); err != nil {
-			return err.Error()
+			return err
 		}
 		buf := make([]byte, 100)
 		n, err := c.Read(buf)
 		if err != nil {
-			return err.Error()
+			return err
 		}
 		if got := string(buf[:n]); got != "echo query" {
-			return "answer " + got
+			return fmt.Errorf("answer %q", got)
 		}
-		return ""
+		return nil
 	})
 }

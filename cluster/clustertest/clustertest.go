@@ -16,7 +16,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/shoalmesh/shoal/cluster"
-	"github.com/shoalmesh/shoal/dns/resolver/resolvertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // Options change what Start runs.
@@ -82,12 +82,12 @@ func start(t testing.TB, opts Options, run func(context.Context, cluster.Config)
 	ctx, cancel := context.WithCancel(context.Background())
 	in, err := run(ctx, cluster.Config{
 		DataDir:        opts.DataDir,
-		APIAddr:        FreeAddr(t),
+		APIAddr:        testenv.FreeAddr(t),
 		EtcdServers:    opts.EtcdServers,
-		EtcdClientAddr: FreeAddr(t),
-		EtcdPeerAddr:   FreeAddr(t),
-		DNSAddr:        resolvertest.FreeAddr(t), // shoal up only; s.DNSAddr
-		XDSAddr:        FreeAddr(t),
+		EtcdClientAddr: testenv.FreeAddr(t),
+		EtcdPeerAddr:   testenv.FreeAddr(t),
+		DNSAddr:        testenv.FreeAddr(t), // shoal up only; s.DNSAddr
+		XDSAddr:        testenv.FreeAddr(t),
 		Log:            opts.Log,
 	})
 	if err != nil {
@@ -133,26 +133,4 @@ func (s *Shoal) Clientset(t testing.TB) *kubernetes.Clientset {
 		t.Fatalf("clientset: %v", err)
 	}
 	return cs
-}
-
-// FreeAddr returns a free 127.0.0.1 port.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	return resolvertest.FreeAddr(t)
-}
-
-// Eventually polls cond every 20ms until it holds or timeout passes.
-func Eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %v: %v", what, timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

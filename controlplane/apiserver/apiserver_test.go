@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // api is a running Shoal and raw HTTPS access to it, as any client has:
@@ -272,7 +273,7 @@ func TestPublicEndpointsAndMetrics(t *testing.T) {
 	}
 	// The controllers' metrics are on the same endpoint.
 	want := `shoal_controllers_reconciles_total{controller="endpointslice",result="success"}`
-	clustertest.Eventually(t, 10*time.Second, "controller metrics", func() error {
+	testenv.Eventually(t, 10*time.Second, "controller metrics", func() error {
 		if r := a.do("GET", "/metrics", "").must(t, 200); !bytes.Contains(r.body, []byte(want)) {
 			return fmt.Errorf("/metrics lacks %s", want)
 		}

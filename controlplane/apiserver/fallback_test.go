@@ -14,6 +14,7 @@ import (
 	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/store/storetest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // With etcd gone, reads of cached resources keep being answered from the
@@ -28,7 +29,7 @@ func TestReadsServedFromCacheWhileEtcdIsAway(t *testing.T) {
 		t.Fatal(err)
 	}
 	services := a.shoal.Caches.For(registry.Services.Resource)
-	clustertest.Eventually(t, 10*time.Second, "services cache has web", func() error {
+	testenv.Eventually(t, 10*time.Second, "services cache has web", func() error {
 		if _, ok := services.Get("default", "web"); !ok {
 			return errors.New("not yet")
 		}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/controlplane/store/storetest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // requestLog records the requests client-go makes, to tell the watch-list
@@ -178,7 +179,7 @@ func TestInformer(t *testing.T) {
 	svcEvents.waitFor(t, "add inf/c")
 	sliceEvents.waitFor(t, "delete inf/a", "add inf/c")
 
-	clustertest.Eventually(t, 20*time.Second, "informer store equals the server's list", func() error {
+	testenv.Eventually(t, 20*time.Second, "informer store equals the server's list", func() error {
 		return inSyncErr(ctx, svcInf, sliceInf, cs.CoreV1().Services("").List, cs.DiscoveryV1().EndpointSlices("").List)
 	})
 	if got, _, _ := svcInf.GetStore().GetByKey("inf/a"); got == nil || got.(*corev1.Service).Labels["v"] != "2" {
@@ -216,7 +217,7 @@ type listFunc[L any] func(context.Context, metav1.ListOptions) (L, error)
 
 func inSync(t *testing.T, svcInf, sliceInf cache.SharedIndexInformer, svcList listFunc[*corev1.ServiceList], sliceList listFunc[*discoveryv1.EndpointSliceList]) {
 	t.Helper()
-	clustertest.Eventually(t, 10*time.Second, "informer store equals the server's list", func() error {
+	testenv.Eventually(t, 10*time.Second, "informer store equals the server's list", func() error {
 		return inSyncErr(t.Context(), svcInf, sliceInf, svcList, sliceList)
 	})
 }

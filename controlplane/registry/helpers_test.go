@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/shoalmesh/shoal/controlplane/registry"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
@@ -17,15 +19,10 @@ func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 
 func waitGone(t *testing.T, r *registry.Registry, info *registry.Info, ns, name string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		_, err := r.Store.Get(t.Context(), info.Resource, ns, name)
-		if apierrors.IsNotFound(err) {
-			return
+	testenv.Eventually(t, 20*time.Second, fmt.Sprintf("%s %s/%s gone", info.Kind, ns, name), func() error {
+		if _, err := r.Store.Get(t.Context(), info.Resource, ns, name); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("still there: %v", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s %s/%s still there: %v", info.Kind, ns, name, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }

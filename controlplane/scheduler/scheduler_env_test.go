@@ -28,6 +28,7 @@ import (
 	"github.com/shoalmesh/shoal/controlplane/scheduler/schedulertest"
 	"github.com/shoalmesh/shoal/controlplane/store"
 	"github.com/shoalmesh/shoal/controlplane/store/storetest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // env is a registry on an embedded etcd with the process's caches, as the
@@ -165,23 +166,6 @@ func (e *env) getNode(name string) *corev1.Node {
 	return o.(*corev1.Node)
 }
 
-// eventually polls cond until it returns nil, failing the test with its last
-// error after a deadline.
-func eventually(t *testing.T, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %v", what, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // perNode counts bound pods by node; unbound pods count under "".
 func perNode(pods []*corev1.Pod) map[string]int {
 	out := map[string]int{}
@@ -226,7 +210,7 @@ func TestDeploymentSpreads(t *testing.T) {
 	d := e.deps()
 	e.run(e.scheduler(), replicaset.New(d), deployment.New(d))
 	e.deployment("web", 6, "500m", "512Mi")
-	eventually(t, "6 pods bound 2 per node and running", func() error {
+	testenv.Eventually(t, 20*time.Second, "6 pods bound 2 per node and running", func() error {
 		pods := e.pods("web")
 		got := perNode(pods)
 		if len(pods) != 6 || got["node-a"] != 2 || got["node-b"] != 2 || got["node-c"] != 2 {
@@ -243,7 +227,7 @@ func TestDeploymentSpreads(t *testing.T) {
 		return nil
 	})
 	// Events are written in the background, after the binding.
-	eventually(t, "a Scheduled event", func() error {
+	testenv.Eventually(t, 20*time.Second, "a Scheduled event", func() error {
 		if ev := e.events(e.pods("web")[0], "Scheduled"); len(ev) == 0 || !strings.HasPrefix(ev[0], "Successfully assigned default/web-") {
 			return fmt.Errorf("Scheduled events: %q", ev)
 		}
@@ -262,7 +246,7 @@ func TestBurstDoesNotOvercommit(t *testing.T) {
 	for i := range 13 {
 		e.pod(fmt.Sprintf("p%02d", i), "250m", "")
 	}
-	eventually(t, "12 pods bound, 4 per node, 1 unschedulable", func() error {
+	testenv.Eventually(t, 20*time.Second, "12 pods bound, 4 per node, 1 unschedulable", func() error {
 		got := perNode(e.pods("lone"))
 		if got["node-a"] != 4 || got["node-b"] != 4 || got["node-c"] != 4 || got[""] != 1 {
 			return fmt.Errorf("pods per node %v", got)
@@ -290,16 +274,16 @@ func TestUnschedulableUntilANodeFits(t *testing.T) {
 			return nil
 		}
 	}
-	eventually(t, "Unschedulable: Insufficient cpu", wantReason("0/1 nodes are available: 1 Insufficient cpu."))
+	testenv.Eventually(t, 20*time.Second, "Unschedulable: Insufficient cpu", wantReason("0/1 nodes are available: 1 Insufficient cpu."))
 
 	e.node("tainted", "8", "8Gi", func(o *schedulertest.Options) {
 		o.Taints = []corev1.Taint{{Key: "dedicated", Value: "db", Effect: corev1.TaintEffectNoSchedule}}
 	})
-	eventually(t, "Unschedulable: taint and cpu",
+	testenv.Eventually(t, 20*time.Second, "Unschedulable: taint and cpu",
 		wantReason("0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {dedicated: db}."))
 
 	e.node("large", "4", "8Gi")
-	eventually(t, "bound to the large node", func() error {
+	testenv.Eventually(t, 20*time.Second, "bound to the large node", func() error {
 		p := e.getPod("big")
 		if c := condition(p, corev1.PodScheduled); p.Spec.NodeName != "large" || c == nil || c.Status != corev1.ConditionTrue {
 			return fmt.Errorf("node %q PodScheduled %+v", p.Spec.NodeName, c)
@@ -319,7 +303,7 @@ func TestMeasuredLoadDecides(t *testing.T) {
 	e.node("node-c", "4", "8Gi", func(o *schedulertest.Options) { o.Load = &busy })
 	e.run(e.scheduler())
 	e.pod("p1", "100m", "100Mi")
-	eventually(t, "p1 on the idle node", func() error {
+	testenv.Eventually(t, 20*time.Second, "p1 on the idle node", func() error {
 		if n := e.getPod("p1").Spec.NodeName; n != "node-b" {
 			return fmt.Errorf("p1 on %q", n)
 		}
@@ -327,7 +311,7 @@ func TestMeasuredLoadDecides(t *testing.T) {
 	})
 	// Now b is the busy one: the next pod goes to the first of the others.
 	b.SetLoad(nodeload.Report{CPU: 3.9, Memory: 7 << 30})
-	eventually(t, "node-b's new report in the caches", func() error {
+	testenv.Eventually(t, 20*time.Second, "node-b's new report in the caches", func() error {
 		o, ok := e.caches.For(registry.Leases.Resource).Get(nodeload.Namespace, "node-b")
 		if !ok {
 			return fmt.Errorf("no lease")
@@ -338,7 +322,7 @@ func TestMeasuredLoadDecides(t *testing.T) {
 		return nil
 	})
 	e.pod("p2", "100m", "100Mi")
-	eventually(t, "p2 off the now busy node", func() error {
+	testenv.Eventually(t, 20*time.Second, "p2 off the now busy node", func() error {
 		if n := e.getPod("p2").Spec.NodeName; n != "node-a" {
 			return fmt.Errorf("p2 on %q", n)
 		}
@@ -358,7 +342,7 @@ func TestLostNodePodsMove(t *testing.T) {
 		nodelifecycle.New(d, nodelifecycle.Config{NodeGracePeriod: time.Second, PodEvictionDelay: time.Second}))
 	e.deployment("web", 4, "500m", "512Mi")
 	var onA []string
-	eventually(t, "4 pods running, 2 per node", func() error {
+	testenv.Eventually(t, 20*time.Second, "4 pods running, 2 per node", func() error {
 		pods := e.pods("web")
 		onA = onA[:0]
 		for _, p := range pods {
@@ -383,7 +367,7 @@ func TestLostNodePodsMove(t *testing.T) {
 		t.Fatal(err)
 	}
 	stopped := lo.(*coordinationv1.Lease).Spec.RenewTime.Time
-	eventually(t, "node-a NotReady and tainted, its pods not ready", func() error {
+	testenv.Eventually(t, 20*time.Second, "node-a NotReady and tainted, its pods not ready", func() error {
 		n := e.getNode("node-a")
 		var ready *corev1.NodeCondition
 		for i := range n.Status.Conditions {
@@ -410,7 +394,7 @@ func TestLostNodePodsMove(t *testing.T) {
 	if d := time.Since(stopped); d < time.Second {
 		t.Errorf("node-a went NotReady %v after its last renewal; want no sooner than the 1 s grace period", d)
 	}
-	eventually(t, "node-a's pods replaced on node-b", func() error {
+	testenv.Eventually(t, 20*time.Second, "node-a's pods replaced on node-b", func() error {
 		pods := e.pods("web")
 		for _, p := range pods {
 			if slices.Contains(onA, p.Name) {
@@ -459,17 +443,17 @@ func TestSchedulerLeaderElection(t *testing.T) {
 		}
 	}
 	var leader string
-	eventually(t, "a leader", func() (err error) {
+	testenv.Eventually(t, 20*time.Second, "a leader", func() (err error) {
 		if leader, err = controller.LeaderOf(e.ctx, client, scheduler.ElectionKey); err == nil && leader == "" {
 			err = fmt.Errorf("none yet")
 		}
 		return err
 	})
 	e.pod("p1", "100m", "")
-	eventually(t, "p1 bound", bound("p1"))
+	testenv.Eventually(t, 20*time.Second, "p1 bound", bound("p1"))
 
 	stops[leader]()
-	eventually(t, "the other leads", func() error {
+	testenv.Eventually(t, 20*time.Second, "the other leads", func() error {
 		now, err := controller.LeaderOf(e.ctx, client, scheduler.ElectionKey)
 		if err == nil && (now == leader || now == "") {
 			err = fmt.Errorf("leader %q", now)
@@ -477,5 +461,5 @@ func TestSchedulerLeaderElection(t *testing.T) {
 		return err
 	})
 	e.pod("p2", "100m", "")
-	eventually(t, "p2 bound", bound("p2"))
+	testenv.Eventually(t, 20*time.Second, "p2 bound", bound("p2"))
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/shoalmesh/shoal/controlplane/store"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // recorder is a subscriber that keeps every event it saw and its own view.
@@ -56,17 +57,6 @@ func (r *recorder) has(id string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.seen[id]
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // write retries until etcd takes the write (it may be restarting) and returns
@@ -121,7 +111,7 @@ func TestCacheSurvivesEtcdRestartWithoutLossOrDuplicates(t *testing.T) {
 		committed = append(committed, write(t, st, fmt.Sprint("s", i), int32(1000+i)))
 	}
 	for _, id := range committed {
-		waitFor(t, "event "+id, func() bool { return rec.has(id) })
+		testenv.Eventually(t, 20*time.Second, "event "+id, func() bool { return rec.has(id) })
 	}
 	list, err := st.List(ctx, svcs, "", store.ListOptions{})
 	if err != nil {
@@ -154,7 +144,7 @@ func TestCacheRelistsAfterCompactionAndTellsSubscribers(t *testing.T) {
 	if err := c.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "initial objects", func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return len(rec.view) == 4 })
+	testenv.Eventually(t, 20*time.Second, "initial objects", func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return len(rec.view) == 4 })
 	stop()
 	<-done
 
@@ -173,7 +163,7 @@ func TestCacheRelistsAfterCompactionAndTellsSubscribers(t *testing.T) {
 		t.Fatal(err)
 	}
 	go c.Run(ctx)
-	waitFor(t, "relist", func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return rec.relisted == 1 })
+	testenv.Eventually(t, 20*time.Second, "relist", func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return rec.relisted == 1 })
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	if _, ok := rec.view["default/s2"]; ok {

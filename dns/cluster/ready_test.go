@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"net"
 	"slices"
 	"testing"
 	"time"
@@ -121,15 +120,4 @@ func TestAutoPath(t *testing.T) {
 	if got := ask("172.16.2.5", "example.com."); got != nil {
 		t.Errorf("search path outside the zone: %q", got)
 	}
-}
-
-// freeAddr returns a free 127.0.0.1 port.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

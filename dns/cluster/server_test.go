@@ -10,6 +10,8 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // askServer queries the server at addr until tc's answer comes or 10s pass
@@ -37,7 +39,7 @@ func askServer(t *testing.T, addr string, tc test.Case) {
 func TestEndpointServer(t *testing.T) {
 	e := newEnv(t)
 	e.load(t, newFixture())
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	StartCoreDNS(t, ".:"+port+` {
     bind 127.0.0.1
@@ -69,7 +71,7 @@ func TestAutoPathServer(t *testing.T) {
 	e.load(t, fx)
 	UseCaches(e.caches)
 	t.Cleanup(func() { UseCaches(nil) })
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	StartCoreDNS(t, "cluster.local:"+port+" {\n bind 127.0.0.1\n autopath @cluster\n cluster {\n  pods verified\n }\n}\n")
 	q := test.Case{Qname: "kubernetes.default.testns.svc.cluster.local.", Qtype: dns.TypeA, Answer: lines(

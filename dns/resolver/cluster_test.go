@@ -12,6 +12,7 @@ import (
 	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/dns/resolver"
 	"github.com/shoalmesh/shoal/dns/resolver/resolvertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // clusterResolver is a resolver on the built-in Corefile (with its
@@ -30,14 +31,14 @@ func startClusterResolver(t testing.TB) *clusterResolver {
 	s := clustertest.Start(t, clustertest.Options{})
 	up := &upstream{ip: "192.0.2.1"}
 	d := resolver.Defaults{
-		Addr:        resolvertest.FreeAddr(t),
-		ReadyAddr:   resolvertest.FreeAddr(t),
-		HealthAddr:  resolvertest.FreeAddr(t),
-		MetricsAddr: resolvertest.FreeAddr(t),
+		Addr:        testenv.FreeAddr(t),
+		ReadyAddr:   testenv.FreeAddr(t),
+		HealthAddr:  testenv.FreeAddr(t),
+		MetricsAddr: testenv.FreeAddr(t),
 		Upstream:    resolvertest.Upstream(t, up),
 	}
 	cr := &clusterResolver{shoal: s, defaults: d, up: up, srv: resolvertest.Start(t, d.Corefile())}
-	clustertest.Eventually(t, 10*time.Second, "cluster zone synced", func() error {
+	testenv.Eventually(t, 10*time.Second, "cluster zone synced", func() error {
 		_, err := cr.kubernetesA("udp")
 		return err
 	})
@@ -101,7 +102,7 @@ func TestResolverDefaultCorefile(t *testing.T) {
 		{"health", "http://" + cr.defaults.HealthAddr + "/health", "OK"},
 		{"metrics", "http://" + cr.defaults.MetricsAddr + "/metrics", `coredns_dns_requests_total{`},
 	} {
-		clustertest.Eventually(t, 10*time.Second, get.what, func() error {
+		testenv.Eventually(t, 10*time.Second, get.what, func() error {
 			resp, err := http.Get(get.url)
 			if err != nil {
 				return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/shoalmesh/shoal/dns/resolver"
 	"github.com/shoalmesh/shoal/dns/resolver/resolvertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // TestResolverReadmeCorefiles starts every Corefile in README.md, on free
@@ -28,13 +29,13 @@ func TestResolverReadmeCorefiles(t *testing.T) {
 	}
 	cr := startClusterResolver(t) // a Shoal, for the etcd the second example names
 	for i, b := range blocks {
-		_, port, _ := net.SplitHostPort(resolvertest.FreeAddr(t))
+		_, port, _ := net.SplitHostPort(testenv.FreeAddr(t))
 		corefile := strings.NewReplacer(
 			":10053", ":"+port,
 			"/etc/resolv.conf", cr.defaults.Upstream,
-			"127.0.0.1:8181", resolvertest.FreeAddr(t),
-			"127.0.0.1:8080", resolvertest.FreeAddr(t),
-			"127.0.0.1:9153", resolvertest.FreeAddr(t),
+			"127.0.0.1:8181", testenv.FreeAddr(t),
+			"127.0.0.1:8080", testenv.FreeAddr(t),
+			"127.0.0.1:9153", testenv.FreeAddr(t),
 			"http://127.0.0.1:2379", cr.shoal.Endpoints[0],
 		).Replace(b[1])
 		srv, err := resolver.Start(t.Context(), corefile, resolvertest.Logger())

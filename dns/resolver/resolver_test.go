@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoalmesh/shoal/dns/resolver"
 	"github.com/shoalmesh/shoal/dns/resolver/resolvertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // upstream is a test upstream that answers A queries for *.example.org. with
@@ -63,7 +64,7 @@ func forwardCorefile(addr, up string, extra ...string) string {
 func TestResolverForwardsAndCaches(t *testing.T) {
 	up := &upstream{ip: "192.0.2.1"}
 	upAddr := resolvertest.Upstream(t, up)
-	addr := resolvertest.FreeAddr(t)
+	addr := testenv.FreeAddr(t)
 	srv := resolvertest.Start(t, forwardCorefile(addr, upAddr))
 	if srv.UDPAddr() != addr || srv.TCPAddr() != addr {
 		t.Fatalf("listening on udp %s tcp %s, want %s for both", srv.UDPAddr(), srv.TCPAddr(), addr)
@@ -101,7 +102,7 @@ func TestResolverForwardsAndCaches(t *testing.T) {
 }
 
 func TestResolverCorefileErrorsNameTheLine(t *testing.T) {
-	addr := resolvertest.FreeAddr(t)
+	addr := testenv.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	tests := []struct {
 		name, corefile, want string
@@ -153,9 +154,9 @@ func TestResolverStopLeavesNothingServing(t *testing.T) {
 	upAddr := startUpstream(upCtx, t, up)
 
 	for _, how := range []string{"Stop", "context"} {
-		addr := resolvertest.FreeAddr(t)
+		addr := testenv.FreeAddr(t)
 		ctx, cancel := context.WithCancel(t.Context())
-		srv, err := resolver.Start(ctx, forwardCorefile(addr, upAddr, "    health "+resolvertest.FreeAddr(t)), resolvertest.Logger())
+		srv, err := resolver.Start(ctx, forwardCorefile(addr, upAddr, "    health "+testenv.FreeAddr(t)), resolvertest.Logger())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,23 +188,18 @@ func TestResolverStopLeavesNothingServing(t *testing.T) {
 		ln.Close()
 	}
 	upStop()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		n, stacks := servingGoroutines()
-		if n <= before {
-			return
+	testenv.Eventually(t, 10*time.Second, "the server's goroutines to end", func() error {
+		if n, stacks := servingGoroutines(); n > before {
+			return fmt.Errorf("%d goroutines in coredns or miekg/dns after stop (before start: %d):\n%s", n, before, stacks)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines in coredns or miekg/dns after stop (before start: %d):\n%s", n, before, stacks)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // startUpstream is resolvertest.Upstream stopped by ctx rather than at the
 // end of the test.
 func startUpstream(ctx context.Context, t *testing.T, h dns.Handler) string {
-	addr := resolvertest.FreeAddr(t)
+	addr := testenv.FreeAddr(t)
 	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -227,7 +223,7 @@ func startUpstream(ctx context.Context, t *testing.T, h dns.Handler) string {
 func TestResolverReloadPicksUpTheFile(t *testing.T) {
 	one := resolvertest.Upstream(t, &upstream{ip: "192.0.2.1"})
 	two := resolvertest.Upstream(t, &upstream{ip: "192.0.2.2"})
-	addr := resolvertest.FreeAddr(t)
+	addr := testenv.FreeAddr(t)
 	path := filepath.Join(t.TempDir(), "Corefile")
 	write := func(up string) {
 		// No cache, so the answer shows the upstream at once.
@@ -254,13 +250,12 @@ func TestResolverReloadPicksUpTheFile(t *testing.T) {
 		t.Fatalf("answer %s, want 192.0.2.1", got)
 	}
 	write(two)
-	deadline := time.Now().Add(20 * time.Second)
-	for answer() != "192.0.2.2" {
-		if time.Now().After(deadline) {
-			t.Fatalf("answer still %s 20s after the Corefile changed", answer())
+	testenv.Eventually(t, 20*time.Second, "the answer after the Corefile changed", func() error {
+		if got := answer(); got != "192.0.2.2" {
+			return fmt.Errorf("answer %s, want 192.0.2.2", got)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	// Stop stops the instance the reload started.
 	if err := srv.Stop(); err != nil {
 		t.Errorf("stop: %v", err)

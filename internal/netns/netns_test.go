@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shoalmesh/shoal/internal/netns"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent/network/networktest"
 )
 
@@ -46,7 +47,7 @@ func threadNS(t *testing.T, tid int) (ns netns.Handle, ok bool) {
 // their goroutine inside a new namespace: each runs there, and the thread
 // it ran on is back in the process's namespace afterwards.
 func TestDoRestoresThread(t *testing.T) {
-	networktest.RequireRoot(t)
+	testenv.Require(t, testenv.Root)
 	host := current(t)
 	errFn := errors.New("fn failed")
 	tests := []struct {
@@ -124,7 +125,7 @@ func TestDoRestoresThread(t *testing.T) {
 // TestDoEnterFails: a namespace that cannot be entered is an error, and fn
 // does not run.
 func TestDoEnterFails(t *testing.T) {
-	networktest.RequireRoot(t)
+	testenv.Require(t, testenv.Root)
 	closed := networktest.NewNamespace(t)
 	closed.Close()
 	for name, ns := range map[string]netns.Handle{"none": netns.None(), "closed": closed} {
@@ -145,7 +146,7 @@ func TestDoEnterFails(t *testing.T) {
 // never reused: the runtime ends it (or, for the main thread, parks it for
 // good).
 func TestRestoreFailureEndsThread(t *testing.T) {
-	networktest.RequireRoot(t)
+	testenv.Require(t, testenv.Root)
 	target := networktest.NewNamespace(t)
 	errFn := errors.New("fn failed")
 	var tid int
@@ -168,22 +169,16 @@ func TestRestoreFailureEndsThread(t *testing.T) {
 	if tid == os.Getpid() {
 		return // the main thread is parked, not ended
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, ok := threadNS(t, tid); !ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("thread %d, left in the wrong namespace without CAP_SYS_ADMIN, still exists", tid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, fmt.Sprintf("thread %d, left in the wrong namespace without CAP_SYS_ADMIN, to end", tid), func() bool {
+		_, ok := threadNS(t, tid)
+		return !ok
+	})
 }
 
 // TestPinned creates a pinned namespace in a temporary directory, runs code
 // in it through its path, and deletes it.
 func TestPinned(t *testing.T) {
-	networktest.RequireRoot(t)
+	testenv.Require(t, testenv.Root)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "ns")
 	t.Cleanup(func() { netns.Delete(path) }) // before TempDir's removal
@@ -253,7 +248,7 @@ func TestPinned(t *testing.T) {
 }
 
 func TestNamed(t *testing.T) {
-	networktest.RequireRoot(t)
+	testenv.Require(t, testenv.Root)
 	name := fmt.Sprintf("shoal-netns-test-%d", os.Getpid())
 	t.Cleanup(func() { netns.DeleteNamed(name) })
 	path, err := netns.NewNamed(name)

@@ -10,6 +10,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent/containerd"
 	"github.com/shoalmesh/shoal/nodeagent/containerd/containerdtest"
 	"github.com/shoalmesh/shoal/test/imagetest"
@@ -24,7 +25,7 @@ import (
 // SHOAL_BENCH_CONTAINERD_LOG=debug keeps containerd's debug log, copied to
 // $TMPDIR/shoal-bench-<network>-containerd.log, to see where a call's time goes.
 func BenchmarkPodStart(b *testing.B) {
-	containerdtest.RequireRoot(b)
+	testenv.Require(b, testenv.Root, testenv.Containerd)
 	reg := imagetest.StartRegistry(b, imagetest.RegistryOptions{})
 	ref := reg.Push(b, imagetest.Busybox(b), "busybox:1")
 	for _, network := range []string{"host", "bridge"} {

@@ -12,6 +12,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent/containerd"
 	"github.com/shoalmesh/shoal/nodeagent/containerd/containerdtest"
 	"github.com/shoalmesh/shoal/test/imagetest"
@@ -47,32 +48,22 @@ func startContainer(t *testing.T, rt *containerdtest.Runtime, podID string, pod 
 // asynchronously) and returns the body.
 func httpGet(t *testing.T, url string) string {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
 	c := &http.Client{Timeout: 2 * time.Second}
-	for {
+	var body string
+	testenv.Eventually(t, 15*time.Second, "GET "+url, func() error {
 		resp, err := c.Get(url)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return string(b)
-			}
-			err = fmt.Errorf("status %s", resp.Status)
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: %v", url, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %s", resp.Status)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+		body = string(b)
+		return nil
+	})
+	return body
 }
 
 func execSync(t *testing.T, rt *containerdtest.Runtime, id string, cmd ...string) string {
@@ -90,7 +81,7 @@ func execSync(t *testing.T, rt *containerdtest.Runtime, id string, cmd ...string
 // stop (the cleanup checks that no process, mount, veth, bridge, netns or
 // cgroup is left).
 func TestPodsThroughCRI(t *testing.T) {
-	containerdtest.RequireRoot(t)
+	testenv.Require(t, testenv.Root, testenv.Containerd)
 	reg := imagetest.StartRegistry(t, imagetest.RegistryOptions{})
 	busyboxRef := reg.Push(t, imagetest.Busybox(t), "busybox:1")
 	echoRef := reg.Push(t, imagetest.EchoServer(t), "echoserver:1")
@@ -105,7 +96,7 @@ func TestPodsThroughCRI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	httpd := containerdtest.ContainerConfig("httpd", busybox, []string{"sh", "-c"},
 		[]string{fmt.Sprintf("echo hello from busybox > /tmp/index.html && exec httpd -f -p 127.0.0.1:%d -h /tmp", port)})
 	httpdID := startContainer(t, rt, hostPodID, hostPod, httpd)

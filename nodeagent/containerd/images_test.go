@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent/containerd"
 	"github.com/shoalmesh/shoal/nodeagent/containerd/containerdtest"
 	"github.com/shoalmesh/shoal/nodeagent/ociimage"
@@ -19,7 +20,7 @@ import (
 // TestImagePulls pulls through a docker.io mirror that is a local
 // registry, and from a registry with auth with and without credentials.
 func TestImagePulls(t *testing.T) {
-	containerdtest.RequireRoot(t)
+	testenv.Require(t, testenv.Root, testenv.Containerd)
 	mirror := imagetest.StartRegistry(t, imagetest.RegistryOptions{})
 	mirror.Push(t, imagetest.Busybox(t), "library/mirrored:1")
 	private := imagetest.StartRegistry(t, imagetest.RegistryOptions{Auth: true})

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shoalmesh/shoal/internal/netns"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent/network/networktest"
 )
 
@@ -46,7 +47,7 @@ func testLogger(t *testing.T) *slog.Logger {
 // fails half-way.
 func testConfig(t *testing.T, node netns.Handle, bits int) Config {
 	t.Helper()
-	networktest.RequireRoot(t)
+	testenv.Require(t, testenv.Root)
 	dir := t.TempDir()
 	resolv := filepath.Join(dir, "host-resolv.conf")
 	if err := os.WriteFile(resolv, []byte("# host\nnameserver 192.0.2.53\nsearch corp.example\noptions edns0\n"), 0o644); err != nil {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shoalmesh/shoal/internal/netns"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent/network/networktest"
 )
 
@@ -60,7 +61,7 @@ func peer(cidr, node string) Peer {
 
 func TestPeerRoutesAreReplacedExactly(t *testing.T) {
 	t.Parallel()
-	networktest.RequireRoot(t)
+	testenv.Require(t, testenv.Root)
 	node := networktest.NewNamespace(t)
 	cfg := testConfig(t, node, 24)
 	n := newNetwork(t, node, cfg)
@@ -138,7 +139,7 @@ func TestPeerRoutesAreReplacedExactly(t *testing.T) {
 // pods through SetPeerRoutes: what a multi-node cluster on one machine does.
 func TestPodsOnTwoNodesTalkThroughPeerRoutes(t *testing.T) {
 	t.Parallel()
-	networktest.RequireRoot(t)
+	testenv.Require(t, testenv.Root)
 	nodeA, nodeB := networktest.NewNamespace(t), networktest.NewNamespace(t)
 	ha, hb := nlHandle(t, nodeA), nlHandle(t, nodeB)
 	defer ha.Close()
@@ -192,7 +193,7 @@ func TestPodsOnTwoNodesTalkThroughPeerRoutes(t *testing.T) {
 // namespace New is called from; netns.DoPath opens sockets there.
 func TestNodeNamespaceByPath(t *testing.T) {
 	t.Parallel()
-	networktest.RequireRoot(t)
+	testenv.Require(t, testenv.Root)
 	node := networktest.NewNamespace(t)
 	cfg := testConfig(t, node, 24)
 	cfg.NetNS = networktest.Path(node)

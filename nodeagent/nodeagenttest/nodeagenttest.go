@@ -65,8 +65,8 @@ import (
 	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/controlplane/nodeload"
 	"github.com/shoalmesh/shoal/internal/netns"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent"
-	"github.com/shoalmesh/shoal/nodeagent/network/networktest"
 )
 
 // Options change what Start makes.
@@ -103,14 +103,11 @@ type Cluster struct {
 
 // Start creates the network and runs the agents, and returns once every
 // node is Ready and routes to every other node's pods. It skips the test
-// where agents cannot run (not root, no cgroups). Everything goes when the
+// where agents cannot run (not root, no cgroups), through testenv. Everything goes when the
 // test ends.
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
-	networktest.RequireRoot(t)
-	if err := nodeagent.Preflight(); err != nil {
-		t.Skipf("cannot run node agents here: %v", err)
-	}
+	testenv.RequireOK(t, testenv.Root, nodeagent.Preflight())
 	if opts.Nodes == 0 {
 		opts.Nodes = 2
 	}
@@ -314,7 +311,7 @@ func (c *Cluster) writeCA(path string) error {
 // its namespace routes to every other node's pod CIDR.
 func (c *Cluster) waitConverged(timeout time.Duration) {
 	c.t.Helper()
-	clustertest.Eventually(c.t, timeout, "nodeagenttest: nodes Ready and routed to each other", func() error {
+	testenv.Eventually(c.t, timeout, "nodeagenttest: nodes Ready and routed to each other", func() error {
 		for _, n := range c.Nodes {
 			node, err := c.Client.CoreV1().Nodes().Get(context.Background(), n.Name, metav1.GetOptions{})
 			if err != nil {

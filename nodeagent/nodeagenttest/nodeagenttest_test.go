@@ -10,7 +10,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent/nodeagenttest"
 	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
 )
@@ -65,5 +65,5 @@ func TestHarness(t *testing.T) {
 		t.Error("a killed agent's log server answers")
 	}
 	two.Restart(t)
-	clustertest.Eventually(t, 10*time.Second, "the restarted agent answers", func() error { return healthz(one.HTTPClient(), two) })
+	testenv.Eventually(t, 10*time.Second, "the restarted agent answers", func() error { return healthz(one.HTTPClient(), two) })
 }

@@ -8,12 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoalmesh/shoal/nodeagent/probe"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/shoalmesh/shoal/internal/testenv"
+	"github.com/shoalmesh/shoal/nodeagent/probe"
 )
 
 // startGRPC serves gRPC on a local port with register's services.
@@ -59,7 +61,7 @@ func TestGRPC(t *testing.T) {
 	standard := startGRPC(t, func(s *grpc.Server) { healthpb.RegisterHealthServer(s, hs) })
 	custom := startGRPC(t, func(s *grpc.Server) { healthpb.RegisterHealthServer(s, slowHealth{}) })
 	noHealth := startGRPC(t, func(*grpc.Server) {})
-	closed := int32(freePort(t))
+	closed := int32(testenv.FreePort(t))
 
 	cases := []struct {
 		name    string

@@ -2,17 +2,17 @@ package probe_test
 
 import (
 	"context"
-	"net"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/shoalmesh/shoal/nodeagent/probe"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/shoalmesh/shoal/nodeagent/probe"
 )
 
 // script is an Execer whose commands exit with scripted codes: the first
@@ -118,18 +118,6 @@ func workerGoroutines() []string {
 		}
 	}
 	return ws
-}
-
-// freePort returns a local TCP port nothing listens on.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port
 }
 
 func container(uid types.UID, spec corev1.Container, ex probe.Execer) probe.Container {

@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoalmesh/shoal/nodeagent/probe"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/shoalmesh/shoal/internal/testenv"
+	"github.com/shoalmesh/shoal/nodeagent/probe"
 )
 
 // probeServer answers the paths the HTTP probe tests ask for.
@@ -68,7 +70,7 @@ func TestHTTPGet(t *testing.T) {
 	tlsPort := tlsSrv.Listener.Addr().(*net.TCPAddr).Port
 	other := httptest.NewServer(probeServer()) // same host, other port
 	t.Cleanup(other.Close)
-	closed := freePort(t)
+	closed := testenv.FreePort(t)
 
 	ports := []corev1.ContainerPort{{Name: "http", ContainerPort: int32(port)}, {Name: "https", ContainerPort: int32(tlsPort)}}
 	num := intstr.FromInt32(int32(port))

@@ -7,10 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoalmesh/shoal/nodeagent/probe"
-	"github.com/shoalmesh/shoal/nodeagent/probe/probetest"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/shoalmesh/shoal/internal/testenv"
+	"github.com/shoalmesh/shoal/nodeagent/probe"
+	"github.com/shoalmesh/shoal/nodeagent/probe/probetest"
 )
 
 var epoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -35,16 +37,6 @@ func waitTimers(t *testing.T, clock *probetest.Clock, n int) {
 	defer cancel()
 	if err := clock.BlockUntil(ctx, n); err != nil {
 		t.Fatalf("waiting for %d timers (have %d): %v", n, clock.Timers(), err)
-	}
-}
-
-// waitFor polls cond until it holds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
 	}
 }
 
@@ -120,7 +112,7 @@ func TestThresholds(t *testing.T) {
 					clock.Advance(period)
 				}
 				if tc.stops && i == len(tc.codes)-1 {
-					waitFor(t, "the last result", func() bool { return m.Result("pod-1", "app", tc.kind) == tc.states[i] })
+					testenv.Eventually(t, 10*time.Second, "the last result", func() bool { return m.Result("pod-1", "app", tc.kind) == tc.states[i] })
 				} else {
 					waitTimers(t, clock, 1)
 				}
@@ -468,7 +460,7 @@ func TestRemove(t *testing.T) {
 	}
 	// A worker has finished when Remove returns, but its goroutine may
 	// take a moment more to exit.
-	waitFor(t, "no probe workers", func() bool { return len(workerGoroutines()) == 0 })
+	testenv.Eventually(t, 10*time.Second, "no probe workers", func() bool { return len(workerGoroutines()) == 0 })
 }
 
 // TestShutdown is not parallel: it checks for leaked goroutines.
@@ -512,14 +504,14 @@ func TestShutdown(t *testing.T) {
 	waitTimers(t, clock, 3)
 	clock.Advance(period)
 	for _, pod := range []types.UID{"pod-1", "pod-2", "pod-3"} {
-		waitFor(t, "startup failures", func() bool { return m.Result(pod, "app", probe.Startup) == probe.Failure })
+		testenv.Eventually(t, 10*time.Second, "startup failures", func() bool { return m.Result(pod, "app", probe.Startup) == probe.Failure })
 	}
 
 	cancel()
 	for range m.Updates() {
 		// Closed once everything has stopped.
 	}
-	waitFor(t, "no probe workers", func() bool { return len(workerGoroutines()) == 0 })
+	testenv.Eventually(t, 10*time.Second, "no probe workers", func() bool { return len(workerGoroutines()) == 0 })
 	if err := m.Add(container("pod-4", corev1.Container{Name: "app"}, nil)); !errors.Is(err, probe.ErrClosed) {
 		t.Errorf("Add after shutdown = %v, want ErrClosed", err)
 	}

@@ -6,9 +6,11 @@ import (
 	"net"
 	"testing"
 
-	"github.com/shoalmesh/shoal/nodeagent/probe"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/shoalmesh/shoal/internal/testenv"
+	"github.com/shoalmesh/shoal/nodeagent/probe"
 )
 
 func TestTCPSocket(t *testing.T) {
@@ -28,7 +30,7 @@ func TestTCPSocket(t *testing.T) {
 		}
 	}()
 	open := l.Addr().(*net.TCPAddr).Port
-	closed := freePort(t)
+	closed := testenv.FreePort(t)
 	ports := []corev1.ContainerPort{{Name: "db", ContainerPort: int32(open)}, {Name: "gone", ContainerPort: int32(closed)}}
 
 	cases := []struct {

@@ -207,31 +207,28 @@ type helperJob struct {
 	Spec Spec
 }
 
-// TestHelperAgent is an agent in its own process: it starts a container and
-// exits without stopping it, as a crashed or restarted agent does.
-func TestHelperAgent(t *testing.T) {
-	v := os.Getenv(helperEnv)
-	if v == "" {
-		t.Skip("the agent process of TestAdoptAfterAgentExits")
-	}
+// helperAgent is an agent in its own process (TestMain runs it when
+// helperEnv is set): it starts a container and exits without stopping it,
+// as a crashed or restarted agent does.
+func helperAgent(v string) error {
 	var job helperJob
 	if err := json.Unmarshal([]byte(v), &job); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	cg, err := detectCgroups()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	rt, err := newRuntime(job.Opts, cg)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	c, err := rt.Start(t.Context(), job.Spec)
+	c, err := rt.Start(context.Background(), job.Spec)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	fmt.Println("pid", c.Pid())
-	os.Exit(0) // no Stop, no Close: the agent dies
+	return nil // no Stop, no Close: the agent dies
 }
 
 func TestAdoptAfterAgentExits(t *testing.T) {
@@ -239,7 +236,7 @@ func TestAdoptAfterAgentExits(t *testing.T) {
 	// Orphans come to this process, as to an agent's supervisor, instead of
 	// to the machine's init; it reaps them at cleanup.
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		t.Skipf("cannot become a subreaper: %v", err)
+		t.Fatalf("become a subreaper: %v", err)
 	}
 	dir := t.TempDir()
 	opts := Options{
@@ -254,7 +251,7 @@ func TestAdoptAfterAgentExits(t *testing.T) {
 		Command: []string{"sh", "-c", `trap 'echo stopping; exit 0' TERM; echo ready; while :; do sleep 0.05; done`},
 	}
 	job, _ := json.Marshal(helperJob{Opts: opts, Spec: spec})
-	agent := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestHelperAgent$", "-test.count=1")
+	agent := exec.CommandContext(t.Context(), os.Args[0])
 	agent.Env = append(os.Environ(), helperEnv+"="+string(job))
 	out, err := agent.CombinedOutput()
 	if err != nil {

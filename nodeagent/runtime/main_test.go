@@ -15,10 +15,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
 	Init() // the container inits of these tests are this test binary
+	if v := os.Getenv(helperEnv); v != "" {
+		if err := helperAgent(v); err != nil {
+			fmt.Fprintln(os.Stderr, "helper agent:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if _, ok := os.LookupEnv("GORACE"); !ok {
 		// A race build sleeps a second at exit; the inits need not.
 		os.Setenv("GORACE", "atexit_sleep_ms=0")
@@ -37,12 +46,10 @@ var (
 )
 
 // requireContainers skips a test that needs root, namespaces and cgroups
-// where they are missing; as root (in CI) it runs.
+// where they are missing (fails where SHOAL_TEST_REQUIRE lists root).
 func requireContainers(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: containers use namespaces, cgroups and mounts")
-	}
+	testenv.Require(t, testenv.Root)
 	probeOnce.Do(func() {
 		if _, err := detectCgroups(); err != nil {
 			probeErr = fmt.Errorf("no cgroups: %v", err)
@@ -55,9 +62,7 @@ func requireContainers(t *testing.T) {
 			probeErr = fmt.Errorf("namespaces unavailable: %v", err)
 		}
 	})
-	if probeErr != nil {
-		t.Skip(probeErr)
-	}
+	testenv.RequireOK(t, testenv.Root, probeErr)
 }
 
 func removeTestCgroupRoot() {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoalmesh/shoal/internal/netns"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // newNamedNetns creates /run/netns/<name>, removed at cleanup.
@@ -22,7 +23,7 @@ func newNamedNetns(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	if err != nil {
-		t.Skipf("cannot create a network namespace: %v", err)
+		testenv.RequireOK(t, testenv.Root, fmt.Errorf("create a network namespace: %w", err))
 	}
 	return path
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/proxy/balancer"
 )
 
@@ -73,14 +74,7 @@ func echo(c net.Conn) {
 
 // deadAddr is a 127.0.0.1 port with nothing listening.
 func deadAddr(t *testing.T) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := netip.MustParseAddrPort(ln.Addr().String())
-	ln.Close()
-	return a
+	return netip.MustParseAddrPort(testenv.FreeAddr(t))
 }
 
 func cluster(eps ...balancer.Endpoint) *balancer.Balancer {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/proxy/proxytest"
 )
 
@@ -37,7 +38,7 @@ func TestBytesBothWays(t *testing.T) {
 		t.Fatalf("echoed %d bytes, want the %d sent", len(got), len(payload))
 	}
 	c.Close()
-	waitFor(t, "byte counters", func() bool {
+	testenv.Eventually(t, 5*time.Second, "byte counters", func() bool {
 		return counter(bytesTotal.WithLabelValues(t.Name(), "upstream")) == float64(len(payload)) &&
 			counter(bytesTotal.WithLabelValues(t.Name(), "downstream")) == float64(len(payload))
 	})
@@ -116,7 +117,7 @@ func TestAllEndpointsDead(t *testing.T) {
 	if n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read on a connection with no live endpoint: %d, %v; want it closed", n, err)
 	}
-	waitFor(t, "failure counters", func() bool {
+	testenv.Eventually(t, 5*time.Second, "failure counters", func() bool {
 		return counter(connectFailures.WithLabelValues(t.Name())) == 3 && result(t, "connect_failed") == 1
 	})
 }
@@ -128,7 +129,7 @@ func TestNoEndpoints(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read: %v, want the connection closed", err)
 	}
-	waitFor(t, "no_endpoint counter", func() bool { return result(t, "no_endpoint") == 1 })
+	testenv.Eventually(t, 5*time.Second, "no_endpoint counter", func() bool { return result(t, "no_endpoint") == 1 })
 }
 
 func TestSpreadsAcrossEndpoints(t *testing.T) {
@@ -187,7 +188,7 @@ func TestShutdownDrains(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() { done <- p.Shutdown(context.Background()) }()
-	waitFor(t, "listener closed", func() bool {
+	testenv.Eventually(t, 5*time.Second, "listener closed", func() bool {
 		nc, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			nc.Close()
@@ -238,17 +239,6 @@ func roundTrip(t *testing.T, c net.Conn, msg string) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestMetricsPerService(t *testing.T) {
 	proxytest.NoLeaks(t)
 	reg := prometheus.NewPedanticRegistry()
@@ -273,7 +263,7 @@ func TestMetricsPerService(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read through a proxy with no live endpoint: %v, want the connection closed", err)
 	}
-	waitFor(t, "connections of a to end", func() bool {
+	testenv.Eventually(t, 5*time.Second, "connections of a to end", func() bool {
 		n, _ := proxytest.Gathered(t, reg, "shoal_proxy_connection_duration_seconds", "service", svcA)
 		return n == 2
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/proxy/balancer"
 	"github.com/shoalmesh/shoal/proxy/proxytest"
 )
@@ -211,7 +212,7 @@ func TestUDPIdleFlowExpires(t *testing.T) {
 
 	cl := udpClient(t, addr)
 	exchange(t, cl, "one")
-	waitFor(t, "the flow to expire", func() bool { return p.Flows() == 0 && c.Hosts()[0].Active() == 0 })
+	testenv.Eventually(t, 5*time.Second, "the flow to expire", func() bool { return p.Flows() == 0 && c.Hosts()[0].Active() == 0 })
 	// The same client gets a new flow: a new proxy-side socket.
 	exchange(t, cl, "two")
 	if n := b.sources(); n != 2 {
@@ -233,7 +234,7 @@ func TestUDPRefusedEndpointIsRepicked(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadHost := c.Hosts()[0]
-	waitFor(t, "the refusal to be reported", func() bool {
+	testenv.Eventually(t, 5*time.Second, "the refusal to be reported", func() bool {
 		return deadHost.Stats().Errors == 1 && p.Flows() == 0 && deadHost.Active() == 0
 	})
 	if n := counter(udpUpstreamErrors.WithLabelValues(t.Name())); n != 1 {
@@ -260,7 +261,7 @@ func TestUDPFlowLimit(t *testing.T) {
 	exchange(t, udpClient(t, addr), "first")
 	late := udpClient(t, addr)
 	late.Write([]byte("second"))
-	waitFor(t, "the over-limit drop", func() bool {
+	testenv.Eventually(t, 5*time.Second, "the over-limit drop", func() bool {
 		return counter(udpDroppedTotal.WithLabelValues(t.Name(), "flow_limit")) >= 1
 	})
 	late.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
@@ -273,7 +274,7 @@ func TestUDPNoEndpoint(t *testing.T) {
 	proxytest.NoLeaks(t)
 	_, addr := startUDPProxy(t, cluster(), UDPOptions{})
 	udpClient(t, addr).Write([]byte("void"))
-	waitFor(t, "the no-endpoint drop", func() bool {
+	testenv.Eventually(t, 5*time.Second, "the no-endpoint drop", func() bool {
 		return counter(udpFlowsTotal.WithLabelValues(t.Name(), "no_endpoint")) == 1
 	})
 }
@@ -365,7 +366,7 @@ func TestUDPTooBigIsDropped(t *testing.T) {
 	_, addr := startUDPProxy(t, cluster(ep(b.addr(), 1)), UDPOptions{MaxDatagramSize: 16})
 	cl := udpClient(t, addr)
 	cl.Write([]byte(strings.Repeat("x", 17)))
-	waitFor(t, "the too-big drop", func() bool {
+	testenv.Eventually(t, 5*time.Second, "the too-big drop", func() bool {
 		return counter(udpDroppedTotal.WithLabelValues(t.Name(), "too_big")) == 1
 	})
 	if b.sources() != 0 {
@@ -373,7 +374,7 @@ func TestUDPTooBigIsDropped(t *testing.T) {
 	}
 	// The reply "ok@127.0.0.2:port" is itself over 16 bytes: dropped too.
 	cl.Write([]byte("ok"))
-	waitFor(t, "the too-big reply drop", func() bool {
+	testenv.Eventually(t, 5*time.Second, "the too-big reply drop", func() bool {
 		return counter(udpDroppedTotal.WithLabelValues(t.Name(), "too_big")) == 2
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/proxy/balancer"
 	"github.com/shoalmesh/shoal/proxy/proxytest"
 )
@@ -448,8 +449,8 @@ func TestClientGoneMidResponse(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("the endpoint still streams after the client left")
 		}
-		waitFor(t, "no active requests", func() bool { return c.Hosts()[0].Active() == 0 })
-		waitFor(t, "the endpoint's connection closed", func() bool { return b.closed.Load() == 1 })
+		testenv.Eventually(t, 5*time.Second, "no active requests", func() bool { return c.Hosts()[0].Active() == 0 })
+		testenv.Eventually(t, 5*time.Second, "the endpoint's connection closed", func() bool { return b.closed.Load() == 1 })
 	})
 }
 
@@ -668,8 +669,8 @@ func TestClientGoneWhileWaiting(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("the endpoint's request outlived its client")
 		}
-		waitFor(t, "no active requests", func() bool { return c.Hosts()[0].Active() == 0 })
-		waitFor(t, "requests_total{code=4xx} = 1", func() bool {
+		testenv.Eventually(t, 5*time.Second, "no active requests", func() bool { return c.Hosts()[0].Active() == 0 })
+		testenv.Eventually(t, 5*time.Second, "requests_total{code=4xx} = 1", func() bool {
 			return counter(requestsTotal.WithLabelValues(t.Name(), "4xx")) == 1
 		})
 		if n := counter(upstreamErrors.WithLabelValues(t.Name(), "reset")); n != 0 {

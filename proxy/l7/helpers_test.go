@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/proxy/balancer"
 )
 
@@ -63,14 +64,7 @@ func startBackend(t *testing.T, name string, handle func(http.ResponseWriter, *h
 
 // deadAddr is a 127.0.0.1 port nothing listens on.
 func deadAddr(t *testing.T) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := netip.MustParseAddrPort(ln.Addr().String())
-	ln.Close()
-	return a
+	return netip.MustParseAddrPort(testenv.FreeAddr(t))
 }
 
 func newCluster(opts balancer.Options, addrs ...netip.AddrPort) *balancer.Balancer {
@@ -237,17 +231,6 @@ func weighted(eps ...balancer.Endpoint) *balancer.Balancer {
 
 // counter reads one series now.
 func counter(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
-
-// waitFor polls cond until it holds, failing the test after 5s. The proxy
-// records a request's metrics just after the client has the response.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
 
 // forEachPath runs f as a subtest on each HTTP/1.1 implementation: the
 // fast path ("fast") and net/http ("net-http", Options.NetHTTP1).

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/proxy/balancer"
 	"github.com/shoalmesh/shoal/proxy/proxytest"
 )
@@ -40,7 +41,7 @@ func TestMetricsPerService(t *testing.T) {
 		if code, _ := get(t, client, "http://"+lnB.Addr().String()+"/"); code != http.StatusServiceUnavailable {
 			t.Fatalf("through b: %d, want 503", code)
 		}
-		waitFor(t, "the requests' metrics", func() bool {
+		testenv.Eventually(t, 5*time.Second, "the requests' metrics", func() bool {
 			a, _ := proxytest.Gathered(t, reg, "shoal_proxy_request_duration_seconds", "service", svcA)
 			b, _ := proxytest.Gathered(t, reg, "shoal_proxy_request_duration_seconds", "service", svcB)
 			return a == 4 && b == 1
@@ -103,7 +104,7 @@ func TestMetricsNoEndpoint(t *testing.T) {
 		if n := counter(upstreamErrors.WithLabelValues(t.Name(), "no_endpoint")); n != 2 {
 			t.Errorf("upstream_errors_total{kind=no_endpoint} = %v, want 2", n)
 		}
-		waitFor(t, "requests_total{code=5xx} = 2", func() bool {
+		testenv.Eventually(t, 5*time.Second, "requests_total{code=5xx} = 2", func() bool {
 			return counter(requestsTotal.WithLabelValues(t.Name(), "5xx")) == 2
 		})
 	})
@@ -168,7 +169,7 @@ func TestMetricsUpgradeCounted1xx(t *testing.T) {
 			t.Fatalf("echo over the upgraded connection: %q, %v", got, err)
 		}
 		c.Close()
-		waitFor(t, "requests_total{code=1xx} = 1", func() bool {
+		testenv.Eventually(t, 5*time.Second, "requests_total{code=1xx} = 1", func() bool {
 			return counter(requestsTotal.WithLabelValues(t.Name(), "1xx")) == 1
 		})
 	})

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/proxy/proxytest"
 
 	"github.com/shoalmesh/shoal/proxy/balancer"
@@ -110,7 +111,7 @@ func TestDeadEndpointRetried(t *testing.T) {
 		// The proxy ends a request on its endpoint just after the client has
 		// the response.
 		for _, h := range c.Hosts() {
-			waitFor(t, "no active requests on "+h.Addr().String(), func() bool { return h.Active() == 0 })
+			testenv.Eventually(t, 5*time.Second, "no active requests on "+h.Addr().String(), func() bool { return h.Active() == 0 })
 		}
 
 		// With ejection after one failure, the failed connects are reported.
@@ -200,17 +201,13 @@ func TestShutdownWaitsForInFlight(t *testing.T) {
 		shut := make(chan error, 1)
 		go func() { shut <- p.Shutdown(ctx) }()
 		// Wait until the proxy stopped accepting.
-		for deadline := time.Now().Add(5 * time.Second); ; {
+		testenv.Eventually(t, 5*time.Second, "the proxy to stop accepting after Shutdown", func() bool {
 			conn, err := net.Dial("tcp", addr)
-			if err != nil {
-				break
+			if err == nil {
+				conn.Close()
 			}
-			conn.Close()
-			if time.Now().After(deadline) {
-				t.Fatal("proxy still accepting after Shutdown")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return err != nil
+		})
 		select {
 		case err := <-shut:
 			t.Fatalf("Shutdown returned %v with a request in flight", err)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -13,6 +14,7 @@ import (
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/proxy/balancer"
 	"github.com/shoalmesh/shoal/proxy/proxytest"
 )
@@ -182,7 +184,7 @@ func TestEndpointKilledMidRequest(t *testing.T) {
 				// The proxy ends the request on its endpoint just after the
 				// client has the response.
 				for _, h := range c.Hosts() {
-					waitFor(t, "no active requests on "+h.Addr().String(), func() bool { return h.Active() == 0 })
+					testenv.Eventually(t, 5*time.Second, "no active requests on "+h.Addr().String(), func() bool { return h.Active() == 0 })
 				}
 			})
 		}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/proxy/balancer"
 	"github.com/shoalmesh/shoal/proxy/proxytest"
 	"github.com/shoalmesh/shoal/proxy/xdsclient"
@@ -187,18 +188,6 @@ func run(t *testing.T, cfg Config) {
 	})
 }
 
-// eventually polls cond until it holds or 10 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func sumsAre(rec *recorder, cluster string, want map[string]n4) func() bool {
 	return func() bool {
 		got := rec.sums()[cluster]
@@ -225,11 +214,11 @@ func TestReportsToShoalLRS(t *testing.T) {
 	traffic(a, 10, 8, 2, 7)
 	traffic(b, 5, 5, 0, 5)
 	traffic(off.Balancer.Hosts()[0], 3, 3, 0, 1)
-	eventually(t, "the counts in reports", sumsAre(rec, "echo.default:8080", map[string]n4{
+	testenv.Eventually(t, 10*time.Second, "the counts in reports", sumsAre(rec, "echo.default:8080", map[string]n4{
 		"127.0.0.2": {10, 8, 2, 3},
 		"127.0.0.3": {5, 5, 0, 0},
 	}))
-	eventually(t, "the load table to have the in-flight requests", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the load table to have the in-flight requests", func() bool {
 		snap := tb.Snapshot(time.Now())
 		return snap["127.0.0.2"].InFlight == 3 && snap["127.0.0.2"].Reporters == 1
 	})
@@ -241,11 +230,11 @@ func TestReportsToShoalLRS(t *testing.T) {
 		time.Sleep(interval / 2)
 	}
 	traffic(a, 0, 3, 0, 3)
-	eventually(t, "the later counts", sumsAre(rec, "echo.default:8080", map[string]n4{
+	testenv.Eventually(t, 10*time.Second, "the later counts", sumsAre(rec, "echo.default:8080", map[string]n4{
 		"127.0.0.2": {20, 21, 2, 0},
 		"127.0.0.3": {10, 5, 5, 0},
 	}))
-	eventually(t, "the load table to see the requests end", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the load table to see the requests end", func() bool {
 		snap := tb.Snapshot(time.Now())
 		return len(snap) == 2 && snap["127.0.0.2"].InFlight == 0 && snap["127.0.0.3"].InFlight == 0
 	})
@@ -295,13 +284,13 @@ func TestRemovedHostReported(t *testing.T) {
 	echo.Endpoints = echo.Endpoints[1:]
 	update(echo.Balancer, echo.Endpoints)
 	p.set(map[string]ClusterInfo{"echo": echo})
-	eventually(t, "the removed host's in-flight requests", sumsAre(rec, "echo", map[string]n4{"127.0.0.2": {4, 0, 0, 4}}))
-	eventually(t, "the gone cluster's in-flight requests", sumsAre(rec, "other", map[string]n4{"127.0.0.4": {2, 0, 0, 2}}))
+	testenv.Eventually(t, 10*time.Second, "the removed host's in-flight requests", sumsAre(rec, "echo", map[string]n4{"127.0.0.2": {4, 0, 0, 4}}))
+	testenv.Eventually(t, 10*time.Second, "the gone cluster's in-flight requests", sumsAre(rec, "other", map[string]n4{"127.0.0.4": {2, 0, 0, 2}}))
 	traffic(gone, 0, 3, 1, 4)
 	traffic(other.Balancer.Hosts()[0], 0, 2, 0, 2)
-	eventually(t, "the removed host's last counts", sumsAre(rec, "echo", map[string]n4{"127.0.0.2": {4, 3, 1, 0}}))
-	eventually(t, "the gone cluster's last counts", sumsAre(rec, "other", map[string]n4{"127.0.0.4": {2, 2, 0, 0}}))
-	eventually(t, "the load table to see them end", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the removed host's last counts", sumsAre(rec, "echo", map[string]n4{"127.0.0.2": {4, 3, 1, 0}}))
+	testenv.Eventually(t, 10*time.Second, "the gone cluster's last counts", sumsAre(rec, "other", map[string]n4{"127.0.0.4": {2, 2, 0, 0}}))
+	testenv.Eventually(t, 10*time.Second, "the load table to see them end", func() bool {
 		snap := tb.Snapshot(time.Now())
 		return snap["127.0.0.2"].InFlight == 0 && snap["127.0.0.4"].InFlight == 0
 	})
@@ -336,7 +325,7 @@ func TestReconnects(t *testing.T) {
 	run(t, Config{Addr: addr, Clusters: p.clusters, Logger: slog.New(ended)})
 	h := host(echo, "127.0.0.2:8080")
 	traffic(h, 3, 3, 0, 3)
-	eventually(t, "the first server's counts", sumsAre(rec1, "echo", map[string]n4{"127.0.0.2": {3, 3, 0, 0}}))
+	testenv.Eventually(t, 10*time.Second, "the first server's counts", sumsAre(rec1, "echo", map[string]n4{"127.0.0.2": {3, 3, 0, 0}}))
 
 	// Traffic while the server is away goes to the next one.
 	stop()
@@ -347,8 +336,8 @@ func TestReconnects(t *testing.T) {
 	}
 	traffic(h, 7, 5, 2, 6)
 	tb2, rec2, _, _ := startLRS(t, addr)
-	eventually(t, "the second server's counts", sumsAre(rec2, "echo", map[string]n4{"127.0.0.2": {7, 5, 2, 1}}))
-	eventually(t, "the second server's table", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the second server's counts", sumsAre(rec2, "echo", map[string]n4{"127.0.0.2": {7, 5, 2, 1}}))
+	testenv.Eventually(t, 10*time.Second, "the second server's table", func() bool {
 		l := tb2.Snapshot(time.Now())["127.0.0.2"]
 		return l.InFlight == 1 && l.Reporters == 1
 	})
@@ -432,12 +421,12 @@ func TestRequestedClustersOnly(t *testing.T) {
 	for _, c := range []ClusterInfo{a, b, off} {
 		traffic(c.Balancer.Hosts()[0], 1, 1, 0, 1)
 	}
-	eventually(t, "a's report", func() bool {
+	testenv.Eventually(t, 10*time.Second, "a's report", func() bool {
 		got, _ := rec.localitySums("a")
 		return got["10.0.0.1"] == n4{1, 1, 0, 0}
 	})
 	n := len(rec.requests())
-	eventually(t, "two more reports", func() bool { return len(rec.requests()) >= n+2 })
+	testenv.Eventually(t, 10*time.Second, "two more reports", func() bool { return len(rec.requests()) >= n+2 })
 	if _, endpoints := rec.localitySums("a"); endpoints {
 		t.Error("endpoint stats sent without report_endpoint_granularity")
 	}
@@ -448,7 +437,7 @@ func TestRequestedClustersOnly(t *testing.T) {
 	// Until the reporter follows the new answer, b's traffic is left out:
 	// send some until it is not.
 	var sent uint64
-	eventually(t, "b's report", func() bool {
+	testenv.Eventually(t, 10*time.Second, "b's report", func() bool {
 		if got, _ := rec.localitySums("b"); len(got) > 0 {
 			return true
 		}
@@ -472,12 +461,7 @@ func TestRunEnds(t *testing.T) {
 	proxytest.NoLeaks(t)
 	// Nothing listens: Run backs off between attempts, and still returns
 	// at once when ctx ends.
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
+	addr := testenv.FreeAddr(t)
 	r := New(Config{Addr: addr, NodeID: "n", Clusters: newProxy(nil).clusters})
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()

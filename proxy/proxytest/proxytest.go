@@ -5,9 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"runtime"
-	"strconv"
 	"testing"
 	"time"
 
@@ -69,34 +67,6 @@ func Gathered(t *testing.T, reg prometheus.Gatherer, metric string, labels ...st
 		}
 	}
 	return sum, ok
-}
-
-// FreePort is a TCP port free on every one of ips (tried a few times), for
-// endpoints that share a port on several loopback addresses, as pods do.
-func FreePort(t testing.TB, ips ...string) uint16 {
-	t.Helper()
-	for range 20 {
-		ln, err := net.Listen("tcp", ips[0]+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := netip.MustParseAddrPort(ln.Addr().String()).Port()
-		ln.Close()
-		ok := true
-		for _, ip := range ips {
-			l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(int(port))))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return port
-		}
-	}
-	t.Fatal("no port free on all of", ips)
-	return 0
 }
 
 // NameServer answers every HTTP request on addr with name until the test

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/xds/server"
 	"github.com/shoalmesh/shoal/xds/translate"
 	"github.com/shoalmesh/shoal/xds/xdstest"
@@ -339,14 +340,13 @@ func TestCancelStopsRun(t *testing.T) {
 	}
 	// The server's side of the stream winds down too; wait for the count
 	// to come back rather than sleep.
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
+	testenv.Eventually(t, 5*time.Second, "the stream's goroutines to end", func() error {
+		if n := runtime.NumGoroutine(); n > before {
 			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+			return fmt.Errorf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestRunRejectsBadConfig(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent"
 	"github.com/shoalmesh/shoal/nodeagent/nodeagenttest"
 )
@@ -91,16 +91,11 @@ spec:
 // answers, through the node proxy, from the host and from a pod. Stopping shoal up leaves no
 // pod, interface or namespace behind.
 func testUpRunsPods(t *testing.T, bin string) {
-	if err := nodeagent.Preflight(); err != nil {
-		t.Skipf("shoal up cannot run pods here: %v", err)
-	}
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("python3 is not on the PATH: the pods run python3 -m http.server")
-	}
-	kubectlBin, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skipf("kubectl is not on the PATH: %v", err)
-	}
+	// shoal up runs its agent (root, cgroups); the pods run python3, and
+	// the test drives the cluster with kubectl.
+	testenv.RequireOK(t, testenv.Root, nodeagent.Preflight())
+	testenv.Require(t, testenv.Python3)
+	kubectlBin := lookPath(t, testenv.Kubectl, "kubectl")
 	// One agent with the default bridge, netns dir and pod CIDR at a time.
 	agentSlot.Lock()
 	defer agentSlot.Unlock()
@@ -116,7 +111,7 @@ func testUpRunsPods(t *testing.T, bin string) {
 	p.waitReady(t)
 	cs := p.clientset(t)
 	ctx := t.Context()
-	clustertest.Eventually(t, 20*time.Second, "the node registers", func() error {
+	testenv.Eventually(t, 20*time.Second, "the node registers", func() error {
 		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil || len(nodes.Items) != 1 {
 			return fmt.Errorf("nodes: %v %v", nodes, err)
@@ -129,7 +124,7 @@ func testUpRunsPods(t *testing.T, bin string) {
 	k.ok(t, "apply", "-f", k.write(t, "web.yaml", readmeBlock(t, "### Running pods: the node agent", "yaml")))
 	k.ok(t, "apply", "-f", k.write(t, "app.yaml", upPodsManifest))
 	var pods []corev1.Pod
-	clustertest.Eventually(t, 30*time.Second, "3 web pods Running and Ready", func() error {
+	testenv.Eventually(t, 30*time.Second, "3 web pods Running and Ready", func() error {
 		list, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
 		if err != nil {
 			return err
@@ -181,7 +176,7 @@ func testUpRunsPods(t *testing.T, bin string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clustertest.Eventually(t, 30*time.Second, "the resolve pod succeeds", func() error {
+	testenv.Eventually(t, 30*time.Second, "the resolve pod succeeds", func() error {
 		pod, err := cs.CoreV1().Pods("default").Get(ctx, "resolve", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -202,7 +197,7 @@ func testUpRunsPods(t *testing.T, bin string) {
 	// (the VIP is on this host) and from a pod, by name (which may start
 	// before the web pods are ready, so it waits for a first answer).
 	vip := netip.AddrPortFrom(netip.MustParseAddr(svc.Spec.ClusterIP), 80)
-	clustertest.Eventually(t, 10*time.Second, "the ClusterIP answers from the node", func() error {
+	testenv.Eventually(t, 10*time.Second, "the ClusterIP answers from the node", func() error {
 		resp, err := hc.Get("http://" + vip.String() + "/")
 		if err != nil {
 			return err
@@ -213,7 +208,7 @@ func testUpRunsPods(t *testing.T, bin string) {
 		}
 		return nil
 	})
-	clustertest.Eventually(t, 30*time.Second, "the fetch pod succeeds", func() error {
+	testenv.Eventually(t, 30*time.Second, "the fetch pod succeeds", func() error {
 		pod, err := cs.CoreV1().Pods("default").Get(ctx, "fetch", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -234,7 +229,7 @@ func testUpRunsPods(t *testing.T, bin string) {
 	// An HTTP port is balanced per request: 30 requests over one
 	// keep-alive connection reach all three pods (kubernetes#38456).
 	k.ok(t, "apply", "-f", k.write(t, "who.yaml", whoManifest))
-	clustertest.Eventually(t, 60*time.Second, "the keepalive pod finishes", func() error {
+	testenv.Eventually(t, 60*time.Second, "the keepalive pod finishes", func() error {
 		pod, err := cs.CoreV1().Pods("default").Get(ctx, "keepalive", metav1.GetOptions{})
 		if err != nil {
 			return err

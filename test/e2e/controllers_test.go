@@ -20,7 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // settleTimeout bounds every wait for the controllers to act.
@@ -158,7 +158,7 @@ func TestControllersDeployment(t *testing.T) {
 	// Deleting the Deployment removes its ReplicaSets and Pods.
 	out, _ = k.ok(t, "delete", "deploy", "web", "-n", "x")
 	wantKubectlLines(t, out, `deployment.apps "web" deleted`)
-	clustertest.Eventually(t, settleTimeout, "ReplicaSets and pods of the deleted Deployment gone", func() error {
+	testenv.Eventually(t, settleTimeout, "ReplicaSets and pods of the deleted Deployment gone", func() error {
 		rs, err := cs.AppsV1().ReplicaSets("x").List(t.Context(), metav1.ListOptions{})
 		if err != nil {
 			return err
@@ -317,7 +317,7 @@ func TestControllersEndpoints(t *testing.T) {
 func waitReadyPods(t *testing.T, cs kubernetes.Interface, ns, selector string, n int) []corev1.Pod {
 	t.Helper()
 	var pods []corev1.Pod
-	clustertest.Eventually(t, settleTimeout, fmt.Sprintf("%d ready pods %s", n, selector), func() error {
+	testenv.Eventually(t, settleTimeout, fmt.Sprintf("%d ready pods %s", n, selector), func() error {
 		l, err := cs.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return err
@@ -342,7 +342,7 @@ func waitReadyPods(t *testing.T, cs kubernetes.Interface, ns, selector string, n
 // out, as `kubectl rollout status` decides it.
 func waitDeploymentDone(t *testing.T, cs kubernetes.Interface, ns, name string) {
 	t.Helper()
-	clustertest.Eventually(t, settleTimeout, "deployment "+name+" rolled out", func() error {
+	testenv.Eventually(t, settleTimeout, "deployment "+name+" rolled out", func() error {
 		d, err := cs.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -360,7 +360,7 @@ func waitDeploymentDone(t *testing.T, cs kubernetes.Interface, ns, name string) 
 // ready; with hostnames (address → hostname) set, with those hostnames.
 func waitSlice(t *testing.T, cs kubernetes.Interface, ns, svc string, ips []string, hostnames map[string]string) {
 	t.Helper()
-	clustertest.Eventually(t, settleTimeout, "endpoint slice of "+svc, func() error {
+	testenv.Eventually(t, settleTimeout, "endpoint slice of "+svc, func() error {
 		l, err := cs.DiscoveryV1().EndpointSlices(ns).List(t.Context(), metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + svc})
 		if err != nil {
 			return err
@@ -388,7 +388,7 @@ func waitSlice(t *testing.T, cs kubernetes.Interface, ns, svc string, ips []stri
 // regexp: events are written asynchronously.
 func describeShows(t *testing.T, k *kubectl, args []string, want ...string) {
 	t.Helper()
-	clustertest.Eventually(t, settleTimeout, "kubectl describe "+strings.Join(args, " "), func() error {
+	testenv.Eventually(t, settleTimeout, "kubectl describe "+strings.Join(args, " "), func() error {
 		out, _ := k.ok(t, append([]string{"describe"}, args...)...)
 		for _, re := range append([]string{`^Events:`}, want...) {
 			if !regexp.MustCompile("(?m)" + re).MatchString(out) {

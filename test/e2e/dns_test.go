@@ -15,8 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/dns/resolver/resolvertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // dnsYAML is what a user applies: a ClusterIP service, a headless service
@@ -156,7 +156,7 @@ func TestDNSSeesKubectlChanges(t *testing.T) {
 	}
 	for _, network := range []string{"udp", "tcp"} {
 		for _, c := range cases {
-			clustertest.Eventually(t, 10*time.Second, "dns answer", func() error { return c.check(network, s.DNSAddr) })
+			testenv.Eventually(t, 10*time.Second, "dns answer", func() error { return c.check(network, s.DNSAddr) })
 		}
 	}
 
@@ -164,7 +164,7 @@ func TestDNSSeesKubectlChanges(t *testing.T) {
 	// kubectl delete returns once the service is gone from the API; the
 	// answer follows within a second.
 	gone := dnsCase{"web.dnse2e.svc.cluster.local.", dns.TypeA, dns.RcodeNameError, nil}
-	clustertest.Eventually(t, time.Second, "NXDOMAIN after delete", func() error { return gone.check("udp", s.DNSAddr) })
+	testenv.Eventually(t, time.Second, "NXDOMAIN after delete", func() error { return gone.check("udp", s.DNSAddr) })
 	for _, network := range []string{"udp", "tcp"} {
 		if err := gone.check(network, s.DNSAddr); err != nil {
 			t.Error(err)
@@ -182,7 +182,7 @@ func TestDNSLargeHeadlessTruncatesOverUDP(t *testing.T) {
 	k.ok(t, "create", "namespace", "dnse2e")
 	k.ok(t, "apply", "-f", k.write(t, "big.yaml", bigYAML(n)))
 	name := "big.dnse2e.svc.cluster.local."
-	clustertest.Eventually(t, 10*time.Second, "all endpoints in DNS", func() error {
+	testenv.Eventually(t, 10*time.Second, "all endpoints in DNS", func() error {
 		r, err := resolvertest.Ask("tcp", s.DNSAddr, resolvertest.Query(name, dns.TypeA))
 		if err != nil {
 			return err
@@ -216,7 +216,7 @@ func TestDNSCommands(t *testing.T) {
 	up := startShoal(t, bin, t.TempDir(), addrs)
 	up.waitReady(t)
 	// The API server answers /readyz before DNS starts; the banner waits for both.
-	clustertest.Eventually(t, readyTimeout, "banner with the DNS address", func() error {
+	testenv.Eventually(t, readyTimeout, "banner with the DNS address", func() error {
 		if out := up.stdout.String(); !strings.Contains(out, "DNS:         "+addrs.DNS) {
 			return fmt.Errorf("banner does not give the DNS address %s:\n%s", addrs.DNS, out)
 		}
@@ -232,9 +232,9 @@ func TestDNSCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := dnsCase{"web." + testNS + ".svc.cluster.local.", dns.TypeA, dns.RcodeSuccess, []string{"web." + testNS + ".svc.cluster.local. A " + created.Spec.ClusterIP}}
-	clustertest.Eventually(t, 10*time.Second, "shoal up's DNS", func() error { return want.check("udp", addrs.DNS) })
+	testenv.Eventually(t, 10*time.Second, "shoal up's DNS", func() error { return want.check("udp", addrs.DNS) })
 
-	dnsAddr := resolvertest.FreeAddr(t)
+	dnsAddr := testenv.FreeAddr(t)
 	host, port, _ := net.SplitHostPort(dnsAddr)
 	conf := filepath.Join(t.TempDir(), "Corefile")
 	corefile := fmt.Sprintf(`cluster.local:%s {
@@ -249,7 +249,7 @@ func TestDNSCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := startProcess(t, bin, "dns", "--conf", conf)
-	clustertest.Eventually(t, readyTimeout, "shoal dns", func() error {
+	testenv.Eventually(t, readyTimeout, "shoal dns", func() error {
 		select {
 		case <-p.done:
 			return fmt.Errorf("shoal dns exited: %v\n%s", p.waitErr, p.stderr.String())

@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // kubectlTimeout bounds every kubectl run; kubectlWatchTimeout the background watch.
@@ -594,17 +595,26 @@ type kubectl struct {
 }
 
 // startKubectl runs a Shoal for the test and a kubectl pointed at it, or
-// skips the test when there is no kubectl. Each test gets its own Shoal, so
-// the tests can run in parallel.
+// skips the test when there is no kubectl (testenv.Kubectl). Each test gets
+// its own Shoal, so the tests can run in parallel.
 func startKubectl(t *testing.T) (*clustertest.Shoal, *kubectl) {
 	t.Helper()
-	bin, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skipf("kubectl is not on the PATH: %v", err)
-	}
+	bin := lookPath(t, testenv.Kubectl, "kubectl")
 	s := clustertest.Start(t, clustertest.Options{})
 	dir := t.TempDir()
 	return s, &kubectl{bin: bin, kubeconfig: s.Kubeconfig, cacheDir: filepath.Join(dir, "cache"), dir: dir}
+}
+
+// lookPath is the path of program, which capability c provides: the test
+// skips (or fails, where SHOAL_TEST_REQUIRE lists c) without it.
+func lookPath(t *testing.T, c testenv.Capability, program string) string {
+	t.Helper()
+	testenv.Require(t, c)
+	p, err := exec.LookPath(program)
+	if err != nil {
+		t.Fatalf("%s: %v", c, err)
+	}
+	return p
 }
 
 func (k *kubectl) withToken(token string) *kubectl {

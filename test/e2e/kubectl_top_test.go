@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // TestKubectlTop: `kubectl top nodes` and `kubectl top pods` read the
@@ -40,16 +42,14 @@ func TestKubectlTop(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out string
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+	testenv.Eventually(t, 10*time.Second, "kubectl top nodes", func() error {
 		o, errOut, err := k.run(t, "top", "nodes")
 		out = o
-		if err == nil && strings.Contains(o, "node-1") {
-			break
+		if err != nil || !strings.Contains(o, "node-1") {
+			return fmt.Errorf("%v\n%s%s", err, o, errOut)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kubectl top nodes: %v\n%s%s", err, o, errOut)
-		}
-	}
+		return nil
+	})
 	if !strings.Contains(out, "1250m") || !strings.Contains(out, "2048Mi") {
 		t.Errorf("kubectl top nodes:\n%s; want node-1 at 1250m CPU and 2048Mi", out)
 	}

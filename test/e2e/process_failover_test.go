@@ -15,6 +15,7 @@ import (
 	"github.com/shoalmesh/shoal/controlplane/controller"
 	"github.com/shoalmesh/shoal/controlplane/controllers"
 	"github.com/shoalmesh/shoal/controlplane/store/storetest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // testFailoverOnKill runs two `shoal controlplane` processes on one etcd,
@@ -24,8 +25,8 @@ func testFailoverOnKill(t *testing.T, bin string) {
 	etcd := storetest.StartEtcd(t)
 	cli := etcd.Client(t)
 	start := func(dir string) (*shoalProc, string) {
-		api := clustertest.FreeAddr(t)
-		p := startProcess(t, bin, "controlplane", "--data-dir", dir, "--api-addr", api, "--xds-addr", clustertest.FreeAddr(t), "--etcd-servers", etcd.ClientURL)
+		api := testenv.FreeAddr(t)
+		p := startProcess(t, bin, "controlplane", "--data-dir", dir, "--api-addr", api, "--xds-addr", testenv.FreeAddr(t), "--etcd-servers", etcd.ClientURL)
 		p.dataDir = dir
 		p.waitReady(t)
 		return p, api
@@ -49,7 +50,7 @@ func testFailoverOnKill(t *testing.T, bin string) {
 		return "", fmt.Errorf("leader %q is neither replica", id)
 	}
 	var leader string
-	clustertest.Eventually(t, 20*time.Second, "a leader", func() (err error) {
+	testenv.Eventually(t, 20*time.Second, "a leader", func() (err error) {
 		leader, err = leaderAddr()
 		return err
 	})
@@ -61,7 +62,7 @@ func testFailoverOnKill(t *testing.T, bin string) {
 	victim.exit(t, exitTimeout)
 	killed := time.Now()
 	// A generous bound, not a timing assertion: the lease is 5 s.
-	clustertest.Eventually(t, 30*time.Second, "the survivor to lead", func() error {
+	testenv.Eventually(t, 30*time.Second, "the survivor to lead", func() error {
 		a, err := leaderAddr()
 		if err == nil && a != survivorAPI {
 			err = fmt.Errorf("leader is still %s", a)
@@ -81,7 +82,7 @@ func testFailoverOnKill(t *testing.T, bin string) {
 	if _, err := cs.AppsV1().Deployments("default").Create(t.Context(), d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	clustertest.Eventually(t, 20*time.Second, "a pod of the deployment", func() error {
+	testenv.Eventually(t, 20*time.Second, "a pod of the deployment", func() error {
 		pods, err := cs.CoreV1().Pods("default").List(t.Context(), metav1.ListOptions{LabelSelector: "app=failover"})
 		if err == nil && len(pods.Items) != 1 {
 			err = fmt.Errorf("%d pods", len(pods.Items))

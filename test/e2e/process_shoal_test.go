@@ -21,8 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/shoalmesh/shoal/cluster/clustertest"
-	"github.com/shoalmesh/shoal/dns/resolver/resolvertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // Bounds on waits for a child; generous so a loaded CI machine (or a -race
@@ -62,7 +61,7 @@ func buildShoal(t *testing.T, dir string) string {
 type shoalAddrs struct{ API, EtcdClient, EtcdPeer, DNS, XDS string }
 
 func freeAddrs(t *testing.T) shoalAddrs {
-	return shoalAddrs{clustertest.FreeAddr(t), clustertest.FreeAddr(t), clustertest.FreeAddr(t), resolvertest.FreeAddr(t), clustertest.FreeAddr(t)}
+	return shoalAddrs{testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)}
 }
 
 func upArgs(dataDir string, a shoalAddrs, extra ...string) []string {

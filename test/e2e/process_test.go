@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -17,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // TestProcess runs `shoal up` as a child process: the binary is built once
@@ -29,15 +32,12 @@ func TestProcess(t *testing.T) {
 		p := startShoal(t, bin, t.TempDir(), freeAddrs(t))
 		t.Logf("shoal up answered /readyz %v after start", p.waitReady(t).Round(time.Millisecond))
 		// The banner comes once DNS serves too, just after the API server.
-		var out string
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			if out = p.stdout.String(); strings.Contains(out, "Shoal is up.") {
-				break
+		testenv.Eventually(t, 10*time.Second, "the banner", func() error {
+			if out := p.stdout.String(); !strings.Contains(out, "Shoal is up.") || !strings.Contains(out, p.kubeconfig()) {
+				return fmt.Errorf("it does not say Shoal is up and where the kubeconfig is:\n%s", out)
 			}
-		}
-		if !strings.Contains(out, "Shoal is up.") || !strings.Contains(out, p.kubeconfig()) {
-			t.Errorf("banner does not say Shoal is up and where the kubeconfig is:\n%s", out)
-		}
+			return nil
+		})
 	})
 
 	t.Run("UpRunsPods", func(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -19,7 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/proxy/proxytest"
 	"github.com/shoalmesh/shoal/xds/xdstest"
 )
@@ -38,11 +37,9 @@ const proxyCPRange = "10.98.0.0/24"
 // whose port is taken is NACKed with the reason while the rest is served.
 // Stopped, the proxy takes its VIPs off lo.
 func testProxyOutlivesControlPlane(t *testing.T, bin string) {
-	if os.Geteuid() != 0 {
-		t.Skip("the proxy puts the ClusterIPs on lo: needs root")
-	}
+	testenv.Require(t, testenv.Root) // the proxy puts the ClusterIPs on lo
 	t.Cleanup(func() { removeVIPsIn(proxyCPRange) })
-	port := int(proxytest.FreePort(t, "127.0.0.81", "127.0.0.82", "127.0.0.83"))
+	port := testenv.FreePort(t, "127.0.0.81", "127.0.0.82", "127.0.0.83")
 	for _, ip := range []string{"127.0.0.81", "127.0.0.82", "127.0.0.83"} {
 		proxytest.NameServer(t, net.JoinHostPort(ip, strconv.Itoa(port)), ip)
 	}
@@ -54,8 +51,8 @@ func testProxyOutlivesControlPlane(t *testing.T, bin string) {
 	cs := up.clientset(t)
 	web := createSelectorless(t, cs, "web", "", port, "127.0.0.81", "127.0.0.82")
 
-	px := startProcess(t, bin, "proxy", "--xds", addrs.XDS, "--node-id", "proxy-cp-test", "--admin-addr", clustertest.FreeAddr(t))
-	clustertest.Eventually(t, 20*time.Second, "the proxy serves web", func() error {
+	px := startProcess(t, bin, "proxy", "--xds", addrs.XDS, "--node-id", "proxy-cp-test", "--admin-addr", testenv.FreeAddr(t))
+	testenv.Eventually(t, 20*time.Second, "the proxy serves web", func() error {
 		_, err := getBody("http://" + web + "/")
 		return err
 	})
@@ -80,7 +77,7 @@ func testProxyOutlivesControlPlane(t *testing.T, bin string) {
 	up.waitReady(t)
 	cs = up.clientset(t)
 	web2 := createSelectorless(t, cs, "web2", "", port, "127.0.0.83")
-	clustertest.Eventually(t, 20*time.Second, "the proxy serves a Service made after the restart", func() error {
+	testenv.Eventually(t, 20*time.Second, "the proxy serves a Service made after the restart", func() error {
 		b, err := getBody("http://" + web2 + "/")
 		if err == nil && b != "127.0.0.83" {
 			err = fmt.Errorf("answered by %s", b)
@@ -95,7 +92,7 @@ func testProxyOutlivesControlPlane(t *testing.T, bin string) {
 	if _, err := cs.DiscoveryV1().EndpointSlices("default").Update(t.Context(), sl, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	clustertest.Eventually(t, 20*time.Second, "web's removed endpoint gets nothing", func() error {
+	testenv.Eventually(t, 20*time.Second, "web's removed endpoint gets nothing", func() error {
 		seen := map[string]bool{}
 		for range 20 {
 			b, err := getBody("http://" + web + "/")
@@ -123,7 +120,7 @@ func testProxyOutlivesControlPlane(t *testing.T, bin string) {
 	}
 	defer blocker.Close()
 	createSelectorless(t, cs, "busy", busyIP, port, "127.0.0.83")
-	clustertest.Eventually(t, 20*time.Second, "shoal up logs the proxy's NACK", func() error {
+	testenv.Eventually(t, 20*time.Second, "shoal up logs the proxy's NACK", func() error {
 		for _, line := range strings.Split(up.stderr.String(), "\n") {
 			if strings.Contains(line, "client rejected configuration") && strings.Contains(line, busyIP+"_80") && strings.Contains(line, "address already in use") {
 				return nil
@@ -138,23 +135,26 @@ func testProxyOutlivesControlPlane(t *testing.T, bin string) {
 		t.Fatalf("the proxy took %s, which it did not put there, off lo", busyIP)
 	}
 	// A NACKed resource comes again only when it changes (xDS): the
-	// Service is made anew once its port is free.
+	// Service is made anew once its port is free. Its deletion must be
+	// published first: a delete and a create in one round of the xDS feed
+	// (it coalesces changes within 20 ms) cancel out, nothing changes, and
+	// the NACKed version stays the last word.
 	blocker.Close()
+	deletes := xdsDeletes(t, cs)
 	if err := cs.CoreV1().Services("default").Delete(t.Context(), "busy", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := cs.DiscoveryV1().EndpointSlices("default").Delete(t.Context(), "busy-manual", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	clustertest.Eventually(t, 20*time.Second, "busy's ClusterIP free again", func() error {
-		_, err := cs.CoreV1().Services("default").Get(t.Context(), "busy", metav1.GetOptions{})
-		if err == nil {
-			return errors.New("still there")
+	testenv.Eventually(t, 20*time.Second, "busy's xDS resources deleted", func() error {
+		if n := xdsDeletes(t, cs); n <= deletes {
+			return fmt.Errorf("shoal_xds_resource_deletes_total still %v", n)
 		}
 		return nil
 	})
 	createSelectorless(t, cs, "busy", busyIP, port, "127.0.0.83")
-	clustertest.Eventually(t, 20*time.Second, "the once-busy Service is served once made anew", func() error {
+	testenv.Eventually(t, 20*time.Second, "the once-busy Service is served once made anew", func() error {
 		// (Only while the address is on lo: otherwise the request would
 		// leave the machine.)
 		if !slices.Contains(vipsIn(busyIP+"/32"), busyIP+"/32") {
@@ -235,4 +235,25 @@ func removeVIPsIn(prefix string) {
 	for _, a := range vipsIn(prefix) {
 		exec.Command("ip", "addr", "del", a, "dev", "lo").Run()
 	}
+}
+
+// xdsDeletes is shoal up's shoal_xds_resource_deletes_total, all kinds.
+func xdsDeletes(t *testing.T, cs kubernetes.Interface) float64 {
+	t.Helper()
+	body, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(t.Context())
+	if err != nil {
+		t.Fatalf("read /metrics: %v", err)
+	}
+	sum := 0.0
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "shoal_xds_resource_deletes_total{") {
+			f := strings.Fields(line)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			if err != nil {
+				t.Fatalf("/metrics: %q: %v", line, err)
+			}
+			sum += v
+		}
+	}
+	return sum
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,9 +17,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent"
 	"github.com/shoalmesh/shoal/nodeagent/nodeagenttest"
 )
@@ -102,16 +102,11 @@ func indent(s, prefix string) string {
 // with one pod 10× slower the least-loaded Service sends it far less than
 // round robin does, and the client's p99 drops.
 func testUpProxyUnderLoad(t *testing.T, bin string) {
-	if err := nodeagent.Preflight(); err != nil {
-		t.Skipf("shoal up cannot run pods here: %v", err)
-	}
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("python3 is not on the PATH: the pods run python3")
-	}
-	kubectlBin, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skipf("kubectl is not on the PATH: %v", err)
-	}
+	// shoal up runs its agent (root, cgroups); the pods run python3, and
+	// the test drives the cluster with kubectl.
+	testenv.RequireOK(t, testenv.Root, nodeagent.Preflight())
+	testenv.Require(t, testenv.Python3)
+	kubectlBin := lookPath(t, testenv.Kubectl, "kubectl")
 	agentSlot.Lock()
 	defer agentSlot.Unlock()
 	if _, err := os.Stat("/sys/class/net/shoal0"); err == nil {
@@ -120,7 +115,7 @@ func testUpProxyUnderLoad(t *testing.T, bin string) {
 	cleanNode(t)
 	t.Cleanup(func() { cleanNode(t) })
 	dir := t.TempDir()
-	admin := clustertest.FreeAddr(t)
+	admin := testenv.FreeAddr(t)
 	p := startShoal(t, bin, dir, freeAddrs(t), "--agent=on", "--proxy-admin-addr", admin)
 	p.waitReady(t)
 	cs := p.clientset(t)
@@ -137,7 +132,7 @@ func testUpProxyUnderLoad(t *testing.T, bin string) {
 		return netip.AddrPortFrom(netip.MustParseAddr(svc.Spec.ClusterIP), 80).String()
 	}
 	echo := vip("echo")
-	clustertest.Eventually(t, 20*time.Second, "the echo Service answers through the node proxy", func() error {
+	testenv.Eventually(t, 20*time.Second, "the echo Service answers through the node proxy", func() error {
 		_, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://" + echo + "/")
 		return err
 	})
@@ -165,13 +160,31 @@ func testUpProxyUnderLoad(t *testing.T, bin string) {
 		const clients = 8
 		l := startLoad(echo, clients)
 		time.Sleep(time.Second)
+		restarts := restartCount(&victim)
 		killed := killPodProcesses(t, string(victim.UID), "python3")
 		t.Logf("SIGKILLed %d python3 process(es) of pod %s", killed, victim.Name)
 		// Through the restart: readiness fails, the endpoint goes, the
-		// container comes back after its back-off and is ready again.
-		time.Sleep(4 * time.Second)
+		// container comes back after its back-off and is ready again, and
+		// the proxy sends it requests again.
+		testenv.Eventually(t, settleTimeout, "the killed pod's container restarted and ready", func() error {
+			p, err := cs.CoreV1().Pods("default").Get(ctx, victim.Name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if n := restartCount(p); n <= restarts || !podReady(p) {
+				return fmt.Errorf("restart count %d (was %d), ready %v", n, restarts, podReady(p))
+			}
+			return nil
+		})
+		back := l.snapshot().byPod[victim.Name]
+		testenv.Eventually(t, 10*time.Second, "the restarted pod answers through the proxy", func() error {
+			if l.snapshot().byPod[victim.Name] == back {
+				return fmt.Errorf("no request answered by %s since it was ready again", victim.Name)
+			}
+			return nil
+		})
 		r := l.stop()
-		t.Logf("pod SIGKILLed under load: %d requests, %d failed", r.total(), r.failed)
+		t.Logf("pod SIGKILLed under load: %d requests, %d failed; it answered %d after its restart", r.total(), r.failed, r.byPod[victim.Name]-back)
 		// At most the requests in flight on the pod when it died, one per
 		// client; the proxy retries idempotent requests whose connection
 		// was refused or reset, so usually none.
@@ -185,6 +198,10 @@ func testUpProxyUnderLoad(t *testing.T, bin string) {
 		ll := runLoad(vip("het"), 8, 4*time.Second)
 		runLoad(vip("het-rr"), 8, time.Second)
 		weights := endpointWeights(t, admin, "het.default.svc.cluster.local:80")
+		var hetIPs []string
+		for _, p := range waitReadyPods(t, cs, "default", "app=het", 3) {
+			hetIPs = append(hetIPs, p.Status.PodIP)
+		}
 		rr := runLoad(vip("het-rr"), 8, 4*time.Second)
 		slowShare := func(r loadResult) float64 {
 			n := 0
@@ -205,6 +222,15 @@ func testUpProxyUnderLoad(t *testing.T, bin string) {
 			slowIP = p.Status.PodIP
 		}
 		t.Logf("  EDS weights after the least-loaded run: %v (slow pod %s)", weights, slowIP)
+		// Every pod has a weight, or the comparison below proves nothing.
+		for _, ip := range hetIPs {
+			if _, ok := weights[ip]; !ok {
+				t.Errorf("the proxy's admin endpoint has no weight for pod IP %s (weights %v, pods %v)", ip, weights, hetIPs)
+			}
+		}
+		if len(weights) != len(hetIPs) || slowIP == "" {
+			t.Fatalf("weights %v for pods %v (slow %q): want one per pod", weights, hetIPs, slowIP)
+		}
 		for ip, w := range weights {
 			if ip != slowIP && weights[slowIP] > w {
 				t.Errorf("the slow pod's weight %d is above %s's %d: the control plane reads the idle slow pod as spare capacity", weights[slowIP], ip, w)
@@ -284,6 +310,15 @@ func endpointWeights(t *testing.T, admin, cluster string) map[string]uint32 {
 		}
 	}
 	return out
+}
+
+// restartCount is the restarts of p's first container (0 before it has a
+// status).
+func restartCount(p *corev1.Pod) int32 {
+	if len(p.Status.ContainerStatuses) == 0 {
+		return 0
+	}
+	return p.Status.ContainerStatuses[0].RestartCount
 }
 
 // killPodProcesses SIGKILLs the processes of the pod whose program's name

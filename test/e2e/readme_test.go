@@ -9,7 +9,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // readmeBlock returns the first fenced block of lang that follows marker
@@ -50,7 +50,7 @@ func TestReadmeExampleManifest(t *testing.T) {
 		}
 	}
 	cs := s.Clientset(t)
-	clustertest.Eventually(t, 20*time.Second, "3 pods of the README's deployment", func() error {
+	testenv.Eventually(t, 20*time.Second, "3 pods of the README's deployment", func() error {
 		pods, err := cs.CoreV1().Pods("shop").List(t.Context(), metav1.ListOptions{LabelSelector: "app=web"})
 		if err == nil && len(pods.Items) != 3 {
 			return fmt.Errorf("%d pods", len(pods.Items))

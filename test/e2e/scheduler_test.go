@@ -11,8 +11,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/controlplane/scheduler/schedulertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // podYAML is a pod asking for cpu, placed by schedulerName.
@@ -69,7 +69,7 @@ func TestSchedulerKubectl(t *testing.T) {
 			`^\s+Warning\s+FailedScheduling\s+.*default-scheduler\s+0/2 nodes are available: 2 Insufficient cpu\.$`,
 			`^\s+PodScheduled\s+False`)
 		simNode("node-3", "4")
-		clustertest.Eventually(t, settleTimeout, "big bound to node-3 and running", func() error {
+		testenv.Eventually(t, settleTimeout, "big bound to node-3 and running", func() error {
 			p, err := cs.CoreV1().Pods("default").Get(t.Context(), "big", metav1.GetOptions{})
 			if err != nil {
 				return err

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/xds/xdstest"
 )
 
@@ -38,7 +39,7 @@ func TestXDSGRPCClient(t *testing.T) {
 
 	client := xdstest.Dial(t, s.XDSAddr, "e2e-client", "xds:///echo.default.svc.cluster.local:50051")
 	seen := map[string]int{}
-	clustertest.Eventually(t, 20*time.Second, "calls reach all three backends", func() error {
+	testenv.Eventually(t, 20*time.Second, "calls reach all three backends", func() error {
 		id, err := xdstest.Call(ctx, client, 2*time.Second)
 		if err != nil {
 			return err
@@ -87,7 +88,7 @@ func TestXDSGRPCClient(t *testing.T) {
 	if err := cs.CoreV1().Services("default").Delete(ctx, "echo", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	clustertest.Eventually(t, 10*time.Second, "calls fail after the service is deleted", func() error {
+	testenv.Eventually(t, 10*time.Second, "calls fail after the service is deleted", func() error {
 		callCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		_, err := xdstest.Call(callCtx, client, 2*time.Second)

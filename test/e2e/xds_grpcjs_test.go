@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/xds/xdstest"
 )
 
@@ -309,18 +310,12 @@ type jsResource struct {
 // jsClient runs test/xdsjs/client.js.
 type jsClient struct{ node, dir string }
 
-// setupJSClient finds node and npm (skipping without them) and installs
+// setupJSClient finds node and npm (testenv.Node) and installs
 // test/xdsjs's locked dependencies unless node_modules is up to date.
 func setupJSClient(t *testing.T) jsClient {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("grpc-js-xds e2e test needs Node.js: no node on the PATH")
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		t.Skip("grpc-js-xds e2e test needs npm to install test/xdsjs: no npm on the PATH")
-	}
+	node := lookPath(t, testenv.Node, "node")
+	npm := lookPath(t, testenv.Node, "npm")
 	dir, err := filepath.Abs(filepath.Join("..", "xdsjs"))
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/xds/xdstest"
 )
 
@@ -36,7 +37,7 @@ func dialReady(t *testing.T, xdsAddr, node, service string, n int) xdstest.Clien
 	t.Helper()
 	c := xdstest.Dial(t, xdsAddr, node, "xds:///"+service+".default.svc.cluster.local:50051")
 	seen := map[string]bool{}
-	clustertest.Eventually(t, 20*time.Second, service+" reaches every backend", func() error {
+	testenv.Eventually(t, 20*time.Second, service+" reaches every backend", func() error {
 		id, err := xdstest.Call(t.Context(), c, 2*time.Second)
 		if err != nil {
 			return err
@@ -161,7 +162,7 @@ func floodShifts(t *testing.T, observer, flooder xdstest.Client, a string) {
 	// Once the flood stops A is idle again and wins its share back: the
 	// weights are bounded, so A was never weighted to zero.
 	stopped := time.Now()
-	clustertest.Eventually(t, 30*time.Second, "A regains traffic after the flood", func() error {
+	testenv.Eventually(t, 30*time.Second, "A regains traffic after the flood", func() error {
 		r := xdstest.Load(ctx, observer, 2, 200)
 		if r.Share(a) < 0.2 {
 			return fmt.Errorf("A gets %.1f%%", 100*r.Share(a))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/controlplane/store/storetest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/xds/xdstest"
 )
 
@@ -68,7 +69,7 @@ func TestXDSReplicas(t *testing.T) {
 
 	name := "shared.default.svc.cluster.local:50051"
 	for _, typeURL := range []string{resourcev3.ListenerType, resourcev3.ClusterType, resourcev3.EndpointType} {
-		clustertest.Eventually(t, 10*time.Second, "replicas agree on "+typeURL, func() error {
+		testenv.Eventually(t, 10*time.Second, "replicas agree on "+typeURL, func() error {
 			a, err := fetch(t, first.XDSAddr, typeURL, name)
 			if err != nil {
 				return err

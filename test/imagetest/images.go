@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent/ociimage"
 )
 
@@ -69,6 +70,7 @@ var (
 // world-writable /tmp and an empty /www; its command is sh.
 func Busybox(t testing.TB) v1.Image {
 	t.Helper()
+	testenv.Require(t, testenv.Busybox)
 	busyboxOnce.Do(func() {
 		bin, err := os.ReadFile(busyboxPath)
 		if err != nil {

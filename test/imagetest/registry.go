@@ -17,12 +17,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -32,6 +30,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // RegistryOptions configure StartRegistry.
@@ -48,25 +48,10 @@ type Registry struct {
 	User, Password string
 }
 
-// RequireRegistry skips the test unless Debian's docker-registry is
-// installed; where SHOAL_TEST_REQUIRE names "registry" or "containerd"
-// (CI), it fails instead.
-func RequireRegistry(t testing.TB) {
-	t.Helper()
-	if _, err := exec.LookPath("docker-registry"); err == nil {
-		return
-	}
-	msg := "needs docker-registry (Debian's docker-registry package) to serve test images"
-	if req := os.Getenv("SHOAL_TEST_REQUIRE"); strings.Contains(req, "registry") || strings.Contains(req, "containerd") {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
 // StartRegistry starts docker-registry for t; it is stopped in t.Cleanup.
 func StartRegistry(t testing.TB, opts RegistryOptions) *Registry {
 	t.Helper()
-	RequireRegistry(t)
+	testenv.Require(t, testenv.Registry)
 	dir := t.TempDir()
 	r := &Registry{}
 	auth := ""
@@ -86,11 +71,7 @@ func StartRegistry(t testing.TB, opts RegistryOptions) *Registry {
 	// listen: try a few.
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Host = fmt.Sprintf("127.0.0.1:%d", port)
+		r.Host = testenv.FreeAddr(t)
 		config := fmt.Sprintf(`version: 0.1
 log:
   level: warn
@@ -176,15 +157,6 @@ func (r *Registry) Push(t testing.TB, img v1.Image, repoTag string) string {
 		t.Fatalf("push %s: %v", ref, err)
 	}
 	return ref.String()
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func randomHex(n int) string {

@@ -3,6 +3,7 @@ package feed
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/shoalmesh/shoal/controlplane/store"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/xds/server"
 )
 
@@ -48,9 +50,10 @@ func (s *source) emit(t watch.EventType, o store.Object) {
 
 // sink records every Update call.
 type sink struct {
-	mu    sync.Mutex
-	calls []string
-	state map[server.Kind]map[string]types.Resource
+	mu      sync.Mutex
+	calls   []string
+	state   map[server.Kind]map[string]types.Resource
+	markers int // sent by settle
 }
 
 func (s *sink) Update(k server.Kind, set map[string]types.Resource, del []string) error {
@@ -107,9 +110,7 @@ func startFeed(t *testing.T, window time.Duration) (*source, *source, *sink) {
 	done := make(chan struct{})
 	go func() { defer close(done); f.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	for !svcs.subscribed() || !slices.subscribed() {
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, 5*time.Second, "the feed subscribes", func() bool { return svcs.subscribed() && slices.subscribed() })
 	svcs.emit(watch.Added, svc("a"))
 	svcs.emit(watch.Added, svc("b"))
 	slices.emit(watch.Added, slice("a", 2))
@@ -120,20 +121,29 @@ func startFeed(t *testing.T, window time.Duration) (*source, *source, *sink) {
 	return svcs, slices, out
 }
 
-func waitCalls(t *testing.T, out *sink, n int) []string {
+// markerCall is the update a settle marker causes.
+const markerCall = "set endpoints b.ns.svc.cluster.local:80"
+
+// settle returns the calls the events sent so far cause, all of them: it
+// sends a marker after them (a change to service b's endpoints) and waits
+// for the marker's update. The feed applies events in order and publishes
+// everything applied in a round, so once the marker's update is made every
+// earlier event's updates have been made too; no fixed wait guesses how
+// long "nothing more" takes. The marker's call is left out.
+func settle(t *testing.T, sliceSrc *source, out *sink) []string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	out.markers++
+	sliceSrc.emit(watch.Modified, slice("b", 4+out.markers)) // a new endpoint count each time: a real change
 	var got []string
-	for time.Now().Before(deadline) {
+	testenv.Eventually(t, 5*time.Second, "the marker's update", func() error {
 		got = append(got, out.take()...)
-		if len(got) >= n {
-			time.Sleep(100 * time.Millisecond) // and nothing more
-			return append(got, out.take()...)
+		if !slices.Contains(got, markerCall) {
+			return fmt.Errorf("calls so far %v", got)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("got %v, want %d calls", got, n)
-	return nil
+		return nil
+	})
+	i := slices.Index(got, markerCall)
+	return slices.Delete(got, i, i+1)
 }
 
 func TestFeedInitialAndIncremental(t *testing.T) {
@@ -143,7 +153,7 @@ func TestFeedInitialAndIncremental(t *testing.T) {
 		t.Fatalf("initial publish: %v", got)
 	}
 	slices.emit(watch.Modified, slice("a", 3))
-	got := waitCalls(t, out, 1)
+	got := settle(t, slices, out)
 	if len(got) != 1 || got[0] != "set endpoints a.ns.svc.cluster.local:80" {
 		t.Errorf("an endpoint change to a sent %v; want only a's assignment", got)
 	}
@@ -157,8 +167,8 @@ func TestFeedCoalesces(t *testing.T) {
 	for i := range 100 {
 		slices.emit(watch.Modified, slice("a", 3+i%5))
 	}
-	got := waitCalls(t, out, 1)
-	if len(got) > 3 {
+	got := settle(t, slices, out)
+	if len(got) == 0 || len(got) > 3 {
 		t.Errorf("100 changes within the window gave %d updates: %v", len(got), got)
 	}
 	out.mu.Lock()
@@ -169,10 +179,10 @@ func TestFeedCoalesces(t *testing.T) {
 }
 
 func TestFeedServiceDelete(t *testing.T) {
-	svcs, _, out := startFeed(t, 10*time.Millisecond)
+	svcs, slices, out := startFeed(t, 10*time.Millisecond)
 	out.take()
 	svcs.emit(watch.Deleted, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a"}})
-	got := waitCalls(t, out, 5)
+	got := settle(t, slices, out)
 	if len(got) != 5 {
 		t.Fatalf("deleting a service: %v; want its 5 resources deleted", got)
 	}

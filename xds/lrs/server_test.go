@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/xds/load"
 )
 
@@ -66,19 +67,6 @@ func open(ctx context.Context, t *testing.T, c lrsv3.LoadReportingServiceClient,
 	return s
 }
 
-// eventually polls cond until it holds or 10 s pass: the server records a
-// report after the client's Send returns, with nothing to wait on.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func snapshotIs(tb *load.Table, want map[string]load.Load) func() bool {
 	return func() bool { return sameLoads(tb.Snapshot(time.Now()), want) }
 }
@@ -95,7 +83,7 @@ func TestStreamLoadStats(t *testing.T) {
 	))); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the locality report", snapshotIs(tb, map[string]load.Load{
+	testenv.Eventually(t, 10*time.Second, "the locality report", snapshotIs(tb, map[string]load.Load{
 		"127.0.0.2": {RPS: 10, InFlight: 3, ErrorRate: 0.2, CPU: -1, Reporters: 1},
 		"127.0.0.3": {RPS: 5, InFlight: 1, CPU: -1, Reporters: 1},
 	}))
@@ -110,7 +98,7 @@ func TestStreamLoadStats(t *testing.T) {
 	))); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the endpoint report", snapshotIs(tb, map[string]load.Load{
+	testenv.Eventually(t, 10*time.Second, "the endpoint report", snapshotIs(tb, map[string]load.Load{
 		"127.0.0.2": {CPU: -1, Reporters: 1},
 		"127.0.0.3": {CPU: -1, Reporters: 1},
 		"10.0.0.5":  {RPS: 10, InFlight: 4, CPU: -1, Reporters: 1},
@@ -167,7 +155,7 @@ func TestGarbageKeepsStreamUp(t *testing.T) {
 	if err := s.Send(report(cluster(echo, time.Second, locality("127.0.0.2", n4{1, 1, 0, 1})))); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the good report after the garbage", snapshotIs(tb, map[string]load.Load{
+	testenv.Eventually(t, 10*time.Second, "the good report after the garbage", snapshotIs(tb, map[string]load.Load{
 		"127.0.0.2": {RPS: 1, InFlight: 1, CPU: -1, Reporters: 1},
 	}))
 	if got := testutil.ToFloat64(malformedTotal) - mal; got != 3 {
@@ -190,7 +178,7 @@ func TestStreamEndForgets(t *testing.T) {
 			if err := s.Send(report(cluster(echo, time.Second, locality("127.0.0.2", n4{1, 1, 0, 1})))); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "the report", func() bool { return len(tb.Snapshot(time.Now())) == 1 })
+			testenv.Eventually(t, 10*time.Second, "the report", func() bool { return len(tb.Snapshot(time.Now())) == 1 })
 			if got := testutil.ToFloat64(streamsGauge) - before; got != 1 {
 				t.Errorf("streams gauge up by %v, want 1", got)
 			}
@@ -204,8 +192,8 @@ func TestStreamEndForgets(t *testing.T) {
 					t.Error("stream still open after CloseSend")
 				}
 			}
-			eventually(t, "the reporter to be forgotten", func() bool { return len(tb.Snapshot(time.Now())) == 0 })
-			eventually(t, "the streams gauge to drop", func() bool { return testutil.ToFloat64(streamsGauge) == before })
+			testenv.Eventually(t, 10*time.Second, "the reporter to be forgotten", func() bool { return len(tb.Snapshot(time.Now())) == 0 })
+			testenv.Eventually(t, 10*time.Second, "the streams gauge to drop", func() bool { return testutil.ToFloat64(streamsGauge) == before })
 		})
 	}
 }
@@ -251,7 +239,7 @@ func TestConcurrentStreams(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	eventually(t, "every stream's report", func() bool {
+	testenv.Eventually(t, 10*time.Second, "every stream's report", func() bool {
 		snap := tb.Snapshot(time.Now())
 		l := snap["10.1.0.1"]
 		return len(snap) == streams+1 && l.Reporters == streams && l.InFlight == streams && l.RPS == 2*streams
@@ -264,8 +252,8 @@ func TestConcurrentStreams(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	eventually(t, "every stream to be forgotten", func() bool { return len(tb.Snapshot(time.Now())) == 0 })
-	eventually(t, "the streams gauge to drop", func() bool { return testutil.ToFloat64(streamsGauge) == before })
+	testenv.Eventually(t, 10*time.Second, "every stream to be forgotten", func() bool { return len(tb.Snapshot(time.Now())) == 0 })
+	testenv.Eventually(t, 10*time.Second, "the streams gauge to drop", func() bool { return testutil.ToFloat64(streamsGauge) == before })
 }
 
 func TestRegisterMetrics(t *testing.T) {

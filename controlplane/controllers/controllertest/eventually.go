@@ -1,23 +1,21 @@
 package controllertest
 
 import (
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
-// Eventually polls cond until it holds, failing the test with cond's last
-// explanation of why not after 20 s.
+// Eventually polls cond (testenv.Eventually) until it holds, failing the
+// test with cond's last explanation of why not after 20 s.
 func Eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ok, why := cond()
-		if ok {
-			return
+	testenv.Eventually(t, 20*time.Second, what, func() error {
+		if ok, why := cond(); !ok {
+			return errors.New(why)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %s", what, why)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }

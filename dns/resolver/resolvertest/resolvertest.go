@@ -8,51 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/shoalmesh/shoal/dns/resolver"
-)
-
-// FreeAddr returns a 127.0.0.1 port that is free for both UDP and TCP (a DNS
-// server needs both on the same port).
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		addr := ln.Addr().String()
-		// Free for UDP too (DNS listens on both), and never handed out
-		// twice in this process: the kernel may offer a port again as soon
-		// as the probe closes it, and two listeners of one test would then
-		// collide.
-		pc, err := net.ListenPacket("udp", addr)
-		ln.Close()
-		if err != nil {
-			continue
-		}
-		pc.Close()
-		handedOutMu.Lock()
-		taken := handedOut[port]
-		handedOut[port] = true
-		handedOutMu.Unlock()
-		if !taken {
-			return addr
-		}
-	}
-	t.Fatal("free port: none free for both TCP and UDP")
-	return ""
-}
-
-var (
-	handedOutMu sync.Mutex
-	handedOut   = map[int]bool{}
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // Logger is a debug logger to stderr when SHOAL_TEST_LOG is set, else a
@@ -79,7 +41,7 @@ func Start(t testing.TB, corefile string) *resolver.Server {
 // ends, and returns the address.
 func Upstream(t testing.TB, h dns.Handler) string {
 	t.Helper()
-	addr := FreeAddr(t)
+	addr := testenv.FreeAddr(t)
 	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		t.Fatalf("upstream: %v", err)

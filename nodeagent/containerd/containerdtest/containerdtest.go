@@ -2,7 +2,8 @@
 // config, root, state and socket, and removes everything it made when the
 // test ends: sandboxes, containers, shims, mounts, network namespaces,
 // cgroups and the state directory. Tests that use it need root and
-// Debian's containerd, runc and containernetworking-plugins.
+// Debian's containerd, runc and containernetworking-plugins
+// (testenv.Root and testenv.Containerd).
 package containerdtest
 
 import (
@@ -12,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,37 +21,10 @@ import (
 	"github.com/vishvananda/netlink"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent/containerd"
 	"github.com/shoalmesh/shoal/nodeagent/ociimage"
 )
-
-// RequireRoot skips the test unless it runs as root with containerd, runc
-// and the CNI plugins installed. Where SHOAL_TEST_REQUIRE names "root" or
-// "containerd" (CI), a missing part fails the test instead.
-func RequireRoot(t testing.TB) {
-	t.Helper()
-	var missing []string
-	if os.Geteuid() != 0 {
-		missing = append(missing, "root")
-	}
-	for _, bin := range []string{"containerd", "ctr", "runc", "containerd-shim-runc-v2"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			missing = append(missing, bin)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(CNIBinDir, "bridge")); err != nil {
-		missing = append(missing, CNIBinDir+"/bridge (containernetworking-plugins)")
-	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := "needs " + strings.Join(missing, ", ") + " to run containers through containerd"
-	req := os.Getenv("SHOAL_TEST_REQUIRE")
-	if strings.Contains(req, "root") || strings.Contains(req, "containerd") {
-		t.Fatal(msg + " (SHOAL_TEST_REQUIRE=" + req + ")")
-	}
-	t.Skip(msg)
-}
 
 // CNIBinDir is where Debian installs the stock CNI plugins.
 const CNIBinDir = "/usr/lib/cni"
@@ -84,7 +57,7 @@ type Runtime struct {
 // removed in t.Cleanup, and what is left behind then fails the test.
 func Start(t testing.TB, opts Options) *Runtime {
 	t.Helper()
-	RequireRoot(t)
+	testenv.Require(t, testenv.Root, testenv.Containerd)
 	pause, err := ociimage.Pause("")
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,7 @@
 // Package networktest holds helpers for tests that need network namespaces:
-// a root check, throwaway namespaces, and listening and dialing inside a
-// namespace (internal/netns runs any other code there). The network
-// package's tests use it, and so can the runtime's and the multi-node e2e
-// tests.
+// throwaway namespaces, and listening and dialing inside a namespace
+// (internal/netns runs any other code there). The network package's tests
+// use it, and so can the runtime's and the multi-node e2e tests.
 package networktest
 
 import (
@@ -16,15 +15,6 @@ import (
 
 	"github.com/shoalmesh/shoal/internal/netns"
 )
-
-// RequireRoot skips the test unless it runs as root, which the kernel
-// requires to make namespaces, bridges and veths (CI runs these as root).
-func RequireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to create network namespaces, bridges and veths; CI runs it as root")
-	}
-}
 
 // Name returns prefix followed by random hex digits, 15 bytes in all (the
 // kernel's limit on interface names): a name no one else uses.

@@ -10,25 +10,18 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // FreeAddr is a 127.0.0.1 address whose port is free for both TCP and UDP
 // (DNS listens on both) at the time of the call.
 func FreeAddr() (string, error) {
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		addr := ln.Addr().String()
-		pc, err := net.ListenPacket("udp", addr)
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return addr, nil
-		}
+	port, err := testenv.FindPort()
+	if err != nil {
+		return "", err
 	}
-	return "", fmt.Errorf("no port free for both TCP and UDP on 127.0.0.1")
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
 }
 
 // Memory is a process's resident set size (VmRSS) and its peak (VmHWM), in
@@ -122,4 +115,14 @@ func CPUTime(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// LoadAverage is the 1-minute load average from /proc/loadavg, "?" if it
+// cannot be read: benchmarks print it, as the machine may be shared.
+func LoadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }

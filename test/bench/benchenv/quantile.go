@@ -96,3 +96,21 @@ next:
 	}
 	return lower, true
 }
+
+// Spread is the median of a few measurements (the mean of the middle two
+// when there is an even number) and their range.
+type Spread struct{ Median, Min, Max float64 }
+
+// SpreadOf summarizes xs; zero if it is empty. xs is not modified.
+func SpreadOf(xs []float64) Spread {
+	if len(xs) == 0 {
+		return Spread{}
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	m := s[len(s)/2]
+	if len(s)%2 == 0 {
+		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return Spread{Median: m, Min: s[0], Max: s[len(s)-1]}
+}

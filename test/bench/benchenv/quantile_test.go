@@ -2,6 +2,7 @@ package benchenv
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,5 +66,26 @@ func TestHistogramQuantile(t *testing.T) {
 	}
 	if !strings.HasPrefix(m[0].Name, "x_seconds") {
 		t.Errorf("first sample %q", m[0].Name)
+	}
+}
+
+func TestSpreadOf(t *testing.T) {
+	for _, tt := range []struct {
+		xs   []float64
+		want Spread
+	}{
+		{nil, Spread{}},
+		{[]float64{7}, Spread{7, 7, 7}},
+		{[]float64{3, 1}, Spread{2, 1, 3}}, // the mean of the two, not the better one
+		{[]float64{5, 1, 4, 2, 3}, Spread{3, 1, 5}},
+		{[]float64{10, 40, 20, 30}, Spread{25, 10, 40}},
+	} {
+		in := slices.Clone(tt.xs)
+		if got := SpreadOf(tt.xs); got != tt.want {
+			t.Errorf("SpreadOf(%v) = %+v; want %+v", tt.xs, got, tt.want)
+		}
+		if !slices.Equal(in, tt.xs) {
+			t.Errorf("SpreadOf sorted its argument: %v", tt.xs)
+		}
 	}
 }

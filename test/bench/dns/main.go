@@ -6,13 +6,20 @@
 // tenth headless), then runs each server as its own child process
 // (test/bench/dns/server): Shoal's cluster plugin reading etcd, and CoreDNS's
 // kubernetes plugin reading Shoal's API server through a kubeconfig. Both
-// have the same Corefile otherwise (errors, no cache). dnsperf sends the
-// same query mix (A, SRV, PTR, NXDOMAIN) to each for a fixed time; with
-// taskset the servers run on CPU 0 and dnsperf (and this program) on CPU 1.
-// It prints QPS, p50/p99 latency (from dnsperf's per-query report), the
-// servers' resident memory, and the ratios, as a Markdown table.
+// have the same Corefile otherwise (errors, no cache).
 //
-//	go run ./test/bench/dns -services 1000 -endpoints 10 -duration 20s
+// First every distinct query of the mix (A, SRV, PTR, NXDOMAIN) is asked of
+// each server once and its rcode and answer count checked. Then dnsperf
+// sends the mix to each for a fixed time, in interleaved rounds (the order
+// alternating), as fast as each answers; then in as many rounds at one
+// offered load for both, reporting every answer's rcode (checked) and
+// latency. With taskset the servers run on CPU 0 and dnsperf (and this
+// program) on CPU 1. It prints the median and the range over the rounds of
+// QPS, p50 and p99, the queries lost, the servers' resident memory, the
+// answer checks and the ratios, as Markdown tables, and exits non-zero if
+// any answer was wrong.
+//
+//	go run ./test/bench/dns -services 1000 -endpoints 10 -duration 10s -rounds 5
 package main
 
 import (
@@ -21,7 +28,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,16 +47,17 @@ type options struct {
 	rounds              int
 	latencyQPS          int
 	profiles            string
+	load0, load1        string // 1-minute load average at the start and the end
 }
 
 func main() {
 	var o options
 	flag.IntVar(&o.services, "services", 1000, "services to create")
 	flag.IntVar(&o.endpoints, "endpoints", 10, "endpoints per service")
-	flag.DurationVar(&o.duration, "duration", 20*time.Second, "dnsperf run time per server and round")
-	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "unmeasured dnsperf run before each measured one")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "dnsperf run time per server and round")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured dnsperf run before each throughput run")
 	flag.IntVar(&o.outstanding, "outstanding", 100, "dnsperf -q: queries in flight")
-	flag.IntVar(&o.rounds, "rounds", 2, "measured runs per server, alternating")
+	flag.IntVar(&o.rounds, "rounds", 5, "measured runs per server, interleaved, for throughput and again for latency")
 	flag.StringVar(&o.profiles, "cpuprofile", "", "directory to write each server's CPU profile (<mode>.prof) to")
 	flag.IntVar(&o.latencyQPS, "latency-qps", 0, "offered load of the latency runs (default: half the slower server's QPS)")
 	flag.Parse()
@@ -64,6 +71,7 @@ func run(o options) error {
 		return fmt.Errorf("dnsperf is not installed (apt-get install -y dnsperf): %w", err)
 	}
 	pin := pinning()
+	o.load0 = benchenv.LoadAverage()
 	if pin.client != "" {
 		// This process (Shoal's API server and etcd, idle while measuring)
 		// shares dnsperf's CPU, not the servers'.
@@ -94,8 +102,8 @@ func run(o options) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "created %d services with %d endpoints each in %v\n", o.services, o.endpoints, time.Since(start).Round(time.Millisecond))
-	queries := filepath.Join(dir, "queries.txt")
-	if err := writeQueries(queries, objs); err != nil {
+	qs, err := writeQueries(filepath.Join(dir, "queries.txt"), objs)
+	if err != nil {
 		return err
 	}
 
@@ -125,42 +133,69 @@ func run(o options) error {
 		fmt.Fprintf(os.Stderr, "%s answers for every service after %v\n", s.name, time.Since(start).Round(time.Millisecond))
 	}
 
-	// Throughput: as fast as each server answers.
+	// Correctness: every distinct query once, rcode and answer count.
+	for _, s := range servers {
+		s.check = checkAnswers(s.addr, qs)
+		fmt.Fprintf(os.Stderr, "%s: %d of %d distinct queries answered wrongly or not at all\n", s.name, wrong(s.check), len(qs.expect))
+	}
+
+	// Throughput: as fast as each server answers, rounds interleaved.
 	for round := range o.rounds {
-		for _, s := range servers {
+		for _, s := range inTurn(servers, round) {
 			if o.warmup > 0 {
-				if _, err := dnsperf(pin.client, s.addr, queries, o.warmup, o.outstanding, 0, false); err != nil {
+				if _, err := dnsperf(pin.client, s.addr, qs, o.warmup, o.outstanding, 0, false); err != nil {
 					return err
 				}
 			}
-			r, err := dnsperf(pin.client, s.addr, queries, o.duration, o.outstanding, 0, false)
+			r, err := dnsperf(pin.client, s.addr, qs, o.duration, o.outstanding, 0, false)
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
-			fmt.Fprintf(os.Stderr, "round %d %s: %.0f q/s, lost %d\n", round+1, s.name, r.qps, r.lost)
+			if err := checkRcodes(r, qs); err != nil {
+				s.rcodeErrs = append(s.rcodeErrs, fmt.Sprintf("round %d: %v", round+1, err))
+			}
+			fmt.Fprintf(os.Stderr, "round %d %s: %.0f q/s, lost %d of %d, %v\n", round+1, s.name, r.qps, r.lost, r.sent, r.rcodes)
 			s.results = append(s.results, r)
 		}
 	}
 	// Latency: at one offered load for both, half of what the slower one
-	// sustained, with dnsperf reporting every answer (which would make
-	// dnsperf the bottleneck at full speed).
+	// sustained (the median), with dnsperf reporting every answer (which
+	// would make dnsperf the bottleneck at full speed).
 	if o.latencyQPS == 0 {
-		slowest := slices.MinFunc(servers, func(a, b *server) int { return cmp.Compare(a.median().qps, b.median().qps) })
-		o.latencyQPS = max(1000, int(slowest.median().qps/2)/1000*1000)
+		slowest := slices.MinFunc(servers, func(a, b *server) int { return cmp.Compare(a.qps().Median, b.qps().Median) })
+		o.latencyQPS = max(1000, int(slowest.qps().Median/2)/1000*1000)
 	}
-	for _, s := range servers {
-		r, err := dnsperf(pin.client, s.addr, queries, o.duration, o.outstanding, o.latencyQPS, true)
-		if err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
+	for round := range o.rounds {
+		for _, s := range inTurn(servers, round) {
+			r, err := dnsperf(pin.client, s.addr, qs, o.duration, o.outstanding, o.latencyQPS, true)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			fmt.Fprintf(os.Stderr, "round %d %s at %d q/s: p50 %v, p99 %v, lost %d, %d wrong rcodes\n", round+1, s.name, o.latencyQPS, r.p50, r.p99, r.lost, r.wrongRcodes)
+			s.latency = append(s.latency, r)
 		}
-		fmt.Fprintf(os.Stderr, "%s at %d q/s: p50 %v, p99 %v\n", s.name, o.latencyQPS, r.p50, r.p99)
-		s.latency = r
 	}
 	for _, s := range servers {
 		s.rss, s.peak = benchenv.Memory(s.cmd.Process.Pid)
 	}
-	report(os.Stdout, o, pin, servers)
+	o.load1 = benchenv.LoadAverage()
+	report(os.Stdout, o, pin, qs, servers)
+	for _, s := range servers {
+		if n := s.wrongAnswers(); n > 0 {
+			return fmt.Errorf("%s answered %d queries wrongly (see the table): the figures compare unlike work", s.name, n)
+		}
+	}
 	return nil
+}
+
+// inTurn is the servers in the order of a round: as given in even rounds,
+// reversed in odd ones, so neither always runs first.
+func inTurn(servers []*server, round int) []*server {
+	s := slices.Clone(servers)
+	if round%2 == 1 {
+		slices.Reverse(s)
+	}
+	return s
 }
 
 // cpus says where the servers and the client run; empty without taskset or
@@ -176,17 +211,9 @@ func pinning() cpus {
 
 // freeAddr is a 127.0.0.1 port free for both UDP and TCP.
 func freeAddr() string {
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			log.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		pc, err := net.ListenPacket("udp", addr)
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return addr
-		}
+	a, err := benchenv.FreeAddr()
+	if err != nil {
+		log.Fatal(err)
 	}
+	return a
 }

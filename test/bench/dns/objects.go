@@ -21,6 +21,7 @@ const namespaces = 10
 type object struct {
 	name, namespace string
 	clusterIP       string // "" when headless
+	endpoints       int    // ready endpoints in its slice
 }
 
 func (o object) fqdn() string { return fmt.Sprintf("%s.%s.svc.cluster.local.", o.name, o.namespace) }
@@ -77,7 +78,7 @@ func createObjects(ctx context.Context, kubeconfig string, n, perService int) ([
 }
 
 func createService(ctx context.Context, cs kubernetes.Interface, i, perService int) (object, error) {
-	o := object{name: fmt.Sprintf("svc-%d", i), namespace: fmt.Sprintf("bench-%d", i%namespaces)}
+	o := object{name: fmt.Sprintf("svc-%d", i), namespace: fmt.Sprintf("bench-%d", i%namespaces), endpoints: perService}
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: o.name},
 		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}}},

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/shoalmesh/shoal/test/bench/benchenv"
 )
 
 // server is one of the compared DNS servers, run as a child process.
@@ -20,9 +21,11 @@ type server struct {
 	name, mode, plugin string
 	addr               string
 	cmd                *exec.Cmd
-	results            []result // throughput rounds
-	latency            result   // the run at a fixed load
-	rss, peak          int64    // bytes, after the runs
+	results            []result          // throughput rounds
+	latency            []result          // rounds at a fixed load
+	check              map[string]*tally // every distinct query asked once, by kind
+	rcodeErrs          []string          // throughput rounds whose rcodes were off
+	rss, peak          int64             // bytes, after the runs
 }
 
 // corefile is the same for both servers but for the plugin: errors, no
@@ -86,9 +89,43 @@ func (s *server) waitSynced(objs []object, timeout time.Duration) error {
 	return nil
 }
 
-// median is the throughput round with the median QPS.
-func (s *server) median() result {
-	rs := slices.Clone(s.results)
-	slices.SortFunc(rs, func(a, b result) int { return cmp.Compare(a.qps, b.qps) })
-	return rs[len(rs)/2]
+// qps is the spread of the throughput rounds.
+func (s *server) qps() benchenv.Spread {
+	return benchenv.SpreadOf(collect(s.results, func(r result) float64 { return r.qps }))
+}
+
+// p50 and p99 are the spreads of the latency rounds, in seconds.
+func (s *server) p50() benchenv.Spread {
+	return benchenv.SpreadOf(collect(s.latency, func(r result) float64 { return r.p50.Seconds() }))
+}
+
+func (s *server) p99() benchenv.Spread {
+	return benchenv.SpreadOf(collect(s.latency, func(r result) float64 { return r.p99.Seconds() }))
+}
+
+// lost sums the queries dnsperf sent and lost over every run.
+func (s *server) lost() (lost, sent int) {
+	for _, r := range slices.Concat(s.results, s.latency) {
+		lost += r.lost
+		sent += r.sent
+	}
+	return lost, sent
+}
+
+// wrongAnswers counts the answers found wrong in the check, the latency
+// rounds' rcodes, and the throughput rounds whose rcode mix was off.
+func (s *server) wrongAnswers() int {
+	n := wrong(s.check) + len(s.rcodeErrs)
+	for _, r := range s.latency {
+		n += r.wrongRcodes
+	}
+	return n
+}
+
+func collect(rs []result, f func(result) float64) []float64 {
+	out := make([]float64, len(rs))
+	for i, r := range rs {
+		out[i] = f(r)
+	}
+	return out
 }

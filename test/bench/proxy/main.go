@@ -252,7 +252,7 @@ func run(o options, start time.Time) (err error) {
 			results = append(results, median(ms))
 		}
 	}
-	f.load1 = loadavg()
+	f.load1 = benchenv.LoadAverage()
 	f.took = time.Since(start)
 	report(os.Stdout, o, f, results)
 	return nil

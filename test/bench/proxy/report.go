@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/shoalmesh/shoal/test/bench/benchenv"
 )
 
 // facts describe the machine and the tools, for the table's header.
@@ -18,7 +20,7 @@ type facts struct {
 }
 
 func machineFacts() facts {
-	f := facts{load0: loadavg(), cpu: "?", kernel: "?"}
+	f := facts{load0: benchenv.LoadAverage(), cpu: "?", kernel: "?"}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
@@ -43,18 +45,6 @@ func firstLine(args ...string) string {
 		return "?"
 	}
 	return line
-}
-
-// loadavg is the 1-minute load average (the machine may be shared).
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	if f := strings.Fields(string(b)); len(f) > 0 {
-		return f[0]
-	}
-	return "?"
 }
 
 // report prints the header, the table and the comparisons with targets.

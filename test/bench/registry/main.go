@@ -89,7 +89,7 @@ func run(ctx context.Context, w io.Writer, n, c int) error {
 		}
 	}()
 
-	r := report{n: n, c: c, loadBefore: loadAverage()}
+	r := report{n: n, c: c, loadBefore: benchenv.LoadAverage()}
 	if r.etcdSeq, err = etcdPuts(ctx, cli, "/bench/etcd/seq/", n, 1); err != nil {
 		return err
 	}

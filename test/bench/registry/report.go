@@ -28,7 +28,7 @@ func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "## Shoal registry benchmark\n\n")
 	fmt.Fprintf(w, "- machine: %d CPUs (nproc), GOMAXPROCS %d, %s, %s/%s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel(), runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(w, "- %s; etcd %s embedded (one member, fsync on); etcd, Shoal's API server and the clients share this process\n", runtime.Version(), version.Version)
-	fmt.Fprintf(w, "- load average before the run: %s (other work on the machine lowers every number)\n", r.loadBefore)
+	fmt.Fprintf(w, "- 1-minute load average before the run: %s (other work on the machine lowers every number)\n", r.loadBefore)
 	fmt.Fprintf(w, "- a created Service is %d bytes in etcd\n", r.serviceBytes)
 	fmt.Fprintf(w, "- -n %d operations per measurement, -c %d; run took %.1fs\n\n", r.n, r.c, r.elapsed.Seconds())
 
@@ -72,13 +72,4 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
-}
-
-// loadAverage is the 1, 5 and 15 minute load from /proc/loadavg.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
 }

@@ -39,7 +39,6 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -110,7 +109,7 @@ func run(o options) (err error) {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	r := &results{o: o, load0: loadavg(), cpus: "not pinned"}
+	r := &results{o: o, load0: benchenv.LoadAverage(), cpus: "not pinned"}
 
 	serverCPU, clientCPU := "", ""
 	if _, lerr := exec.LookPath("taskset"); o.pin && lerr == nil && runtime.NumCPU() >= 2 {
@@ -256,7 +255,7 @@ func run(o options) (err error) {
 	if err := f.alive(); err != nil {
 		return err
 	}
-	r.load1 = loadavg()
+	r.load1 = benchenv.LoadAverage()
 	report(os.Stdout, r)
 	return nil
 }
@@ -394,18 +393,6 @@ func rollOut(ctx context.Context, cs kubernetes.Interface, sh *benchenv.Shoal, f
 
 func logf(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
-}
-
-// loadavg is the 1-minute load average (the machine is shared).
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	if f := strings.Fields(string(b)); len(f) > 0 {
-		return f[0]
-	}
-	return "?"
 }
 
 // profile takes a 5 s CPU profile of the server (its API server's

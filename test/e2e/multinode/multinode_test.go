@@ -1,11 +1,8 @@
 package multinode
 
 import (
-	"crypto/rand"
-	"encoding/binary"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -22,7 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent/nodeagenttest"
 )
 
@@ -135,7 +132,7 @@ func TestPodsSpreadOverNodesAndTalkAcrossThem(t *testing.T) {
 	// A hostNetwork pod listens on 127.0.0.1 of its node: only a probe that
 	// dials from inside the node's namespace finds it.
 	node := c.Nodes[1]
-	port := freeHostPort(t)
+	port := testenv.FreePort(t) // nothing on the host's 127.0.0.1 answers it
 	hostNet := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hostnet"},
 		Spec: corev1.PodSpec{
@@ -211,7 +208,7 @@ func TestKilledAgentsPodsMoveToTheOtherNode(t *testing.T) {
 			victimPod = p
 		}
 	}
-	clustertest.Eventually(t, 20*time.Second, "all pods ready in the EndpointSlice", func() error {
+	testenv.Eventually(t, 20*time.Second, "all pods ready in the EndpointSlice", func() error {
 		if e := readyEndpoints(t, cs, "web"); len(e) != replicas {
 			return fmt.Errorf("%d ready endpoints: %v", len(e), e)
 		}
@@ -299,7 +296,7 @@ func TestKilledAgentsPodsMoveToTheOtherNode(t *testing.T) {
 	// The agent comes back: the pods it still runs were replaced, so it
 	// stops them (the clean-up then checks that it left nothing behind).
 	victim.Restart(t)
-	clustertest.Eventually(t, 30*time.Second, victim.Name+" Ready again and its old pods stopped", func() error {
+	testenv.Eventually(t, 30*time.Second, victim.Name+" Ready again and its old pods stopped", func() error {
 		node, err := cs.CoreV1().Nodes().Get(ctx, victim.Name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -372,7 +369,7 @@ func testBinary(t *testing.T) string {
 func waitReadyPods(t *testing.T, cs kubernetes.Interface, selector string, n int, timeout time.Duration) []corev1.Pod {
 	t.Helper()
 	var pods []corev1.Pod
-	clustertest.Eventually(t, timeout, fmt.Sprintf("%d pods %s Running and Ready", n, selector), func() error {
+	testenv.Eventually(t, timeout, fmt.Sprintf("%d pods %s Running and Ready", n, selector), func() error {
 		list, err := cs.CoreV1().Pods("default").List(t.Context(), metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return err
@@ -395,7 +392,7 @@ func waitReadyPods(t *testing.T, cs kubernetes.Interface, selector string, n int
 func waitPod(t *testing.T, cs kubernetes.Interface, name string, timeout time.Duration, what string, cond func(*corev1.Pod) error) *corev1.Pod {
 	t.Helper()
 	var last *corev1.Pod
-	clustertest.Eventually(t, timeout, name+" "+what, func() error {
+	testenv.Eventually(t, timeout, name+" "+what, func() error {
 		p, err := cs.CoreV1().Pods("default").Get(t.Context(), name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -477,22 +474,4 @@ func readyMessage(n *corev1.Node) string {
 		}
 	}
 	return "no Ready condition"
-}
-
-// freeHostPort picks a port in 20000-29999 that nothing on the host's
-// 127.0.0.1 answers.
-func freeHostPort(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		var b [2]byte
-		rand.Read(b[:])
-		port := 20000 + int(binary.BigEndian.Uint16(b[:]))%10000
-		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
-		if err != nil {
-			return port
-		}
-		c.Close()
-	}
-	t.Fatal("no free port")
-	return 0
 }
