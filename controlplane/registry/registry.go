@@ -148,7 +148,7 @@ func (r *Registry) Update(ctx context.Context, info *Info, namespace, name, subr
 		if subresource != "status" { // a status write has no say in the spec warned about
 			res.Warnings = Warnings(next)
 		}
-		if sameStored(info, next, cur) {
+		if sameStored(info, next, cur) && !r.Store.IsStale(info.Resource, cur) {
 			res.Object = cur
 			return res, nil
 		}
