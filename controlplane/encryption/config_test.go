@@ -10,7 +10,9 @@ import (
 	"testing"
 )
 
-func key(n int, fill byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{fill}, n)) }
+func key(n int, fill byte) string {
+	return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{fill}, n))
+}
 
 func config(providers string) string {
 	return "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n" + providers
@@ -33,13 +35,13 @@ func TestParseErrors(t *testing.T) {
 		{"no resources", "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\n", "resources: at least one"},
 		{"unknown field", config(aesgcm("k1="+key(32, 1))) + "  - rot13: {}\n", "unknown field"},
 		{"no providers", config(""), "providers: at least one provider"},
-		{"two kinds in one provider", config("  - identity: {}\n    aesgcm: {keys: [{name: a, secret: "+key(32, 1)+"}]}\n"), "exactly one of"},
+		{"two kinds in one provider", config("  - identity: {}\n    aesgcm: {keys: [{name: a, secret: " + key(32, 1) + "}]}\n"), "exactly one of"},
 		{"no keys", config("  - aesgcm: {keys: []}\n"), "keys: at least one key"},
 		{"bad base64", config(aesgcm("k1=not base64!")), "providers[0].aesgcm.keys[0].secret: not valid base64"},
-		{"short aes key", config(aesgcm("k1="+key(20, 1))), "must be 16, 24 or 32 bytes, this one is 20"},
+		{"short aes key", config(aesgcm("k1=" + key(20, 1))), "must be 16, 24 or 32 bytes, this one is 20"},
 		{"short secretbox key", config("  - secretbox: {keys: [{name: a, secret: " + key(16, 1) + "}]}\n"), "must be 32 bytes"},
-		{"empty key name", config(aesgcm("="+key(32, 1))), "keys[0].name"},
-		{"colon in key name", config(aesgcm("a:b="+key(32, 1))), "without ':'"},
+		{"empty key name", config(aesgcm("=" + key(32, 1))), "keys[0].name"},
+		{"colon in key name", config(aesgcm("a:b=" + key(32, 1))), "without ':'"},
 		{"duplicate key name", config(aesgcm("a="+key(32, 1), "a="+key(32, 2))), `"a" is listed twice`},
 		{"wildcard resource", strings.Replace(config(aesgcm("k="+key(32, 1))), "[secrets]", "['*.*']", 1), "name a resource"},
 	}
