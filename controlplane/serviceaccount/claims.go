@@ -17,15 +17,15 @@ const DefaultIssuer = "https://kubernetes.default.svc.cluster.local"
 // after the hour (--service-account-extend-token-expiration, on by
 // default), so that a pod whose token refresh is late keeps working.
 const (
-	DefaultExpirationSeconds   int64 = 3600
-	MinExpirationSeconds       int64 = 600
-	MaxExpirationSeconds       int64 = 1 << 32
-	WarnOnlyExpirationSeconds  int64 = 60*60 + 7
-	ExtendedExpirationSeconds  int64 = 24 * 365 * 60 * 60
-	userPrefix                       = "system:serviceaccount:"
-	groupAll                         = "system:serviceaccounts"
-	groupNamespacePrefix             = "system:serviceaccounts:"
-	groupAuthenticated               = "system:authenticated"
+	DefaultExpirationSeconds  int64 = 3600
+	MinExpirationSeconds      int64 = 600
+	MaxExpirationSeconds      int64 = 1 << 32
+	WarnOnlyExpirationSeconds int64 = 60*60 + 7
+	ExtendedExpirationSeconds int64 = 24 * 365 * 60 * 60
+	userPrefix                      = "system:serviceaccount:"
+	groupAll                        = "system:serviceaccounts"
+	groupNamespacePrefix            = "system:serviceaccounts:"
+	groupAuthenticated              = "system:authenticated"
 )
 
 // privateClaims is the kubernetes.io claim, as Kubernetes writes it.

@@ -30,7 +30,9 @@ func (o objects) Object(_ context.Context, kind, namespace, name string) (metav1
 	return o[kind+"/"+namespace+"/"+name], nil
 }
 
-func (o objects) add(kind string, obj metav1.Object) { o[kind+"/"+obj.GetNamespace()+"/"+obj.GetName()] = obj }
+func (o objects) add(kind string, obj metav1.Object) {
+	o[kind+"/"+obj.GetNamespace()+"/"+obj.GetName()] = obj
+}
 
 func newKeys(t *testing.T) *Keys {
 	t.Helper()
