@@ -392,6 +392,10 @@ func withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
 // unavailable turns an etcd error into a 503 (or the context's error), so an
 // API client sees "try again" rather than a 500 when etcd is briefly away.
 func unavailable(err error) error {
+	if errors.Is(err, rpctypes.ErrRequestTooLarge) {
+		// Not etcd being away: this object is larger than etcd stores.
+		return apierrors.NewRequestEntityTooLargeError("the object is larger than etcd stores (etcdserver: request is too large)")
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return apierrors.NewTimeoutError(fmt.Sprintf("etcd: %v", err), 1)
 	}
