@@ -29,7 +29,7 @@ func TestWarnings(t *testing.T) {
 			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: new(int64(1000))}
 			p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}}
 			p.Spec.ServiceAccountName = "web" // honoured: no warning
-			mountToken(&p.Spec)                // admission's volume: no warning
+			mountToken(&p.Spec)               // admission's volume: no warning
 			p.Spec.Affinity = &corev1.Affinity{
 				NodeAffinity:    &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{}}, // enforced
 				PodAntiAffinity: &corev1.PodAntiAffinity{},
