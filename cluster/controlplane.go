@@ -21,6 +21,7 @@ import (
 	"github.com/shoalmesh/shoal/controlplane/pki"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/scheduler"
+	"github.com/shoalmesh/shoal/controlplane/serviceaccount"
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
 
@@ -92,6 +93,9 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 	}
 
 	st := store.New(client)
+	if err := setUpEncryption(ctx, cfg, st, client); err != nil {
+		return fail(err)
+	}
 	ips, err := registry.NewIPAllocator(client, cfg.ServiceCIDR)
 	if err != nil {
 		return fail(err)
@@ -99,6 +103,11 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 	reg := registry.New(st, ips, log)
 	caches := store.NewCaches(st, log)
 	reg.Namespaces = caches.For(registry.Namespaces.Resource)
+	reg.ServiceAccountAdmission = &registry.ServiceAccountAdmission{Cache: caches.For(registry.ServiceAccounts.Resource)}
+	tokenIssuer, tokenAuthn, err := setUpTokens(cfg, st, caches, log)
+	if err != nil {
+		return fail(err)
+	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	cleanup.push(cancel)
@@ -118,8 +127,12 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 	if err := scheduler.RegisterMetrics(metrics); err != nil {
 		return fail(fmt.Errorf("scheduler metrics: %w", err))
 	}
+	if err := serviceaccount.RegisterMetrics(metrics); err != nil {
+		return fail(fmt.Errorf("token metrics: %w", err))
+	}
 	api := apiserver.New(apiserver.Config{
 		Registry: reg, Tokens: tokens, TLS: bundle.ServerTLSConfig(), Log: log, Metrics: metrics, Caches: caches,
+		TokenIssuer: tokenIssuer, TokenAuthenticator: tokenAuthn,
 	})
 	xdsAddr, xdsDone, err := startXDS(runCtx, cfg, client, leaderID(advertise), caches, metrics)
 	if err != nil {
@@ -133,7 +146,7 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 	go func() {
 		defer close(background)
 		events := controller.NewRecorder(reg, "controller-manager", log)
-		deps := controller.Deps{Registry: reg, Caches: caches, Events: events, Log: log}
+		deps := controller.Deps{Registry: reg, Caches: caches, Events: events, Log: log, RootCA: bundle.CAPEM}
 		go events.Run(runCtx)
 		go controllers.RunElected(runCtx, client, leaderID(advertise), log, controllers.All(deps)...)
 		go controller.RunElection(runCtx, client, scheduler.ElectionKey, leaderID(advertise), log,

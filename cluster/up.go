@@ -48,6 +48,19 @@ type Config struct {
 	Log            *slog.Logger
 	// Out receives the start-up banner (how to use kubectl); nil discards it.
 	Out io.Writer
+
+	// EncryptionProviderConfig is kube-apiserver's EncryptionConfiguration
+	// file; "" is <DataDir>/pki/encryption-config.yaml, made on first start.
+	EncryptionProviderConfig string
+	// ServiceAccountSigningKeyFile signs service account tokens; "" is
+	// <DataDir>/pki/sa.key, made on first start. ServiceAccountKeyFiles
+	// are more public keys whose tokens are accepted; ServiceAccountIssuer
+	// ("" is https://kubernetes.default.svc.cluster.local) is their iss,
+	// and APIAudiences (none: the issuer) the audiences the API accepts.
+	ServiceAccountSigningKeyFile string
+	ServiceAccountKeyFiles       []string
+	ServiceAccountIssuer         string
+	APIAudiences                 []string
 }
 
 // Defaults as DESIGN.md gives them.

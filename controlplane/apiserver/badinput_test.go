@@ -37,7 +37,7 @@ func TestBadInput(t *testing.T) {
 	stale.Spec.Ports[0].Port = 81
 	fixtureRV := a.resourceVersion(svcs + "/fixture")
 
-	big := `{"metadata":{"name":"big","annotations":{"a":"` + strings.Repeat("x", 1<<20) + `"}},"spec":{"ports":[{"port":80}]}}`
+	big := `{"metadata":{"name":"big","annotations":{"a":"` + strings.Repeat("x", 3<<20) + `"}},"spec":{"ports":[{"port":80}]}}`
 	tests := []struct {
 		name         string
 		method, path string
@@ -96,8 +96,8 @@ func TestBadInput(t *testing.T) {
 		{name: "resourceVersion set on create", method: "POST", path: svcs,
 			body: `{"metadata":{"name":"x","resourceVersion":"5"},"spec":{"ports":[{"port":80}]}}`,
 			code: 400, reason: metav1.StatusReasonBadRequest, msg: []string{"resourceVersion"}},
-		{name: "body over 1 MiB", method: "POST", path: svcs, body: big,
-			code: 413, reason: metav1.StatusReasonRequestEntityTooLarge, msg: []string{"limit is 1048576 bytes"}},
+		{name: "body over 3 MiB", method: "POST", path: svcs, body: big,
+			code: 413, reason: metav1.StatusReasonRequestEntityTooLarge, msg: []string{"limit is 3145728 bytes"}},
 		{name: "kind mismatch", method: "POST", path: svcs, body: `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x"}}`,
 			code: 400, reason: metav1.StatusReasonBadRequest, msg: []string{"Pod", "Service"}},
 		{name: "group mismatch", method: "POST", path: svcs, body: `{"apiVersion":"apps/v1","kind":"Service","metadata":{"name":"x"}}`,

@@ -109,6 +109,9 @@ func (s *Server) serveResources(w http.ResponseWriter, r *http.Request, group, v
 				Name: "pods/binding", Namespaced: true, Kind: "Binding", Verbs: metav1.Verbs{"create"}},
 				metav1.APIResource{Name: "pods/log", Namespaced: true, Kind: "Pod", Verbs: metav1.Verbs{"get"}})
 		}
+		if info == registry.ServiceAccounts {
+			list.APIResources = append(list.APIResources, tokenDiscovery())
+		}
 		if info.Scale {
 			list.APIResources = append(list.APIResources, metav1.APIResource{
 				Name: info.Name + "/scale", Namespaced: info.Namespaced, Group: "autoscaling", Version: "v1", Kind: "Scale", Verbs: verbsSubresource})

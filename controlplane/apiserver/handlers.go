@@ -57,6 +57,13 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri reques
 		}
 		s.servePodLog(w, r, ri)
 		return
+	case "token":
+		if ri.Info != registry.ServiceAccounts || ri.Name == "" {
+			writeError(w, apierrors.NewNotFound(ri.groupResource(), ri.Name+"/token"))
+			return
+		}
+		s.serveToken(w, r, ri)
+		return
 	case "binding":
 		if ri.Info != registry.Pods || ri.Name == "" {
 			writeError(w, apierrors.NewNotFound(ri.groupResource(), ri.Name+"/binding"))

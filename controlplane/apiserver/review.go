@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
@@ -41,7 +42,7 @@ func (s *Server) serveSelfReview(w http.ResponseWriter, r *http.Request, ri requ
 		writeJSON(w, http.StatusCreated, &authnv1.SelfSubjectReview{
 			TypeMeta: metav1.TypeMeta{APIVersion: "authentication.k8s.io/v1", Kind: "SelfSubjectReview"},
 			Status: authnv1.SelfSubjectReviewStatus{UserInfo: authnv1.UserInfo{
-				Username: user.Name, UID: user.UID, Groups: append([]string{"system:authenticated"}, user.Groups...)}},
+				Username: user.Name, UID: user.UID, Groups: withAuthenticated(user.Groups)}},
 		})
 		return
 	}
@@ -77,4 +78,14 @@ func reviewResources(group string) []metav1.APIResource {
 		return []metav1.APIResource{{Name: subjectReview, SingularName: "selfsubjectreview", Kind: "SelfSubjectReview", Verbs: metav1.Verbs{"create"}}}
 	}
 	return nil
+}
+
+// withAuthenticated is groups with system:authenticated, which every
+// authenticated user is in, first unless groups have it already (service
+// account users do).
+func withAuthenticated(groups []string) []string {
+	if slices.Contains(groups, "system:authenticated") {
+		return groups
+	}
+	return append([]string{"system:authenticated"}, groups...)
 }

@@ -18,12 +18,16 @@ import (
 
 	"github.com/shoalmesh/shoal/controlplane/auth"
 	"github.com/shoalmesh/shoal/controlplane/registry"
+	"github.com/shoalmesh/shoal/controlplane/serviceaccount"
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
 
-// DefaultMaxBodyBytes bounds a request body. etcd refuses values over
-// 1.5 MiB by default; a larger body could never be stored anyway.
-const DefaultMaxBodyBytes = 1 << 20
+// DefaultMaxBodyBytes bounds a request body: 3 MiB, kube-apiserver's
+// limit, so that a Secret or ConfigMap of up to 1 MiB of data fits once
+// base64-encoded and one over it gets validation's "Too long" instead of a
+// bare 413. Validation bounds most objects far lower; etcd refuses values
+// over 1.5 MiB, which the store answers with 413 too.
+const DefaultMaxBodyBytes = 3 << 20
 
 // Config is what a Server needs.
 type Config struct {
@@ -39,6 +43,10 @@ type Config struct {
 	// Caches, if set, lets reads be served from the process's caches while
 	// etcd is unreachable.
 	Caches *store.Caches
+	// TokenIssuer and TokenAuthenticator, if set, issue (serviceaccounts/token)
+	// and accept service account tokens.
+	TokenIssuer        *serviceaccount.Issuer
+	TokenAuthenticator *serviceaccount.Authenticator
 }
 
 // Server is the Kubernetes API over HTTPS.
@@ -52,6 +60,9 @@ type Server struct {
 	gather  prometheus.Gatherer
 	maxBody int64
 	caches  *store.Caches
+	// saIssuer and saAuthn issue and check service account tokens.
+	saIssuer *serviceaccount.Issuer
+	saAuthn  *serviceaccount.Authenticator
 
 	// stopping closes when Serve's context ends, so open watches return and
 	// the HTTP server can shut down.
@@ -79,6 +90,7 @@ func New(cfg Config) *Server {
 		reg: cfg.Registry, store: cfg.Registry.Store, tokens: cfg.Tokens, tls: cfg.TLS,
 		log: cfg.Log.With("component", "apiserver"), metrics: newMetrics(cfg.Metrics), gather: cfg.Gatherer,
 		maxBody: cfg.MaxBodyBytes, caches: cfg.Caches, stopping: make(chan struct{}),
+		saIssuer: cfg.TokenIssuer, saAuthn: cfg.TokenAuthenticator,
 	}
 }
 
@@ -135,7 +147,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveVersion(rw, r)
 		return
 	}
-	user, ok := s.tokens.Authenticate(r)
+	user, ok := s.authenticate(r)
 	if !ok {
 		writeError(rw, apierrors.NewUnauthorized("Unauthorized: a valid bearer token is required"))
 		return

@@ -10,6 +10,8 @@ func TestAuthorize(t *testing.T) {
 	nodeNameOnly := &User{Name: "system:node:n1", Groups: []string{"x"}} // lacks the system:nodes group
 	nobody := &User{Name: "nobody", Groups: []string{"system:authenticated"}}
 	both := &User{Name: "ops", Groups: []string{GroupViewers, GroupNodes}}
+	// A service account's token user, until RBAC grants it anything.
+	account := &User{Name: "system:serviceaccount:ci:builder", Groups: []string{"system:serviceaccounts", "system:serviceaccounts:ci", "system:authenticated"}}
 
 	type A = Attributes
 	tests := []struct {
@@ -78,6 +80,11 @@ func TestAuthorize(t *testing.T) {
 		{"nobody apis prefix lookalike", A{User: nobody, Verb: "get", NonResourcePath: "/apisx"}, false, ""},
 		{"nobody list pods", A{User: nobody, Verb: "list", Resource: "pods", Namespace: "default"}, false,
 			`User "nobody" cannot list resource "pods" in API group "" in the namespace "default"`},
+		{"service account discovery", A{User: account, Verb: "get", NonResourcePath: "/apis"}, true, ""},
+		{"service account list pods", A{User: account, Verb: "list", Resource: "pods", Namespace: "ci"}, false,
+			`User "system:serviceaccount:ci:builder" cannot list resource "pods" in API group "" in the namespace "ci"`},
+		{"service account create token", A{User: account, Verb: "create", Resource: "serviceaccounts", Subresource: "token", Namespace: "ci", Name: "builder"}, false, ""},
+		{"service account get secret", A{User: account, Verb: "get", Resource: "secrets", Namespace: "ci", Name: "db"}, false, ""},
 		{"unauthenticated version", A{Verb: "get", NonResourcePath: "/version"}, false, `User "" cannot get path "/version"`},
 	}
 	for _, tt := range tests {

@@ -22,6 +22,9 @@ type Deps struct {
 	Caches   *store.Caches
 	Events   *Recorder
 	Log      *slog.Logger
+	// RootCA is the cluster CA (PEM) the root CA publisher puts in every
+	// namespace.
+	RootCA []byte
 }
 
 // Logger is d.Log, or a discarding logger when there is none.

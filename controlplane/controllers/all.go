@@ -8,6 +8,8 @@ import (
 	"github.com/shoalmesh/shoal/controlplane/controllers/gc"
 	"github.com/shoalmesh/shoal/controlplane/controllers/nodelifecycle"
 	"github.com/shoalmesh/shoal/controlplane/controllers/replicaset"
+	"github.com/shoalmesh/shoal/controlplane/controllers/rootca"
+	"github.com/shoalmesh/shoal/controlplane/controllers/serviceaccount"
 )
 
 // All returns every controller Shoal runs, built from d.
@@ -19,5 +21,6 @@ func All(d controller.Deps) []controller.Controller {
 		deployment.New(d),
 		gc.New(d),
 		nodelifecycle.New(d, nodelifecycle.Config{}),
+		serviceaccount.New(d), rootca.New(d),
 	}
 }

@@ -77,6 +77,8 @@ func SetDefaults(obj runtime.Object) {
 		}
 	case *coordinationv1.Lease:
 		// Nothing: a Lease is written whole by its holder.
+	case *corev1.Secret:
+		setSecretDefaults(o)
 	}
 }
 
@@ -191,6 +193,7 @@ func setPodSpecDefaults(spec *corev1.PodSpec) {
 	if spec.EnableServiceLinks == nil {
 		spec.EnableServiceLinks = new(corev1.DefaultEnableServiceLinks)
 	}
+	syncServiceAccount(spec)
 	for i := range spec.Volumes {
 		// A volume with no source is an emptyDir.
 		if spec.Volumes[i].VolumeSource == (corev1.VolumeSource{}) {

@@ -31,7 +31,10 @@ type Registry struct {
 	// Namespaces, if set, answers namespace lookups without an etcd read;
 	// a miss still falls back to etcd (the cache may lag a fresh create).
 	Namespaces *store.Cache
-	Log        *slog.Logger
+	// ServiceAccountAdmission, if set, admits pods as Kubernetes'
+	// ServiceAccount admission plugin does (on in every Shoal server).
+	ServiceAccountAdmission *ServiceAccountAdmission
+	Log                     *slog.Logger
 
 	finalize chan string // namespaces to empty and remove
 }
@@ -82,6 +85,9 @@ func (r *Registry) Create(ctx context.Context, info *Info, obj store.Object, opt
 	obj.SetDeletionGracePeriodSeconds(nil)
 	resetStatusOnCreate(obj)
 	SetDefaults(obj)
+	if err := r.admit(ctx, info, obj); err != nil {
+		return Result{}, err
+	}
 	if errs := Validate(obj); len(errs) > 0 {
 		return Result{}, invalid(info, obj.GetName(), errs)
 	}
@@ -148,7 +154,7 @@ func (r *Registry) Update(ctx context.Context, info *Info, namespace, name, subr
 		if subresource != "status" { // a status write has no say in the spec warned about
 			res.Warnings = Warnings(next)
 		}
-		if sameStored(info, next, cur) {
+		if sameStored(info, next, cur) && !r.Store.IsStale(info.Resource, cur) {
 			res.Object = cur
 			return res, nil
 		}

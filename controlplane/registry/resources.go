@@ -21,6 +21,10 @@ var (
 	EndpointSlices = api.EndpointSlices
 	Leases         = api.Leases
 
+	ConfigMaps      = api.ConfigMaps
+	Secrets         = api.Secrets
+	ServiceAccounts = api.ServiceAccounts
+
 	// All is every resource Shoal serves, in discovery order.
 	All = api.All
 )

@@ -50,6 +50,12 @@ func Validate(obj runtime.Object) field.ErrorList {
 		return validateEndpointSlice(o)
 	case *coordinationv1.Lease:
 		return validateLease(o)
+	case *corev1.ConfigMap:
+		return validateConfigMap(o)
+	case *corev1.Secret:
+		return validateSecret(o)
+	case *corev1.ServiceAccount:
+		return validateServiceAccount(o)
 	}
 	return nil
 }
@@ -81,6 +87,10 @@ func ValidateUpdate(obj, old runtime.Object) field.ErrorList {
 		// Consumers index slices by address type; a slice changes type by
 		// being replaced.
 		errs = append(errs, apivalidation.ValidateImmutableField(o.AddressType, old.(*discoveryv1.EndpointSlice).AddressType, field.NewPath("addressType"))...)
+	case *corev1.ConfigMap:
+		errs = append(errs, validateConfigMapUpdate(o, old.(*corev1.ConfigMap))...)
+	case *corev1.Secret:
+		errs = append(errs, validateSecretUpdate(o, old.(*corev1.Secret))...)
 	}
 	return errs
 }

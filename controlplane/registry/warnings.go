@@ -2,6 +2,7 @@ package registry
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -70,6 +71,9 @@ func (w *warnings) service(spec *corev1.ServiceSpec, path *field.Path) {
 
 func (w *warnings) podSpec(spec *corev1.PodSpec, path *field.Path) {
 	for i, v := range spec.Volumes {
+		if IsTokenVolume(&spec.Volumes[i]) {
+			continue // added by ServiceAccount admission, not asked for
+		}
 		w.add(path.Child("volumes").Index(i), "Shoal does not provide volumes; the volume %q is kept but not mounted", v.Name)
 	}
 	if len(spec.InitContainers) > 0 {
@@ -87,9 +91,6 @@ func (w *warnings) podSpec(spec *corev1.PodSpec, path *field.Path) {
 	}
 	if len(spec.ImagePullSecrets) > 0 {
 		w.add(path.Child("imagePullSecrets"), "Shoal does not pull images; the pull secrets are kept but not used")
-	}
-	if spec.ServiceAccountName != "" {
-		w.add(path.Child("serviceAccountName"), "Shoal does not mount service account tokens; the service account %q is kept but no token is mounted", spec.ServiceAccountName)
 	}
 	// The scheduler honours nodeSelector, tolerations and required node
 	// affinity; the rest of affinity and spreading it does not weigh.
@@ -114,7 +115,9 @@ func (w *warnings) container(c *corev1.Container, path *field.Path) {
 	if c.Image != "" {
 		w.add(path.Child("image"), "Shoal runs programs from the node's filesystem; the image %q is kept but not pulled", c.Image)
 	}
-	if len(c.VolumeMounts) > 0 {
+	if slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
+		return m.MountPath != TokenMountPath || !strings.HasPrefix(m.Name, TokenVolumePrefix)
+	}) {
 		w.add(path.Child("volumeMounts"), "Shoal does not mount volumes; the program sees the node's filesystem")
 	}
 	if fields := securityFields(c.SecurityContext); len(fields) > 0 {

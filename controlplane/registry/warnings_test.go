@@ -28,7 +28,8 @@ func TestWarnings(t *testing.T) {
 			c.SecurityContext = &corev1.SecurityContext{Privileged: new(true)}
 			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: new(int64(1000))}
 			p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}}
-			p.Spec.ServiceAccountName = "web"
+			p.Spec.ServiceAccountName = "web" // honoured: no warning
+			mountToken(&p.Spec)               // admission's volume: no warning
 			p.Spec.Affinity = &corev1.Affinity{
 				NodeAffinity:    &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{}}, // enforced
 				PodAntiAffinity: &corev1.PodAntiAffinity{},
@@ -42,7 +43,6 @@ func TestWarnings(t *testing.T) {
 			"spec.containers[0].securityContext",
 			"spec.securityContext",
 			"spec.imagePullSecrets",
-			"spec.serviceAccountName",
 			"spec.affinity.podAntiAffinity",
 		}},
 		{"deployment template", with(validDeployment(), func(d *appsv1.Deployment) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -21,6 +22,12 @@ import (
 // Store reads and writes objects in etcd. It is safe for concurrent use.
 type Store struct {
 	client *clientv3.Client
+	// transformers change the stored bytes of some resources (encryption
+	// at rest); set before the store is used, read-only after.
+	transformers map[*api.Resource]Transformer
+	// stale holds the keys, with their revision, whose value was last read
+	// under a key that is no longer the one writes use (see IsStale).
+	stale sync.Map
 }
 
 // New returns a Store over an etcd client the caller owns.
@@ -72,7 +79,11 @@ func Encode(r *api.Resource, obj Object) ([]byte, error) {
 	return b, nil
 }
 
-func decode(r *api.Resource, value []byte, rev int64) (Object, error) {
+func (s *Store) decode(r *api.Resource, key, value []byte, rev int64) (Object, error) {
+	value, err := s.fromStorage(r, string(key), value, rev)
+	if err != nil {
+		return nil, err
+	}
 	obj := r.New()
 	if err := json.Unmarshal(value, obj); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", r.Kind, err)
@@ -106,7 +117,7 @@ func (s *Store) Get(ctx context.Context, r *api.Resource, namespace, name string
 		return nil, apierrors.NewNotFound(r.GroupResource(), name)
 	}
 	kv := resp.Kvs[0]
-	return decode(r, kv.Value, kv.ModRevision)
+	return s.decode(r, kv.Key, kv.Value, kv.ModRevision)
 }
 
 // ListOptions narrow a List.
@@ -180,7 +191,7 @@ func (s *Store) List(ctx context.Context, r *api.Resource, namespace string, opt
 				out.Revision = rev
 				return out, nil
 			}
-			obj, err := decode(r, kv.Value, kv.ModRevision)
+			obj, err := s.decode(r, kv.Key, kv.Value, kv.ModRevision)
 			if err != nil {
 				return nil, err
 			}
@@ -223,7 +234,7 @@ func (s *Store) Create(ctx context.Context, r *api.Resource, obj Object, extra T
 		return nil, apierrors.NewBadRequest("resourceVersion must not be set on create")
 	}
 	key := r.Key(obj.GetNamespace(), obj.GetName())
-	val, err := Encode(r, obj)
+	val, err := s.encode(r, key, obj)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +267,7 @@ func (s *Store) Update(ctx context.Context, r *api.Resource, obj Object, extra T
 		return nil, apierrors.NewBadRequest("metadata.resourceVersion: must be specified for an update")
 	}
 	key := r.Key(obj.GetNamespace(), obj.GetName())
-	val, err := Encode(r, obj)
+	val, err := s.encode(r, key, obj)
 	if err != nil {
 		return nil, err
 	}
@@ -381,6 +392,10 @@ func withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
 // unavailable turns an etcd error into a 503 (or the context's error), so an
 // API client sees "try again" rather than a 500 when etcd is briefly away.
 func unavailable(err error) error {
+	if errors.Is(err, rpctypes.ErrRequestTooLarge) {
+		// Not etcd being away: this object is larger than etcd stores.
+		return apierrors.NewRequestEntityTooLargeError("the object is larger than etcd stores (etcdserver: request is too large)")
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return apierrors.NewTimeoutError(fmt.Sprintf("etcd: %v", err), 1)
 	}

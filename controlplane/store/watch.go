@@ -94,9 +94,9 @@ func (s *Store) watch(ctx context.Context, r *api.Resource, namespace string, re
 				var ok bool
 				var err error
 				if withPrev {
-					e, ok, err = translate(r, ev, pred)
+					e, ok, err = s.translate(r, ev, pred)
 				} else {
-					e, ok, err = translateBare(r, ev)
+					e, ok, err = s.translateBare(r, ev)
 				}
 				if err != nil {
 					send(Event{Type: watch.Error, Err: apierrors.NewInternalError(err)})
@@ -122,12 +122,12 @@ func watchError(err error, rev int64) error {
 }
 
 // translate turns one etcd event into the event a watcher with pred sees.
-func translate(r *api.Resource, ev *clientv3.Event, pred Predicate) (Event, bool, error) {
+func (s *Store) translate(r *api.Resource, ev *clientv3.Event, pred Predicate) (Event, bool, error) {
 	rev := ev.Kv.ModRevision
 	var cur, old Object
 	var err error
 	if ev.PrevKv != nil {
-		if old, err = decode(r, ev.PrevKv.Value, ev.PrevKv.ModRevision); err != nil {
+		if old, err = s.decode(r, ev.PrevKv.Key, ev.PrevKv.Value, ev.PrevKv.ModRevision); err != nil {
 			return Event{}, false, err
 		}
 	}
@@ -139,7 +139,7 @@ func translate(r *api.Resource, ev *clientv3.Event, pred Predicate) (Event, bool
 		gone.SetResourceVersion(strconv.FormatInt(rev, 10))
 		return Event{Type: watch.Deleted, Object: gone, Old: old, Revision: rev}, pred.Matches(r, old), nil
 	}
-	if cur, err = decode(r, ev.Kv.Value, rev); err != nil {
+	if cur, err = s.decode(r, ev.Kv.Key, ev.Kv.Value, rev); err != nil {
 		return Event{}, false, err
 	}
 	nowMatches := pred.Matches(r, cur)
@@ -159,7 +159,7 @@ func translate(r *api.Resource, ev *clientv3.Event, pred Predicate) (Event, bool
 
 // translateBare turns an etcd event without its previous value into an
 // event; see watch.
-func translateBare(r *api.Resource, ev *clientv3.Event) (Event, bool, error) {
+func (s *Store) translateBare(r *api.Resource, ev *clientv3.Event) (Event, bool, error) {
 	rev := ev.Kv.ModRevision
 	if ev.Type == mvccpb.DELETE {
 		gone := r.New()
@@ -169,7 +169,7 @@ func translateBare(r *api.Resource, ev *clientv3.Event) (Event, bool, error) {
 		gone.SetResourceVersion(strconv.FormatInt(rev, 10))
 		return Event{Type: watch.Deleted, Object: gone, Revision: rev}, true, nil
 	}
-	cur, err := decode(r, ev.Kv.Value, rev)
+	cur, err := s.decode(r, ev.Kv.Key, ev.Kv.Value, rev)
 	if err != nil {
 		return Event{}, false, err
 	}

@@ -67,7 +67,7 @@ func TestColumns(t *testing.T) {
 		{schema.GroupKind{Kind: "Event"}, []string{"Last Seen", "Type", "Reason", "Object", "Message"}, []string{"Subobject", "Source", "First Seen", "Count", "Name"}},
 		{schema.GroupKind{Group: "events.k8s.io", Kind: "Event"}, []string{"Last Seen", "Type", "Reason", "Object", "Message"}, []string{"Subobject", "Source", "First Seen", "Count", "Name"}},
 		{schema.GroupKind{Group: "coordination.k8s.io", Kind: "Lease"}, []string{"Name", "Holder", "Age"}, nil},
-		{schema.GroupKind{Kind: "ConfigMap"}, []string{"Name", "Age"}, nil},
+		{schema.GroupKind{Kind: "PodTemplate"}, []string{"Name", "Age"}, nil},
 		{schema.GroupKind{Group: "example.com", Kind: "Widget"}, []string{"Name", "Age"}, nil},
 	}
 	for _, tt := range tests {
@@ -229,11 +229,11 @@ func TestFallback(t *testing.T) {
 		obj  runtime.Object
 		want []any
 	}{
-		{"configmap", schema.GroupKind{Kind: "ConfigMap"},
-			&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "settings", CreationTimestamp: ago(3 * time.Hour)}},
+		{"pod template", schema.GroupKind{Kind: "PodTemplate"},
+			&corev1.PodTemplate{ObjectMeta: metav1.ObjectMeta{Name: "settings", CreationTimestamp: ago(3 * time.Hour)}},
 			[]any{"settings", "3h"}},
-		{"no creation timestamp", schema.GroupKind{Kind: "Secret"},
-			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "token"}},
+		{"no creation timestamp", schema.GroupKind{Kind: "LimitRange"},
+			&corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Name: "token"}},
 			[]any{"token", "<unknown>"}},
 		{"unstructured custom resource", schema.GroupKind{Group: "example.com", Kind: "Widget"},
 			&unstructured.Unstructured{Object: map[string]any{
