@@ -16,6 +16,7 @@ import (
 	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/controlplane/encryption"
 	"github.com/shoalmesh/shoal/controlplane/store/storetest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // TestReplicasShareKeys: two `shoal controlplane` replicas with the same
@@ -41,7 +42,7 @@ func TestReplicasShareKeys(t *testing.T) {
 		t.Fatalf("the other replica reads %v, %v", got, err)
 	}
 
-	clustertest.Eventually(t, 20*time.Second, "the default service account", func() error {
+	testenv.Eventually(t, 20*time.Second, "the default service account", func() error {
 		_, err := a.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
 		return err
 	})
@@ -52,7 +53,7 @@ func TestReplicasShareKeys(t *testing.T) {
 	cfg := second.RESTConfig(t)
 	cfg.BearerToken = tr.Status.Token
 	var review *authnv1.SelfSubjectReview
-	clustertest.Eventually(t, 10*time.Second, "the other replica accepts the token", func() error {
+	testenv.Eventually(t, 10*time.Second, "the other replica accepts the token", func() error {
 		cs, err := kubernetes.NewForConfig(cfg)
 		if err != nil {
 			return err
@@ -67,8 +68,8 @@ func TestReplicasShareKeys(t *testing.T) {
 	// A replica whose data dir has its own keys (pki/ not copied).
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	_, err = cluster.ControlPlane(runCtx, cluster.Config{DataDir: t.TempDir(), APIAddr: clustertest.FreeAddr(t),
-		EtcdServers: servers, XDSAddr: clustertest.FreeAddr(t)})
+	_, err = cluster.ControlPlane(runCtx, cluster.Config{DataDir: t.TempDir(), APIAddr: testenv.FreeAddr(t),
+		EtcdServers: servers, XDSAddr: testenv.FreeAddr(t)})
 	if !errors.Is(err, encryption.ErrKeyMismatch) || !strings.Contains(err.Error(), "same encryption configuration") {
 		t.Fatalf("a replica with another encryption key: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 const plaintext = "s3cr3t-value-that-must-not-leak"
@@ -130,7 +131,7 @@ func TestNamespaceDefaults(t *testing.T) {
 	a := startAPI(t, clustertest.Options{})
 	a.createNamespace("apps")
 	ctx := t.Context()
-	clustertest.Eventually(t, 20*time.Second, "default account and kube-root-ca.crt", func() error {
+	testenv.Eventually(t, 20*time.Second, "default account and kube-root-ca.crt", func() error {
 		if _, err := a.cs.CoreV1().ServiceAccounts("apps").Get(ctx, "default", metav1.GetOptions{}); err != nil {
 			return err
 		}

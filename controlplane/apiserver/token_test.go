@@ -21,6 +21,7 @@ import (
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/controlplane/serviceaccount"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // whoami asks the API who token is: the user, or the HTTP code of a refusal.
@@ -95,7 +96,7 @@ func TestServiceAccountTokens(t *testing.T) {
 	}
 	tok := tr.Status.Token
 
-	clustertest.Eventually(t, 10*time.Second, "the token authenticates", func() error {
+	testenv.Eventually(t, 10*time.Second, "the token authenticates", func() error {
 		if _, code := a.whoami(tok); code != http.StatusCreated {
 			return apierrors.NewUnauthorized("whoami")
 		}
@@ -141,7 +142,7 @@ func TestServiceAccountTokens(t *testing.T) {
 		}
 	}
 	var metrics string
-	clustertest.Eventually(t, 5*time.Second, "token metrics", func() error {
+	testenv.Eventually(t, 5*time.Second, "token metrics", func() error {
 		metrics = string(a.do("GET", "/metrics", "").must(t, http.StatusOK).body)
 		if !strings.Contains(metrics, `shoal_serviceaccount_token_authentications_total{result="wrong_audience"} 1`) {
 			return apierrors.NewNotFound(metav1.SchemeGroupVersion.WithResource("metrics").GroupResource(), "wrong_audience")
@@ -185,7 +186,7 @@ func TestServiceAccountTokens(t *testing.T) {
 	if err := a.cs.CoreV1().Pods("ci").Delete(ctx, "job", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	clustertest.Eventually(t, 10*time.Second, "the pod-bound token refused", func() error {
+	testenv.Eventually(t, 10*time.Second, "the pod-bound token refused", func() error {
 		if _, code := a.whoami(bound); code != http.StatusUnauthorized {
 			return apierrors.NewBadRequest("still accepted")
 		}
@@ -199,7 +200,7 @@ func TestServiceAccountTokens(t *testing.T) {
 	if err := sas.Delete(ctx, "builder", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	clustertest.Eventually(t, 10*time.Second, "the token of a deleted account refused", func() error {
+	testenv.Eventually(t, 10*time.Second, "the token of a deleted account refused", func() error {
 		if _, code := a.whoami(tok); code != http.StatusUnauthorized {
 			return apierrors.NewBadRequest("still accepted")
 		}

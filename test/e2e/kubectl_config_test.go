@@ -12,7 +12,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 const e2eSecret = "e2e-plaintext-p4ssw0rd"
@@ -77,7 +77,7 @@ func TestKubectlConfigMapsAndSecrets(t *testing.T) {
 func TestKubectlCreateToken(t *testing.T) {
 	t.Parallel()
 	s, k := startKubectl(t)
-	clustertest.Eventually(t, 20*time.Second, "the default service account", func() error {
+	testenv.Eventually(t, 20*time.Second, "the default service account", func() error {
 		_, err := s.Clientset(t).CoreV1().ServiceAccounts("default").Get(t.Context(), "default", metav1.GetOptions{})
 		return err
 	})
@@ -120,7 +120,7 @@ func TestKubectlCreateToken(t *testing.T) {
 	}
 	// The pod runs nowhere (no node), so it goes at once.
 	k.ok(t, "delete", "pod", "job", "--wait=false")
-	clustertest.Eventually(t, 20*time.Second, "the pod-bound token refused", func() error {
+	testenv.Eventually(t, 20*time.Second, "the pod-bound token refused", func() error {
 		if _, err := whoami(bound); err == nil {
 			return errors.New("still accepted")
 		}
