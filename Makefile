@@ -2,6 +2,7 @@
 GO      ?= go
 BIN     ?= bin/shoal
 PKGS    ?= ./...
+STATICCHECK_VERSION ?= v0.8.2
 
 .PHONY: all build up test test-e2e bench bench-registry bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-proxy lint deps clean
 
@@ -80,7 +81,9 @@ bench-proxy:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
-	@if command -v staticcheck >/dev/null; then staticcheck $(PKGS); else echo "staticcheck not installed; skipped"; fi
+	@PATH="$$PATH:$$($(GO) env GOPATH)/bin" command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck $(PKGS)
+	$(GO) test -count=1 -run TestDependencyDirections ./api/
 
 clean:
 	rm -rf bin

@@ -26,6 +26,9 @@ func TestDependencyDirections(t *testing.T) {
 		{"proxy", "controlplane", "the proxy learns only over the wire"},
 		{"dns", "controlplane/registry", "DNS reads the store, not the registry's rules"},
 		{"dns", "xds", "DNS and xDS are independent readers of the store"},
+		{"xds", "controlplane/controllers", "xDS uses the controller machinery, never a controller"},
+		{"controlplane/scheduler", "controlplane/controllers", "the scheduler uses the controller machinery, never a controller"},
+		{"controlplane/controller", "controlplane/controllers", "the machinery is below the controllers"},
 		{"", "cmd", "nothing imports a command"},
 	} {
 		for p := range imports {

@@ -14,7 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/shoalmesh/shoal/controlplane/nodeload"
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent"
 )
@@ -240,11 +240,11 @@ func TestDeploymentRunsAndRecovers(t *testing.T) {
 
 	t.Run("lease carries the load report", func(t *testing.T) {
 		testenv.Eventually(t, 10*time.Second, "a load report with 3 pods", func() error {
-			l, err := e.cs.CoordinationV1().Leases(nodeload.Namespace).Get(ctx, e.node, metav1.GetOptions{})
+			l, err := e.cs.CoordinationV1().Leases(api.NodeLeaseNamespace).Get(ctx, e.node, metav1.GetOptions{})
 			if err != nil {
 				return err
 			}
-			r, ok, err := nodeload.Get(l)
+			r, ok, err := api.LoadReportOf(l)
 			if err != nil || !ok {
 				return fmt.Errorf("report %v, %v", ok, err)
 			}

@@ -10,7 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/shoalmesh/shoal/controlplane/nodeload"
+	"github.com/shoalmesh/shoal/api"
 )
 
 // leaseDurationSeconds is what the Lease says about how long a renewal
@@ -33,12 +33,12 @@ func (l *leaseState) renewed() time.Time {
 }
 
 // runLease renews the node's Lease with a fresh load report every
-// nodeload.Interval: one write per interval, however many pods run.
+// api.LoadInterval: one write per interval, however many pods run.
 func (a *Agent) runLease(ctx context.Context) {
-	t := time.NewTicker(nodeload.Interval)
+	t := time.NewTicker(api.LoadInterval)
 	defer t.Stop()
 	for {
-		rctx, cancel := context.WithTimeout(ctx, nodeload.Interval)
+		rctx, cancel := context.WithTimeout(ctx, api.LoadInterval)
 		err := a.renewLease(rctx)
 		cancel()
 		a.metrics.leaseRenewals(err)
@@ -58,7 +58,7 @@ func (a *Agent) runLease(ctx context.Context) {
 // create more.
 func (a *Agent) renewLease(ctx context.Context) error {
 	report := a.measure()
-	leases := a.client.CoordinationV1().Leases(nodeload.Namespace)
+	leases := a.client.CoordinationV1().Leases(api.NodeLeaseNamespace)
 	a.lease.mu.Lock()
 	defer a.lease.mu.Unlock()
 	for attempt := 0; ; attempt++ {
@@ -67,7 +67,7 @@ func (a *Agent) renewLease(ctx context.Context) error {
 			got, err := leases.Get(ctx, a.cfg.NodeName, metav1.GetOptions{})
 			switch {
 			case apierrors.IsNotFound(err):
-				l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: nodeload.Namespace, Name: a.cfg.NodeName}}
+				l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: api.NodeLeaseNamespace, Name: a.cfg.NodeName}}
 				if err := a.setLease(l, report); err != nil {
 					return err
 				}
@@ -98,8 +98,8 @@ func (a *Agent) renewLease(ctx context.Context) error {
 	}
 }
 
-func (a *Agent) setLease(l *coordinationv1.Lease, r nodeload.Report) error {
+func (a *Agent) setLease(l *coordinationv1.Lease, r api.LoadReport) error {
 	holder, secs, now := a.cfg.NodeName, int32(leaseDurationSeconds), metav1.NowMicro()
 	l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds, l.Spec.RenewTime = &holder, &secs, &now
-	return nodeload.Set(l, r)
+	return api.SetLoadReport(l, r)
 }

@@ -12,7 +12,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/shoalmesh/shoal/controlplane/nodeload"
+	"github.com/shoalmesh/shoal/api"
 )
 
 // loadMeter turns counters (the node's CPU jiffies, each pod's cgroup CPU
@@ -46,9 +46,9 @@ func (m *loadMeter) init() {
 
 // measure builds the load report: the node's CPU over the last interval and
 // memory in use, and each running pod's CPU, memory and connections.
-func (a *Agent) measure() nodeload.Report {
+func (a *Agent) measure() api.LoadReport {
 	now := time.Now()
-	r := nodeload.Report{Time: now, PodLoads: map[string]nodeload.PodLoad{}}
+	r := api.LoadReport{Time: now, PodLoads: map[string]api.PodLoad{}}
 	m := &a.load
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -77,7 +77,7 @@ func (a *Agent) measure() nodeload.Report {
 				mem += st.MemoryWorkingSet
 			}
 		}
-		pl := nodeload.PodLoad{Memory: int64(mem)}
+		pl := api.PodLoad{Memory: int64(mem)}
 		if prev, ok := m.pods[w.uid]; ok && cpu >= prev.cpu && now.After(prev.at) {
 			pl.CPU = (cpu - prev.cpu).Seconds() / now.Sub(prev.at).Seconds()
 		}

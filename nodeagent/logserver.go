@@ -13,7 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/shoalmesh/shoal/controlplane/nodeload"
+	"github.com/shoalmesh/shoal/api"
 	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
 )
 
@@ -64,7 +64,7 @@ func (a *Agent) serveHealthz(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "starting", http.StatusServiceUnavailable)
 		return
 	}
-	if last := a.lease.renewed(); time.Since(last) > 3*nodeload.Interval {
+	if last := a.lease.renewed(); time.Since(last) > 3*api.LoadInterval {
 		http.Error(w, fmt.Sprintf("the node's lease was last renewed %s ago", time.Since(last).Round(time.Second)), http.StatusServiceUnavailable)
 		return
 	}

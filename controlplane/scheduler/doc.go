@@ -12,7 +12,7 @@
 // that a burst of pods spreads without waiting for etcd. The feasible nodes
 // are scored (see score.go) by LeastAllocated on requests and by the load the
 // node agent measured (LoadSource; by default LeaseLoad, the reports on node
-// Leases, format in package nodeload), and the pod is bound to the best one
+// Leases, format in api.LoadReport), and the pod is bound to the best one
 // through registry.Bind: the pods/binding subresource without the HTTP.
 //
 // A pod that fits nowhere gets PodScheduled=False, reason Unschedulable, with

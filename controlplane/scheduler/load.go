@@ -7,7 +7,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
-	"github.com/shoalmesh/shoal/controlplane/nodeload"
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
 
@@ -21,11 +21,11 @@ type LoadSource interface {
 
 // DefaultLoadMaxAge is how long a LeaseLoad trusts a report it has not seen
 // renewed: five of the agent's two-second intervals.
-const DefaultLoadMaxAge = 5 * nodeload.Interval
+const DefaultLoadMaxAge = 5 * api.LoadInterval
 
 // LeaseLoad is the LoadSource that reads the reports node agents put on their
 // node Leases (kube-node-lease/<node>, annotation shoal.io/load; see package
-// nodeload). A report counts as fresh for MaxAge after the Lease last changed,
+// api.LoadReport). A report counts as fresh for MaxAge after the Lease last changed,
 // as this process saw it: no clocks are compared.
 type LeaseLoad struct {
 	maxAge time.Duration
@@ -57,7 +57,7 @@ func (l *LeaseLoad) Watch(leases *store.Cache) (stop func()) {
 
 func (l *LeaseLoad) observe(e store.Event) {
 	lease, ok := e.Object.(*coordinationv1.Lease)
-	if !ok || lease.Namespace != nodeload.Namespace || e.Type == store.Relisted {
+	if !ok || lease.Namespace != api.NodeLeaseNamespace || e.Type == store.Relisted {
 		return
 	}
 	l.mu.Lock()
@@ -66,7 +66,7 @@ func (l *LeaseLoad) observe(e store.Event) {
 		delete(l.reports, lease.Name)
 		return
 	}
-	r, ok, _ := nodeload.Get(lease) // the registry refuses bad reports
+	r, ok, _ := api.LoadReportOf(lease) // the registry refuses bad reports
 	if !ok {
 		delete(l.reports, lease.Name)
 		return

@@ -17,11 +17,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/controller"
 	"github.com/shoalmesh/shoal/controlplane/controllers/deployment"
 	"github.com/shoalmesh/shoal/controlplane/controllers/nodelifecycle"
 	"github.com/shoalmesh/shoal/controlplane/controllers/replicaset"
-	"github.com/shoalmesh/shoal/controlplane/nodeload"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/registry/registrytest"
 	"github.com/shoalmesh/shoal/controlplane/scheduler"
@@ -296,8 +296,8 @@ func TestUnschedulableUntilANodeFits(t *testing.T) {
 // (on its Lease) gets the pod.
 func TestMeasuredLoadDecides(t *testing.T) {
 	e := newEnv(t)
-	busy := nodeload.Report{CPU: 3.5, Memory: 6 << 30, Pods: 10}
-	idle := nodeload.Report{CPU: 0.2, Memory: 1 << 30, Pods: 1}
+	busy := api.LoadReport{CPU: 3.5, Memory: 6 << 30, Pods: 10}
+	idle := api.LoadReport{CPU: 0.2, Memory: 1 << 30, Pods: 1}
 	e.node("node-a", "4", "8Gi", func(o *schedulertest.Options) { o.Load = &busy })
 	b := e.node("node-b", "4", "8Gi", func(o *schedulertest.Options) { o.Load = &idle })
 	e.node("node-c", "4", "8Gi", func(o *schedulertest.Options) { o.Load = &busy })
@@ -310,13 +310,13 @@ func TestMeasuredLoadDecides(t *testing.T) {
 		return nil
 	})
 	// Now b is the busy one: the next pod goes to the first of the others.
-	b.SetLoad(nodeload.Report{CPU: 3.9, Memory: 7 << 30})
+	b.SetLoad(api.LoadReport{CPU: 3.9, Memory: 7 << 30})
 	testenv.Eventually(t, 20*time.Second, "node-b's new report in the caches", func() error {
-		o, ok := e.caches.For(registry.Leases.Resource).Get(nodeload.Namespace, "node-b")
+		o, ok := e.caches.For(registry.Leases.Resource).Get(api.NodeLeaseNamespace, "node-b")
 		if !ok {
 			return fmt.Errorf("no lease")
 		}
-		if r, _, err := nodeload.Get(o.(*coordinationv1.Lease)); err != nil || r.CPU != 3.9 {
+		if r, _, err := api.LoadReportOf(o.(*coordinationv1.Lease)); err != nil || r.CPU != 3.9 {
 			return fmt.Errorf("report %+v, %v", r, err)
 		}
 		return nil
@@ -362,7 +362,7 @@ func TestLostNodePodsMove(t *testing.T) {
 	a.Stop()
 	// The grace period runs from the last renewal, which may be up to an
 	// interval before Stop.
-	lo, err := e.reg.Store.Get(e.ctx, registry.Leases.Resource, nodeload.Namespace, "node-a")
+	lo, err := e.reg.Store.Get(e.ctx, registry.Leases.Resource, api.NodeLeaseNamespace, "node-a")
 	if err != nil {
 		t.Fatal(err)
 	}

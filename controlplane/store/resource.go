@@ -6,6 +6,3 @@ import "github.com/shoalmesh/shoal/api"
 // because every caller of the store spells it: an UpdateFunc takes and
 // returns a store.Object.
 type Object = api.Object
-
-// Resource is api.Resource, for callers that name it through the store.
-type Resource = api.Resource

@@ -92,9 +92,9 @@ func TestDoRestoresThread(t *testing.T) {
 			target := networktest.NewNamespace(t)
 			var tid int
 			var inside bool
-			err, p := func() (err error, p any) {
+			p, err := func() (p any, err error) {
 				defer func() { p = recover() }()
-				return netns.Do(target, func() error {
+				return nil, netns.Do(target, func() error {
 					tid = unix.Gettid()
 					cur, err := netns.Current()
 					if err != nil {
@@ -103,7 +103,7 @@ func TestDoRestoresThread(t *testing.T) {
 					inside = cur.Equal(target)
 					cur.Close()
 					return tc.body()
-				}), nil
+				})
 			}()
 			tc.want(t, err, p)
 			if !inside {

@@ -62,8 +62,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/cluster/clustertest"
-	"github.com/shoalmesh/shoal/controlplane/nodeload"
 	"github.com/shoalmesh/shoal/internal/netns"
 	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent"
@@ -326,11 +326,11 @@ func (c *Cluster) waitConverged(timeout time.Duration) {
 			// The first load report right after an agent starts measures
 			// the node's CPU over a few milliseconds (0 or all cores), which
 			// would steer the scheduler: wait for one over a full interval.
-			lease, err := c.Client.CoordinationV1().Leases(nodeload.Namespace).Get(context.Background(), n.Name, metav1.GetOptions{})
+			lease, err := c.Client.CoordinationV1().Leases(api.NodeLeaseNamespace).Get(context.Background(), n.Name, metav1.GetOptions{})
 			if err != nil {
 				return err
 			}
-			if r, ok, err := nodeload.Get(lease); err != nil || !ok || !r.Time.After(n.readyAt.Add(nodeload.Interval/2)) {
+			if r, ok, err := api.LoadReportOf(lease); err != nil || !ok || !r.Time.After(n.readyAt.Add(api.LoadInterval/2)) {
 				return fmt.Errorf("node %s: no load report measured since its agent started yet (%v)", n.Name, err)
 			}
 			routes, err := n.PeerRoutes()

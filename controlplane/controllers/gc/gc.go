@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/controller"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/store"
@@ -81,7 +82,7 @@ func (g *Collector) Run(ctx context.Context) {
 	g.mu.Lock()
 	g.live, g.dependents, g.owners = map[types.UID]struct{}{}, map[types.UID]map[string]struct{}{}, map[string][]types.UID{}
 	g.mu.Unlock()
-	rs := make([]*store.Resource, len(g.resources))
+	rs := make([]*api.Resource, len(g.resources))
 	for i, info := range g.resources {
 		rs[i] = info.Resource
 		defer g.caches.For(info.Resource).Subscribe(func(e store.Event) { g.onEvent(q, info, e) })()

@@ -20,7 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
-	"github.com/shoalmesh/shoal/controlplane/nodeload"
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
@@ -34,10 +34,10 @@ type Options struct {
 	Labels   map[string]string
 	Taints   []corev1.Taint
 	NotReady bool
-	// Interval is how often the Lease is renewed; 0 is nodeload.Interval.
+	// Interval is how often the Lease is renewed; 0 is api.LoadInterval.
 	Interval time.Duration
 	// Load, if set, is the load report each renewal carries.
-	Load *nodeload.Report
+	Load *api.LoadReport
 	// RunPods marks pods bound to the node Running and Ready, as an agent
 	// starting them would (needs Caches).
 	RunPods bool
@@ -54,7 +54,7 @@ type Node struct {
 	alive  atomic.Bool
 	nextIP atomic.Uint32
 	mu     sync.Mutex
-	load   *nodeload.Report
+	load   *api.LoadReport
 	stop   context.CancelFunc
 	closed bool
 	wg     sync.WaitGroup
@@ -69,7 +69,7 @@ func Start(t testing.TB, reg *registry.Registry, name string, opts Options) *Nod
 		t.Fatal("schedulertest: RunPods needs Caches")
 	}
 	if opts.Interval <= 0 {
-		opts.Interval = nodeload.Interval
+		opts.Interval = api.LoadInterval
 	}
 	n := &Node{Name: name, reg: reg, opts: opts, load: opts.Load, ctx: t.Context()}
 	capacity := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(opts.CPU), corev1.ResourceMemory: resource.MustParse(opts.Memory)}
@@ -155,7 +155,7 @@ func (n *Node) Resume() {
 }
 
 // SetLoad changes the load report the next renewals carry.
-func (n *Node) SetLoad(r nodeload.Report) {
+func (n *Node) SetLoad(r api.LoadReport) {
 	n.mu.Lock()
 	n.load = &r
 	n.mu.Unlock()
@@ -173,11 +173,11 @@ func (n *Node) renew(ctx context.Context) error {
 		if load != nil {
 			r := *load
 			r.Time = now.Time
-			return nodeload.Set(l, r)
+			return api.SetLoadReport(l, r)
 		}
 		return nil
 	}
-	_, err := n.reg.Update(ctx, registry.Leases, nodeload.Namespace, n.Name, "", func(cur store.Object) (store.Object, error) {
+	_, err := n.reg.Update(ctx, registry.Leases, api.NodeLeaseNamespace, n.Name, "", func(cur store.Object) (store.Object, error) {
 		l := cur.(*coordinationv1.Lease)
 		l.ResourceVersion = ""
 		return l, set(l)
@@ -185,7 +185,7 @@ func (n *Node) renew(ctx context.Context) error {
 	if !apierrors.IsNotFound(err) {
 		return err
 	}
-	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: nodeload.Namespace, Name: n.Name}}
+	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: api.NodeLeaseNamespace, Name: n.Name}}
 	if err := set(l); err != nil {
 		return err
 	}
