@@ -68,7 +68,9 @@ func TestValidateRBAC(t *testing.T) {
 		{"rule without verbs", role(func(r *rbacv1.Role) { r.Rules[0].Verbs = nil }), []string{"rules[0].verbs: Required value"}},
 		{"rule without groups or resources", role(func(r *rbacv1.Role) { r.Rules[1] = rbacv1.PolicyRule{Verbs: []string{"get"}} }),
 			[]string{"rules[1].apiGroups: Required value", "rules[1].resources: Required value"}},
-		{"role with a URL", role(func(r *rbacv1.Role) { r.Rules[0] = rbacv1.PolicyRule{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}} }),
+		{"role with a URL", role(func(r *rbacv1.Role) {
+			r.Rules[0] = rbacv1.PolicyRule{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}
+		}),
 			[]string{"rules[0].nonResourceURLs: Invalid value"}},
 		{"URL and resource in one rule", cr(func(r *rbacv1.ClusterRole) { r.Rules[1].Resources = []string{"pods"} }),
 			[]string{"rules[1].nonResourceURLs: Invalid value"}},
