@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"github.com/shoalmesh/shoal/controlplane/controller"
+	"github.com/shoalmesh/shoal/controlplane/controllers/clusterroleaggregation"
 	"github.com/shoalmesh/shoal/controlplane/controllers/deployment"
 	"github.com/shoalmesh/shoal/controlplane/controllers/endpoints"
 	"github.com/shoalmesh/shoal/controlplane/controllers/endpointslice"
@@ -19,5 +20,6 @@ func All(d controller.Deps) []controller.Controller {
 		deployment.New(d),
 		gc.New(d),
 		nodelifecycle.New(d, nodelifecycle.Config{}),
+		clusterroleaggregation.New(d),
 	}
 }
