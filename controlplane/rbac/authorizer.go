@@ -97,7 +97,7 @@ func (z *Authorizer) Authorize(a auth.Attributes) (bool, string) {
 			return true
 		}
 		if RulesAllow(a, g.rules) {
-			reason = "RBAC: allowed by " + g.source
+			reason = g.reason
 			return false
 		}
 		return true

@@ -11,7 +11,7 @@ import (
 
 // bootstrapPolicy is the default policy with its aggregated roles filled,
 // as Reconcile and the aggregation controller leave it, plus extra.
-func bootstrapPolicy(t *testing.T, extra Policy) Policy {
+func bootstrapPolicy(t testing.TB, extra Policy) Policy {
 	t.Helper()
 	p := extra
 	p.ClusterRoles = append(p.ClusterRoles, ClusterRoles()...)

@@ -29,9 +29,9 @@ type subject struct {
 // grant is one binding's role, resolved, as it applies to one subject.
 type grant struct {
 	rules []rbacv1.PolicyRule
-	// source describes the binding as Kubernetes' allow reasons do:
-	// ClusterRoleBinding "x" of ClusterRole "y" to Group "z".
-	source string
+	// reason is Kubernetes' allow reason naming the binding:
+	// RBAC: allowed by ClusterRoleBinding "x" of ClusterRole "y" to Group "z".
+	reason string
 	// err is why the role could not be resolved (it does not exist).
 	err error
 }
@@ -72,8 +72,8 @@ func newIndex(p Policy, rev int64) *index {
 			if !ok {
 				continue
 			}
-			source := fmt.Sprintf("ClusterRoleBinding %q of %s %q to %s", b.Name, b.RoleRef.Kind, b.RoleRef.Name, describeSubject(s, ""))
-			x.cluster[key] = append(x.cluster[key], &grant{rules: rules, source: source, err: err})
+			reason := fmt.Sprintf("RBAC: allowed by ClusterRoleBinding %q of %s %q to %s", b.Name, b.RoleRef.Kind, b.RoleRef.Name, describeSubject(s, ""))
+			x.cluster[key] = append(x.cluster[key], &grant{rules: rules, reason: reason, err: err})
 		}
 	}
 	rbs := slices.SortedFunc(slices.Values(p.RoleBindings), func(a, b *rbacv1.RoleBinding) int {
@@ -92,8 +92,8 @@ func newIndex(p Policy, rev int64) *index {
 				ns = map[subject][]*grant{}
 				x.namespaced[b.Namespace] = ns
 			}
-			source := fmt.Sprintf("RoleBinding %q of %s %q to %s", b.Name+"/"+b.Namespace, b.RoleRef.Kind, b.RoleRef.Name, describeSubject(s, b.Namespace))
-			ns[key] = append(ns[key], &grant{rules: rules, source: source, err: err})
+			reason := fmt.Sprintf("RBAC: allowed by RoleBinding %q of %s %q to %s", b.Name+"/"+b.Namespace, b.RoleRef.Kind, b.RoleRef.Name, describeSubject(s, b.Namespace))
+			ns[key] = append(ns[key], &grant{rules: rules, reason: reason, err: err})
 		}
 	}
 	return x
