@@ -177,3 +177,24 @@ rules:
 		t.Errorf("invalid role bad: %v, want NotFound", err)
 	}
 }
+
+// The README's RBAC manifest applies, and grants what it says: the
+// ServiceAccount shop/app and jane read pods in shop, nothing more.
+func TestReadmeRBACExample(t *testing.T) {
+	t.Parallel()
+	_, k := startKubectl(t)
+	k.ok(t, "create", "namespace", "shop")
+	manifest := readmeBlock(t, "or as a manifest:", "yaml")
+	out, _ := k.ok(t, "apply", "-f", k.write(t, "rbac.yaml", manifest))
+	for _, want := range []string{"role.rbac.authorization.k8s.io/pod-reader created", "rolebinding.rbac.authorization.k8s.io/app-reads created"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("apply printed %q, want %q", out, want)
+		}
+	}
+	for _, as := range []string{"system:serviceaccount:shop:app", "jane"} {
+		k.eventuallyCan(t, "get", "pods", "--subresource=log", "-n", "shop", "--as", as)
+		if out, code := k.canI(t, "delete", "pods", "-n", "shop", "--as", as); out != "no" || code != 1 {
+			t.Errorf("%s may delete pods: %s", as, out)
+		}
+	}
+}
