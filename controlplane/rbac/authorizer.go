@@ -2,7 +2,6 @@ package rbac
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -35,9 +34,6 @@ type Authorizer struct {
 }
 
 var _ auth.RuleResolver = (*Authorizer)(nil)
-
-// ErrNotSynced means the authorizer has not read the whole policy yet.
-var ErrNotSynced = errors.New("the RBAC policy is not loaded yet")
 
 // New returns an authorizer over objects.
 func New(objects Objects) *Authorizer {
