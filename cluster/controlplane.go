@@ -19,6 +19,7 @@ import (
 	"github.com/shoalmesh/shoal/controlplane/controller"
 	"github.com/shoalmesh/shoal/controlplane/controllers"
 	"github.com/shoalmesh/shoal/controlplane/pki"
+	"github.com/shoalmesh/shoal/controlplane/rbac"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/scheduler"
 	"github.com/shoalmesh/shoal/controlplane/serviceaccount"
@@ -114,6 +115,15 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 	caches.Start(runCtx)
 	bctx, bcancel := context.WithTimeout(ctx, 30*time.Second)
 	err = reg.Bootstrap(bctx)
+	if err == nil {
+		err = rbac.Reconcile(bctx, reg)
+	}
+	// Made after the policy is written, so that the caches' first list
+	// holds it: the API server authorizes from them from its first request.
+	authz := rbac.NewForCaches(caches)
+	if err == nil {
+		err = authz.WaitSynced(bctx)
+	}
 	bcancel()
 	if err != nil {
 		return fail(fmt.Errorf("bootstrap: %w", err))
@@ -131,7 +141,7 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 		return fail(fmt.Errorf("token metrics: %w", err))
 	}
 	api := apiserver.New(apiserver.Config{
-		Registry: reg, Tokens: tokens, TLS: bundle.ServerTLSConfig(), Log: log, Metrics: metrics, Caches: caches,
+		Registry: reg, Tokens: tokens, RBAC: authz, TLS: bundle.ServerTLSConfig(), Log: log, Metrics: metrics, Caches: caches,
 		TokenIssuer: tokenIssuer, TokenAuthenticator: tokenAuthn,
 	})
 	xdsAddr, xdsDone, err := startXDS(runCtx, cfg, client, leaderID(advertise), caches, metrics)

@@ -341,6 +341,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, ri requestInfo) 
 		writeError(w, err)
 		return
 	}
+	if err := s.checkEscalation(r, ri, obj, nil); err != nil {
+		writeError(w, err)
+		return
+	}
 	res, err := s.reg.Create(r.Context(), ri.Info, obj, wr.opts)
 	if err != nil {
 		writeError(w, err)
@@ -364,8 +368,8 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, ri requestInfo) 
 	if obj.GetNamespace() == "" && ri.Info.Namespaced {
 		obj.SetNamespace(ri.Namespace)
 	}
-	res, err := s.reg.Update(r.Context(), ri.Info, ri.Namespace, ri.Name, ri.Subresource, func(store.Object) (store.Object, error) {
-		return obj.DeepCopyObject().(store.Object), nil
+	res, err := s.reg.Update(r.Context(), ri.Info, ri.Namespace, ri.Name, ri.Subresource, func(cur store.Object) (store.Object, error) {
+		return obj.DeepCopyObject().(store.Object), s.checkEscalation(r, ri, obj, cur)
 	}, wr.opts)
 	if err != nil {
 		writeError(w, err)

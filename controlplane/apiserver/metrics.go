@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/shoalmesh/shoal/controlplane/auth"
 )
 
 type schemaGroupResource = schema.GroupResource
@@ -15,6 +17,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	watches  prometheus.Gauge
+	authz    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,8 +35,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "shoal", Subsystem: "apiserver", Name: "watches",
 			Help: "Open watch requests.",
 		}),
+		authz: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "shoal", Subsystem: "apiserver", Name: "authorization_decisions_total",
+			Help: "Authorization decisions (requests, impersonation, bind and escalate checks) by decision and by the authorizer that allowed them: node, superuser, rbac, or none for a denial.",
+		}, []string{"decision", "authorizer"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.watches)
+	reg.MustRegister(m.requests, m.duration, m.watches, m.authz)
 	return m
 }
 
@@ -54,4 +61,13 @@ func (m *metrics) observe(r *http.Request, ri requestInfo, code int, d time.Dura
 	if verb != "watch" {
 		m.duration.WithLabelValues(verb, resource).Observe(d.Seconds())
 	}
+}
+
+// authorized counts one authorization decision.
+func (m *metrics) authorized(d auth.Decision) {
+	if d.Allowed {
+		m.authz.WithLabelValues("allowed", d.By).Inc()
+		return
+	}
+	m.authz.WithLabelValues("denied", "none").Inc()
 }

@@ -93,7 +93,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, ri requestInfo) {
 		if obj.GetResourceVersion() == curRV {
 			obj.SetResourceVersion("")
 		}
-		return obj, nil
+		return obj, s.checkEscalation(r, ri, obj, cur)
 	}, wr.opts)
 	if err != nil {
 		writeError(w, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/shoalmesh/shoal/controlplane/auth"
+	"github.com/shoalmesh/shoal/controlplane/rbac"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/serviceaccount"
 	"github.com/shoalmesh/shoal/controlplane/store"
@@ -33,6 +33,10 @@ const DefaultMaxBodyBytes = 3 << 20
 type Config struct {
 	Registry *registry.Registry
 	Tokens   *auth.Tokens
+	// RBAC authorizes what neither the Node authorizer nor system:masters
+	// does; nil builds one on Caches (and with neither, only nodes and
+	// system:masters are allowed anything).
+	RBAC *rbac.Authorizer
 	// TLS serves HTTPS; nil serves plain HTTP (tests of handlers only:
 	// kubectl sends tokens over HTTPS only).
 	TLS          *tls.Config
@@ -54,6 +58,8 @@ type Server struct {
 	reg     *registry.Registry
 	store   *store.Store
 	tokens  *auth.Tokens
+	authz   *auth.Authorizer
+	rbac    *rbac.Authorizer // nil when there is none
 	tls     *tls.Config
 	log     *slog.Logger
 	metrics *metrics
@@ -86,8 +92,15 @@ func New(cfg Config) *Server {
 			cfg.Gatherer = g
 		}
 	}
+	if cfg.RBAC == nil && cfg.Caches != nil {
+		cfg.RBAC = rbac.NewForCaches(cfg.Caches)
+	}
+	authz := &auth.Authorizer{}
+	if cfg.RBAC != nil {
+		authz.RBAC = cfg.RBAC
+	}
 	return &Server{
-		reg: cfg.Registry, store: cfg.Registry.Store, tokens: cfg.Tokens, tls: cfg.TLS,
+		reg: cfg.Registry, store: cfg.Registry.Store, tokens: cfg.Tokens, tls: cfg.TLS, authz: authz, rbac: cfg.RBAC,
 		log: cfg.Log.With("component", "apiserver"), metrics: newMetrics(cfg.Metrics), gather: cfg.Gatherer,
 		maxBody: cfg.MaxBodyBytes, caches: cfg.Caches, stopping: make(chan struct{}),
 		saIssuer: cfg.TokenIssuer, saAuthn: cfg.TokenAuthenticator,
@@ -152,34 +165,46 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rw, apierrors.NewUnauthorized("Unauthorized: a valid bearer token is required"))
 		return
 	}
+	user, err := s.impersonate(r, auth.Authenticated(user))
+	if err != nil {
+		writeError(rw, err)
+		return
+	}
 	attrs := auth.Attributes{User: user, Verb: strings.ToLower(r.Method), NonResourcePath: r.URL.Path}
 	if isResource {
 		attrs = auth.Attributes{User: user, Verb: ri.Verb, Namespace: ri.Namespace, Resource: ri.Resource,
 			Subresource: ri.Subresource, Name: ri.Name, APIGroup: ri.Group}
 	}
-	if isResource && isSelfReview(ri) {
-		s.serveSelfReview(rw, r, ri, user)
+	if err := s.authorize(attrs); err != nil {
+		writeError(rw, err)
 		return
 	}
-	if allowed, reason := auth.Authorize(attrs); !allowed {
-		st := apierrors.NewForbidden(ri.groupResource(), ri.Name, errors.New(reason))
-		if !isResource {
-			st = apierrors.NewForbidden(ri.groupResource(), "", fmt.Errorf("%s", reason))
-			st.ErrStatus.Message = fmt.Sprintf("forbidden: %s", reason)
-		}
-		writeError(rw, st)
+	if !isResource {
+		s.serveNonResource(rw, r)
 		return
 	}
-	if isResource {
-		if err := s.nodeRestriction(r.Context(), user, ri); err != nil {
-			writeError(rw, err)
-			return
-		}
-		r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
-		s.serveResource(rw, r, ri)
+	r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
+	if isReview(ri) {
+		s.serveReview(rw, r, ri, user)
 		return
 	}
-	s.serveNonResource(rw, r)
+	if err := s.nodeRestriction(r.Context(), user, ri); err != nil {
+		writeError(rw, err)
+		return
+	}
+	s.serveResource(rw, r, ri)
+}
+
+// authorize returns nil if a is allowed, else Kubernetes' 403, e.g.
+// `pods is forbidden: User "jane" cannot list resource "pods" in API group
+// "" in the namespace "default"`.
+func (s *Server) authorize(a auth.Attributes) error {
+	d := s.authz.Authorize(a)
+	s.metrics.authorized(d)
+	if d.Allowed {
+		return nil
+	}
+	return apierrors.NewForbidden(schemaGroupResource{Group: a.APIGroup, Resource: a.Resource}, a.Name, errors.New(auth.Forbidden(a, d.Reason)))
 }
 
 func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request) {

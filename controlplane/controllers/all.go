@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"github.com/shoalmesh/shoal/controlplane/controller"
+	"github.com/shoalmesh/shoal/controlplane/controllers/clusterroleaggregation"
 	"github.com/shoalmesh/shoal/controlplane/controllers/deployment"
 	"github.com/shoalmesh/shoal/controlplane/controllers/endpoints"
 	"github.com/shoalmesh/shoal/controlplane/controllers/endpointslice"
@@ -22,5 +23,6 @@ func All(d controller.Deps) []controller.Controller {
 		gc.New(d),
 		nodelifecycle.New(d, nodelifecycle.Config{}),
 		serviceaccount.New(d), rootca.New(d),
+		clusterroleaggregation.New(d),
 	}
 }

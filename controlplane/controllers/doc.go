@@ -14,6 +14,7 @@
 //	deployment     ReplicaSets of Deployments: rollouts, revisions, status
 //	gc             the garbage collector: dependents of deleted owners
 //	nodelifecycle  NotReady nodes, the unreachable taint, eviction of their pods
+//	clusterroleaggregation  the rules of aggregated ClusterRoles (admin, edit, view)
 //	controllertest what their tests share: an Env on a real embedded etcd
 //
 // What they all run on (the Controller interface, the work queue, leader

@@ -28,6 +28,7 @@ const (
 // Values that depend on cluster state, such as a Service's clusterIP,
 // ipFamilies and ipFamilyPolicy, are the allocator's job, not this one.
 func SetDefaults(obj runtime.Object) {
+	setRBACDefaults(obj)
 	switch o := obj.(type) {
 	case *corev1.Namespace:
 		setNamespaceDefaults(o)

@@ -29,6 +29,9 @@ import (
 // SetDefaults would fill (a protocol, a restartPolicy) passes. Types without
 // rules have no errors.
 func Validate(obj runtime.Object) field.ErrorList {
+	if errs, ok := validateRBAC(obj); ok {
+		return errs
+	}
 	switch o := obj.(type) {
 	case *corev1.Namespace:
 		return validateNamespace(o)
@@ -72,6 +75,7 @@ func ValidateUpdate(obj, old runtime.Object) field.ErrorList {
 	if m, ok := obj.(metav1.Object); ok {
 		errs = append(errs, validateMetaUpdate(m, old.(metav1.Object))...)
 	}
+	errs = append(errs, validateRBACUpdate(obj, old)...)
 	switch o := obj.(type) {
 	case *corev1.Service:
 		errs = append(errs, validateServiceUpdate(o, old.(*corev1.Service))...)
