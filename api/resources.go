@@ -122,7 +122,7 @@ var (
 )
 
 // All is every resource Shoal serves, in discovery order.
-var All = []*Info{Namespaces, Services, Pods, Nodes, Endpoints, Events, Deployments, ReplicaSets, EndpointSlices, Leases}
+var All = append([]*Info{Namespaces, Services, Pods, Nodes, Endpoints, Events, Deployments, ReplicaSets, EndpointSlices, Leases}, Workloads...)
 
 func boolString(b bool) string {
 	if b {
