@@ -21,13 +21,14 @@ const TrafficPrefix = "/shoal/xds/load/"
 
 // The Pods metrics Shoal serves to HorizontalPodAutoscalers from the
 // proxies' traffic reports (type: Pods, pods.metric.name), without a
-// metrics adapter.
+// metrics adapter. Kubernetes refuses a metric name with a "/", so they are
+// named in the Prometheus style of Shoal's own metrics.
 const (
 	// MetricRequestsPerSecond is the requests per second sent to a pod, by
 	// every client that reports over LRS.
-	MetricRequestsPerSecond = "shoal.io/requests_per_second"
+	MetricRequestsPerSecond = "shoal_requests_per_second"
 	// MetricInFlightRequests is the requests in flight to a pod.
-	MetricInFlightRequests = "shoal.io/in_flight_requests"
+	MetricInFlightRequests = "shoal_in_flight_requests"
 )
 
 // EndpointLoad is the cluster-wide load of one endpoint (a pod IP), summed

@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -77,6 +79,12 @@ func SetDefaults(obj runtime.Object) {
 		}
 	case *coordinationv1.Lease:
 		// Nothing: a Lease is written whole by its holder.
+	case *batchv1.Job:
+		setJobDefaults(o)
+	case *batchv1.CronJob:
+		setCronJobDefaults(o)
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		setHPADefaults(o)
 	}
 }
 

@@ -81,6 +81,7 @@ func (r *Registry) Create(ctx context.Context, info *Info, obj store.Object, opt
 	obj.SetDeletionTimestamp(nil)
 	obj.SetDeletionGracePeriodSeconds(nil)
 	resetStatusOnCreate(obj)
+	prepareCreate(obj)
 	SetDefaults(obj)
 	if errs := Validate(obj); len(errs) > 0 {
 		return Result{}, invalid(info, obj.GetName(), errs)

@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -50,6 +52,12 @@ func Validate(obj runtime.Object) field.ErrorList {
 		return validateEndpointSlice(o)
 	case *coordinationv1.Lease:
 		return validateLease(o)
+	case *batchv1.Job:
+		return validateJob(o)
+	case *batchv1.CronJob:
+		return validateCronJob(o)
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		return validateHPA(o)
 	}
 	return nil
 }
@@ -81,6 +89,8 @@ func ValidateUpdate(obj, old runtime.Object) field.ErrorList {
 		// Consumers index slices by address type; a slice changes type by
 		// being replaced.
 		errs = append(errs, apivalidation.ValidateImmutableField(o.AddressType, old.(*discoveryv1.EndpointSlice).AddressType, field.NewPath("addressType"))...)
+	case *batchv1.Job:
+		errs = append(errs, validateJobUpdate(o, old.(*batchv1.Job))...)
 	}
 	return errs
 }
