@@ -52,8 +52,11 @@ func validHPA() *autoscalingv2.HorizontalPodAutoscaler {
 func TestValidateWorkloadsValid(t *testing.T) {
 	rps := resource.MustParse("50")
 	for name, obj := range map[string]runtime.Object{
-		"job":     validJob(),
-		"indexed": with(validJob(), func(j *batchv1.Job) { j.Spec.CompletionMode = new(batchv1.IndexedCompletion); j.Spec.Completions = new(int32(4)) }),
+		"job": validJob(),
+		"indexed": with(validJob(), func(j *batchv1.Job) {
+			j.Spec.CompletionMode = new(batchv1.IndexedCompletion)
+			j.Spec.Completions = new(int32(4))
+		}),
 		"onfailure": with(validJob(), func(j *batchv1.Job) {
 			j.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyOnFailure
 		}),
@@ -63,9 +66,9 @@ func TestValidateWorkloadsValid(t *testing.T) {
 					Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{42}}}}}
 			j.Spec.PodReplacementPolicy = new(batchv1.Failed)
 		}),
-		"cronjob":  validCronJob(),
-		"cron tz":  with(validCronJob(), func(c *batchv1.CronJob) { c.Spec.Schedule = "30 2 * * 1-5"; c.Spec.TimeZone = new("Europe/Berlin") }),
-		"hpa":      validHPA(),
+		"cronjob": validCronJob(),
+		"cron tz": with(validCronJob(), func(c *batchv1.CronJob) { c.Spec.Schedule = "30 2 * * 1-5"; c.Spec.TimeZone = new("Europe/Berlin") }),
+		"hpa":     validHPA(),
 		"hpa pods": with(validHPA(), func(h *autoscalingv2.HorizontalPodAutoscaler) {
 			h.Spec.Metrics = []autoscalingv2.MetricSpec{{Type: autoscalingv2.PodsMetricSourceType, Pods: &autoscalingv2.PodsMetricSource{
 				Metric: autoscalingv2.MetricIdentifier{Name: "shoal_requests_per_second"},
@@ -166,7 +169,9 @@ func TestValidateCronJob(t *testing.T) {
 		{"selector in template", cj(func(c *batchv1.CronJob) {
 			c.Spec.JobTemplate.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"a": "b"}}
 		}), []string{"spec.jobTemplate.spec.selector: Invalid value"}},
-		{"template restart policy", cj(func(c *batchv1.CronJob) { c.Spec.JobTemplate.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyAlways }),
+		{"template restart policy", cj(func(c *batchv1.CronJob) {
+			c.Spec.JobTemplate.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyAlways
+		}),
 			[]string{"spec.jobTemplate.spec.template.spec.restartPolicy: Required value"}},
 		{"negative limits", cj(func(c *batchv1.CronJob) {
 			c.Spec.StartingDeadlineSeconds, c.Spec.SuccessfulJobsHistoryLimit = new(int64(-1)), new(int32(-1))
@@ -186,7 +191,9 @@ func TestValidateHPA(t *testing.T) {
 		obj  *autoscalingv2.HorizontalPodAutoscaler
 		want []string
 	}{
-		{"no target", hpa(func(h *autoscalingv2.HorizontalPodAutoscaler) { h.Spec.ScaleTargetRef = autoscalingv2.CrossVersionObjectReference{} }),
+		{"no target", hpa(func(h *autoscalingv2.HorizontalPodAutoscaler) {
+			h.Spec.ScaleTargetRef = autoscalingv2.CrossVersionObjectReference{}
+		}),
 			[]string{"spec.scaleTargetRef.kind: Required value", "spec.scaleTargetRef.name: Required value"}},
 		{"min above max", hpa(func(h *autoscalingv2.HorizontalPodAutoscaler) { h.Spec.MinReplicas = new(int32(6)) }),
 			[]string{"spec.maxReplicas: Invalid value"}},
