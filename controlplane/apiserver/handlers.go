@@ -190,6 +190,13 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, ri requestInfo) {
 
 // writeObjects answers with one object (single), a typed list, or a Table.
 func (s *Server) writeObjects(w http.ResponseWriter, r *http.Request, ri requestInfo, code int, objs []store.Object, meta *metav1.ListMeta, single bool) {
+	if !tableRequest(r) {
+		var err error
+		if objs, err = external(ri, objs); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
 	if tableRequest(r) {
 		t, err := s.table(r, ri, objs)
 		if err != nil {
@@ -222,7 +229,7 @@ func (s *Server) writeObjects(w http.ResponseWriter, r *http.Request, ri request
 		return
 	}
 	writeJSON(w, code, &list{
-		TypeMeta: metav1.TypeMeta{Kind: ri.Info.ListKind, APIVersion: ri.Info.GroupVersion.String()},
+		TypeMeta: metav1.TypeMeta{Kind: ri.Info.ListKind, APIVersion: ri.wire().GroupVersion.String()},
 		ListMeta: *meta,
 		Items:    objs,
 	})
@@ -231,7 +238,7 @@ func (s *Server) writeObjects(w http.ResponseWriter, r *http.Request, ri request
 // typedList is objs as the resource's typed list (PodList, ...), for
 // protobuf, which needs the real type.
 func typedList(ri requestInfo, objs []store.Object, meta *metav1.ListMeta) (runtime.Object, error) {
-	gvk := ri.Info.GroupVersion.WithKind(ri.Info.ListKind)
+	gvk := ri.wire().GroupVersion.WithKind(ri.Info.ListKind)
 	l, err := clientscheme.Scheme.New(gvk)
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
@@ -315,7 +322,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, ri requestInfo) 
 		writeError(w, err)
 		return
 	}
-	obj, warnings, err := decodeObject(r, ri.Info, wr.body, wr.validation)
+	obj, warnings, err := decode(r, ri, wr.body, wr.validation)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -349,7 +356,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, ri requestInfo) 
 		writeError(w, err)
 		return
 	}
-	obj, warnings, err := decodeObject(r, ri.Info, wr.body, wr.validation)
+	obj, warnings, err := decode(r, ri, wr.body, wr.validation)
 	if err != nil {
 		writeError(w, err)
 		return
