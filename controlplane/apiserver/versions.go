@@ -57,4 +57,3 @@ func decode(r *http.Request, ri requestInfo, body []byte, validation string) (st
 	stored.GetObjectKind().SetGroupVersionKind(ri.Info.GroupVersionKind())
 	return stored, warnings, nil
 }
-

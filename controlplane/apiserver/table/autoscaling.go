@@ -119,4 +119,3 @@ func resourceTarget(name string, t autoscalingv2.MetricTarget, cur *autoscalingv
 	}
 	return fmt.Sprintf("%s: %s/%s", name, current, target)
 }
-
