@@ -6,6 +6,7 @@ import (
 	"github.com/shoalmesh/shoal/controlplane/controllers/endpoints"
 	"github.com/shoalmesh/shoal/controlplane/controllers/endpointslice"
 	"github.com/shoalmesh/shoal/controlplane/controllers/gc"
+	"github.com/shoalmesh/shoal/controlplane/controllers/job"
 	"github.com/shoalmesh/shoal/controlplane/controllers/nodelifecycle"
 	"github.com/shoalmesh/shoal/controlplane/controllers/replicaset"
 )
@@ -19,5 +20,6 @@ func All(d controller.Deps) []controller.Controller {
 		deployment.New(d),
 		gc.New(d),
 		nodelifecycle.New(d, nodelifecycle.Config{}),
+		job.New(d, job.Config{}),
 	}
 }

@@ -245,6 +245,10 @@ func (r *Registry) Delete(ctx context.Context, info *Info, namespace, name strin
 			c.SetResourceVersion("")
 			return c, nil
 		}, WriteOptions{deleting: true})
+		if err == nil && len(res.Object.GetFinalizers()) == 0 {
+			// Its last finalizer went while the deletion was being marked.
+			return r.Store.Delete(ctx, info.Resource, namespace, name, &store.Preconditions{ResourceVersion: res.Object.GetResourceVersion()}, r.deleteTxn(info))
+		}
 		return res.Object, err
 	}
 	return r.Store.Delete(ctx, info.Resource, namespace, name, pre, r.deleteTxn(info))
