@@ -165,7 +165,10 @@ func TestJobActiveDeadline(t *testing.T) {
 // are deleted without counting as failures.
 func TestJobSuspendResume(t *testing.T) {
 	e := newEnv(t)
-	e.createJob(newJob("later", func(j *batchv1.Job) { j.Spec.Suspend = new(true); j.Spec.Parallelism, j.Spec.Completions = new(int32(2)), new(int32(2)) }))
+	e.createJob(newJob("later", func(j *batchv1.Job) {
+		j.Spec.Suspend = new(true)
+		j.Spec.Parallelism, j.Spec.Completions = new(int32(2)), new(int32(2))
+	}))
 	j := e.waitCondition("later", batchv1.JobSuspended)
 	if c := condition(j, batchv1.JobSuspended); c.Reason != "JobSuspended" || j.Status.StartTime != nil || len(e.pods("later")) != 0 {
 		t.Errorf("suspended: condition %+v, startTime %v, %d pods; want JobSuspended, no start, no pods", c, j.Status.StartTime, len(e.pods("later")))
