@@ -185,15 +185,15 @@ func TestJobSuspendResume(t *testing.T) {
 	}
 	setSuspend(false)
 	e.waitRunning("later", 2)
-	j = e.job("later")
-	for _, c := range j.Status.Conditions {
-		if c.Type == batchv1.JobSuspended && (c.Status != corev1.ConditionFalse || c.Reason != "JobResumed") {
-			t.Errorf("resumed: Suspended condition %+v; want False, JobResumed", c)
+	controllertest.Eventually(t, "Suspended False, JobResumed, and a startTime", func() (bool, string) {
+		j = e.job("later")
+		for _, c := range j.Status.Conditions {
+			if c.Type == batchv1.JobSuspended && c.Status == corev1.ConditionFalse && c.Reason == "JobResumed" && j.Status.StartTime != nil {
+				return true, ""
+			}
 		}
-	}
-	if j.Status.StartTime == nil {
-		t.Error("resumed job has no startTime")
-	}
+		return false, fmt.Sprintf("%+v", j.Status)
+	})
 	setSuspend(true)
 	controllertest.Eventually(t, "the pods deleted", func() (bool, string) {
 		n := len(e.pods("later"))
