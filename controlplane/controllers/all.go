@@ -8,6 +8,7 @@ import (
 	"github.com/shoalmesh/shoal/controlplane/controllers/gc"
 	"github.com/shoalmesh/shoal/controlplane/controllers/job"
 	"github.com/shoalmesh/shoal/controlplane/controllers/nodelifecycle"
+	"github.com/shoalmesh/shoal/controlplane/controllers/podautoscaler"
 	"github.com/shoalmesh/shoal/controlplane/controllers/replicaset"
 )
 
@@ -21,5 +22,6 @@ func All(d controller.Deps) []controller.Controller {
 		gc.New(d),
 		nodelifecycle.New(d, nodelifecycle.Config{}),
 		job.New(d, job.Config{}),
+		podautoscaler.New(d, podautoscaler.Config{}),
 	}
 }
