@@ -20,10 +20,12 @@ func TestHPAScalesOnCPU(t *testing.T) {
 	e.Create(registry.Deployments, webDeployment("web"))
 	h := e.hpa("web", "web", 4, cpuTarget(50))
 	// 90m of a 100m request: 180% of the target.
+	// 1 → 2 (ceil(1.8×1)), then, once the new pod runs and reports,
+	// 2 → 4 (ceil(1.8×2)), the maximum.
 	busy := func(pods []*corev1.Pod) { e.reportCPU(pods, 0.09) }
-	e.waitReplicas("web", 2, busy)
-	e.waitEvent(h, "SuccessfulRescale", "New size: 2; reason: cpu resource utilization (percentage of request) above target")
 	e.waitReplicas("web", 4, busy)
+	e.waitEvent(h, "SuccessfulRescale", "New size: 2; reason: cpu resource utilization (percentage of request) above target")
+	e.waitEvent(h, "SuccessfulRescale", "New size: 4; reason: cpu resource utilization (percentage of request) above target")
 	got := e.getHPA("web")
 	if c := conditionOf(got, autoscalingv2.ScalingActive); c.Status != corev1.ConditionTrue || c.Reason != "ValidMetricFound" {
 		t.Errorf("ScalingActive %+v", c)
@@ -59,18 +61,30 @@ func TestHPAScalesOnRequestsPerSecond(t *testing.T) {
 	e := newEnv(t)
 	e.Create(registry.Deployments, webDeployment("api"))
 	h := e.hpa("api", "api", 5, rpsTarget("50"))
-	// 130 requests per second on each pod: 2.6 times the target.
-	e.waitReplicas("api", 3, func(pods []*corev1.Pod) { e.reportTraffic(pods, 130) })
+	// 130 requests per second in all, spread over the running pods as a
+	// balancer spreads them: 130 on one pod is 2.6 times the target of 50,
+	// so 3 pods, which then get 43.3 each: within the tolerance, it stays.
+	spread := func(total float64) func([]*corev1.Pod) {
+		return func(pods []*corev1.Pod) {
+			if len(pods) > 0 {
+				e.reportTraffic(pods, total/float64(len(pods)))
+			}
+		}
+	}
+	e.waitReplicas("api", 3, spread(130))
 	e.waitEvent(h, "SuccessfulRescale", "New size: 3; reason: pods metric shoal_requests_per_second above target")
-	// 40 per pod on 3 pods: 120/50 → 3 is right; within the tolerance of
-	// nothing, so it stays.
-	e.waitReplicas("api", 3, func(pods []*corev1.Pod) { e.reportTraffic(pods, 40) })
-	// No traffic at all: the pods are idle, and it scales to the minimum.
-	e.waitReplicas("api", 1, func(pods []*corev1.Pod) {
+	waitCondition(t, e, "api", autoscalingv2.ScalingActive, corev1.ConditionTrue, "ValidMetricFound", spread(130))
+	if n := e.replicas("api"); n != 3 {
+		t.Errorf("%d replicas at 43 requests per second per pod; want to stay at 3", n)
+	}
+	// No traffic at all: the proxies report nothing, the pods are idle,
+	// and after the stabilization window it scales to the minimum.
+	e.waitReplicas("api", 1, func([]*corev1.Pod) {
 		if _, err := e.Reg.Store.Client().Delete(e.Ctx, api.TrafficPrefix, clientv3.WithPrefix()); err != nil {
 			t.Fatal(err)
 		}
 	})
+	e.waitEvent(h, "SuccessfulRescale", "New size: 1; reason: All metrics below target")
 	got := e.getHPA("api")
 	if m := got.Status.CurrentMetrics; len(m) != 1 || m[0].Pods == nil || m[0].Pods.Current.AverageValue.MilliValue() != 0 {
 		t.Errorf("currentMetrics %+v; want 0 requests per second", m)
