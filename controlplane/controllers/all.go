@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"github.com/shoalmesh/shoal/controlplane/controller"
+	"github.com/shoalmesh/shoal/controlplane/controllers/cronjob"
 	"github.com/shoalmesh/shoal/controlplane/controllers/deployment"
 	"github.com/shoalmesh/shoal/controlplane/controllers/endpoints"
 	"github.com/shoalmesh/shoal/controlplane/controllers/endpointslice"
@@ -22,6 +23,7 @@ func All(d controller.Deps) []controller.Controller {
 		gc.New(d),
 		nodelifecycle.New(d, nodelifecycle.Config{}),
 		job.New(d, job.Config{}),
+		cronjob.New(d, cronjob.Config{}),
 		podautoscaler.New(d, podautoscaler.Config{}),
 	}
 }
