@@ -102,7 +102,9 @@ type env struct {
 
 func newEnv(t *testing.T) env {
 	e := env{Env: controllertest.New(t), clock: &clock{t: time.Now()}}
-	e.Start(func(d controller.Deps) []controller.Controller { return []controller.Controller{New(d, Config{Now: e.clock.Now})} })
+	e.Start(func(d controller.Deps) []controller.Controller {
+		return []controller.Controller{New(d, Config{Now: e.clock.Now})}
+	})
 	return e
 }
 
