@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -295,4 +296,53 @@ func quoteAll(lines ...string) []string {
 		out[i] = regexp.QuoteMeta(l)
 	}
 	return out
+}
+
+// The README's Indexed Job (with its headless Service) and its HPA on
+// requests per second apply as they say.
+func TestReadmeWorkloadExamples(t *testing.T) {
+	t.Parallel()
+	s, k := startKubectl(t)
+	cs := s.Clientset(t)
+	out, _ := k.ok(t, "apply", "-f", k.write(t, "indexed.yaml", readmeBlock(t, "`<job>-<index>.<subdomain>.<namespace>.svc.cluster.local`", "yaml")))
+	for _, want := range []string{"service/workers created", "job.batch/train created"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("apply printed %q, want %q", out, want)
+		}
+	}
+	clustertest.Eventually(t, 20*time.Second, "indexes 0 and 1 running", func() error {
+		pods, err := cs.CoreV1().Pods("default").List(t.Context(), metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=train"})
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, p := range pods.Items {
+			got = append(got, p.Labels[batchv1.JobCompletionIndexAnnotation]+"@"+p.Spec.Hostname+"."+p.Spec.Subdomain)
+		}
+		sort.Strings(got)
+		if strings.Join(got, " ") != "0@train-0.workers 1@train-1.workers" {
+			return fmt.Errorf("pods %v", got)
+		}
+		return nil
+	})
+
+	k.ok(t, "apply", "-f", k.write(t, "app.yaml", readmeBlock(t, "where `app.yaml` is any ordinary manifest", "yaml")))
+	out, _ = k.ok(t, "apply", "-f", k.write(t, "hpa.yaml", readmeBlock(t, "Metrics come from what Shoal already measures", "yaml")))
+	wantKubectlLines(t, out, "horizontalpodautoscaler.autoscaling/web created")
+	// Its pods are not running (no node here): the HPA gets the scale but
+	// has no traffic figures for pods without an address.
+	clustertest.Eventually(t, 20*time.Second, "the hpa's conditions", func() error {
+		h, err := cs.AutoscalingV2().HorizontalPodAutoscalers("shop").Get(t.Context(), "web", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, c := range h.Status.Conditions {
+			got = append(got, fmt.Sprintf("%s=%s/%s", c.Type, c.Status, c.Reason))
+		}
+		if strings.Join(got, " ") != "AbleToScale=True/SucceededGetScale ScalingActive=False/FailedGetPodsMetric" {
+			return fmt.Errorf("conditions %v", got)
+		}
+		return nil
+	})
 }
