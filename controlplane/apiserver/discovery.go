@@ -84,6 +84,8 @@ func groups() []metav1.APIGroup {
 	}
 	mv := metav1.GroupVersionForDiscovery{GroupVersion: metricsGroup + "/" + metricsVersion, Version: metricsVersion}
 	out = append(out, metav1.APIGroup{Name: metricsGroup, Versions: []metav1.GroupVersionForDiscovery{mv}, PreferredVersion: mv})
+	cv := metav1.GroupVersionForDiscovery{GroupVersion: customMetricsGroup + "/" + customMetricsVersion, Version: customMetricsVersion}
+	out = append(out, metav1.APIGroup{Name: customMetricsGroup, Versions: []metav1.GroupVersionForDiscovery{cv}, PreferredVersion: cv})
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
@@ -148,6 +150,9 @@ func (s *Server) serveResources(w http.ResponseWriter, r *http.Request, group, v
 	}
 	if group == metricsGroup && ver == metricsVersion {
 		list = metricsDiscovery()
+	}
+	if group == customMetricsGroup && ver == customMetricsVersion {
+		list = customMetricsDiscovery()
 	}
 	if list.GroupVersion == "" {
 		http.NotFound(w, r)

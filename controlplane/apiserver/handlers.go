@@ -29,6 +29,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri reques
 		s.serveMetrics(w, r, ri)
 		return
 	}
+	if ri.Group == customMetricsGroup {
+		s.serveCustomMetrics(w, r, ri)
+		return
+	}
 	if ri.Info == nil || (!ri.Info.Namespaced && ri.Namespace != "") {
 		// Not `widgets "" not found`: name the resource the path asked for.
 		writeError(w, &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: http.StatusNotFound,

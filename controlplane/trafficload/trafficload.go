@@ -15,6 +15,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/shoalmesh/shoal/api"
 )
@@ -53,3 +54,36 @@ func Read(ctx context.Context, client *clientv3.Client, skip string, log *slog.L
 
 // Key is the etcd key under which replica publishes its report.
 func Key(replica string) string { return api.TrafficPrefix + replica }
+
+// PodValues is a Pods metric of Shoal's own (api.MetricRequestsPerSecond
+// or api.MetricInFlightRequests) for each of pods that has an address, by
+// pod name, from a merged report. The proxies report every endpoint they
+// send requests to, so a pod the report does not mention receives none:
+// its value is 0. An unknown metric is an error naming the ones there are.
+func PodValues(report api.TrafficReport, metric string, pods []*corev1.Pod) (map[string]float64, error) {
+	pick := func(l api.EndpointLoad) float64 { return l.RPS }
+	switch metric {
+	case api.MetricRequestsPerSecond:
+	case api.MetricInFlightRequests:
+		pick = func(l api.EndpointLoad) float64 { return l.InFlight }
+	default:
+		return nil, fmt.Errorf("the metric is not served: Shoal serves the Pods metrics %s and %s, from its proxies' load reports",
+			api.MetricRequestsPerSecond, api.MetricInFlightRequests)
+	}
+	out := map[string]float64{}
+	for _, p := range pods {
+		ips := p.Status.PodIPs
+		if len(ips) == 0 && p.Status.PodIP != "" {
+			ips = []corev1.PodIP{{IP: p.Status.PodIP}}
+		}
+		if len(ips) == 0 {
+			continue
+		}
+		var v float64
+		for _, ip := range ips {
+			v += pick(report[ip.IP])
+		}
+		out[p.Name] = v
+	}
+	return out, nil
+}

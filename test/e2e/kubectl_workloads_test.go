@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
@@ -262,6 +263,25 @@ spec:
 		}
 		return nil
 	})
+	// Shoal's traffic metrics, as the custom metrics API: what the xDS
+	// replicas publish from the proxies' load reports.
+	b, err := json.Marshal(api.TrafficReport{pods[0].Status.PodIP: {RPS: 42.5, InFlight: 3, CPU: -1, Reporters: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Etcd.Put(ctx, api.TrafficPrefix+"xds-test", string(b)); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = k.ok(t, "get", "--raw", "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/shoal_requests_per_second?labelSelector=app%3Dweb")
+	for _, want := range []string{`"kind":"MetricValueList"`, `"name":"` + pods[0].Name + `"`, `"value":"42500m"`, `"metric":{"name":"shoal_requests_per_second"}`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("custom metrics API: %s; want %s", out, want)
+		}
+	}
+	if errOut := k.fails(t, "get", "--raw", "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/http_requests"); !strings.Contains(errOut, "NotFound") {
+		t.Errorf("an unknown custom metric: %q", errOut)
+	}
+
 	out, _ = k.ok(t, "get", "all")
 	if !strings.Contains(out, "horizontalpodautoscaler.autoscaling/web") {
 		t.Errorf("kubectl get all does not list the hpa:\n%s", out)

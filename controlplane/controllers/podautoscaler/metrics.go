@@ -78,39 +78,22 @@ const trafficWindow = time.Second
 
 // traffic is a Pods metric of Shoal's own (api.MetricRequestsPerSecond or
 // api.MetricInFlightRequests, in milli-units) for each of pods that has an
-// IP. The proxies report every endpoint they send requests to, so a pod
-// they do not mention receives none: it counts as 0.
+// IP; a pod the proxies send nothing to counts as 0 (trafficload.PodValues).
 func (m metricsSource) traffic(ctx context.Context, metric string, pods []*corev1.Pod, now time.Time) (podMetrics, error) {
-	pick := func(l api.EndpointLoad) float64 { return l.RPS }
-	switch metric {
-	case api.MetricRequestsPerSecond:
-	case api.MetricInFlightRequests:
-		pick = func(l api.EndpointLoad) float64 { return l.InFlight }
-	default:
-		return nil, fmt.Errorf("the metric is not served: Shoal serves the Pods metrics %s and %s, from its proxies' load reports",
-			api.MetricRequestsPerSecond, api.MetricInFlightRequests)
+	if _, err := trafficload.PodValues(nil, metric, nil); err != nil {
+		return nil, err
 	}
 	report, err := trafficload.Read(ctx, m.etcd, "", m.log)
 	if err != nil {
 		return nil, err
 	}
-	out := podMetrics{}
-	for _, p := range pods {
-		ips := p.Status.PodIPs
-		if len(ips) == 0 && p.Status.PodIP != "" {
-			ips = []corev1.PodIP{{IP: p.Status.PodIP}}
-		}
-		if len(ips) == 0 {
-			continue
-		}
-		var v float64
-		for _, ip := range ips {
-			v += pick(report[ip.IP])
-		}
-		out[p.Name] = podMetric{value: int64(math.Round(v * 1000)), timestamp: now, window: trafficWindow}
-	}
-	if len(out) == 0 {
+	values, _ := trafficload.PodValues(report, metric, pods)
+	if len(values) == 0 {
 		return nil, errors.New("no metrics returned: none of the pods has an address yet")
+	}
+	out := make(podMetrics, len(values))
+	for name, v := range values {
+		out[name] = podMetric{value: int64(math.Round(v * 1000)), timestamp: now, window: trafficWindow}
 	}
 	return out, nil
 }
