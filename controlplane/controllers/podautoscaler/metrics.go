@@ -101,6 +101,6 @@ func (m metricsSource) traffic(ctx context.Context, metric string, pods []*corev
 // unsupportedSource explains why a metric source Shoal does not serve has
 // no value.
 func unsupportedSource(t string) error {
-	return fmt.Errorf("Shoal serves no %s metrics; use Resource metrics (cpu, memory) or the Pods metrics %s and %s",
+	return fmt.Errorf("no %s metrics are served by Shoal; use Resource metrics (cpu, memory) or the Pods metrics %s and %s",
 		strings.ToLower(t), api.MetricRequestsPerSecond, api.MetricInFlightRequests)
 }

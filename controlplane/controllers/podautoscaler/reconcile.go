@@ -218,7 +218,7 @@ func (c *Controller) computeMetric(ctx context.Context, calc calculator, spec au
 		return replicas, "pods metric " + p.Metric.Name, nil
 	case autoscalingv2.ContainerResourceMetricSourceType:
 		return 0, "", &metricError{"FailedGetContainerResourceMetric",
-			errors.New("Shoal's node agents measure whole pods, not containers; use a Resource metric"),
+			errors.New("container metrics are not served: Shoal's node agents measure whole pods; use a Resource metric"),
 			fmt.Sprintf("failed to get %s container metric value", spec.ContainerResource.Name)}
 	case autoscalingv2.ObjectMetricSourceType:
 		return 0, "", &metricError{"FailedGetObjectMetric", unsupportedSource(string(spec.Type)), "failed to get object metric value"}
