@@ -1,12 +1,14 @@
 package podautoscaler
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/controllers/controllertest"
@@ -125,4 +127,22 @@ func waitCondition(t *testing.T, e env, name string, ct autoscalingv2.Horizontal
 		c := conditionOf(e.getHPA(name), ct)
 		return c.Status == status && c.Reason == reason, c.String()
 	})
+}
+
+// A metric source Shoal has nothing to read for is reported in the
+// ScalingActive condition, not ignored.
+func TestHPAUnservedMetric(t *testing.T) {
+	e := newEnv(t)
+	e.Create(registry.Deployments, webDeployment("ext"))
+	q := resource.MustParse("10")
+	e.hpa("ext", "ext", 3, autoscalingv2.MetricSpec{Type: autoscalingv2.ExternalMetricSourceType, External: &autoscalingv2.ExternalMetricSource{
+		Metric: autoscalingv2.MetricIdentifier{Name: "queue_depth"}, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: &q}}})
+	waitCondition(t, e, "ext", autoscalingv2.ScalingActive, corev1.ConditionFalse, "FailedGetExternalMetric", func([]*corev1.Pod) {})
+	c := conditionOf(e.getHPA("ext"), autoscalingv2.ScalingActive)
+	if !strings.Contains(c.Message, "no external metrics are served by Shoal") {
+		t.Errorf("message %q", c.Message)
+	}
+	if n := e.replicas("ext"); n != 1 {
+		t.Errorf("%d replicas; want the target left alone", n)
+	}
 }
