@@ -194,13 +194,6 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, ri requestInfo) {
 
 // writeObjects answers with one object (single), a typed list, or a Table.
 func (s *Server) writeObjects(w http.ResponseWriter, r *http.Request, ri requestInfo, code int, objs []store.Object, meta *metav1.ListMeta, single bool) {
-	if !tableRequest(r) {
-		var err error
-		if objs, err = external(ri, objs); err != nil {
-			writeError(w, err)
-			return
-		}
-	}
 	if tableRequest(r) {
 		t, err := s.table(r, ri, objs)
 		if err != nil {
@@ -213,6 +206,13 @@ func (s *Server) writeObjects(w http.ResponseWriter, r *http.Request, ri request
 			t.ResourceVersion = objs[0].GetResourceVersion()
 		}
 		writeJSON(w, code, t)
+		return
+	}
+	// Tables print the stored objects; anything else is in the version
+	// asked for.
+	objs, err := external(ri, objs)
+	if err != nil {
+		writeError(w, err)
 		return
 	}
 	if acceptsProtobuf(r) {

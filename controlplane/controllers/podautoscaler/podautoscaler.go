@@ -79,6 +79,9 @@ type Controller struct {
 	cfg     Config
 	hist    *history
 	metrics metricsSource
+	// echoes are the controller's own status writes, whose events need
+	// no sync: an HPA is synced when it changes and every SyncPeriod.
+	echoes *controller.Echoes
 }
 
 var _ controller.Controller = (*Controller)(nil)
@@ -88,7 +91,7 @@ func New(d controller.Deps, cfg Config) *Controller {
 	cfg.setDefaults()
 	log := d.Logger().With("controller", "horizontal-pod-autoscaler")
 	return &Controller{
-		reg: d.Registry, caches: d.Caches, events: d.Events, log: log, cfg: cfg, hist: newHistory(),
+		reg: d.Registry, caches: d.Caches, events: d.Events, log: log, cfg: cfg, hist: newHistory(), echoes: controller.NewEchoes(),
 		hpas: d.Caches.For(registry.HorizontalPodAutoscalers.Resource), pods: d.Caches.For(registry.Pods.Resource),
 		metrics: metricsSource{leases: d.Caches.For(registry.Leases.Resource), etcd: d.Registry.Store.Client(), log: log},
 	}
@@ -102,7 +105,7 @@ func (c *Controller) Run(ctx context.Context) {
 	var q *controller.Queue
 	q = controller.NewQueue(c.Name(), c.log, func(ctx context.Context, key string) error { return c.sync(ctx, q, key) })
 	defer c.hpas.Subscribe(func(e store.Event) {
-		if !controller.IsChange(e) {
+		if !controller.IsChange(e) || c.echoes.IsEcho(e) {
 			return
 		}
 		if e.Type == watch.Deleted {

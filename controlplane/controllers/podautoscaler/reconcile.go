@@ -275,7 +275,7 @@ func (c *Controller) writeStatus(ctx context.Context, hpa *autoscalingv2.Horizon
 	if apiequality.Semantic.DeepEqual(orig, &hpa.Status) {
 		return nil
 	}
-	_, err := c.reg.Update(ctx, registry.HorizontalPodAutoscalers, hpa.Namespace, hpa.Name, "status", func(cur store.Object) (store.Object, error) {
+	res, err := c.reg.Update(ctx, registry.HorizontalPodAutoscalers, hpa.Namespace, hpa.Name, "status", func(cur store.Object) (store.Object, error) {
 		h := cur.(*autoscalingv2.HorizontalPodAutoscaler)
 		if h.UID != hpa.UID {
 			return nil, controller.ErrClaimGone
@@ -290,5 +290,6 @@ func (c *Controller) writeStatus(ctx context.Context, hpa *autoscalingv2.Horizon
 	if err != nil {
 		return fmt.Errorf("update status of hpa %s: %w", controller.Key(hpa), err)
 	}
+	c.echoes.Wrote(res.Object)
 	return nil
 }
