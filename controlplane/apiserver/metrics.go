@@ -15,6 +15,8 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	watches  prometheus.Gauge
+	// streams counts open exec, attach and port-forward streams.
+	streams *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,8 +34,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "shoal", Subsystem: "apiserver", Name: "watches",
 			Help: "Open watch requests.",
 		}),
+		streams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "shoal", Subsystem: "apiserver", Name: "pod_streams",
+			Help: "Open pods/exec, pods/attach and pods/portforward streams, by subresource.",
+		}, []string{"subresource"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.watches)
+	reg.MustRegister(m.requests, m.duration, m.watches, m.streams)
 	return m
 }
 
@@ -43,7 +49,8 @@ func (m *metrics) observe(r *http.Request, ri requestInfo, code int, d time.Dura
 	verb, resource := ri.Verb, ""
 	if ri.Info != nil {
 		resource = ri.Info.Name
-		if ri.Subresource == "status" || ri.Subresource == "scale" {
+		switch ri.Subresource {
+		case "status", "scale", "log", subExec, subAttach, subPortForward:
 			resource += "/" + ri.Subresource
 		}
 	}
@@ -51,7 +58,8 @@ func (m *metrics) observe(r *http.Request, ri requestInfo, code int, d time.Dura
 		verb = "nonresource"
 	}
 	m.requests.WithLabelValues(verb, resource, strconv.Itoa(code)).Inc()
-	if verb != "watch" {
+	// Streams last as long as their user: their time is not latency.
+	if verb != "watch" && !isConnect(ri) && ri.Subresource != "log" {
 		m.duration.WithLabelValues(verb, resource).Observe(d.Seconds())
 	}
 }
