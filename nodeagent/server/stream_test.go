@@ -106,7 +106,17 @@ func startStreamEnv(t *testing.T) *streamEnv {
 	for _, c := range []string{"shell", "talker", "reader", "httpd"} {
 		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: c, Image: busyboxRef})
 	}
-	if _, err := e.cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+	for i := range pod.Spec.Containers {
+		pod.Spec.Containers[i].Stdin = pod.Spec.Containers[i].Name == "reader"
+	}
+	created, err := e.cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Running, as an agent would report it: kubectl port-forward and
+	// attach want that.
+	created.Status.Phase = corev1.PodRunning
+	if _, err := e.cs.CoreV1().Pods("default").UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return e

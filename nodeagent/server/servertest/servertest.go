@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -72,8 +73,11 @@ func Start(t testing.TB, opts Options) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
+	heartbeats := make(chan struct{})
+	go func() { defer close(heartbeats); heartbeat(ctx, opts.REST, opts.Node) }()
 	t.Cleanup(func() {
 		cancel()
+		<-heartbeats
 		if err := <-done; err != nil {
 			t.Errorf("node server: %v", err)
 		}
@@ -103,6 +107,35 @@ func Register(ctx context.Context, rc *rest.Config, node, ip string, port int) e
 		return fmt.Errorf("register node %s: %w", node, err)
 	}
 	return nil
+}
+
+// heartbeat renews node's Lease every few seconds until ctx ends, as an
+// agent does, so that the node stays Ready and its pods are not evicted
+// while a long test runs.
+func heartbeat(ctx context.Context, rc *rest.Config, node string) {
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return
+	}
+	leases := cs.CoordinationV1().Leases("kube-node-lease")
+	for {
+		now := metav1.NewMicroTime(time.Now())
+		l, err := leases.Get(ctx, node, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: node, Namespace: "kube-node-lease"},
+				Spec: coordinationv1.LeaseSpec{HolderIdentity: &node, LeaseDurationSeconds: new(int32(40)), RenewTime: &now}}
+			leases.Create(ctx, l, metav1.CreateOptions{})
+		case err == nil:
+			l.Spec.RenewTime = &now
+			leases.Update(ctx, l, metav1.UpdateOptions{})
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 // Static is a Pods of fixed names: the sandboxes and containers a test
