@@ -78,6 +78,17 @@ func TestKubectl(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()
 
+			// Which protocol each kubectl speaks, none falling back: 1.28
+			// SPDY; 1.30 on WebSocket v5 for exec (translated to SPDY by
+			// the API server); 1.31 on port-forward tunnelled over
+			// WebSocket (untunnelled by the API server).
+			t.Run("protocols", func(t *testing.T) {
+				_, errOut, code := e.kubectl(ctx, bin, nil, "-v=8", "exec", "streamed", "-c", "shell", "--", "true")
+				ws := strings.Contains(errOut, "The subprotocol is v5.channel.k8s.io")
+				if code != 0 || ws != (version != "1.28") || strings.Contains(errOut, "fallback") {
+					t.Errorf("exec: exit %d, WebSocket v5 %v; want it from 1.30 on, never a fallback:\n%s", code, ws, errOut)
+				}
+			})
 			t.Run("exec exit code", func(t *testing.T) {
 				out, errOut, code := e.kubectl(ctx, bin, nil, "exec", "streamed", "-c", "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
 				if code != 3 || out != "out\n" || !strings.Contains(errOut, "err\n") {
@@ -132,7 +143,7 @@ func TestKubectl(t *testing.T) {
 			t.Run("port-forward", func(t *testing.T) {
 				pfCtx, stop := context.WithCancel(ctx)
 				defer stop()
-				cmd := exec.CommandContext(pfCtx, bin, "--kubeconfig", e.shoal.Kubeconfig, "port-forward", "pod/streamed", fmt.Sprintf(":%d", e.port))
+				cmd := exec.CommandContext(pfCtx, bin, "--kubeconfig", e.shoal.Kubeconfig, "-v=4", "port-forward", "pod/streamed", fmt.Sprintf(":%d", e.port))
 				stdout, _ := cmd.StdoutPipe()
 				var errOut bytes.Buffer
 				cmd.Stderr = &errOut
@@ -162,6 +173,10 @@ func TestKubectl(t *testing.T) {
 					if string(b) != "hello from the pod\n" {
 						t.Fatalf("request %d: %q", i, b)
 					}
+				}
+				tunnelled := strings.Contains(errOut.String(), "negotiated protocol: portforward.k8s.io")
+				if want := version != "1.28" && version != "1.30"; tunnelled != want || strings.Contains(errOut.String(), "fallback") {
+					t.Errorf("port-forward tunnelled over WebSocket: %v, want %v, never a fallback:\n%s", tunnelled, want, errOut.String())
 				}
 			})
 			t.Run("attach", func(t *testing.T) {
@@ -210,3 +225,4 @@ func TestKubectl(t *testing.T) {
 		})
 	}
 }
+
