@@ -225,4 +225,3 @@ func TestKubectl(t *testing.T) {
 		})
 	}
 }
-
