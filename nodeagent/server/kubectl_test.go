@@ -145,8 +145,8 @@ func TestKubectl(t *testing.T) {
 				defer stop()
 				cmd := exec.CommandContext(pfCtx, bin, "--kubeconfig", e.shoal.Kubeconfig, "-v=4", "port-forward", "pod/streamed", fmt.Sprintf(":%d", e.port))
 				stdout, _ := cmd.StdoutPipe()
-				var errOut bytes.Buffer
-				cmd.Stderr = &errOut
+				errOut := &syncBuffer{} // written by exec's copier while we read
+				cmd.Stderr = errOut
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
 				}
@@ -185,8 +185,8 @@ func TestKubectl(t *testing.T) {
 				cmd := exec.CommandContext(aCtx, bin, "--kubeconfig", e.shoal.Kubeconfig, "attach", "-i", "streamed", "-c", "reader")
 				stdin, _ := cmd.StdinPipe()
 				stdout, _ := cmd.StdoutPipe()
-				var errOut bytes.Buffer
-				cmd.Stderr = &errOut
+				errOut := &syncBuffer{} // written by exec's copier while we read
+				cmd.Stderr = errOut
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
 				}

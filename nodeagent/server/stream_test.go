@@ -294,8 +294,9 @@ func TestStreams(t *testing.T) {
 func forward(t *testing.T, d httpstream.Dialer, port int) uint16 {
 	t.Helper()
 	stop, ready := make(chan struct{}), make(chan struct{})
-	var out, errOut bytes.Buffer
-	pf, err := portforward.NewOnAddresses(d, []string{"127.0.0.1"}, []string{fmt.Sprintf("0:%d", port)}, stop, ready, &out, &errOut)
+	// Each forwarded connection writes from its own goroutine.
+	errOut := &syncBuffer{}
+	pf, err := portforward.NewOnAddresses(d, []string{"127.0.0.1"}, []string{fmt.Sprintf("0:%d", port)}, stop, ready, io.Discard, errOut)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,6 +320,24 @@ func forward(t *testing.T, d httpstream.Dialer, port int) uint16 {
 		t.Fatalf("ports %v, %v", ports, err)
 	}
 	return ports[0].Local
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // sizeQueue hands out sizes, then waits until done.
