@@ -98,6 +98,9 @@ type Instance struct {
 	JoinCommand string
 	// Endpoints are the etcd client URLs the instance uses.
 	Endpoints []string
+	// DashboardURL is the dashboard's; DashboardLogin a one-time link that
+	// logs a browser into it as admin (empty if none could be made).
+	DashboardURL, DashboardLogin string
 	done      chan error
 }
 

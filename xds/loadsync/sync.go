@@ -22,7 +22,7 @@ import (
 // (trafficload.Key), where the autoscaler reads it too.
 const (
 	LoadPrefix  = api.TrafficPrefix
-	WeightsKey  = "/shoal/xds/weights"
+	WeightsKey  = api.WeightsKey
 	ElectionKey = "/shoal/leader/xds-weights"
 )
 
