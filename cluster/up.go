@@ -101,7 +101,7 @@ type Instance struct {
 	// DashboardURL is the dashboard's; DashboardLogin a one-time link that
 	// logs a browser into it as admin (empty if none could be made).
 	DashboardURL, DashboardLogin string
-	done      chan error
+	done                         chan error
 }
 
 // Wait blocks until the instance has stopped (its context ended) and

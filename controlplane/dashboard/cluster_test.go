@@ -52,7 +52,9 @@ func start(t *testing.T) *fixture {
 }
 
 // tlsConfig is the client TLS the fixture's client uses.
-func (f *fixture) tlsConfig() *tls.Config { return f.client.Transport.(*http.Transport).TLSClientConfig }
+func (f *fixture) tlsConfig() *tls.Config {
+	return f.client.Transport.(*http.Transport).TLSClientConfig
+}
 
 // do sends method path (under /ui/) with token as a bearer token ("" for
 // none) and returns the response and its body (streams excepted).
