@@ -17,6 +17,9 @@ import (
 // the stock plugins; SetupNode links loopback from there.
 const StockPluginDir = "/usr/lib/cni"
 
+// stockPluginDir is StockPluginDir but in tests of a machine without it.
+var stockPluginDir = StockPluginDir
+
 // installPlugins puts the plugins containerd runs into binDir: shoal, the
 // running executable (a test binary in tests, whose TestMain calls Main),
 // and loopback from StockPluginDir. Each is a symlink, or a copy where a
@@ -42,7 +45,7 @@ func installPlugins(binDir string) ([]string, error) {
 	if fi, err := os.Lstat(lo); err == nil && fi.Mode().IsRegular() {
 		return made, nil
 	}
-	src := filepath.Join(StockPluginDir, "loopback")
+	src := filepath.Join(stockPluginDir, "loopback")
 	if _, err := os.Stat(src); err != nil {
 		return nil, fmt.Errorf("CNI plugin loopback: %w (install containernetworking-plugins)", err)
 	}

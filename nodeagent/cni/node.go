@@ -61,6 +61,12 @@ func SetupNode(ctx context.Context, cfg NodeConfig) (*NodeNetwork, error) {
 	if n.lock, err = lockState(cfg.StateDir); err != nil {
 		return nil, err
 	}
+	// The plugins first: a machine without them is refused before
+	// anything in the kernel changes. The conflist last: containerd calls
+	// the plugin once it appears.
+	if n.links, err = installPlugins(cfg.BinDir); err != nil {
+		return nil, fmt.Errorf("set up node network: %w", err)
+	}
 	if err := n.openHost(); err != nil {
 		return nil, err
 	}
@@ -76,9 +82,6 @@ func SetupNode(ctx context.Context, cfg NodeConfig) (*NodeNetwork, error) {
 	}
 	m := network.Masquerade{PodCIDR: cfg.PodCIDR, ClusterCIDR: cfg.ClusterCIDR, ServiceCIDR: cfg.ServiceCIDR}
 	if err := network.SetMasquerade(n.host, n.Table(), m); err != nil {
-		return nil, fmt.Errorf("set up node network: %w", err)
-	}
-	if n.links, err = installPlugins(cfg.BinDir); err != nil {
 		return nil, fmt.Errorf("set up node network: %w", err)
 	}
 	if err := writeConfList(cfg, n.log); err != nil {
