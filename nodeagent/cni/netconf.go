@@ -122,7 +122,7 @@ func parseConf(stdin []byte) (*pluginConf, error) {
 			return nil, bad("runtimeConfig.portMappings[%d]: ports %d→%d: want 1..65535", i, m.HostPort, m.ContainerPort)
 		}
 		hp.HostPort, hp.ContainerPort = uint16(m.HostPort), uint16(m.ContainerPort)
-		if m.HostIP != "" && m.HostIP != "0.0.0.0" {
+		if m.HostIP != "" && m.HostIP != "0.0.0.0" && m.HostIP != "::" {
 			if hp.HostIP, err = netip.ParseAddr(m.HostIP); err != nil {
 				return nil, bad("runtimeConfig.portMappings[%d]: hostIP %q: %v", i, m.HostIP, err)
 			}

@@ -386,16 +386,27 @@ func TestHostPort(t *testing.T) {
 	world := networktest.Pinned(t)
 	networktest.Connect(t, cfg.NetNS, netip.PrefixFrom(cfg.NodeIP, 24), world, netip.MustParsePrefix("10.246.2.2/24"))
 	n := newNode(t, cfg)
-	ports := map[string]any{"hostPort": 30080, "containerPort": 8080, "protocol": "tcp"}
-	p := n.add(t, ports)
+	ports := []map[string]any{
+		{"hostPort": 30080, "containerPort": 8080, "protocol": "tcp"},
+		{"hostPort": 30081, "containerPort": 8080, "protocol": "tcp", "hostIP": cfg.NodeIP.String()},
+		{"hostPort": 30082, "containerPort": 8080, "protocol": "tcp", "hostIP": "10.246.9.9"}, // not this node's
+	}
+	p := n.add(t, ports...)
 	echo(t, p.ns, "0.0.0.0:8080")
 	front := netip.AddrPortFrom(cfg.NodeIP, 30080).String()
 	roundTrip(t, world, front)
 	roundTrip(t, n.ns, front)
+	roundTrip(t, world, netip.AddrPortFrom(cfg.NodeIP, 30081).String())
+	if err := tryRoundTrip(t.Context(), world, netip.AddrPortFrom(cfg.NodeIP, 30082).String()); err == nil {
+		t.Error("a hostPort bound to another host IP answers on the node IP")
+	}
+	if err := n.exec.CheckNetworkList(t.Context(), n.confList(t), runtimeConf(p, ports)); err != nil {
+		t.Errorf("CHECK: %v", err)
+	}
 	if got := hostPortOwners(t, n); !slices.Equal(got, []string{p.id + "/eth0"}) {
 		t.Errorf("hostPort owners %v, want the pod's", got)
 	}
-	n.del(t, p, ports)
+	n.del(t, p, ports...)
 	if got := hostPortOwners(t, n); len(got) > 0 {
 		t.Errorf("hostPort owners after DEL: %v", got)
 	}
