@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/vishvananda/netlink"
@@ -413,4 +414,32 @@ func TestHostPort(t *testing.T) {
 	if err := tryRoundTrip(t.Context(), world, front); err == nil {
 		t.Errorf("%s still answers after DEL", front)
 	}
+}
+
+// BenchmarkAddDel times the plugin alone, as containerd runs it (a process
+// per call, through libcni): ADD and DEL of one sandbox at a time. Run as
+// root without -race (a race binary takes a second to start here):
+//
+//	flock /tmp/shoal-root.lock go test -run '^$' -bench AddDel -benchtime 50x ./nodeagent/cni/
+func BenchmarkAddDel(b *testing.B) {
+	n := newNode(b, nodeConfig(b))
+	list := n.confList(b)
+	var add, del []time.Duration
+	for range b.N {
+		b.StopTimer()
+		p := &pod{id: newID(), ns: networktest.Pinned(b)}
+		b.StartTimer()
+		t0 := time.Now()
+		if _, err := n.exec.AddNetworkList(b.Context(), list, runtimeConf(p, nil)); err != nil {
+			b.Fatal(err)
+		}
+		add = append(add, time.Since(t0))
+		t0 = time.Now()
+		if err := n.exec.DelNetworkList(b.Context(), list, runtimeConf(p, nil)); err != nil {
+			b.Fatal(err)
+		}
+		del = append(del, time.Since(t0))
+	}
+	b.ReportMetric(median(add), "add-p50-ms")
+	b.ReportMetric(median(del), "del-p50-ms")
 }
