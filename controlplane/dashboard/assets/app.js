@@ -8,7 +8,7 @@
   const $ = (id) => document.getElementById(id);
 
   let token = sessionStorage.getItem(KEY);
-  let abort = null, backoff = 1000, now = Date.now(), queued = false;
+  let abort = null, backoff = 1000, now = Date.now(), queued = false, painted = false;
   const st = { nodes: new Map(), services: new Map(), deployments: new Map(), events: [], can: {} };
   const hist = new Map(); // endpoint IP -> [[unix ms, weight, latency s], ...]
   const opened = new Set(), closed = new Set(), fetched = new Set();
@@ -152,6 +152,8 @@
   function render() {
     queued = false;
     renderNodes(); renderServices(); renderDeployments(); renderEvents();
+    // The first data on screen, for the browser test's time to first data.
+    if (!painted) { painted = true; performance.mark('shoal-first-data'); }
   }
   function sectionOf(id, count, rows, denied) {
     const sec = $(id);
