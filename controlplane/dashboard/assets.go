@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -18,9 +19,9 @@ import (
 var assetFS embed.FS
 
 type asset struct {
-	data        []byte
-	contentType string
-	etag        string
+	data, gzipped []byte
+	contentType   string
+	etag          string
 }
 
 // assets are the embedded files by the path they are served at.
@@ -42,7 +43,7 @@ func loadAssets() map[string]asset {
 		if name == "index.html" {
 			p = Path
 		}
-		out[p] = asset{data: b, contentType: ct, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+		out[p] = asset{data: b, gzipped: gzipOf(b), contentType: ct, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
 	}
 	return out
 }
@@ -64,8 +65,36 @@ func serveAsset(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	w.Header().Set("Content-Type", a.contentType)
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("ETag", a.etag)
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.data))
+	h := w.Header()
+	h.Set("Content-Type", a.contentType)
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Vary", "Accept-Encoding")
+	data, etag := a.data, a.etag
+	if acceptsGzip(r) {
+		h.Set("Content-Encoding", "gzip")
+		data, etag = a.gzipped, strings.TrimSuffix(a.etag, `"`)+`-gz"`
+	}
+	h.Set("ETag", etag)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+}
+
+// gzipOf compresses an asset once, at start.
+func gzipOf(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // a valid level: never an error
+	zw.Write(b)
+	zw.Close()
+	return buf.Bytes()
+}
+
+// acceptsGzip reports whether r's Accept-Encoding takes gzip (every
+// browser's does).
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.TrimSpace(enc) == "gzip" && strings.ReplaceAll(q, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
 }

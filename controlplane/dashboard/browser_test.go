@@ -5,8 +5,8 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
-	"os"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -172,7 +172,7 @@ func TestBrowser(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
@@ -181,8 +181,13 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
-	if out := os.Getenv("SHOAL_DASHBOARD_SCREENSHOT"); out != "" { // make dashboard-screenshot
-		if err := os.WriteFile(out, png, 0o644); err != nil {
+	// make dashboard-screenshot: the README's, the Services only, kept small.
+	if out := os.Getenv("SHOAL_DASHBOARD_SCREENSHOT"); out != "" {
+		small, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(`[data-service="shop/web"]`)))
+		if err != nil {
+			t.Fatalf("screenshot shop/web: %v", err)
+		}
+		if err := os.WriteFile(out, small, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -56,6 +56,9 @@ func TestNoCredentialsNoData(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `id="login"`) || strings.Contains(string(body), "10.96.0.1") {
 		t.Fatalf("GET /ui/ = %d, want the static login page: %s", resp.StatusCode, body)
 	}
+	if !resp.Uncompressed {
+		t.Errorf("GET /ui/ with Accept-Encoding: gzip was not served gzipped")
+	}
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
 		t.Errorf("page CSP = %q", csp)
 	}

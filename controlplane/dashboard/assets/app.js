@@ -246,15 +246,22 @@
       render();
     } catch (e) { fetched.delete(key); }
   }
-  // chart plots field f of each endpoint's history over the last HIST s.
+  // chart plots field f of each endpoint's history: the last HIST s, or
+  // since the first sample if that is newer (at least MIN_SPAN s).
   function chart(eps, f, title, fmt) {
-    const W = 300, H = 74, top = 12, bottom = 4, span = HIST * 1000;
-    let max = 0;
-    for (const e of eps) for (const p of hist.get(e.ip) || []) max = Math.max(max, p[f]);
+    const W = 300, H = 74, top = 12, bottom = 4, MIN_SPAN = 10000;
+    let max = 0, first = now;
+    for (const e of eps) {
+      for (const p of hist.get(e.ip) || []) {
+        if (p[0] < now - HIST * 1000) continue;
+        max = Math.max(max, p[f]); first = Math.min(first, p[0]);
+      }
+    }
+    const span = Math.max(MIN_SPAN, now - first), secs = Math.round(span / 1000);
+    const label = max > 0 ? title + '  (max ' + fmt(max) + ', last ' + (secs >= 120 ? Math.round(secs / 60) + ' min' : secs + ' s') + ')' : title + '  (no data yet)';
     max = max > 0 ? max * 1.15 : 1;
-    const g = s('svg', { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title + ' over the last three minutes' });
-    g.append(s('rect', { x: 0.5, y: 0.5, width: W - 1, height: H - 1, fill: '#fff', stroke: '#e3e6ec' }),
-      s('text', { x: 4, y: 10 }, title + '  (max ' + fmt(max / 1.15) + ', last 3 min)'));
+    const g = s('svg', { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': label });
+    g.append(s('rect', { x: 0.5, y: 0.5, width: W - 1, height: H - 1, fill: '#fff', stroke: '#e3e6ec' }), s('text', { x: 4, y: 10 }, label));
     eps.forEach((e, i) => {
       const pts = (hist.get(e.ip) || []).filter((p) => p[0] >= now - span)
         .map((p) => fix((p[0] - now + span) / span * (W - 2) + 1, 1) + ',' + fix(H - bottom - p[f] / max * (H - top - bottom), 1));
