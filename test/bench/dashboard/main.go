@@ -439,4 +439,3 @@ func publishTraffic(ctx context.Context, etcd *clientv3.Client, ips []string) er
 		}
 	}
 }
-
