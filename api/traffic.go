@@ -25,12 +25,9 @@ const TrafficPrefix = "/shoal/xds/load/"
 //
 //	{"10.244.0.7":100,"10.244.0.8":37}
 //
-// An endpoint it does not name is served with NeutralWeight.
+// An endpoint it does not name is served with the neutral weight
+// (xds/translate.NeutralWeight).
 const WeightsKey = "/shoal/xds/weights"
-
-// NeutralWeight is the EDS weight of an endpoint the weights say nothing
-// about, and the mean weight of a Service's endpoints that report load.
-const NeutralWeight = 100
 
 // ParseWeights decodes the value at WeightsKey.
 func ParseWeights(b []byte) (map[string]uint32, error) {

@@ -14,6 +14,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/xds/translate"
 )
 
 // The views are what the page shows, as JSON. They are built once per
@@ -183,12 +184,13 @@ func endpointsOf(slices_ []*discoveryv1.EndpointSlice, traffic api.TrafficReport
 	return out
 }
 
-// weightOf is the weight EDS serves for ip: the leader's, else neutral.
+// weightOf is the weight EDS serves for ip: the leader's (capped as the
+// translator caps it), else neutral.
 func weightOf(weights map[string]uint32, ip string) uint32 {
 	if w := weights[ip]; w > 0 {
-		return w
+		return min(w, translate.MaxWeight)
 	}
-	return api.NeutralWeight
+	return translate.NeutralWeight
 }
 
 func deploymentViewOf(d *appsv1.Deployment) deploymentView {

@@ -14,6 +14,7 @@ import (
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/auth"
 	"github.com/shoalmesh/shoal/internal/testenv"
+	"github.com/shoalmesh/shoal/xds/translate"
 )
 
 // Without valid credentials in the Authorization header the dashboard
@@ -271,7 +272,7 @@ func TestStreamFollowsTrafficAndWeights(t *testing.T) {
 		return 0
 	}
 	s.until(t, 15*time.Second, "the slow endpoint's weight falls below the others'", func(v *view) bool {
-		return weight(v, ips[2]) < 60 && weight(v, ips[0]) > api.NeutralWeight && weight(v, ips[1]) > api.NeutralWeight
+		return weight(v, ips[2]) < 60 && weight(v, ips[0]) > translate.NeutralWeight && weight(v, ips[1]) > translate.NeutralWeight
 	})
 	for _, ep := range s.view.services["shop/web"].Endpoints {
 		if ep.IP == ips[2] && ep.Latency != 0.400 {
