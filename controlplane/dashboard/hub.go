@@ -57,7 +57,7 @@ var watched = []*api.Resource{
 }
 
 // current is the newest snapshot and a channel closed when there is a
-// newer one.
+// newer one. Until run has built one, it is an empty snapshot of gen 0.
 func (h *hub) current() (*snapshot, <-chan struct{}) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -82,6 +82,8 @@ func (h *hub) run(ctx context.Context) {
 	wg.Go(func() { h.follow(ctx, api.TrafficPrefix, true, h.setTraffic) })
 	wg.Go(func() { h.follow(ctx, api.WeightsKey, false, h.setWeights) })
 
+	// The first snapshot at once: streams wait for it (gen 0 is none).
+	h.publish(h.build(time.Now()))
 	tick := time.NewTicker(Tick)
 	defer tick.Stop()
 	var pending <-chan time.Time

@@ -31,6 +31,17 @@ func (d *Dashboard) serveStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	snap, changed := d.hub.current()
+	for snap.gen == 0 { // the server has just started: wait for the first view
+		select {
+		case <-r.Context().Done():
+			return
+		case <-d.stopped:
+			writeError(w, http.StatusServiceUnavailable, "the API server is stopping")
+			return
+		case <-changed:
+		}
+		snap, changed = d.hub.current()
+	}
 	rts := d.rightsOf(u, snap.namespaces)
 	if !rts.any() {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("user %q may list none of nodes, services, deployments and events", u.Name))

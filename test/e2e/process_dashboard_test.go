@@ -77,13 +77,22 @@ func (p *shoalProc) checkDashboardLogin(t *testing.T) {
 	}
 	sc := bufio.NewScanner(stream.Body)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	// The first message is the admin's; the kubernetes Service is in it or,
+	// on a server this young, in one of the next (the client's timeout
+	// bounds the wait).
+	first := true
 	for sc.Scan() {
-		if line, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-			if !strings.Contains(line, `"user":"admin"`) || !strings.Contains(line, `"name":"kubernetes"`) {
-				t.Fatalf("the first message does not show the admin the kubernetes Service: %.300s", line)
-			}
+		line, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		if first && !strings.Contains(line, `"user":"admin"`) {
+			t.Fatalf("the first message is not the admin's: %.300s", line)
+		}
+		first = false
+		if strings.Contains(line, `"name":"kubernetes"`) {
 			return
 		}
 	}
-	t.Fatalf("the stream ended before its first message: %v", sc.Err())
+	t.Fatalf("the stream ended before it showed the kubernetes Service: %v", sc.Err())
 }
