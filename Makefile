@@ -4,7 +4,7 @@ BIN     ?= bin/shoal
 PKGS    ?= ./...
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build up test test-e2e bench bench-registry bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-proxy bench-rbac lint deps clean
+.PHONY: all build up test test-e2e bench bench-registry bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-proxy bench-rbac bench-dashboard dashboard-screenshot lint deps clean
 
 all: build
 
@@ -35,7 +35,19 @@ test-e2e:
 	$(GO) run ./test/testsummary $(GO) test -json -race -count=1 -timeout 15m ./test/e2e/...
 
 # Benchmarks print tables; they are not part of `make test`.
-bench: bench-registry bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-proxy bench-rbac
+bench: bench-registry bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-proxy bench-rbac bench-dashboard
+
+# The dashboard against `shoal up` (child process) with 100 Services whose
+# traffic changes every second: page bytes, stream open → first message,
+# server CPU per connected dashboard per update; then the time to first data
+# in headless Chromium (TestBrowserLoginLink's log).
+bench-dashboard:
+	$(GO) run ./test/bench/dashboard
+	$(GO) test -count=1 -run 'TestBrowserLoginLink$$' -v ./controlplane/dashboard/ | grep 'time to first data'
+
+# docs/dashboard.png, the README's screenshot, from the browser test.
+dashboard-screenshot:
+	SHOAL_DASHBOARD_SCREENSHOT=$(CURDIR)/docs/dashboard.png $(GO) test -count=1 -run 'TestBrowser$$' ./controlplane/dashboard/
 
 bench-registry:
 	$(GO) run ./test/bench/registry

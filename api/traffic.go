@@ -19,6 +19,25 @@ import (
 // per-pod metrics MetricRequestsPerSecond and MetricInFlightRequests.
 const TrafficPrefix = "/shoal/xds/load/"
 
+// WeightsKey is where the xDS weights leader writes the endpoint weights
+// every xDS replica serves in EDS, about once a second when they change: a
+// JSON object of weights by endpoint IP (canonical form),
+//
+//	{"10.244.0.7":100,"10.244.0.8":37}
+//
+// An endpoint it does not name is served with the neutral weight
+// (xds/translate.NeutralWeight).
+const WeightsKey = "/shoal/xds/weights"
+
+// ParseWeights decodes the value at WeightsKey.
+func ParseWeights(b []byte) (map[string]uint32, error) {
+	var w map[string]uint32
+	if err := json.Unmarshal(b, &w); err != nil {
+		return nil, fmt.Errorf("endpoint weights: %w", err)
+	}
+	return w, nil
+}
+
 // The Pods metrics Shoal serves to HorizontalPodAutoscalers from the
 // proxies' traffic reports (type: Pods, pods.metric.name), without a
 // metrics adapter. Kubernetes refuses a metric name with a "/", so they are

@@ -18,6 +18,7 @@ import (
 	"github.com/shoalmesh/shoal/controlplane/auth"
 	"github.com/shoalmesh/shoal/controlplane/controller"
 	"github.com/shoalmesh/shoal/controlplane/controllers"
+	"github.com/shoalmesh/shoal/controlplane/dashboard"
 	"github.com/shoalmesh/shoal/controlplane/pki"
 	"github.com/shoalmesh/shoal/controlplane/rbac"
 	"github.com/shoalmesh/shoal/controlplane/registry"
@@ -190,6 +191,10 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 		done <- err
 	}()
 	in := &Instance{APIURL: apiURL, Kubeconfig: kubeconfig, Etcd: client, Registry: reg, Caches: caches, Endpoints: endpoints, XDSAddr: xdsAddr, Tokens: tokens, done: done}
+	in.DashboardURL = apiURL + dashboard.Path
+	if in.DashboardLogin, err = api.DashboardLoginLink(apiURL, tokens.Admin()); err != nil {
+		log.Warn("no dashboard login link", "err", err)
+	}
 	in.printBanner(cfg.Out)
 	return in, nil
 }
@@ -212,6 +217,9 @@ func (in *Instance) printBanner(w io.Writer) {
 	}
 	fmt.Fprintf(w, "Shoal is up.\n  API server:  %s\n%s  xDS:         %s (ADS, LRS)\n%s  etcd:        %v\n  kubeconfig:  %s\n\nUse it with:\n  export KUBECONFIG=%s\n  kubectl get namespaces\n",
 		in.APIURL, dns, in.XDSAddr, node, in.Endpoints, in.Kubeconfig, absPath(in.Kubeconfig))
+	if in.DashboardLogin != "" {
+		fmt.Fprintf(w, "\nDashboard: %s (log in with a bearer token: the kubeconfig's, or `kubectl create token`)\n  one-time admin login link (good for %v): %s\n", in.DashboardURL, dashboard.CodeTTL, in.DashboardLogin)
+	}
 	if in.JoinCommand != "" {
 		fmt.Fprintf(w, "\nTo add a node, run on it (as root):\n  %s\n", in.JoinCommand)
 	}

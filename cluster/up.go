@@ -98,7 +98,10 @@ type Instance struct {
 	JoinCommand string
 	// Endpoints are the etcd client URLs the instance uses.
 	Endpoints []string
-	done      chan error
+	// DashboardURL is the dashboard's; DashboardLogin a one-time link that
+	// logs a browser into it as admin (empty if none could be made).
+	DashboardURL, DashboardLogin string
+	done                         chan error
 }
 
 // Wait blocks until the instance has stopped (its context ended) and

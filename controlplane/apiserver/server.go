@@ -18,6 +18,7 @@ import (
 
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/auth"
+	"github.com/shoalmesh/shoal/controlplane/dashboard"
 	"github.com/shoalmesh/shoal/controlplane/pki"
 	"github.com/shoalmesh/shoal/controlplane/rbac"
 	"github.com/shoalmesh/shoal/controlplane/registry"
@@ -81,6 +82,8 @@ type Server struct {
 	// pki and agentCert reach node agents (agent.go).
 	pki       *pki.Bundle
 	agentCert *tls.Certificate
+	// dashboard is served at /ui/ (dashboard.go); nil without caches.
+	dashboard *dashboard.Dashboard
 
 	// stopping closes when Serve's context ends, so open watches return and
 	// the HTTP server can shut down.
@@ -111,13 +114,15 @@ func New(cfg Config) *Server {
 	if cfg.RBAC != nil {
 		authz.RBAC = cfg.RBAC
 	}
-	return &Server{
+	s := &Server{
 		reg: cfg.Registry, store: cfg.Registry.Store, tokens: cfg.Tokens, tls: cfg.TLS, authz: authz, rbac: cfg.RBAC,
 		log: cfg.Log.With("component", "apiserver"), metrics: newMetrics(cfg.Metrics), gather: cfg.Gatherer,
 		maxBody: cfg.MaxBodyBytes, caches: cfg.Caches, stopping: make(chan struct{}),
 		saIssuer: cfg.TokenIssuer, saAuthn: cfg.TokenAuthenticator,
 		pki: cfg.PKI, agentCert: cfg.AgentClientCert,
 	}
+	s.dashboard = s.newDashboard(cfg)
+	return s
 }
 
 // Serve serves on ln until ctx ends, then shuts down: watches end at once and
@@ -133,6 +138,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		hs.TLSConfig = s.tls
 		ln = tls.NewListener(ln, s.tls)
 	}
+	defer s.runDashboard(ctx)()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -155,6 +161,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // ServeHTTP authenticates, authorizes and routes one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.serveDashboard(w, r) {
+		return
+	}
 	start := time.Now()
 	rw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 	ri, isResource := parseResourcePath(r)

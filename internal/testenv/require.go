@@ -36,6 +36,9 @@ const (
 	Registry Capability = "registry"
 	// Busybox is a static busybox, to build test images from.
 	Busybox Capability = "busybox"
+	// Chromium is Debian's chromium, driven headless (the dashboard's
+	// browser test).
+	Chromium Capability = "chromium"
 )
 
 // RequireEnv is the environment variable that lists, comma-separated, the
@@ -51,11 +54,12 @@ var needs = map[Capability][]string{
 	Containerd: {"containerd", "ctr", "containerd-shim-runc-v2", "runc", "/usr/lib/cni/bridge"},
 	Registry:   {"docker-registry"},
 	Busybox:    {"busybox"},
+	Chromium:   {"chromium"},
 }
 
 // Known lists every capability, in a fixed order.
 func Known() []Capability {
-	return []Capability{Root, Kubectl, Node, Python3, Containerd, Registry, Busybox}
+	return []Capability{Root, Kubectl, Node, Python3, Containerd, Registry, Busybox, Chromium}
 }
 
 // Check is nil if this machine has c, or an error saying what is missing.

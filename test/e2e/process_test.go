@@ -29,15 +29,18 @@ func TestProcess(t *testing.T) {
 
 	t.Run("UpServesReadyz", func(t *testing.T) {
 		t.Parallel()
-		p := startShoal(t, bin, t.TempDir(), freeAddrs(t))
+		addrs := freeAddrs(t)
+		freeAPI := addrs.API
+		p := startShoal(t, bin, t.TempDir(), addrs)
 		t.Logf("shoal up answered /readyz %v after start", p.waitReady(t).Round(time.Millisecond))
 		// The banner comes once DNS serves too, just after the API server.
 		testenv.Eventually(t, 10*time.Second, "the banner", func() error {
-			if out := p.stdout.String(); !strings.Contains(out, "Shoal is up.") || !strings.Contains(out, p.kubeconfig()) {
-				return fmt.Errorf("it does not say Shoal is up and where the kubeconfig is:\n%s", out)
+			if out := p.stdout.String(); !strings.Contains(out, "Shoal is up.") || !strings.Contains(out, p.kubeconfig()) || !strings.Contains(out, "Dashboard: https://"+freeAPI+"/ui/") {
+				return fmt.Errorf("it does not say Shoal is up, where the kubeconfig is and where the dashboard is:\n%s", out)
 			}
 			return nil
 		})
+		p.checkDashboardLogin(t)
 	})
 
 	t.Run("UpRunsPods", func(t *testing.T) {

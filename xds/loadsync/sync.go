@@ -22,7 +22,7 @@ import (
 // (trafficload.Key), where the autoscaler reads it too.
 const (
 	LoadPrefix  = api.TrafficPrefix
-	WeightsKey  = "/shoal/xds/weights"
+	WeightsKey  = api.WeightsKey
 	ElectionKey = "/shoal/leader/xds-weights"
 )
 
@@ -244,8 +244,8 @@ func (s *Sync) follow(ctx context.Context) {
 }
 
 func (s *Sync) set(value []byte, rev int64) {
-	var w map[string]uint32
-	if err := json.Unmarshal(value, &w); err != nil {
+	w, err := api.ParseWeights(value)
+	if err != nil {
 		s.log.Warn("ignoring unreadable weights", "err", err)
 		return
 	}
