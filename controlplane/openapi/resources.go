@@ -1,0 +1,129 @@
+package openapi
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	clientscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/kube-openapi/pkg/validation/spec"
+
+	"github.com/shoalmesh/shoal/controlplane/registry"
+)
+
+// Resource is one served resource at one version: what its paths and
+// schemas are made from.
+type Resource struct {
+	GroupVersion schema.GroupVersion
+	Kind         string
+	Name         string // plural, lower case: "deployments"
+	Namespaced   bool
+	// Status and Scale report the status and scale subresources.
+	Status, Scale bool
+	// Object and List are an object and a list of the kind, for their Go
+	// types.
+	Object, List runtime.Object
+}
+
+// GroupVersionKind of the resource's objects.
+func (r Resource) GroupVersionKind() schema.GroupVersionKind {
+	return r.GroupVersion.WithKind(r.Kind)
+}
+
+// metaTypes are the types every group version's paths use besides its
+// kinds, as kube-apiserver registers them in each (metav1.AddToGroupVersion).
+var metaTypes = []any{
+	metav1.Status{}, metav1.DeleteOptions{}, metav1.WatchEvent{}, metav1.Patch{},
+	metav1.APIResourceList{}, autoscalingv1.Scale{},
+}
+
+// roots are the Go types of resources, their lists and the meta types.
+func roots(resources []Resource) []reflect.Type {
+	var out []reflect.Type
+	for _, r := range resources {
+		out = append(out, reflect.TypeOf(r.Object).Elem(), reflect.TypeOf(r.List).Elem())
+	}
+	for _, m := range metaTypes {
+		out = append(out, reflect.TypeOf(m))
+	}
+	return out
+}
+
+// namer names definitions as kube-apiserver's does (openapinamer): by
+// model name, with the group-version-kinds a type is served as, in the
+// x-kubernetes-group-version-kind extension kubectl finds kinds by.
+type namer map[string][]any
+
+func newNamer(resources []Resource) namer {
+	n := namer{}
+	add := func(t reflect.Type, gvk schema.GroupVersionKind) {
+		name := ModelName(t)
+		v := map[string]any{"group": gvk.Group, "version": gvk.Version, "kind": gvk.Kind}
+		if !slices.ContainsFunc(n[name], func(e any) bool { return reflect.DeepEqual(e, v) }) {
+			n[name] = append(n[name], v)
+		}
+	}
+	gvs := map[schema.GroupVersion]bool{}
+	for _, r := range resources {
+		add(reflect.TypeOf(r.Object).Elem(), r.GroupVersionKind())
+		add(reflect.TypeOf(r.List).Elem(), r.GroupVersion.WithKind(r.Kind+"List"))
+		gvs[r.GroupVersion] = true
+	}
+	add(reflect.TypeFor[autoscalingv1.Scale](), autoscalingv1.SchemeGroupVersion.WithKind("Scale"))
+	for gv := range gvs {
+		for _, m := range []any{metav1.Status{}, metav1.DeleteOptions{}, metav1.WatchEvent{}} {
+			t := reflect.TypeOf(m)
+			add(t, gv.WithKind(t.Name()))
+		}
+	}
+	for name, gvks := range n {
+		slices.SortFunc(gvks, func(a, b any) int { return strings.Compare(gvkString(a), gvkString(b)) })
+		n[name] = gvks
+	}
+	return n
+}
+
+func gvkString(v any) string {
+	m := v.(map[string]any)
+	return m["group"].(string) + "/" + m["version"].(string) + "/" + m["kind"].(string)
+}
+
+// name is common.Config's GetDefinitionName.
+func (n namer) name(name string) (string, spec.Extensions) {
+	gvks, ok := n[name]
+	if !ok {
+		return name, nil
+	}
+	return name, spec.Extensions{"x-kubernetes-group-version-kind": gvks}
+}
+
+// Served is every resource the registry serves, at each version it is
+// served at.
+func Served() ([]Resource, error) {
+	var out []Resource
+	add := func(info *registry.Info, gv schema.GroupVersion, obj runtime.Object) error {
+		list, err := clientscheme.Scheme.New(gv.WithKind(info.ListKind))
+		if err != nil {
+			return fmt.Errorf("openapi: %s: %w", info.Name, err)
+		}
+		out = append(out, Resource{GroupVersion: gv, Kind: info.Kind, Name: info.Name, Namespaced: info.Namespaced,
+			Status: info.Status, Scale: info.Scale, Object: obj, List: list})
+		return nil
+	}
+	for _, info := range registry.All {
+		if err := add(info, info.GroupVersion, info.New()); err != nil {
+			return nil, err
+		}
+	}
+	for _, v := range registry.ServedVersions {
+		if err := add(v.Stored, v.GroupVersion, v.New()); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
