@@ -62,7 +62,7 @@ func (r *route) Consumes() []string             { return r.consumes }
 func (r *route) RequestPayloadSample() any      { return r.body }
 func (r *route) ResponsePayloadSample() any     { return r.response }
 func (r *route) StatusCodeResponses() []common.StatusCodeResponse {
-	return []common.StatusCodeResponse{response{http.StatusOK, "OK", r.response}, response{http.StatusUnauthorized, "Unauthorized", nil}}
+	return []common.StatusCodeResponse{response{http.StatusOK, "OK", r.response}}
 }
 func (r *route) Produces() []string {
 	return []string{"application/json", "application/yaml", "application/vnd.kubernetes.protobuf"}

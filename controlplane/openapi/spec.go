@@ -2,6 +2,7 @@ package openapi
 
 import (
 	"fmt"
+	"net/http"
 	"maps"
 	"slices"
 	"strings"
@@ -46,13 +47,15 @@ func Build(resources []Resource) (*Specs, error) {
 	v2, err := builder.BuildOpenAPISpecFromRoutes(all, &common.Config{
 		Info: info, GetDefinitions: getDefs, GetDefinitionName: nm.name,
 		GetOperationIDAndTagsFromRoute: operationTags,
+		CommonResponses:                map[int]spec.Response{http.StatusUnauthorized: {ResponseProps: spec.ResponseProps{Description: "Unauthorized"}}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("openapi: build v2: %w", err)
 	}
 	out := &Specs{V2: v2, V3: map[string]*spec3.OpenAPI{}}
 	v3cfg := &common.OpenAPIV3Config{Info: info, GetDefinitions: getDefs, GetDefinitionName: nm.name,
-		GetOperationIDAndTagsFromRoute: operationTags}
+		GetOperationIDAndTagsFromRoute: operationTags,
+		CommonResponses:                map[int]*spec3.Response{http.StatusUnauthorized: {ResponseProps: spec3.ResponseProps{Description: "Unauthorized"}}}}
 	for gv, c := range containers {
 		doc, err := builder3.BuildOpenAPISpecFromRoutes([]common.RouteContainer{c}, v3cfg)
 		if err != nil {
