@@ -2,8 +2,8 @@ package openapi
 
 import (
 	"fmt"
-	"net/http"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 
