@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/managedfields"
 
 	"github.com/shoalmesh/shoal/controlplane/openapi"
+	"github.com/shoalmesh/shoal/controlplane/registry"
 )
 
 // schemas are the OpenAPI documents of the served resources and what
@@ -20,11 +21,7 @@ type schemas struct {
 }
 
 var sharedSchemas = sync.OnceValues(func() (*schemas, error) {
-	resources, err := openapi.Served()
-	if err != nil {
-		return nil, err
-	}
-	specs, err := openapi.Build(resources)
+	specs, err := registry.Schemas()
 	if err != nil {
 		return nil, err
 	}

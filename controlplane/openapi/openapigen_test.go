@@ -1,4 +1,4 @@
-package openapi
+package openapi_test
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -17,6 +18,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	"k8s.io/kube-openapi/pkg/common"
+
+	"github.com/shoalmesh/shoal/controlplane/openapi"
+	"github.com/shoalmesh/shoal/controlplane/registry"
 )
 
 var update = flag.Bool("update", false, "rewrite comments.json from openapi-gen's output")
@@ -30,17 +34,17 @@ var update = flag.Bool("update", false, "rewrite comments.json from openapi-gen'
 // fields, x-kubernetes-* markers): a difference in a type, a format or a
 // reference is the reflection's bug, not a comment.
 func TestOpenAPIGen(t *testing.T) {
-	resources, err := Served()
+	resources, err := registry.OpenAPIResources()
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := reflected(roots(resources))
-	theirs := runOpenAPIGen(t, g)
+	reflected, types := openapi.Reflected(resources)
+	theirs := runOpenAPIGen(t, types)
 
 	if *update {
-		writeComments(t, g.defs, theirs)
+		writeComments(t, reflected, theirs)
 	}
-	ours, err := Definitions(roots(resources))
+	ours, err := openapi.DefinitionsOf(resources)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,10 +60,10 @@ func TestOpenAPIGen(t *testing.T) {
 	}
 }
 
-// runOpenAPIGen generates the definitions of g's types' packages with
+// runOpenAPIGen generates the definitions of the packages of types with
 // openapi-gen in a scratch module that has Shoal's go.mod (so the same
 // versions of k8s.io/api and of the generator), and returns them.
-func runOpenAPIGen(t *testing.T, g *generator) map[string]common.OpenAPIDefinition {
+func runOpenAPIGen(t *testing.T, types map[string]reflect.Type) map[string]common.OpenAPIDefinition {
 	t.Helper()
 	gomod := goEnv(t, "GOMOD")
 	dir := t.TempDir()
@@ -78,7 +82,7 @@ func runOpenAPIGen(t *testing.T, g *generator) map[string]common.OpenAPIDefiniti
 	writeFile(t, filepath.Join(dir, "dump", "main.go"), []byte(dumpMain))
 
 	pkgs := map[string]bool{}
-	for _, typ := range g.types {
+	for _, typ := range types {
 		pkgs[typ.PkgPath()] = true
 	}
 	args := append([]string{"tool", "openapi-gen", "--output-dir", "gen", "--output-pkg", "oracle/gen",
@@ -199,8 +203,7 @@ func writeComments(t *testing.T, reflected map[string]common.OpenAPIDefinition, 
 	}
 	writeFile(t, "comments.json", append(b, '\n'))
 	t.Logf("wrote comments.json: %d definitions, %d bytes", len(patches), len(b))
-	commentsJSON = append(b, '\n')
-	sharedComments = onceComments()
+	openapi.SetComments(append(b, '\n'))
 }
 
 // onlyComments checks that a merge patch changes only what comments say.

@@ -1,7 +1,6 @@
 package openapi
 
 import (
-	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -10,10 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	clientscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/kube-openapi/pkg/validation/spec"
-
-	"github.com/shoalmesh/shoal/controlplane/registry"
 )
 
 // Resource is one served resource at one version: what its paths and
@@ -100,30 +96,4 @@ func (n namer) name(name string) (string, spec.Extensions) {
 		return name, nil
 	}
 	return name, spec.Extensions{"x-kubernetes-group-version-kind": gvks}
-}
-
-// Served is every resource the registry serves, at each version it is
-// served at.
-func Served() ([]Resource, error) {
-	var out []Resource
-	add := func(info *registry.Info, gv schema.GroupVersion, obj runtime.Object) error {
-		list, err := clientscheme.Scheme.New(gv.WithKind(info.ListKind))
-		if err != nil {
-			return fmt.Errorf("openapi: %s: %w", info.Name, err)
-		}
-		out = append(out, Resource{GroupVersion: gv, Kind: info.Kind, Name: info.Name, Namespaced: info.Namespaced,
-			Status: info.Status, Scale: info.Scale, Object: obj, List: list})
-		return nil
-	}
-	for _, info := range registry.All {
-		if err := add(info, info.GroupVersion, info.New()); err != nil {
-			return nil, err
-		}
-	}
-	for _, v := range registry.ServedVersions {
-		if err := add(v.Stored, v.GroupVersion, v.New()); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
