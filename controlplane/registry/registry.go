@@ -55,6 +55,13 @@ type WriteOptions struct {
 	// GracePeriodSeconds, on a delete of a pod bound to a node, overrides
 	// the pod's terminationGracePeriodSeconds; 0 deletes at once.
 	GracePeriodSeconds *int64
+	// FieldManager is who makes the write, recorded in managedFields;
+	// empty is ControllerManager.
+	FieldManager string
+
+	// applied marks a server-side apply, whose managedFields the field
+	// manager has already set.
+	applied bool
 
 	// deleting marks the registry's own update that starts a deletion: it
 	// may set deletionTimestamp, which clients may not.
@@ -88,6 +95,9 @@ func (r *Registry) Create(ctx context.Context, info *Info, obj store.Object, opt
 	SetDefaults(obj)
 	if err := r.admit(ctx, info, obj); err != nil {
 		return Result{}, err
+	}
+	if !opts.applied {
+		obj = trackCreate(info, obj, opts.FieldManager)
 	}
 	if errs := Validate(obj); len(errs) > 0 {
 		return Result{}, invalid(info, obj.GetName(), errs)
@@ -151,6 +161,9 @@ func (r *Registry) Update(ctx context.Context, info *Info, namespace, name, subr
 		}
 		if err := r.allocateOnUpdate(ctx, info, next, cur); err != nil {
 			return Result{}, err
+		}
+		if !opts.applied && !opts.deleting {
+			next = trackUpdate(info, subresource, cur, next, opts.FieldManager)
 		}
 		if subresource != "status" { // a status write has no say in the spec warned about
 			res.Warnings = Warnings(next)
