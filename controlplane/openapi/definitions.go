@@ -281,3 +281,12 @@ func customUnmarshal(t reflect.Type) bool {
 	}
 	return false
 }
+
+// swaggerDoc is the documentation genswaggertypedocs generated for t: the
+// type's under "", each field's under its JSON name.
+func swaggerDoc(t reflect.Type) map[string]string {
+	if d, ok := valueOf(t).(interface{ SwaggerDoc() map[string]string }); ok {
+		return d.SwaggerDoc()
+	}
+	return nil
+}

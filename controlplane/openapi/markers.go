@@ -99,12 +99,3 @@ func mapType(r smdschema.ElementRelationship) string {
 	}
 	return "granular"
 }
-
-// swaggerDoc is the documentation genswaggertypedocs generated for t: the
-// type's under "", each field's under its JSON name.
-func swaggerDoc(t reflect.Type) map[string]string {
-	if d, ok := valueOf(t).(interface{ SwaggerDoc() map[string]string }); ok {
-		return d.SwaggerDoc()
-	}
-	return nil
-}

@@ -2,6 +2,7 @@ package openapi
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -158,19 +159,19 @@ func addResource(c *container, r Resource) {
 		coll = prefix + "namespaces/{namespace}/" + r.Name
 		scoped = append(scoped, pNamespace)
 		c.add(&route{method: http.MethodGet, path: prefix + r.Name, op: "list" + gvName(r.GroupVersion) + r.Kind + "ForAllNamespaces",
-			desc: "list or watch objects of kind " + r.Kind, action: "list", gvk: gvk, params: append([]common.Parameter{pPretty}, listParams...), response: r.List})
+			desc: "list or watch objects of kind " + r.Kind, action: "list", gvk: gvk, params: slices.Concat([]common.Parameter{pPretty}, listParams), response: r.List})
 	}
 	item := coll + "/{name}"
-	named := append(append([]common.Parameter{}, scoped...), pName)
+	named := slices.Concat(scoped, []common.Parameter{pName})
 	write := []common.Parameter{pBody, pDryRun, pManager}
 	c.add(&route{method: http.MethodGet, path: coll, op: opName("list", ""), desc: "list or watch objects of kind " + r.Kind,
-		action: "list", gvk: gvk, params: append(append([]common.Parameter{}, scoped...), listParams...), response: r.List})
+		action: "list", gvk: gvk, params: slices.Concat(scoped, listParams), response: r.List})
 	c.add(&route{method: http.MethodPost, path: coll, op: opName("create", ""), desc: "create " + article(r.Kind),
-		action: "post", gvk: gvk, params: append(append([]common.Parameter{}, scoped...), write...), body: r.Object, response: r.Object})
+		action: "post", gvk: gvk, params: slices.Concat(scoped, write), body: r.Object, response: r.Object})
 	c.add(&route{method: http.MethodDelete, path: coll, op: opName("deleteCollection", ""), desc: "delete collection of " + r.Kind,
-		action: "deletecollection", gvk: gvk, params: append(append(append([]common.Parameter{}, scoped...), pBody), append(deleteParams, listParams[:5]...)...), body: metav1.DeleteOptions{}, response: metav1.Status{}})
+		action: "deletecollection", gvk: gvk, params: slices.Concat(scoped, []common.Parameter{pBody}, deleteParams, listParams[:5]), body: metav1.DeleteOptions{}, response: metav1.Status{}})
 	c.add(&route{method: http.MethodDelete, path: item, op: opName("delete", ""), desc: "delete " + article(r.Kind),
-		action: "delete", gvk: gvk, params: append(append(append([]common.Parameter{}, named...), pBody), deleteParams...), body: metav1.DeleteOptions{}, response: metav1.Status{}})
+		action: "delete", gvk: gvk, params: slices.Concat(named, []common.Parameter{pBody}, deleteParams), body: metav1.DeleteOptions{}, response: metav1.Status{}})
 	addItem(c, item, "", named, gvk, r.Object, opName)
 	if r.Status {
 		addItem(c, item+"/status", "Status", named, gvk, r.Object, opName)
@@ -188,11 +189,11 @@ func addItem(c *container, path, suffix string, named []common.Parameter, gvk sc
 	} else {
 		what += " of the specified " + gvk.Kind
 	}
-	write := append(append([]common.Parameter{}, named...), pBody, pDryRun, pManager)
+	write := slices.Concat(named, []common.Parameter{pBody, pDryRun, pManager})
 	c.add(&route{method: http.MethodGet, path: path, op: opName("read", suffix), desc: "read " + what, action: "get", gvk: gvk, params: named, response: obj})
 	c.add(&route{method: http.MethodPut, path: path, op: opName("replace", suffix), desc: "replace " + what, action: "put", gvk: gvk, params: write, body: obj, response: obj})
 	c.add(&route{method: http.MethodPatch, path: path, op: opName("patch", suffix), desc: "partially update " + what, action: "patch", gvk: gvk,
-		params: append(write, pForce), body: metav1.Patch{}, response: obj, consumes: patchTypes})
+		params: slices.Concat(write, []common.Parameter{pForce}), body: metav1.Patch{}, response: obj, consumes: patchTypes})
 }
 
 // gvName is a group version as operation IDs spell it: CoreV1, AppsV1,
