@@ -252,12 +252,12 @@ func TestApplyConflictsAndOwnership(t *testing.T) {
 		t.Errorf("configmap's managers after 20 patches: %s", m)
 	}
 	// The status subresource is applied with its own manager.
-	svc, err := cs.CoreV1().Services("own").Apply(ctx, corev1ac.Service("s", "own").WithSpec(corev1ac.ServiceSpec().
+	_, err = cs.CoreV1().Services("own").Apply(ctx, corev1ac.Service("s", "own").WithSpec(corev1ac.ServiceSpec().
 		WithPorts(corev1ac.ServicePort().WithPort(80))), metav1.ApplyOptions{FieldManager: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err = cs.CoreV1().Services("own").ApplyStatus(ctx, corev1ac.Service("s", "own").WithStatus(corev1ac.ServiceStatus().
+	svc, err := cs.CoreV1().Services("own").ApplyStatus(ctx, corev1ac.Service("s", "own").WithStatus(corev1ac.ServiceStatus().
 		WithLoadBalancer(corev1ac.LoadBalancerStatus().WithIngress(corev1ac.LoadBalancerIngress().WithIP("127.0.0.9")))),
 		metav1.ApplyOptions{FieldManager: "lb"})
 	if err != nil {

@@ -76,7 +76,7 @@ func resetFields(info *Info, gv schema.GroupVersion, subresource string) map[fie
 	if !info.Status {
 		return nil
 	}
-	var f fieldpath.Filter = fieldpath.NewExcludeSetFilter(fieldpath.NewSet(fieldpath.MakePathOrDie("status")))
+	f := fieldpath.NewExcludeSetFilter(fieldpath.NewSet(fieldpath.MakePathOrDie("status")))
 	if subresource == "status" {
 		f = statusOnly{}
 	}

@@ -5,8 +5,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/shoalmesh/shoal/controlplane/store"
 )
 
 // BenchmarkTrackUpdate is the CPU the field manager adds to one write: a
@@ -19,7 +17,7 @@ func BenchmarkTrackUpdate(b *testing.B) {
 			{Name: "side", Command: []string{"/bin/true"}, Env: []corev1.EnvVar{{Name: "A", Value: "1"}}},
 		}}}
 	SetDefaults(p)
-	var live store.Object = trackCreate(Pods, p, "creator")
+	live := trackCreate(Pods, p, "creator")
 	phases := []corev1.PodPhase{corev1.PodRunning, corev1.PodPending}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
