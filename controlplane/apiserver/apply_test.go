@@ -2,8 +2,10 @@ package apiserver_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/controlplane/registry"
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 func podSpec(name string) *corev1ac.PodSpecApplyConfiguration {
@@ -229,14 +232,19 @@ func TestApplyConflictsAndOwnership(t *testing.T) {
 	if m := managers(cm.ManagedFields); m != "creator/Update" {
 		t.Errorf("created configmap's managers: %s", m)
 	}
-	d = getDeploymentOf(t, cs, "own", "web")
-	want := map[string]bool{"alice/Apply": true, "bob/Apply": true, "tester/Update": true, registry.ControllerManager + "/Update": true}
-	for _, e := range d.ManagedFields {
-		delete(want, e.Manager+"/"+string(e.Operation))
-	}
-	if len(want) > 0 {
-		t.Errorf("deployment's managers %s lack %v", managers(d.ManagedFields), want)
-	}
+	// (The deployment controller writes the revision annotation in its
+	// own time.)
+	testenv.Eventually(t, 10*time.Second, "the deployment's managers", func() error {
+		d := getDeploymentOf(t, cs, "own", "web")
+		want := map[string]bool{"alice/Apply": true, "bob/Apply": true, "tester/Update": true, registry.ControllerManager + "/Update": true}
+		for _, e := range d.ManagedFields {
+			delete(want, e.Manager+"/"+string(e.Operation))
+		}
+		if len(want) > 0 {
+			return fmt.Errorf("managers %s lack %v", managers(d.ManagedFields), want)
+		}
+		return nil
+	})
 	// Many writes of the same managers keep one entry each.
 	for i := range 20 {
 		if _, err := cs.CoreV1().ConfigMaps("own").Patch(ctx, "c", "application/merge-patch+json",
