@@ -83,6 +83,12 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 	if err != nil {
 		return fail(fmt.Errorf("certificates: %w", err))
 	}
+	// What the API server shows node agents when it proxies exec, attach,
+	// port-forward and logs to them.
+	agentClientCert, err := bundle.AgentClientCert(filepath.Join(cfg.DataDir, "pki"))
+	if err != nil {
+		return fail(fmt.Errorf("certificates: %w", err))
+	}
 	tokens, err := auth.LoadOrCreateTokens(filepath.Join(cfg.DataDir, "tokens.csv"))
 	if err != nil {
 		return fail(fmt.Errorf("tokens: %w", err))
@@ -142,7 +148,7 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 	}
 	api := apiserver.New(apiserver.Config{
 		Registry: reg, Tokens: tokens, RBAC: authz, TLS: bundle.ServerTLSConfig(), Log: log, Metrics: metrics, Caches: caches,
-		TokenIssuer: tokenIssuer, TokenAuthenticator: tokenAuthn,
+		TokenIssuer: tokenIssuer, TokenAuthenticator: tokenAuthn, PKI: bundle, AgentClientCert: &agentClientCert,
 	})
 	xdsAddr, xdsDone, err := startXDS(runCtx, cfg, client, leaderID(advertise), caches, metrics)
 	if err != nil {

@@ -61,6 +61,13 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri reques
 		}
 		s.servePodLog(w, r, ri)
 		return
+	case subExec, subAttach, subPortForward:
+		if ri.Info != registry.Pods {
+			writeError(w, apierrors.NewNotFound(ri.groupResource(), ri.Name+"/"+ri.Subresource))
+			return
+		}
+		s.serveConnect(w, r, ri)
+		return
 	case "token":
 		if ri.Info != registry.ServiceAccounts || ri.Name == "" {
 			writeError(w, apierrors.NewNotFound(ri.groupResource(), ri.Name+"/token"))
