@@ -66,7 +66,7 @@ func applyTo(fm *managedfields.FieldManager, a ApplyRequest, cur store.Object) (
 	cur.GetObjectKind().SetGroupVersionKind(a.Info.GroupVersionKind())
 	out, err := fm.Apply(cur, a.Patch.DeepCopy(), a.Manager, a.Force)
 	if err != nil {
-		return nil, applyError(err)
+		return nil, applyError(a, err)
 	}
 	obj, ok := out.(store.Object)
 	if !ok {

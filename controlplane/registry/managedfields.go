@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
@@ -99,23 +98,34 @@ func (statusOnly) Filter(s *fieldpath.Set) *fieldpath.Set {
 // trackUpdate records manager's change from live to next in next's
 // managedFields (operation Update), as kube-apiserver does for every write
 // that is not an apply. A failure keeps live's managedFields, as
-// UpdateNoErrors does.
-func trackUpdate(info *Info, subresource string, live, next store.Object, manager string) store.Object {
+// kube-apiserver's UpdateNoErrors does, and is logged without the values
+// (schemaErrors).
+func (r *Registry) trackUpdate(info *Info, subresource string, live, next store.Object, manager string) store.Object {
 	if subresource != "" && subresource != "status" {
 		return next
 	}
 	fm, err := fieldManager(info, info.GroupVersion, subresource)
-	if err != nil {
-		next.SetManagedFields(live.GetManagedFields())
-		return next
+	if err == nil {
+		live.GetObjectKind().SetGroupVersionKind(info.GroupVersionKind())
+		next.GetObjectKind().SetGroupVersionKind(info.GroupVersionKind())
+		var out runtime.Object
+		if out, err = fm.Update(live, next, managerOrDefault(manager)); err == nil {
+			if obj, ok := out.(store.Object); ok {
+				return obj
+			}
+			err = errNoConversion
+		}
 	}
-	live.GetObjectKind().SetGroupVersionKind(info.GroupVersionKind())
-	next.GetObjectKind().SetGroupVersionKind(info.GroupVersionKind())
-	out, ok := fm.UpdateNoErrors(live, next, managerOrDefault(manager)).(store.Object)
-	if !ok {
-		return next
-	}
-	return out
+	r.trackFailures.Do(func() {
+		msg, ok := schemaErrors(next)
+		if !ok {
+			msg = err.Error()
+		}
+		r.Log.Warn("managedFields not updated; the previous ones kept", "resource", info.Name,
+			"namespace", next.GetNamespace(), "name", next.GetName(), "manager", managerOrDefault(manager), "err", msg)
+	})
+	next.SetManagedFields(live.GetManagedFields())
+	return next
 }
 
 func managerOrDefault(m string) string {
@@ -191,22 +201,10 @@ type defaulter struct{}
 
 func (defaulter) Default(obj runtime.Object) { SetDefaults(obj) }
 
-// applyError turns the field manager's errors into API errors: its
-// conflicts are already Kubernetes' 409; anything else is in the applied
-// configuration (a field the schema does not have, a list item without
-// its key), so a 400 that names it.
-func applyError(err error) error {
-	var st apierrors.APIStatus
-	if errors.As(err, &st) {
-		return err
-	}
-	return apierrors.NewBadRequest(err.Error())
-}
-
 // trackCreate records manager as the creator of every field of obj.
-func trackCreate(info *Info, obj store.Object, manager string) store.Object {
+func (r *Registry) trackCreate(info *Info, obj store.Object, manager string) store.Object {
 	live := info.New()
 	live.SetName(obj.GetName())
 	live.SetNamespace(obj.GetNamespace())
-	return trackUpdate(info, "", live, obj, manager)
+	return r.trackUpdate(info, "", live, obj, manager)
 }

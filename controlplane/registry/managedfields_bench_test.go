@@ -17,12 +17,13 @@ func BenchmarkTrackUpdate(b *testing.B) {
 			{Name: "side", Command: []string{"/bin/true"}, Env: []corev1.EnvVar{{Name: "A", Value: "1"}}},
 		}}}
 	SetDefaults(p)
-	live := trackCreate(Pods, p, "creator")
+	r := &Registry{}
+	live := r.trackCreate(Pods, p, "creator")
 	phases := []corev1.PodPhase{corev1.PodRunning, corev1.PodPending}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		next := live.DeepCopyObject().(*corev1.Pod)
 		next.Status.Phase = phases[i%2]
-		live = trackUpdate(Pods, "status", live, next, "")
+		live = r.trackUpdate(Pods, "status", live, next, "")
 	}
 }

@@ -2,9 +2,11 @@ package registry_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -94,6 +96,53 @@ func TestApplyCreatesAndRemoves(t *testing.T) {
 	}
 	if cm := apply(map[string]any{"a": "1"}); len(cm.Data) != 1 || cm.Data["a"] != "1" {
 		t.Errorf("after b left the configuration: %v", cm.Data)
+	}
+}
+
+// An applied Secret whose values do not fit the schema is a 400 naming
+// the field and the kind of value it got, never the value: the field
+// manager's own message prints it.
+func TestApplyErrorsHideValues(t *testing.T) {
+	e := storetest.StartEtcd(t)
+	r := newRegistry(t, e, "10.96.0.0/16")
+	const secret = "hunter2-s3cret"
+	for _, tc := range []struct {
+		name string
+		body map[string]any
+		want string
+	}{
+		{"number in data", map[string]any{"data": map[string]any{"k": int64(20260112)}}, ".data.k: expected string, got a number"},
+		{"object in stringData", map[string]any{"stringData": map[string]any{"k": map[string]any{"x": secret}}}, ".stringData.k: expected string, got an object"},
+		{"list in stringData", map[string]any{"stringData": map[string]any{"k": []any{secret + "\nline 2"}}}, ".stringData.k: expected string, got a list"},
+		{"string for stringData", map[string]any{"stringData": secret}, ".stringData: expected map, got a string"},
+		{"list for data", map[string]any{"data": []any{secret}}, ".data: expected map, got a list"},
+		{"string for immutable", map[string]any{"stringData": map[string]any{"k": secret}, "immutable": secret}, ".immutable: expected boolean, got a string"},
+		{"two errors", map[string]any{"stringData": map[string]any{"a": []any{secret}, "b": map[string]any{"c": secret}}},
+			".stringData.a: expected string, got a list; .stringData.b: expected string, got an object"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := map[string]any{"apiVersion": "v1", "kind": "Secret", "metadata": map[string]any{"name": "s"}}
+			for k, v := range tc.body {
+				obj[k] = v
+			}
+			_, err := r.Apply(t.Context(), registry.ApplyRequest{Info: registry.Secrets, GroupVersion: registry.Secrets.GroupVersion,
+				Namespace: "default", Name: "s", Manager: "m", Patch: &unstructured.Unstructured{Object: obj}}, registry.WriteOptions{})
+			if !apierrors.IsBadRequest(err) {
+				t.Fatalf("apply: %v, want a 400", err)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tc.want) || !strings.Contains(msg, "the applied v1 Secret does not match its schema") {
+				t.Errorf("error %q lacks %q", msg, tc.want)
+			}
+			for _, leak := range []string{secret, "20260112", "valueUnstructured"} {
+				if strings.Contains(msg, leak) {
+					t.Errorf("error shows %q: %s", leak, msg)
+				}
+			}
+		})
+	}
+	if _, err := r.Store.Get(t.Context(), registry.Secrets.Resource, "default", "s"); !apierrors.IsNotFound(err) {
+		t.Errorf("a refused apply left a Secret: %v", err)
 	}
 }
 

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"time"
 
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -37,6 +39,9 @@ type Registry struct {
 	Log                     *slog.Logger
 
 	finalize chan string // namespaces to empty and remove
+	// trackFailures logs failures to update managedFields at most once a
+	// second, as kube-apiserver does.
+	trackFailures rate.Sometimes
 }
 
 // New returns a registry storing in st and allocating ClusterIPs from ips.
@@ -45,7 +50,8 @@ func New(st *store.Store, ips *IPAllocator, log *slog.Logger) *Registry {
 		log = slog.New(slog.DiscardHandler)
 	}
 	pods, _ := NewCIDRAllocator(st.Client(), DefaultPodCIDR, DefaultNodeMaskSize) // constant: cannot fail
-	return &Registry{Store: st, IPs: ips, PodCIDRs: pods, Log: log.With("component", "registry"), finalize: make(chan string, 64)}
+	return &Registry{Store: st, IPs: ips, PodCIDRs: pods, Log: log.With("component", "registry"), finalize: make(chan string, 64),
+		trackFailures: rate.Sometimes{Interval: time.Second}}
 }
 
 // WriteOptions change how a write is done.
@@ -97,7 +103,7 @@ func (r *Registry) Create(ctx context.Context, info *Info, obj store.Object, opt
 		return Result{}, err
 	}
 	if !opts.applied {
-		obj = trackCreate(info, obj, opts.FieldManager)
+		obj = r.trackCreate(info, obj, opts.FieldManager)
 	}
 	if errs := Validate(obj); len(errs) > 0 {
 		return Result{}, invalid(info, obj.GetName(), errs)
@@ -163,7 +169,7 @@ func (r *Registry) Update(ctx context.Context, info *Info, namespace, name, subr
 			return Result{}, err
 		}
 		if !opts.applied && !opts.deleting {
-			next = trackUpdate(info, subresource, cur, next, opts.FieldManager)
+			next = r.trackUpdate(info, subresource, cur, next, opts.FieldManager)
 		}
 		if subresource != "status" { // a status write has no say in the spec warned about
 			res.Warnings = Warnings(next)
