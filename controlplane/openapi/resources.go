@@ -24,6 +24,20 @@ type Resource struct {
 	// Object and List are an object and a list of the kind, for their Go
 	// types.
 	Object, List runtime.Object
+	// CreateOnly marks a resource whose objects are only created and
+	// answered, never stored (the access reviews): its one operation is
+	// create, and List is nil.
+	CreateOnly bool
+	// Creates are subresources that only take and answer an object of
+	// another kind, as serviceaccounts/token takes a TokenRequest.
+	Creates []Subresource
+}
+
+// Subresource is a subresource that is only created.
+type Subresource struct {
+	Name   string // "token"
+	GVK    schema.GroupVersionKind
+	Object runtime.Object
 }
 
 // GroupVersionKind of the resource's objects.
@@ -42,7 +56,13 @@ var metaTypes = []any{
 func roots(resources []Resource) []reflect.Type {
 	var out []reflect.Type
 	for _, r := range resources {
-		out = append(out, reflect.TypeOf(r.Object).Elem(), reflect.TypeOf(r.List).Elem())
+		out = append(out, reflect.TypeOf(r.Object).Elem())
+		if r.List != nil {
+			out = append(out, reflect.TypeOf(r.List).Elem())
+		}
+		for _, sub := range r.Creates {
+			out = append(out, reflect.TypeOf(sub.Object).Elem())
+		}
 	}
 	for _, m := range metaTypes {
 		out = append(out, reflect.TypeOf(m))
@@ -67,7 +87,12 @@ func newNamer(resources []Resource) namer {
 	gvs := map[schema.GroupVersion]bool{}
 	for _, r := range resources {
 		add(reflect.TypeOf(r.Object).Elem(), r.GroupVersionKind())
-		add(reflect.TypeOf(r.List).Elem(), r.GroupVersion.WithKind(r.Kind+"List"))
+		if r.List != nil {
+			add(reflect.TypeOf(r.List).Elem(), r.GroupVersion.WithKind(r.Kind+"List"))
+		}
+		for _, sub := range r.Creates {
+			add(reflect.TypeOf(sub.Object).Elem(), sub.GVK)
+		}
 		gvs[r.GroupVersion] = true
 	}
 	add(reflect.TypeFor[autoscalingv1.Scale](), autoscalingv1.SchemeGroupVersion.WithKind("Scale"))

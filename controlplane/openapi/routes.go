@@ -21,6 +21,7 @@ import (
 
 // container is the routes of one group version.
 type container struct {
+	gv     schema.GroupVersion
 	root   string
 	routes []common.Route
 }
@@ -28,7 +29,7 @@ type container struct {
 func (c *container) RootPath() string                   { return c.root }
 func (c *container) PathParameters() []common.Parameter { return nil }
 func (c *container) Routes() []common.Route             { return c.routes }
-func (c *container) add(r *route)                       { c.routes = append(c.routes, r) }
+func (c *container) add(r *route)                       { r.gv = c.gv; c.routes = append(c.routes, r) }
 func groupPath(gv schema.GroupVersion) string           { return strings.TrimSuffix(gvPrefix(gv), "/") }
 func gvPrefix(gv schema.GroupVersion) string {
 	if gv.Group == "" {
@@ -39,6 +40,7 @@ func gvPrefix(gv schema.GroupVersion) string {
 
 // route is one operation.
 type route struct {
+	gv                     schema.GroupVersion // of its path; gvk may be another's
 	method, path, op, desc string
 	action                 string
 	gvk                    schema.GroupVersionKind
@@ -47,11 +49,12 @@ type route struct {
 	consumes               []string
 }
 
-// tag is the operation's tag: core_v1, apps_v1, rbacAuthorization_v1.
+// tag is the operation's tag, its path's group version: core_v1,
+// apps_v1, rbacAuthorization_v1.
 func (r *route) tag() string {
-	name := gvName(r.gvk.GroupVersion())
-	name = strings.TrimSuffix(name, upperFirst(r.gvk.Version))
-	return strings.ToLower(name[:1]) + name[1:] + "_" + r.gvk.Version
+	name := gvName(r.gv)
+	name = strings.TrimSuffix(name, upperFirst(r.gv.Version))
+	return strings.ToLower(name[:1]) + name[1:] + "_" + r.gv.Version
 }
 
 func (r *route) Method() string                 { return r.method }
@@ -135,7 +138,7 @@ func routes(resources []Resource) map[schema.GroupVersion]*container {
 	for _, r := range resources {
 		c := out[r.GroupVersion]
 		if c == nil {
-			c = &container{root: groupPath(r.GroupVersion)}
+			c = &container{gv: r.GroupVersion, root: groupPath(r.GroupVersion)}
 			out[r.GroupVersion] = c
 		}
 		addResource(c, r)
@@ -158,16 +161,23 @@ func addResource(c *container, r Resource) {
 	if r.Namespaced {
 		coll = prefix + "namespaces/{namespace}/" + r.Name
 		scoped = append(scoped, pNamespace)
+	}
+	write := []common.Parameter{pBody, pDryRun, pManager}
+	create := &route{method: http.MethodPost, path: coll, op: opName("create", ""), desc: "create " + article(r.Kind),
+		action: "post", gvk: gvk, params: slices.Concat(scoped, write), body: r.Object, response: r.Object}
+	if r.CreateOnly {
+		c.add(create)
+		return
+	}
+	if r.Namespaced {
 		c.add(&route{method: http.MethodGet, path: prefix + r.Name, op: "list" + gvName(r.GroupVersion) + r.Kind + "ForAllNamespaces",
 			desc: "list or watch objects of kind " + r.Kind, action: "list", gvk: gvk, params: slices.Concat([]common.Parameter{pPretty}, listParams), response: r.List})
 	}
 	item := coll + "/{name}"
 	named := slices.Concat(scoped, []common.Parameter{pName})
-	write := []common.Parameter{pBody, pDryRun, pManager}
 	c.add(&route{method: http.MethodGet, path: coll, op: opName("list", ""), desc: "list or watch objects of kind " + r.Kind,
 		action: "list", gvk: gvk, params: slices.Concat(scoped, listParams), response: r.List})
-	c.add(&route{method: http.MethodPost, path: coll, op: opName("create", ""), desc: "create " + article(r.Kind),
-		action: "post", gvk: gvk, params: slices.Concat(scoped, write), body: r.Object, response: r.Object})
+	c.add(create)
 	c.add(&route{method: http.MethodDelete, path: coll, op: opName("deleteCollection", ""), desc: "delete collection of " + r.Kind,
 		action: "deletecollection", gvk: gvk, params: slices.Concat(scoped, []common.Parameter{pBody}, deleteParams, listParams[:5]), body: metav1.DeleteOptions{}, response: metav1.Status{}})
 	c.add(&route{method: http.MethodDelete, path: item, op: opName("delete", ""), desc: "delete " + article(r.Kind),
@@ -178,6 +188,11 @@ func addResource(c *container, r Resource) {
 	}
 	if r.Scale {
 		addItem(c, item+"/scale", "Scale", named, autoscalingv1.SchemeGroupVersion.WithKind("Scale"), autoscalingv1.Scale{}, opName)
+	}
+	for _, sub := range r.Creates {
+		c.add(&route{method: http.MethodPost, path: item + "/" + sub.Name, op: opName("create", upperFirst(sub.Name)),
+			desc: "create " + sub.Name + " of " + article(r.Kind), action: "post", gvk: sub.GVK,
+			params: slices.Concat(named, write), body: sub.Object, response: sub.Object})
 	}
 }
 

@@ -101,7 +101,7 @@ func (statusOnly) Filter(s *fieldpath.Set) *fieldpath.Set {
 // kube-apiserver's UpdateNoErrors does, and is logged without the values
 // (schemaErrors).
 func (r *Registry) trackUpdate(info *Info, subresource string, live, next store.Object, manager string) store.Object {
-	if subresource != "" && subresource != "status" {
+	if r.untracked || subresource != "" && subresource != "status" {
 		return next
 	}
 	fm, err := fieldManager(info, info.GroupVersion, subresource)

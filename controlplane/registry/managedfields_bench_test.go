@@ -21,9 +21,11 @@ func BenchmarkTrackUpdate(b *testing.B) {
 	live := r.trackCreate(Pods, p, "creator")
 	phases := []corev1.PodPhase{corev1.PodRunning, corev1.PodPending}
 	b.ReportAllocs()
+	cpu := ProcessCPU()
 	for i := 0; b.Loop(); i++ {
 		next := live.DeepCopyObject().(*corev1.Pod)
 		next.Status.Phase = phases[i%2]
 		live = r.trackUpdate(Pods, "status", live, next, "")
 	}
+	ReportCPU(b, cpu)
 }

@@ -2,8 +2,11 @@ package registry
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 
+	authnv1 "k8s.io/api/authentication/v1"
+	authzv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientscheme "k8s.io/client-go/kubernetes/scheme"
@@ -34,7 +37,29 @@ func OpenAPIResources() ([]openapi.Resource, error) {
 			return nil, err
 		}
 	}
-	return out, nil
+	for i := range out {
+		if out[i].Kind == ServiceAccounts.Kind {
+			out[i].Creates = []openapi.Subresource{{Name: "token",
+				GVK: authnv1.SchemeGroupVersion.WithKind("TokenRequest"), Object: &authnv1.TokenRequest{}}}
+		}
+	}
+	return append(out, createOnly...), nil
+}
+
+// createOnly are the resources the API server answers without storing
+// anything (controlplane/apiserver/review.go): `kubectl auth can-i` and
+// `kubectl auth whoami` create them.
+var createOnly = []openapi.Resource{
+	review(authzv1.SchemeGroupVersion, "LocalSubjectAccessReview", true, &authzv1.LocalSubjectAccessReview{}),
+	review(authzv1.SchemeGroupVersion, "SelfSubjectAccessReview", false, &authzv1.SelfSubjectAccessReview{}),
+	review(authzv1.SchemeGroupVersion, "SelfSubjectRulesReview", false, &authzv1.SelfSubjectRulesReview{}),
+	review(authzv1.SchemeGroupVersion, "SubjectAccessReview", false, &authzv1.SubjectAccessReview{}),
+	review(authnv1.SchemeGroupVersion, "SelfSubjectReview", false, &authnv1.SelfSubjectReview{}),
+}
+
+func review(gv schema.GroupVersion, kind string, namespaced bool, obj runtime.Object) openapi.Resource {
+	return openapi.Resource{GroupVersion: gv, Kind: kind, Name: strings.ToLower(kind) + "s", Namespaced: namespaced,
+		Object: obj, CreateOnly: true}
 }
 
 // Schemas are the OpenAPI documents of every served resource, built once

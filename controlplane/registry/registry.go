@@ -42,6 +42,9 @@ type Registry struct {
 	// trackFailures logs failures to update managedFields at most once a
 	// second, as kube-apiserver does.
 	trackFailures rate.Sometimes
+	// untracked leaves managedFields as the writer sent them: only
+	// BenchmarkWrites sets it, to measure what tracking costs.
+	untracked bool
 }
 
 // New returns a registry storing in st and allocating ClusterIPs from ips.
