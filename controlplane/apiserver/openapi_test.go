@@ -107,6 +107,52 @@ func TestOpenAPI(t *testing.T) {
 		t.Errorf("PodSpec.containers description: %q", containers.Description)
 	}
 
+	// Every kind discovery lists has its schema, and every operation its
+	// path: the access reviews and serviceaccounts/token (TokenRequest),
+	// answered without storage, too. The metrics groups are not described.
+	var v2gvk struct {
+		Definitions map[string]struct {
+			GVK []map[string]string `json:"x-kubernetes-group-version-kind"`
+		} `json:"definitions"`
+	}
+	if err := json.Unmarshal(r.body, &v2gvk); err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[schema.GroupVersionKind]bool{}
+	for _, d := range v2gvk.Definitions {
+		for _, g := range d.GVK {
+			kinds[schema.GroupVersionKind{Group: g["group"], Version: g["version"], Kind: g["kind"]}] = true
+		}
+	}
+	_, lists, err := a.cs.Discovery().ServerGroupsAndResources()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range lists {
+		gv, _ := schema.ParseGroupVersion(l.GroupVersion)
+		if strings.HasSuffix(gv.Group, "metrics.k8s.io") {
+			continue
+		}
+		for _, res := range l.APIResources {
+			if strings.Contains(res.Name, "/") && res.Name != "serviceaccounts/token" {
+				continue // other subresources: the object's kind, Scale, Binding, streams
+			}
+			want := gv.WithKind(res.Kind)
+			if res.Group != "" {
+				want = schema.GroupVersionKind{Group: res.Group, Version: res.Version, Kind: res.Kind}
+			}
+			if !kinds[want] {
+				t.Errorf("%s %s: no definition of %s in /openapi/v2", l.GroupVersion, res.Name, want)
+			}
+		}
+	}
+	for _, p := range []string{"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+		"/apis/authorization.k8s.io/v1/namespaces/{namespace}/localsubjectaccessreviews", "/apis/authentication.k8s.io/v1/selfsubjectreviews"} {
+		if _, ok := v2.Paths[p]; !ok {
+			t.Errorf("v2 lacks path %s", p)
+		}
+	}
+
 	// Documents are for authenticated users, as the rest of the API.
 	a.doAs("", "GET", "/openapi/v3", "").must(t, http.StatusUnauthorized)
 	a.doAs(a.viewer, "GET", "/openapi/v3", "").must(t, http.StatusOK)

@@ -73,6 +73,10 @@ func TestKubectlExplain(t *testing.T) {
 			k.ok(t, "explain", "cronjobs.spec.jobTemplate.spec.template.spec.containers.env")
 			k.ok(t, "explain", "endpointslices.endpoints.conditions")
 			k.ok(t, "explain", "clusterrolebindings.subjects")
+			out, _ = k.ok(t, "explain", "selfsubjectaccessreview.spec.resourceAttributes")
+			if !strings.Contains(out, "ResourceAttributes includes the authorization") {
+				t.Errorf("explain selfsubjectaccessreview.spec.resourceAttributes:\n%s", out)
+			}
 		})
 	}
 }
