@@ -240,6 +240,16 @@ func TestKubectlServerSideApply(t *testing.T) {
 		t.Errorf("configmap after server-side apply over client-side: %s", got)
 	}
 
+	// Client-side apply of a new object: created under kubectl's
+	// client-side manager, with its last-applied annotation.
+	k.ok(t, "apply", "-f", k.write(t, "csa.yaml", strings.Replace(cm, "name: mixed", "name: csa", 1)))
+	out, _ = k.ok(t, "get", "cm", "csa", "-n", "shop", "-o", "yaml", "--show-managed-fields")
+	for _, want := range []string{"manager: kubectl-client-side-apply\n    operation: Update", "kubectl.kubernetes.io/last-applied-configuration"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("configmap created by client-side apply lacks %q:\n%s", want, out)
+		}
+	}
+
 	// A status subresource apply.
 	k.ok(t, "apply", "--server-side", "--subresource=status", "--field-manager=prober", "-f",
 		k.write(t, "status.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nstatus: {loadBalancer: {ingress: [{ip: 127.0.0.9}]}}\n"))
