@@ -21,6 +21,9 @@ func svcJSON(name, extra string) string {
 	return fmt.Sprintf(`{"apiVersion":"v1","kind":"Service","metadata":{"name":%q},"spec":{"ports":[{"port":80}]%s}}`, name, extra)
 }
 
+// applyYAML is an applied configuration of the fixture Service.
+const applyYAML = "apiVersion: v1\nkind: Service\nmetadata:\n  name: fixture\nspec:\n  ports: [{port: 80}]\n"
+
 // TestBadInput sends requests a client can get wrong. Each is answered with
 // a 4xx Status naming the problem, nothing is stored, and the server goes on
 // serving.
@@ -131,8 +134,32 @@ func TestBadInput(t *testing.T) {
 			code: 400, reason: metav1.StatusReasonBadRequest, msg: []string{`"abc"`}},
 		{name: "unsupported patch type", method: "PATCH", path: svcs + "/fixture", contentType: "text/plain", body: `{"spec":{}}`,
 			code: 415, reason: metav1.StatusReasonUnsupportedMediaType, msg: []string{"text/plain"}},
-		{name: "server-side apply", method: "PATCH", path: svcs + "/fixture", contentType: "application/apply-patch+yaml",
-			body: "spec: {}\n", code: 415, reason: metav1.StatusReasonUnsupportedMediaType, msg: []string{"server-side apply"}},
+		// Server-side apply: Kubernetes' texts (ValidatePatchOptions is a
+		// 422, the apply patcher's decoding a 400).
+		{name: "apply without fieldManager", method: "PATCH", path: svcs + "/fixture", contentType: "application/apply-patch+yaml",
+			body: applyYAML, code: 422, reason: metav1.StatusReasonInvalid,
+			msg: []string{"fieldManager: Required value: is required for apply patch"}, field: "fieldManager"},
+		{name: "apply of malformed YAML", method: "PATCH", path: svcs + "/fixture?fieldManager=t", contentType: "application/apply-patch+yaml",
+			body: "apiVersion: v1\nkind: Service\nmetadata:\n  name: [fixture\n", code: 400, reason: metav1.StatusReasonBadRequest,
+			msg: []string{"error decoding YAML", "line 4"}},
+		{name: "apply of an unknown field", method: "PATCH", path: svcs + "/fixture?fieldManager=t", contentType: "application/apply-patch+yaml",
+			body: applyYAML + "  bogus: 1\n", code: 400, reason: metav1.StatusReasonBadRequest, msg: []string{".spec.bogus", "field not declared in schema"}},
+		{name: "apply of a duplicate field under Strict", method: "PATCH", path: svcs + "/fixture?fieldManager=t&fieldValidation=Strict",
+			contentType: "application/apply-patch+yaml", body: applyYAML + "  type: ClusterIP\n  type: ClusterIP\n",
+			code: 400, reason: metav1.StatusReasonBadRequest, msg: []string{"error strict decoding YAML", `"type"`}},
+		{name: "apply of another kind", method: "PATCH", path: svcs + "/fixture?fieldManager=t", contentType: "application/apply-patch+yaml",
+			body: strings.Replace(applyYAML, "kind: Service", "kind: Pod", 1), code: 400, reason: metav1.StatusReasonBadRequest,
+			msg: []string{"v1 Pod", "endpoint of v1 Service"}},
+		{name: "apply naming another object", method: "PATCH", path: svcs + "/fixture?fieldManager=t", contentType: "application/apply-patch+yaml",
+			body: strings.Replace(applyYAML, "name: fixture", "name: other", 1), code: 400, reason: metav1.StatusReasonBadRequest,
+			msg: []string{"(other) does not match the name on the URL (fixture)"}},
+		{name: "apply with managedFields", method: "PATCH", path: svcs + "/fixture?fieldManager=t", contentType: "application/apply-patch+yaml",
+			body: strings.Replace(applyYAML, "name: fixture", "name: fixture\n  managedFields: [{manager: x}]", 1),
+			code: 400, reason: metav1.StatusReasonBadRequest, msg: []string{"metadata.managedFields must be nil"}},
+		{name: "force on a merge patch", method: "PATCH", path: svcs + "/fixture?force=true", contentType: "application/merge-patch+json",
+			body: `{"spec":{}}`, code: 422, reason: metav1.StatusReasonInvalid, msg: []string{"force: Forbidden: may not be specified for non-apply patch"}},
+		{name: "unprintable field manager", method: "POST", path: svcs + "?fieldManager=a%07b", body: svcJSON("x", ""),
+			code: 422, reason: metav1.StatusReasonInvalid, msg: []string{"fieldManager: Invalid value", "invalid character"}},
 		{name: "malformed JSON patch", method: "PATCH", path: svcs + "/fixture", contentType: "application/json-patch+json",
 			body: `{"op":"add"}`, code: 400, reason: metav1.StatusReasonBadRequest, msg: []string{"JSON patch"}},
 		{name: "JSON patch test fails", method: "PATCH", path: svcs + "/fixture", contentType: "application/json-patch+json",

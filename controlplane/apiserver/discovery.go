@@ -163,11 +163,3 @@ func (s *Server) serveResources(w http.ResponseWriter, r *http.Request, group, v
 	}
 	writeJSON(w, http.StatusOK, list)
 }
-
-// serveOpenAPIV2 answers 200 with an empty document: kubectl apply needs the
-// endpoint to answer before it validates, and then leaves field validation
-// to the server (fieldValidation=Strict), which is where Shoal does it.
-func (s *Server) serveOpenAPIV2(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-}

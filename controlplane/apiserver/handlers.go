@@ -300,14 +300,17 @@ func (s *Server) table(r *http.Request, ri requestInfo, objs []store.Object) (*m
 }
 
 func writeOptions(r *http.Request) (registry.WriteOptions, error) {
+	var opts registry.WriteOptions
 	switch dr := r.URL.Query()["dryRun"]; {
 	case len(dr) == 0:
-		return registry.WriteOptions{}, nil
 	case len(dr) == 1 && dr[0] == "All":
-		return registry.WriteOptions{DryRun: true}, nil
+		opts.DryRun = true
 	default:
-		return registry.WriteOptions{}, apierrors.NewBadRequest(fmt.Sprintf("dryRun: Unsupported value: %q: supported values: \"All\"", dr))
+		return opts, apierrors.NewBadRequest(fmt.Sprintf("dryRun: Unsupported value: %q: supported values: \"All\"", dr))
 	}
+	var err error
+	opts.FieldManager, err = fieldManager(r)
+	return opts, err
 }
 
 // writeRequest is what every write request carries besides its object.

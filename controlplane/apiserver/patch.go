@@ -9,6 +9,7 @@ import (
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 
 	"github.com/shoalmesh/shoal/controlplane/store"
@@ -48,10 +49,8 @@ func applyPatch(patchType string, original, patch []byte, schema any) ([]byte, e
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid strategic merge patch: %v", err))
 		}
 		return out, nil
-	case applyPatchType:
-		return nil, unsupportedMedia("server-side apply (application/apply-patch+yaml) is not supported by Shoal; use client-side `kubectl apply`")
 	}
-	return nil, unsupportedMedia(fmt.Sprintf("the patch type %q is not supported; use %s, %s or %s", patchType, jsonPatchType, mergePatchType, strategicPatchType))
+	return nil, unsupportedMedia(fmt.Sprintf("the patch type %q is not supported; use %s, %s, %s or %s", patchType, jsonPatchType, mergePatchType, strategicPatchType, applyPatchType))
 }
 
 func unsupportedMedia(msg string) error {
@@ -65,12 +64,20 @@ func patchType(r *http.Request) string {
 }
 
 func (s *Server) patch(w http.ResponseWriter, r *http.Request, ri requestInfo) {
+	pt := patchType(r)
+	if pt == applyPatchType {
+		s.apply(w, r, ri)
+		return
+	}
+	if _, err := patchOptions(r, types.PatchType(pt)); err != nil {
+		writeError(w, err)
+		return
+	}
 	wr, err := s.readWrite(r)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	pt := patchType(r)
 	var warnings []string
 	res, err := s.reg.Update(r.Context(), ri.Info, ri.Namespace, ri.Name, ri.Subresource, func(cur store.Object) (store.Object, error) {
 		curRV := cur.GetResourceVersion()

@@ -247,8 +247,8 @@ func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request) {
 		// As the Kubernetes API server's --profiling (on by default), for
 		// users allowed non-resource paths (admins).
 		servePprof(w, r)
-	case r.URL.Path == "/openapi/v2":
-		s.serveOpenAPIV2(w, r)
+	case r.URL.Path == "/openapi/v2" || r.URL.Path == "/openapi/v3" || strings.HasPrefix(r.URL.Path, "/openapi/v3/"):
+		s.serveOpenAPI(w, r)
 	case len(parts) == 1 && parts[0] == "api":
 		s.serveAPI(w, r)
 	case len(parts) == 1 && parts[0] == "apis":

@@ -23,7 +23,6 @@ func NewForCaches(cs *store.Caches) *Authorizer {
 // cacheObjects reads the policy from watch caches. Its revision is the sum
 // of theirs: each only grows, so the sum moves whenever one does.
 type cacheObjects struct {
-	caches                                                 *store.Caches
 	roles, clusterRoles, roleBindings, clusterRoleBindings *store.Cache
 }
 

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"time"
 
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -37,6 +39,12 @@ type Registry struct {
 	Log                     *slog.Logger
 
 	finalize chan string // namespaces to empty and remove
+	// trackFailures logs failures to update managedFields at most once a
+	// second, as kube-apiserver does.
+	trackFailures rate.Sometimes
+	// untracked leaves managedFields as the writer sent them: only
+	// BenchmarkWrites sets it, to measure what tracking costs.
+	untracked bool
 }
 
 // New returns a registry storing in st and allocating ClusterIPs from ips.
@@ -45,7 +53,8 @@ func New(st *store.Store, ips *IPAllocator, log *slog.Logger) *Registry {
 		log = slog.New(slog.DiscardHandler)
 	}
 	pods, _ := NewCIDRAllocator(st.Client(), DefaultPodCIDR, DefaultNodeMaskSize) // constant: cannot fail
-	return &Registry{Store: st, IPs: ips, PodCIDRs: pods, Log: log.With("component", "registry"), finalize: make(chan string, 64)}
+	return &Registry{Store: st, IPs: ips, PodCIDRs: pods, Log: log.With("component", "registry"), finalize: make(chan string, 64),
+		trackFailures: rate.Sometimes{Interval: time.Second}}
 }
 
 // WriteOptions change how a write is done.
@@ -55,6 +64,13 @@ type WriteOptions struct {
 	// GracePeriodSeconds, on a delete of a pod bound to a node, overrides
 	// the pod's terminationGracePeriodSeconds; 0 deletes at once.
 	GracePeriodSeconds *int64
+	// FieldManager is who makes the write, recorded in managedFields;
+	// empty is ControllerManager.
+	FieldManager string
+
+	// applied marks a server-side apply, whose managedFields the field
+	// manager has already set.
+	applied bool
 
 	// deleting marks the registry's own update that starts a deletion: it
 	// may set deletionTimestamp, which clients may not.
@@ -88,6 +104,9 @@ func (r *Registry) Create(ctx context.Context, info *Info, obj store.Object, opt
 	SetDefaults(obj)
 	if err := r.admit(ctx, info, obj); err != nil {
 		return Result{}, err
+	}
+	if !opts.applied {
+		obj = r.trackCreate(info, obj, opts.FieldManager)
 	}
 	if errs := Validate(obj); len(errs) > 0 {
 		return Result{}, invalid(info, obj.GetName(), errs)
@@ -151,6 +170,9 @@ func (r *Registry) Update(ctx context.Context, info *Info, namespace, name, subr
 		}
 		if err := r.allocateOnUpdate(ctx, info, next, cur); err != nil {
 			return Result{}, err
+		}
+		if !opts.applied && !opts.deleting {
+			next = r.trackUpdate(info, subresource, cur, next, opts.FieldManager)
 		}
 		if subresource != "status" { // a status write has no say in the spec warned about
 			res.Warnings = Warnings(next)

@@ -108,7 +108,9 @@ func (n *NodeNetwork) openHost() error {
 		if n.host, err = netns.Open(n.cfg.NetNS); err != nil {
 			return fmt.Errorf("node: %w", err)
 		}
-		err = netns.Do(n.host, network.EnableForwarding)
+		if err := netns.Do(n.host, network.EnableForwarding); err != nil {
+			return err
+		}
 	} else {
 		err = network.EnableForwarding()
 	}

@@ -169,6 +169,7 @@ metadata: {name: bad, namespace: team}
 rules:
 - apiGroups: [""]
   resources: [pods]
+  verbs: []
 `)
 	if stderr := k.fails(t, "apply", "-f", bad); !strings.Contains(stderr, `The Role "bad" is invalid: rules[0].verbs: Required value: verbs must contain at least one value`) {
 		t.Errorf("invalid role: %s", stderr)

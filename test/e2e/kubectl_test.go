@@ -504,8 +504,9 @@ func TestKubectlRejectsBadInput(t *testing.T) {
 		manifest string
 		want     []string
 	}{
+		// kubectl finds it in the OpenAPI schema, before the server.
 		{"unknown field", svc("bad", "  foo: bar\n  ports:\n  - port: 80\n"),
-			[]string{"spec.foo", "unknown field"}},
+			[]string{`unknown field "foo" in io.k8s.api.core.v1.ServiceSpec`}},
 		{"invalid name", svc("Bad_Name", "  ports:\n  - port: 80\n"),
 			[]string{`metadata.name: Invalid value: "Bad_Name"`}},
 		{"port out of range", svc("bad", "  ports:\n  - port: 70000\n"),
