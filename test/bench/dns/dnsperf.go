@@ -26,6 +26,16 @@ type result struct {
 	answered    int
 	wrongRcodes int
 	example     string // the first wrong rcode
+	// cpu is the server's CPU time (user + system) over the run.
+	cpu time.Duration
+}
+
+// cpuPerQuery is the server's CPU time per answered query, in µs.
+func (r result) cpuPerQuery() float64 {
+	if n := r.sent - r.lost; n > 0 {
+		return float64(r.cpu.Microseconds()) / float64(n)
+	}
+	return 0
 }
 
 // dnsperf runs dnsperf on qs against addr for d, at most maxQPS if that is

@@ -11,24 +11,25 @@ import (
 	"github.com/shoalmesh/shoal/test/bench/benchenv"
 )
 
-// report prints the tables: per server the throughput, the latencies at the
-// common load and the memory, then the answer checks, then Shoal's ratios
-// to CoreDNS.
+// report prints the tables: per server the throughput, the CPU per query,
+// the latencies at the fixed load and the memory, then the answer checks,
+// then Shoal's ratios to CoreDNS.
 func report(w io.Writer, o options, pin cpus, qs *querySet, servers []*server) {
 	fmt.Fprintf(w, "\nDNS: %d services × %d endpoints (every 10th headless), query mix 40%% A / 20%% SRV / 20%% PTR / 20%% NXDOMAIN, no cache.\n", o.services, o.endpoints)
-	fmt.Fprintf(w, "%d interleaved rounds per server, median (min–max): QPS with dnsperf -q %d for %v each; latency with dnsperf -v at %d q/s for both, %v each; %d CPUs",
-		o.rounds, o.outstanding, o.duration, o.latencyQPS, o.duration, runtime.NumCPU())
+	fmt.Fprintf(w, "%d interleaved rounds per server, median (min–max): full speed with dnsperf -q %d for %v each; fixed load (CPU per answered query, latency with dnsperf -v) at %d q/s for both, %v each; %d CPUs",
+		o.rounds, o.outstanding, o.duration, o.fixedQPS, o.duration, runtime.NumCPU())
 	if pin.server != "" {
 		fmt.Fprintf(w, " (servers on CPU %s, dnsperf on CPU %s)", pin.server, pin.client)
 	}
-	fmt.Fprintf(w, "; 1-minute load average %s at the start, %s at the end (other work on the machine lowers every number)", o.load0, o.load1)
-	fmt.Fprint(w, "\n\n| server | QPS | p50 | p99 | lost | RSS | peak RSS | wrong answers |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(w, "; 1-minute load average %s at the start, %s at the end (other work on the machine lowers QPS; CPU per query moves much less)", o.load0, o.load1)
+	fmt.Fprintf(w, "\n\n| server | QPS | CPU µs/query at full speed | CPU µs/query at %d q/s | p50 | p99 | lost | RSS | peak RSS | Go heap (live) | wrong answers |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", o.fixedQPS)
 	for _, s := range servers {
 		lost, sent := s.lost()
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %d of %d | %.1f MiB | %.1f MiB | %d |\n", s.name,
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %d of %d | %s | %s | %s | %d |\n", s.name,
 			spreadOf(s.qps(), func(v float64) string { return fmt.Sprintf("%.0f", v) }),
+			spreadOf(s.cpu(), micros), spreadOf(s.fixedCPU(), micros),
 			spreadOf(s.p50(), seconds), spreadOf(s.p99(), seconds),
-			lost, sent, float64(s.rss)/(1<<20), float64(s.peak)/(1<<20), s.wrongAnswers())
+			lost, sent, mib(s.rss), mib(s.peak), mib(s.heap), s.wrongAnswers())
 	}
 
 	fmt.Fprintf(w, "\nAnswers checked: each of the %d distinct queries asked once (UDP, no EDNS, as dnsperf asks; over TCP again if truncated): right / asked (truncated over UDP).\n\n| query | expected |", len(qs.expect))
@@ -84,14 +85,27 @@ func report(w io.Writer, o options, pin cpus, qs *querySet, servers []*server) {
 
 	if len(servers) == 2 {
 		a, b := servers[0], servers[1]
-		ratios := make([]float64, min(len(a.results), len(b.results)))
-		for i := range ratios {
-			ratios[i] = a.results[i].qps / b.results[i].qps
+		fmt.Fprintf(w, "\nShoal / CoreDNS: RSS %.2f× (target ≤ 1), Go heap %.2f×", float64(a.rss)/float64(b.rss), float64(a.heap)/float64(b.heap))
+		if o.rounds > 0 {
+			// Per round, the two servers ran back to back.
+			cpu := pairs(a.latency, b.latency, func(x, y result) float64 { return y.cpuPerQuery() / x.cpuPerQuery() })
+			qps := pairs(a.results, b.results, func(x, y result) float64 { return x.qps / y.qps })
+			fmt.Fprintf(w, "; CoreDNS's CPU per query at %d q/s / Shoal's: %.2f× (per round %.2f–%.2f×; target ≥ 1.5×); QPS %.2f× (per round %.2f–%.2f×); p99 %.2f× (target ≤ 1)",
+				o.fixedQPS, b.fixedCPU().Median/a.fixedCPU().Median, cpu.Min, cpu.Max,
+				a.qps().Median/b.qps().Median, qps.Min, qps.Max, a.p99().Median/b.p99().Median)
 		}
-		r := benchenv.SpreadOf(ratios)
-		fmt.Fprintf(w, "\nShoal / CoreDNS: QPS %.2f× (per round %.2f–%.2f×; target ≥ 1.5×), p99 %.2f× (target ≤ 1), RSS %.2f×\n",
-			a.qps().Median/b.qps().Median, r.Min, r.Max, a.p99().Median/b.p99().Median, float64(a.rss)/float64(b.rss))
+		fmt.Fprintln(w)
 	}
+}
+
+// pairs is the spread of f over the rounds' results of two servers, round
+// by round.
+func pairs(a, b []result, f func(x, y result) float64) benchenv.Spread {
+	out := make([]float64, min(len(a), len(b)))
+	for i := range out {
+		out[i] = f(a[i], b[i])
+	}
+	return benchenv.SpreadOf(out)
 }
 
 // describe is the answer a query kind must get.
@@ -107,10 +121,17 @@ func describe(qs *querySet, kind string) string {
 	return "(none in the mix)"
 }
 
-// spreadOf formats a spread as "median (min–max)".
+// spreadOf formats a spread as "median (min–max)", "–" without rounds.
 func spreadOf(s benchenv.Spread, f func(float64) string) string {
+	if s == (benchenv.Spread{}) {
+		return "–"
+	}
 	return fmt.Sprintf("%s (%s–%s)", f(s.Median), f(s.Min), f(s.Max))
 }
+
+func micros(v float64) string { return fmt.Sprintf("%.1f", v) }
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 func seconds(v float64) string {
 	d := time.Duration(v * float64(time.Second))
