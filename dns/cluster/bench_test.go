@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	_ "github.com/coredns/coredns/plugin/errors" // BenchmarkServerPath's errors plugin
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
@@ -58,12 +62,10 @@ func benchFeeder(b *testing.B, n, eps int) (*feeder, []*discoveryv1.EndpointSlic
 	return f, slices
 }
 
-// BenchmarkServeDNS answers a mix of A, SRV, PTR and NXDOMAIN queries for
-// 1000 services of 10 endpoints from the index.
-func BenchmarkServeDNS(b *testing.B) {
-	f, _ := benchFeeder(b, 1000, 10)
-	c := New(f.b.cfg)
-	c.publish(f.b.build())
+// benchQueries are the bench's query mix over benchObjects(1000, _): A of
+// a ClusterIP and of a headless service, SRV of a named port, PTR of a
+// cluster IP, NXDOMAIN.
+func benchQueries() []*dns.Msg {
 	var msgs []*dns.Msg
 	for i := range 100 {
 		msgs = append(msgs,
@@ -74,13 +76,72 @@ func BenchmarkServeDNS(b *testing.B) {
 			test.Case{Qname: fmt.Sprintf("nosuch-%d.bench.svc.cluster.local.", i), Qtype: dns.TypeA}.Msg(),
 		)
 	}
-	w := &discardWriter{}
+	return msgs
+}
+
+func benchPlugin(b *testing.B) *Cluster {
+	f, _ := benchFeeder(b, 1000, 10)
+	c := New(f.b.cfg)
+	c.publish(f.b.build())
+	return c
+}
+
+// BenchmarkServeDNS answers a mix of A, SRV, PTR and NXDOMAIN queries for
+// 1000 services of 10 endpoints from the index, the answer packed as the
+// server packs it.
+func BenchmarkServeDNS(b *testing.B) {
+	c := benchPlugin(b)
+	msgs := benchQueries()
+	w := &packWriter{}
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		c.ServeDNS(ctx, w, msgs[i%len(msgs)])
 	}
+}
+
+// BenchmarkServerPath is a query's whole way through CoreDNS's server
+// without the socket: the request unpacked from its wire bytes (as miekg/dns
+// does), dnsserver.Server.ServeDNS (zone match, ScrubWriter), the errors
+// plugin, the cluster plugin, the reply packed (as miekg/dns's writer does).
+func BenchmarkServerPath(b *testing.B) {
+	c := benchPlugin(b)
+	ctl := caddy.NewTestController("dns", "errors")
+	setupErrors, err := caddy.DirectiveAction("dns", "errors")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := setupErrors(ctl); err != nil {
+		b.Fatal(err)
+	}
+	cfg := dnsserver.GetConfig(ctl)
+	cfg.Zone = "."
+	cfg.AddPlugin(func(next plugin.Handler) plugin.Handler { c.Next = next; return c })
+	srv, err := dnsserver.NewServer("dns://127.0.0.1:53", []*dnsserver.Config{cfg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wire [][]byte
+	for _, m := range benchQueries() {
+		p, err := m.Pack()
+		if err != nil {
+			b.Fatal(err)
+		}
+		wire = append(wire, p)
+	}
+	w := &packWriter{}
+	ctx := context.WithValue(context.Background(), dnsserver.Key{}, srv)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		r := new(dns.Msg)
+		if err := r.Unpack(wire[i%len(wire)]); err != nil {
+			b.Fatal(err)
+		}
+		srv.ServeDNS(ctx, w, r)
+	}
+	b.ReportMetric(float64(w.bytes)/float64(b.N), "reply-B/op")
 }
 
 // BenchmarkRebuild changes one slice of 1000 services × 10 endpoints and
@@ -109,9 +170,23 @@ func BenchmarkFullBuild(b *testing.B) {
 	}
 }
 
-type discardWriter struct{ test.ResponseWriter }
+// packWriter packs what is written to it as miekg/dns's UDP writer does
+// before its send, and counts the bytes.
+type packWriter struct {
+	test.ResponseWriter
+	bytes int
+}
 
-func (*discardWriter) WriteMsg(*dns.Msg) error { return nil }
+func (w *packWriter) WriteMsg(m *dns.Msg) error {
+	p, err := m.Pack()
+	w.bytes += len(p)
+	return err
+}
+
+func (w *packWriter) Write(p []byte) (int, error) {
+	w.bytes += len(p)
+	return len(p), nil
+}
 
 // BenchmarkChangeToAnswer measures, on an embedded etcd holding 1000
 // services of 10 endpoints, the time from an EndpointSlice write being sent
