@@ -3,7 +3,9 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 	_ "github.com/coredns/coredns/plugin/errors" // BenchmarkServerPath's errors plugin
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -62,19 +65,39 @@ func benchFeeder(b *testing.B, n, eps int) (*feeder, []*discoveryv1.EndpointSlic
 	return f, slices
 }
 
-// benchQueries are the bench's query mix over benchObjects(1000, _): A of
-// a ClusterIP and of a headless service, SRV of a named port, PTR of a
-// cluster IP, NXDOMAIN.
-func benchQueries() []*dns.Msg {
+// benchKinds are the kinds of the bench's query mix over benchObjects(1000,
+// _), by name: A of a ClusterIP and of a headless service, SRV of a named
+// port, PTR of a cluster IP, NXDOMAIN.
+var benchKinds = []struct {
+	kind string
+	q    func(i int) test.Case
+}{
+	{"A", func(i int) test.Case {
+		return test.Case{Qname: fmt.Sprintf("svc-%d.bench.svc.cluster.local.", i*10), Qtype: dns.TypeA}
+	}},
+	{"A-headless", func(i int) test.Case {
+		return test.Case{Qname: fmt.Sprintf("svc-%d.bench.svc.cluster.local.", i*10+9), Qtype: dns.TypeA}
+	}},
+	{"SRV", func(i int) test.Case {
+		return test.Case{Qname: fmt.Sprintf("_http._tcp.svc-%d.bench.svc.cluster.local.", i*10+1), Qtype: dns.TypeSRV}
+	}},
+	{"PTR", func(i int) test.Case {
+		return test.Case{Qname: fmt.Sprintf("%d.%d.96.10.in-addr.arpa.", 1+i, 1), Qtype: dns.TypePTR}
+	}},
+	{"NXDOMAIN", func(i int) test.Case {
+		return test.Case{Qname: fmt.Sprintf("nosuch-%d.bench.svc.cluster.local.", i), Qtype: dns.TypeA}
+	}},
+}
+
+// benchQueries are 100 queries of each kind (all kinds: "").
+func benchQueries(kind string) []*dns.Msg {
 	var msgs []*dns.Msg
 	for i := range 100 {
-		msgs = append(msgs,
-			test.Case{Qname: fmt.Sprintf("svc-%d.bench.svc.cluster.local.", i*10), Qtype: dns.TypeA}.Msg(),
-			test.Case{Qname: fmt.Sprintf("svc-%d.bench.svc.cluster.local.", i*10+9), Qtype: dns.TypeA}.Msg(),
-			test.Case{Qname: fmt.Sprintf("_http._tcp.svc-%d.bench.svc.cluster.local.", i*10+1), Qtype: dns.TypeSRV}.Msg(),
-			test.Case{Qname: fmt.Sprintf("%d.%d.96.10.in-addr.arpa.", 1+i, 1), Qtype: dns.TypePTR}.Msg(),
-			test.Case{Qname: fmt.Sprintf("nosuch-%d.bench.svc.cluster.local.", i), Qtype: dns.TypeA}.Msg(),
-		)
+		for _, k := range benchKinds {
+			if kind == "" || kind == k.kind {
+				msgs = append(msgs, k.q(i).Msg())
+			}
+		}
 	}
 	return msgs
 }
@@ -86,19 +109,50 @@ func benchPlugin(b *testing.B) *Cluster {
 	return c
 }
 
-// BenchmarkServeDNS answers a mix of A, SRV, PTR and NXDOMAIN queries for
-// 1000 services of 10 endpoints from the index, the answer packed as the
-// server packs it.
+// BenchmarkServeDNS answers the bench's query mix, and each kind of it,
+// from the index of 1000 services of 10 endpoints, with the writer CoreDNS's
+// server hands the plugin (the reply packed as the server packs it).
 func BenchmarkServeDNS(b *testing.B) {
 	c := benchPlugin(b)
-	msgs := benchQueries()
+	for _, kind := range append([]string{"mix"}, kindNames()...) {
+		b.Run(kind, func(b *testing.B) {
+			msgs := benchQueries(strings.TrimPrefix(kind, "mix"))
+			w := &packWriter{}
+			ws := make([]dns.ResponseWriter, len(msgs))
+			for i, m := range msgs {
+				ws[i] = request.NewScrubWriter(m, w)
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				c.ServeDNS(ctx, ws[i%len(ws)], msgs[i%len(msgs)])
+			}
+		})
+	}
+}
+
+// BenchmarkServeMsg is BenchmarkServeDNS's mix answered the general way, as
+// a *dns.Msg.
+func BenchmarkServeMsg(b *testing.B) {
+	c := benchPlugin(b)
+	msgs := benchQueries("")
 	w := &packWriter{}
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		c.ServeDNS(ctx, w, msgs[i%len(msgs)])
+		m := msgs[i%len(msgs)]
+		c.serveMsg(ctx, request.NewScrubWriter(m, w), m)
 	}
+}
+
+func kindNames() []string {
+	var out []string
+	for _, k := range benchKinds {
+		out = append(out, k.kind)
+	}
+	return out
 }
 
 // BenchmarkServerPath is a query's whole way through CoreDNS's server
@@ -123,7 +177,7 @@ func BenchmarkServerPath(b *testing.B) {
 		b.Fatal(err)
 	}
 	var wire [][]byte
-	for _, m := range benchQueries() {
+	for _, m := range benchQueries("") {
 		p, err := m.Pack()
 		if err != nil {
 			b.Fatal(err)
@@ -176,6 +230,12 @@ type packWriter struct {
 	test.ResponseWriter
 	bytes int
 }
+
+// RemoteAddr is a client's UDP address, made once (miekg/dns's writer
+// keeps the one it read).
+func (w *packWriter) RemoteAddr() net.Addr { return benchClient }
+
+var benchClient = &net.UDPAddr{IP: net.IPv4(10, 240, 0, 1), Port: 40212}
 
 func (w *packWriter) WriteMsg(m *dns.Msg) error {
 	p, err := m.Pack()

@@ -105,7 +105,7 @@ pods verified
 		"testns.svc.cluster.local.", "testns.pod.cluster.local.",
 		"svc1.testns.svc.cluster.local.", "noeps.testns.svc.cluster.local.", "hdls1.testns.svc.cluster.local.",
 		"pubnr.testns.svc.cluster.local.", "ext.testns.svc.cluster.local.", "extin.testns.svc.cluster.local.",
-		"kube-dns.kube-system.svc.cluster.local.",
+		"kube-dns.kube-system.svc.cluster.local.", "dup.testns.svc.cluster.local.", "many.testns.svc.cluster.local.",
 	}
 	slices.Sort(want)
 	if got := names(x); !slices.Equal(got, want) {
@@ -117,9 +117,22 @@ pods verified
 		"172.16.0.1": {"172-16-0-1.svc1.testns.svc.cluster.local."}, "172.16.0.2": {"172-16-0-2.svc1.testns.svc.cluster.local."},
 		"172.16.1.1": {"hdls1-0.hdls1.testns.svc.cluster.local."}, "172.16.1.2": {"172-16-1-2.hdls1.testns.svc.cluster.local."},
 		"fd00::1": {"hdls1-6.hdls1.testns.svc.cluster.local."}, "172.16.3.1": {"starting.pubnr.testns.svc.cluster.local."},
+		// Two endpoints with one address: both names, in slice order.
+		"172.16.4.2": {"172-16-4-2.dup.testns.svc.cluster.local.", "other.dup.testns.svc.cluster.local."},
+		"fd00::4":    {"same.dup.testns.svc.cluster.local."},
+		"172.16.5.7": {"172-16-5-7.many.testns.svc.cluster.local."},
 	}
-	if got := ptrs(x); !maps.EqualFunc(got, wantPTR, slices.Equal) {
-		t.Errorf("PTRs:\n got %v\nwant %v", got, wantPTR)
+	got := ptrs(x)
+	for ip, names := range wantPTR {
+		if !slices.Equal(got[ip], names) {
+			t.Errorf("PTR %s: %v, want %v", ip, got[ip], names)
+		}
+	}
+	if len(got) != 32 {
+		t.Errorf("%d addresses have PTRs, want 32: %v", len(got), got)
+	}
+	if dup := x.lookup("dup.testns.svc.cluster.local.").svc; dup.uniqueIP || dup.uniqueHost {
+		t.Errorf("dup: endpoints share an address and a name, but the entry says unique: %+v", dup)
 	}
 	svc1 := x.lookup("svc1.testns.svc.cluster.local.").svc
 	if svc1.kind != kindClusterIP || !slices.Equal(svc1.ips, []netip.Addr{netipMust("10.96.0.100")}) || len(svc1.slices) != 1 {
