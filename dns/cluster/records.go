@@ -31,19 +31,19 @@ type sink interface {
 }
 
 // vip reports whether the selection answers with the cluster IPs.
-func (s selection) vip() bool { return s.e.kind == kindClusterIP && s.host == "" }
+func (s *selection) vip() bool { return s.e.kind == kindClusterIP && s.host == "" }
 
-func (s selection) match(p port) bool {
+func (s *selection) match(p *port) bool {
 	return (s.pname == "" || s.pname == p.name) && (s.pproto == "" || s.pproto == p.proto)
 }
 
 // ports is how many of ps the selection matches, and how many of those
 // have a number.
-func (s selection) ports(ps []port) (matched, numbered int) {
-	for _, p := range ps {
-		if s.match(p) {
+func (s *selection) ports(ps []port) (matched, numbered int) {
+	for i := range ps {
+		if s.match(&ps[i]) {
 			matched++
-			if p.number >= 0 {
+			if ps[i].number >= 0 {
 				numbered++
 			}
 		}
@@ -53,7 +53,7 @@ func (s selection) ports(ps []port) (matched, numbered int) {
 
 // named reports whether the service has the selection's named port: among
 // its own ports when it answers with cluster IPs, else its endpoints'.
-func (s selection) named() bool {
+func (s *selection) named() bool {
 	if s.e.kind == kindClusterIP {
 		m, _ := s.ports(s.e.ports)
 		return m > 0
@@ -66,23 +66,8 @@ func (s selection) named() bool {
 	return false
 }
 
-// endpoints calls f for each slice with a port the selection matches, and
-// each of its endpoints the selection names.
-func (s selection) endpoints(numbered bool, f func(sl *slice, ep endpoint)) {
-	for _, sl := range s.e.slices {
-		if m, n := s.ports(sl.ports); m == 0 || numbered && n == 0 {
-			continue
-		}
-		for _, ep := range sl.eps {
-			if s.host == "" || ep.host == s.host {
-				f(sl, ep)
-			}
-		}
-	}
-}
-
 // count is the number of entries: the SRV weight's divisor.
-func (s selection) count() int {
+func (s *selection) count() int {
 	if s.vip() {
 		m, _ := s.ports(s.e.ports)
 		return m * len(s.e.ips)
@@ -90,8 +75,8 @@ func (s selection) count() int {
 	n := 0
 	for _, sl := range s.e.slices {
 		m, _ := s.ports(sl.ports)
-		for _, ep := range sl.eps {
-			if s.host == "" || ep.host == s.host {
+		for i := range sl.eps {
+			if s.host == "" || sl.eps[i].host == s.host {
 				n += m
 			}
 		}
@@ -101,10 +86,19 @@ func (s selection) count() int {
 
 // simple reports whether the selection's answers need no de-duplication
 // beyond a port list's own: every endpoint has its own address and name.
-func (s selection) simple() bool { return s.vip() || s.e.uniqueIP && s.e.uniqueHost }
+func (s *selection) simple() bool { return s.vip() || s.e.uniqueIP && s.e.uniqueHost }
+
+// dedup returns what de-duplicates the selection's records, nil when every
+// endpoint has its own address and name.
+func (s *selection) dedup() *seen {
+	if s.simple() {
+		return nil
+	}
+	return &seen{}
+}
 
 // addrs gives the distinct addresses of one family (A: v6 false).
-func (s selection) addrs(v6 bool, k sink) {
+func (s *selection) addrs(v6 bool, k sink) {
 	if s.vip() {
 		if m, _ := s.ports(s.e.ports); m > 0 {
 			for _, ip := range s.e.ips {
@@ -115,80 +109,74 @@ func (s selection) addrs(v6 bool, k sink) {
 		}
 		return
 	}
-	var seen map[netip.Addr]bool
-	s.endpoints(false, func(_ *slice, ep endpoint) {
-		if ep.ip.Is6() != v6 {
-			return
+	d := s.dedup()
+	for _, sl := range s.e.slices {
+		if m, _ := s.ports(sl.ports); m == 0 {
+			continue
 		}
-		if !s.e.uniqueIP {
-			if seen[ep.ip] {
-				return
+		for i := range sl.eps {
+			ep := &sl.eps[i]
+			if (s.host == "" || ep.host == s.host) && ep.ip.Is6() == v6 && d.firstIP(ep.ip) {
+				k.addr(ep.ip)
 			}
-			if seen == nil {
-				seen = map[netip.Addr]bool{}
-			}
-			seen[ep.ip] = true
 		}
-		k.addr(ep.ip)
-	})
+	}
 }
 
 // srvs gives the SRV records, then their targets' addresses (A, then
 // AAAA).
-func (s selection) srvs(k sink) {
+func (s *selection) srvs(k sink) {
 	weight := srvWeight(s.count())
 	if s.vip() {
-		if len(s.e.ips) == 0 {
-			return
-		}
-		for i, p := range s.e.ports {
-			if s.match(p) && p.number >= 0 && !s.numberedBefore(s.e.ports[:i], p.number) {
-				k.srv(weight, uint16(p.number), "") // #nosec G115 -- ports are validated 1-65535
-			}
-		}
-		if _, n := s.ports(s.e.ports); n > 0 {
-			for _, v6 := range [2]bool{false, true} {
-				for _, ip := range s.e.ips {
-					if ip.Is6() == v6 {
-						k.extra("", ip)
-					}
-				}
-			}
-		}
+		s.vipSRVs(weight, k)
 		return
 	}
-	type hostPort struct {
-		host string
-		port int32
-	}
-	var seen map[hostPort]bool
-	s.endpoints(true, func(sl *slice, ep endpoint) {
-		for i, p := range sl.ports {
-			if !s.match(p) || p.number < 0 || s.numberedBefore(sl.ports[:i], p.number) {
+	d := s.dedup()
+	for _, sl := range s.e.slices {
+		for i := range sl.eps {
+			ep := &sl.eps[i]
+			if s.host != "" && ep.host != s.host {
 				continue
 			}
-			if !s.e.uniqueHost {
-				hp := hostPort{ep.host, p.number}
-				if seen[hp] {
-					continue
+			for j := range sl.ports {
+				p := &sl.ports[j]
+				if s.match(p) && p.number >= 0 && !s.numberedBefore(sl.ports[:j], p.number) && d.firstSRV(ep.host, p.number) {
+					k.srv(weight, uint16(p.number), ep.host) // #nosec G115 -- ports are validated 1-65535
 				}
-				if seen == nil {
-					seen = map[hostPort]bool{}
-				}
-				seen[hp] = true
 			}
-			k.srv(weight, uint16(p.number), ep.host) // #nosec G115 -- ports are validated 1-65535
 		}
-	})
-	s.extras(false, k)
-	s.extras(true, k)
+	}
+	s.extras(false, d, k)
+	s.extras(true, d, k)
+}
+
+// vipSRVs gives the SRV records of the service's ports, and its cluster IPs.
+func (s *selection) vipSRVs(weight uint16, k sink) {
+	if len(s.e.ips) == 0 {
+		return
+	}
+	for i := range s.e.ports {
+		p := &s.e.ports[i]
+		if s.match(p) && p.number >= 0 && !s.numberedBefore(s.e.ports[:i], p.number) {
+			k.srv(weight, uint16(p.number), "") // #nosec G115 -- ports are validated 1-65535
+		}
+	}
+	if _, n := s.ports(s.e.ports); n > 0 {
+		for _, v6 := range [2]bool{false, true} {
+			for _, ip := range s.e.ips {
+				if ip.Is6() == v6 {
+					k.extra("", ip)
+				}
+			}
+		}
+	}
 }
 
 // numberedBefore reports whether a port the selection matches among ps has
 // number n.
-func (s selection) numberedBefore(ps []port, n int32) bool {
-	for _, p := range ps {
-		if p.number == n && s.match(p) {
+func (s *selection) numberedBefore(ps []port, n int32) bool {
+	for i := range ps {
+		if ps[i].number == n && s.match(&ps[i]) {
 			return true
 		}
 	}
@@ -197,28 +185,58 @@ func (s selection) numberedBefore(ps []port, n int32) bool {
 
 // extras gives the distinct (host, address) pairs of one family of the
 // endpoints with a numbered port.
-func (s selection) extras(v6 bool, k sink) {
-	type hostIP struct {
-		host string
-		ip   netip.Addr
+func (s *selection) extras(v6 bool, d *seen, k sink) {
+	for _, sl := range s.e.slices {
+		if _, n := s.ports(sl.ports); n == 0 {
+			continue
+		}
+		for i := range sl.eps {
+			ep := &sl.eps[i]
+			if (s.host == "" || ep.host == s.host) && ep.ip.Is6() == v6 && d.firstExtra(ep.host, ep.ip) {
+				k.extra(ep.host, ep.ip)
+			}
+		}
 	}
-	var seen map[hostIP]bool
-	s.endpoints(true, func(_ *slice, ep endpoint) {
-		if ep.ip.Is6() != v6 {
-			return
-		}
-		if !s.e.uniqueIP {
-			hi := hostIP{ep.host, ep.ip}
-			if seen[hi] {
-				return
-			}
-			if seen == nil {
-				seen = map[hostIP]bool{}
-			}
-			seen[hi] = true
-		}
-		k.extra(ep.host, ep.ip)
-	})
+}
+
+// seen is what an answer has so far, for services whose endpoints share
+// addresses or names; a nil *seen lets everything through.
+type seen struct {
+	ips    map[netip.Addr]bool
+	srvs   map[hostPort]bool
+	extras map[hostIP]bool
+}
+
+type hostPort struct {
+	host string
+	port int32
+}
+
+type hostIP struct {
+	host string
+	ip   netip.Addr
+}
+
+func (d *seen) firstIP(ip netip.Addr) bool { return d == nil || first(&d.ips, ip) }
+
+func (d *seen) firstSRV(host string, port int32) bool {
+	return d == nil || first(&d.srvs, hostPort{host, port})
+}
+
+func (d *seen) firstExtra(host string, ip netip.Addr) bool {
+	return d == nil || first(&d.extras, hostIP{host, ip})
+}
+
+// first adds k to *m (made if nil) and reports whether it was not there.
+func first[K comparable](m *map[K]bool, k K) bool {
+	if (*m)[k] {
+		return false
+	}
+	if *m == nil {
+		*m = map[K]bool{}
+	}
+	(*m)[k] = true
+	return true
 }
 
 // srvWeight is the weight CoreDNS gives each of n SRV records of equal

@@ -35,7 +35,9 @@ type wire struct {
 	qend       int  // where the question's name ends
 	base       int  // where the service's name starts in the question
 	ttl        uint32
-	bad        bool // the reply cannot be sent from here
+	compress   bool // answer owners point to the question
+	over       bool // longer than limit: packing stopped
+	bad        bool // the reply cannot be packed here
 }
 
 // writeWire answers r on w from the index if it can, and reports whether it
@@ -85,20 +87,19 @@ func (c *Cluster) pack(p *wire, r *dns.Msg, tcp bool) bool {
 		limit = dns.MaxMsgSize
 	}
 	*p = wire{b: append(p.b[:0], make([]byte, 12)...), limit: min(limit, wireMax), ttl: c.cfg.TTL}
-	if !c.packAnswer(p, idx, z, q) || p.bad || p.nx && c.cfg.Fall.Through(q.Name) {
+	if !c.packReply(p, idx, z, q, opt) {
 		return false
 	}
-	if p.an == 0 {
-		p.soa(z, c.cfg.TTL, idx.serial)
+	if p.over && limit == dns.MinMsgSize && p.an > 0 && (q.Qtype == dns.TypeA || q.Qtype == dns.TypeAAAA) {
+		// Too long for 512 bytes: request.Scrub compresses such a reply, and
+		// sends it so if it then fits. A's and AAAA's only name is the
+		// question's.
+		*p = wire{b: p.b[:12], limit: p.limit, ttl: p.ttl, compress: true}
+		if !c.packReply(p, idx, z, q, opt) {
+			return false
+		}
 	}
-	if opt != nil {
-		// request.SizeAndDo's OPT: the client's, version 0, only DO kept.
-		p.b = append(p.b, 0, 0, byte(dns.TypeOPT), byte(opt.Hdr.Class>>8), byte(opt.Hdr.Class))
-		p.b = binary.BigEndian.AppendUint32(p.b, opt.Hdr.Ttl&0xff00)
-		p.b = append(p.b, 0, 0)
-		p.ar++
-	}
-	if p.bad || len(p.b) > p.limit {
+	if p.over || p.nx && c.cfg.Fall.Through(q.Name) {
 		return false
 	}
 	flags := uint16(1<<15 | 1<<10) // QR, AA
@@ -127,8 +128,27 @@ func (c *Cluster) pack(p *wire, r *dns.Msg, tcp bool) bool {
 	return true
 }
 
-// packAnswer packs the question and the answer (none for NXDOMAIN and
-// NODATA) after the header's room. False: the general way must answer.
+// packReply packs the question, the answer (none for NXDOMAIN and NODATA:
+// the zone's SOA then) and the client's OPT after the header's room. False:
+// the general way must answer.
+func (c *Cluster) packReply(p *wire, idx *index, z zoneInfo, q dns.Question, opt *dns.OPT) bool {
+	if !c.packAnswer(p, idx, z, q) || p.bad {
+		return false
+	}
+	if p.an == 0 {
+		p.soa(z, c.cfg.TTL, idx.serial)
+	}
+	if opt != nil {
+		// request.SizeAndDo's OPT: the client's, version 0, only DO kept.
+		p.b = append(p.b, 0, 0, byte(dns.TypeOPT), byte(opt.Hdr.Class>>8), byte(opt.Hdr.Class))
+		p.b = binary.BigEndian.AppendUint32(p.b, opt.Hdr.Ttl&0xff00)
+		p.b = append(p.b, 0, 0)
+		p.ar++
+	}
+	p.over = p.over || len(p.b) > p.limit
+	return !p.bad
+}
+
 func (c *Cluster) packAnswer(p *wire, idx *index, z zoneInfo, q dns.Question) bool {
 	p.name(q.Name)
 	p.qend = len(p.b)
@@ -205,7 +225,11 @@ func (p *wire) labels(s string) {
 // rr packs an RR header owned by the question's name and returns where
 // its RDLENGTH goes.
 func (p *wire) rr(rrtype uint16) int {
-	p.b = append(p.b, p.b[12:p.qend]...)
+	if p.compress {
+		p.b = append(p.b, 0xc0, 12)
+	} else {
+		p.b = append(p.b, p.b[12:p.qend]...)
+	}
 	return p.header(rrtype, p.ttl)
 }
 
@@ -220,9 +244,7 @@ func (p *wire) header(rrtype uint16, ttl uint32) int {
 // rdlength fills in the RDLENGTH at at.
 func (p *wire) rdlength(at int) {
 	binary.BigEndian.PutUint16(p.b[at:], uint16(len(p.b)-at-2)) // #nosec G115 -- bounded by the limit
-	if len(p.b) > p.limit {
-		p.bad = true
-	}
+	p.over = len(p.b) > p.limit
 }
 
 // target packs <host>.<service's name> (the service's name for host "").
@@ -249,7 +271,7 @@ func addrType(ip netip.Addr) uint16 {
 }
 
 func (p *wire) addr(ip netip.Addr) {
-	if p.bad {
+	if p.over || p.bad {
 		return
 	}
 	at := p.rr(addrType(ip))
@@ -259,7 +281,7 @@ func (p *wire) addr(ip netip.Addr) {
 }
 
 func (p *wire) srv(weight, port uint16, host string) {
-	if p.bad {
+	if p.over || p.bad {
 		return
 	}
 	at := p.rr(dns.TypeSRV)
@@ -270,7 +292,7 @@ func (p *wire) srv(weight, port uint16, host string) {
 }
 
 func (p *wire) extra(host string, ip netip.Addr) {
-	if p.bad {
+	if p.over || p.bad {
 		return
 	}
 	p.target(host)
@@ -282,7 +304,7 @@ func (p *wire) extra(host string, ip netip.Addr) {
 
 // ptr packs a PTR record to <host>.<svc>.<ns>.svc.<zone>.
 func (p *wire) ptr(o *owner, host, zone string) {
-	if p.bad {
+	if p.over || p.bad {
 		return
 	}
 	at := p.rr(dns.TypePTR)
