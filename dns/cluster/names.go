@@ -25,16 +25,16 @@ func (m *shardMap[K, V]) get(k K) (V, bool) {
 
 func (m *shardMap[K, V]) len() int {
 	n := 0
-	for _, s := range m.shards {
-		n += len(s)
+	for i := range m.shards { // by index: ranging over the array would copy it
+		n += len(m.shards[i])
 	}
 	return n
 }
 
 // all calls f for every entry, in no order.
 func (m *shardMap[K, V]) all(f func(K, V)) {
-	for _, s := range m.shards {
-		for k, v := range s {
+	for i := range m.shards {
+		for k, v := range m.shards[i] {
 			f(k, v)
 		}
 	}
