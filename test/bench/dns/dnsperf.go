@@ -20,7 +20,7 @@ type result struct {
 	qps        float64
 	sent, lost int
 	rcodes     map[string]int // from dnsperf's statistics
-	// With -v (the latency runs): every answer's latency, and how many
+	// With -v (the fixed-load runs): every answer's latency, and how many
 	// answers had an rcode other than their query's expected one.
 	p50, p99    time.Duration
 	answered    int

@@ -11,12 +11,17 @@
 // First every distinct query of the mix (A, SRV, PTR, NXDOMAIN) is asked of
 // each server once and its rcode and answer count checked. Then dnsperf
 // sends the mix to each for a fixed time, in interleaved rounds (the order
-// alternating), as fast as each answers; then in as many rounds at one
-// offered load for both (-qps), reporting every answer's rcode (checked)
+// alternating), as fast as each answers; then in as many rounds at each of
+// the offered loads given (-qps, the same for both), reporting every
+// answer's rcode (checked)
 // and latency. Around every run the server's CPU time (utime + stime from
-// /proc) is read: CPU per answered query at the fixed load is the measure
-// that neither dnsperf nor the kernel's loopback caps. With taskset the
-// servers run on CPU 0 and dnsperf (and this program) on CPU 1. It prints
+// /proc) is read: CPU per answered query is the measure that neither
+// dnsperf nor the kernel's loopback caps. At full speed it is the work a
+// busy server does per query; at a fixed load below what the servers carry
+// it also holds what each packet's wake-up costs (the scheduler, the
+// kernel), which both servers pay alike and which weighs less as the load
+// grows. With taskset the servers run on CPU 0 and dnsperf (and this
+// program) on CPU 1. It prints
 // the median and the range over the rounds of QPS, CPU per query, p50 and
 // p99, the queries lost, the servers' resident memory and Go heap, the
 // answer checks and the ratios, as Markdown tables, and exits non-zero if
@@ -39,6 +44,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,7 +57,7 @@ type options struct {
 	duration, warmup    time.Duration
 	outstanding         int
 	rounds              int
-	fixedQPS            int
+	fixedQPS            []int
 	profiles            string
 	hold                bool
 	load0, load1        string // 1-minute load average at the start and the end
@@ -64,11 +70,18 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "dnsperf run time per server and round")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured dnsperf run before each throughput run")
 	flag.IntVar(&o.outstanding, "outstanding", 100, "dnsperf -q: queries in flight")
-	flag.IntVar(&o.rounds, "rounds", 5, "measured runs per server, interleaved, for throughput and again for latency")
+	flag.IntVar(&o.rounds, "rounds", 5, "measured runs per server, interleaved, for throughput and again at each fixed load")
 	flag.StringVar(&o.profiles, "cpuprofile", "", "directory to write each server's CPU profile (<mode>.prof) to")
-	flag.IntVar(&o.fixedQPS, "qps", 10000, "offered load of the fixed-load rounds (CPU per query, latency): one both servers carry")
+	qps := flag.String("qps", "10000,30000", "offered loads of the fixed-load rounds, comma-separated, each one both servers carry (CPU per query; latency at the first)")
 	flag.BoolVar(&o.hold, "hold", false, "after the runs, print the servers' addresses and keep them up until interrupted (to profile by hand)")
 	flag.Parse()
+	for _, f := range strings.Split(*qps, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			log.Fatalf("-qps %q: want positive numbers of queries per second, comma-separated", *qps)
+		}
+		o.fixedQPS = append(o.fixedQPS, n)
+	}
 	if err := run(o); err != nil {
 		log.Fatal(err)
 	}
@@ -166,17 +179,22 @@ func run(o options) error {
 			s.results = append(s.results, r)
 		}
 	}
-	// Fixed load: the same offered load for both, with dnsperf reporting
+	// Fixed loads: the same offered load for both, with dnsperf reporting
 	// every answer (which would make dnsperf the bottleneck at full speed);
 	// CPU per answered query and latency.
+	for _, s := range servers {
+		s.fixed = make([][]result, len(o.fixedQPS))
+	}
 	for round := range o.rounds {
-		for _, s := range inTurn(servers, round) {
-			r, err := s.measure(pin.client, qs, o.duration, o.outstanding, o.fixedQPS, true)
-			if err != nil {
-				return fmt.Errorf("%s: %w", s.name, err)
+		for i, qps := range o.fixedQPS {
+			for _, s := range inTurn(servers, round) {
+				r, err := s.measure(pin.client, qs, o.duration, o.outstanding, qps, true)
+				if err != nil {
+					return fmt.Errorf("%s: %w", s.name, err)
+				}
+				fmt.Fprintf(os.Stderr, "round %d %s at %d q/s: %.1f µs CPU/query, p50 %v, p99 %v, lost %d, %d wrong rcodes\n", round+1, s.name, qps, r.cpuPerQuery(), r.p50, r.p99, r.lost, r.wrongRcodes)
+				s.fixed[i] = append(s.fixed[i], r)
 			}
-			fmt.Fprintf(os.Stderr, "round %d %s at %d q/s: %.1f µs CPU/query, p50 %v, p99 %v, lost %d, %d wrong rcodes\n", round+1, s.name, o.fixedQPS, r.cpuPerQuery(), r.p50, r.p99, r.lost, r.wrongRcodes)
-			s.latency = append(s.latency, r)
 		}
 	}
 	for _, s := range servers {

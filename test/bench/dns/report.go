@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -16,18 +18,29 @@ import (
 // then Shoal's ratios to CoreDNS.
 func report(w io.Writer, o options, pin cpus, qs *querySet, servers []*server) {
 	fmt.Fprintf(w, "\nDNS: %d services × %d endpoints (every 10th headless), query mix 40%% A / 20%% SRV / 20%% PTR / 20%% NXDOMAIN, no cache.\n", o.services, o.endpoints)
-	fmt.Fprintf(w, "%d interleaved rounds per server, median (min–max): full speed with dnsperf -q %d for %v each; fixed load (CPU per answered query, latency with dnsperf -v) at %d q/s for both, %v each; %d CPUs",
-		o.rounds, o.outstanding, o.duration, o.fixedQPS, o.duration, runtime.NumCPU())
+	loads := make([]string, len(o.fixedQPS))
+	for i, q := range o.fixedQPS {
+		loads[i] = fmt.Sprint(q)
+	}
+	fmt.Fprintf(w, "%d interleaved rounds per server, median (min–max): full speed with dnsperf -q %d for %v each; fixed loads (CPU per answered query; latency with dnsperf -v at the first) of %s q/s for both, %v each; %d CPUs",
+		o.rounds, o.outstanding, o.duration, strings.Join(loads, " and "), o.duration, runtime.NumCPU())
 	if pin.server != "" {
 		fmt.Fprintf(w, " (servers on CPU %s, dnsperf on CPU %s)", pin.server, pin.client)
 	}
 	fmt.Fprintf(w, "; 1-minute load average %s at the start, %s at the end (other work on the machine lowers QPS; CPU per query moves much less)", o.load0, o.load1)
-	fmt.Fprintf(w, "\n\n| server | QPS | CPU µs/query at full speed | CPU µs/query at %d q/s | p50 | p99 | lost | RSS | peak RSS | Go heap (live) | wrong answers |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", o.fixedQPS)
+	fmt.Fprint(w, "\n\n| server | QPS | CPU µs/query at full speed |")
+	for _, q := range o.fixedQPS {
+		fmt.Fprintf(w, " CPU µs/query at %d q/s |", q)
+	}
+	fmt.Fprintf(w, " p50 at %s q/s | p99 | lost | RSS | peak RSS | Go heap (live) | wrong answers |\n|---|---:|---:|%s---:|---:|---:|---:|---:|---:|---:|\n",
+		loads[0], strings.Repeat("---:|", len(loads)))
 	for _, s := range servers {
 		lost, sent := s.lost()
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %d of %d | %s | %s | %s | %d |\n", s.name,
-			spreadOf(s.qps(), func(v float64) string { return fmt.Sprintf("%.0f", v) }),
-			spreadOf(s.cpu(), micros), spreadOf(s.fixedCPU(), micros),
+		fmt.Fprintf(w, "| %s | %s | %s |", s.name, spreadOf(s.qps(), func(v float64) string { return fmt.Sprintf("%.0f", v) }), spreadOf(s.cpu(), micros))
+		for i := range o.fixedQPS {
+			fmt.Fprintf(w, " %s |", spreadOf(s.fixedCPU(i), micros))
+		}
+		fmt.Fprintf(w, " %s | %s | %d of %d | %s | %s | %s | %d |\n",
 			spreadOf(s.p50(), seconds), spreadOf(s.p99(), seconds),
 			lost, sent, mib(s.rss), mib(s.peak), mib(s.heap), s.wrongAnswers())
 	}
@@ -53,10 +66,10 @@ func report(w io.Writer, o options, pin cpus, qs *querySet, servers []*server) {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprint(w, "| under load: every answer's rcode (latency rounds) | per query |")
+	fmt.Fprint(w, "| under load: every answer's rcode (fixed-load rounds) | per query |")
 	for _, s := range servers {
 		answered, bad := 0, 0
-		for _, r := range s.latency {
+		for _, r := range slices.Concat(s.fixed...) {
 			answered, bad = answered+r.answered, bad+r.wrongRcodes
 		}
 		fmt.Fprintf(w, " %d / %d |", answered-bad, answered)
@@ -72,7 +85,7 @@ func report(w io.Writer, o options, pin cpus, qs *querySet, servers []*server) {
 				fmt.Fprintf(w, "%s, %s: first wrong answer: %s\n", s.name, k, t.example)
 			}
 		}
-		for _, r := range s.latency {
+		for _, r := range slices.Concat(s.fixed...) {
 			if r.example != "" {
 				fmt.Fprintf(w, "%s under load: first wrong rcode: %s\n", s.name, r.example)
 				break
@@ -88,10 +101,15 @@ func report(w io.Writer, o options, pin cpus, qs *querySet, servers []*server) {
 		fmt.Fprintf(w, "\nShoal / CoreDNS: RSS %.2f× (target ≤ 1), Go heap %.2f×", float64(a.rss)/float64(b.rss), float64(a.heap)/float64(b.heap))
 		if o.rounds > 0 {
 			// Per round, the two servers ran back to back.
-			cpu := pairs(a.latency, b.latency, func(x, y result) float64 { return y.cpuPerQuery() / x.cpuPerQuery() })
+			cpu := pairs(a.results, b.results, func(x, y result) float64 { return y.cpuPerQuery() / x.cpuPerQuery() })
+			fmt.Fprintf(w, "; CoreDNS's CPU per query / Shoal's (target ≥ 1.5×): at full speed %.2f× (per round %.2f–%.2f×)",
+				b.cpu().Median/a.cpu().Median, cpu.Min, cpu.Max)
+			for i, q := range o.fixedQPS {
+				cpu := pairs(a.at(i), b.at(i), func(x, y result) float64 { return y.cpuPerQuery() / x.cpuPerQuery() })
+				fmt.Fprintf(w, ", at %d q/s %.2f× (%.2f–%.2f×)", q, b.fixedCPU(i).Median/a.fixedCPU(i).Median, cpu.Min, cpu.Max)
+			}
 			qps := pairs(a.results, b.results, func(x, y result) float64 { return x.qps / y.qps })
-			fmt.Fprintf(w, "; CoreDNS's CPU per query at %d q/s / Shoal's: %.2f× (per round %.2f–%.2f×; target ≥ 1.5×); QPS %.2f× (per round %.2f–%.2f×); p99 %.2f× (target ≤ 1)",
-				o.fixedQPS, b.fixedCPU().Median/a.fixedCPU().Median, cpu.Min, cpu.Max,
+			fmt.Fprintf(w, "; QPS %.2f× (per round %.2f–%.2f×); p99 %.2f× (target ≤ 1)",
 				a.qps().Median/b.qps().Median, qps.Min, qps.Max, a.p99().Median/b.p99().Median)
 		}
 		fmt.Fprintln(w)

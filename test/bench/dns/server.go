@@ -24,7 +24,7 @@ type server struct {
 	debug              string // its -debug listener (pprof, /heap)
 	cmd                *exec.Cmd
 	results            []result          // throughput rounds
-	latency            []result          // rounds at a fixed load
+	fixed              [][]result        // rounds at each fixed load
 	check              map[string]*tally // every distinct query asked once, by kind
 	rcodeErrs          []string          // throughput rounds whose rcodes were off
 	rss, peak          int64             // bytes, after the runs
@@ -123,38 +123,47 @@ func (s *server) qps() benchenv.Spread {
 }
 
 // cpu and fixedCPU are the spreads of CPU per answered query (µs) of the
-// throughput and the fixed-load rounds.
+// throughput rounds and of the rounds at the i-th fixed load.
 func (s *server) cpu() benchenv.Spread {
 	return benchenv.SpreadOf(collect(s.results, result.cpuPerQuery))
 }
 
-func (s *server) fixedCPU() benchenv.Spread {
-	return benchenv.SpreadOf(collect(s.latency, result.cpuPerQuery))
+func (s *server) fixedCPU(i int) benchenv.Spread {
+	return benchenv.SpreadOf(collect(s.at(i), result.cpuPerQuery))
 }
 
-// p50 and p99 are the spreads of the latency rounds, in seconds.
+// at is the rounds at the i-th fixed load.
+func (s *server) at(i int) []result {
+	if i >= len(s.fixed) {
+		return nil
+	}
+	return s.fixed[i]
+}
+
+// p50 and p99 are the spreads of the latencies at the first fixed load, in
+// seconds.
 func (s *server) p50() benchenv.Spread {
-	return benchenv.SpreadOf(collect(s.latency, func(r result) float64 { return r.p50.Seconds() }))
+	return benchenv.SpreadOf(collect(s.at(0), func(r result) float64 { return r.p50.Seconds() }))
 }
 
 func (s *server) p99() benchenv.Spread {
-	return benchenv.SpreadOf(collect(s.latency, func(r result) float64 { return r.p99.Seconds() }))
+	return benchenv.SpreadOf(collect(s.at(0), func(r result) float64 { return r.p99.Seconds() }))
 }
 
 // lost sums the queries dnsperf sent and lost over every run.
 func (s *server) lost() (lost, sent int) {
-	for _, r := range slices.Concat(s.results, s.latency) {
+	for _, r := range slices.Concat(append([][]result{s.results}, s.fixed...)...) {
 		lost += r.lost
 		sent += r.sent
 	}
 	return lost, sent
 }
 
-// wrongAnswers counts the answers found wrong in the check, the latency
+// wrongAnswers counts the answers found wrong in the check, the fixed-load
 // rounds' rcodes, and the throughput rounds whose rcode mix was off.
 func (s *server) wrongAnswers() int {
 	n := wrong(s.check) + len(s.rcodeErrs)
-	for _, r := range s.latency {
+	for _, r := range slices.Concat(s.fixed...) {
 		n += r.wrongRcodes
 	}
 	return n
