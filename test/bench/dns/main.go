@@ -72,7 +72,7 @@ func main() {
 	flag.IntVar(&o.outstanding, "outstanding", 100, "dnsperf -q: queries in flight")
 	flag.IntVar(&o.rounds, "rounds", 5, "measured runs per server, interleaved, for throughput and again at each fixed load")
 	flag.StringVar(&o.profiles, "cpuprofile", "", "directory to write each server's CPU profile (<mode>.prof) to")
-	qps := flag.String("qps", "10000,30000", "offered loads of the fixed-load rounds, comma-separated, each one both servers carry (CPU per query; latency at the first)")
+	qps := flag.String("qps", "10000,20000", "offered loads of the fixed-load rounds, comma-separated, each one both servers carry (CPU per query; latency at the first)")
 	flag.BoolVar(&o.hold, "hold", false, "after the runs, print the servers' addresses and keep them up until interrupted (to profile by hand)")
 	flag.Parse()
 	for _, f := range strings.Split(*qps, ",") {

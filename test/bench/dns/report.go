@@ -44,6 +44,25 @@ func report(w io.Writer, o options, pin cpus, qs *querySet, servers []*server) {
 			spreadOf(s.p50(), seconds), spreadOf(s.p99(), seconds),
 			lost, sent, mib(s.rss), mib(s.peak), mib(s.heap), s.wrongAnswers())
 	}
+	if o.rounds > 0 {
+		// A fixed load compares like work only where both carried it.
+		fmt.Fprint(w, "\n| answered q/s at the fixed loads |")
+		for _, q := range o.fixedQPS {
+			fmt.Fprintf(w, " offered %d |", q)
+		}
+		fmt.Fprintf(w, "\n|---|%s\n", strings.Repeat("---:|", len(o.fixedQPS)))
+		for _, s := range servers {
+			fmt.Fprintf(w, "| %s |", s.name)
+			for i, q := range o.fixedQPS {
+				note := ""
+				if !s.carried(i, q) {
+					note = " (not carried: its full speed)"
+				}
+				fmt.Fprintf(w, " %s%s |", spreadOf(s.fixedQPS(i), func(v float64) string { return fmt.Sprintf("%.0f", v) }), note)
+			}
+			fmt.Fprintln(w)
+		}
+	}
 
 	fmt.Fprintf(w, "\nAnswers checked: each of the %d distinct queries asked once (UDP, no EDNS, as dnsperf asks; over TCP again if truncated): right / asked (truncated over UDP).\n\n| query | expected |", len(qs.expect))
 	for _, s := range servers {
@@ -107,6 +126,9 @@ func report(w io.Writer, o options, pin cpus, qs *querySet, servers []*server) {
 			for i, q := range o.fixedQPS {
 				cpu := pairs(a.at(i), b.at(i), func(x, y result) float64 { return y.cpuPerQuery() / x.cpuPerQuery() })
 				fmt.Fprintf(w, ", at %d q/s %.2f× (%.2f–%.2f×)", q, b.fixedCPU(i).Median/a.fixedCPU(i).Median, cpu.Min, cpu.Max)
+				if !a.carried(i, q) || !b.carried(i, q) {
+					fmt.Fprint(w, " (a load not both carried)")
+				}
 			}
 			qps := pairs(a.results, b.results, func(x, y result) float64 { return x.qps / y.qps })
 			fmt.Fprintf(w, "; QPS %.2f× (per round %.2f–%.2f×); p99 %.2f× (target ≤ 1)",

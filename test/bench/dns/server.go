@@ -132,6 +132,20 @@ func (s *server) fixedCPU(i int) benchenv.Spread {
 	return benchenv.SpreadOf(collect(s.at(i), result.cpuPerQuery))
 }
 
+// fixedQPS is the spread of the answered queries per second at the i-th
+// fixed load.
+func (s *server) fixedQPS(i int) benchenv.Spread {
+	return benchenv.SpreadOf(collect(s.at(i), func(r result) float64 { return r.qps }))
+}
+
+// carried says whether s answered the i-th fixed load, offered q/s: in
+// every round at least 95% of it. A load it did not carry measured it at
+// its own full speed instead.
+func (s *server) carried(i, offered int) bool {
+	q := s.fixedQPS(i)
+	return q != (benchenv.Spread{}) && q.Min >= 0.95*float64(offered)
+}
+
 // at is the rounds at the i-th fixed load.
 func (s *server) at(i int) []result {
 	if i >= len(s.fixed) {
