@@ -12,8 +12,9 @@
 // each server once and its rcode and answer count checked. Then dnsperf
 // sends the mix to each for a fixed time, in interleaved rounds (the order
 // alternating), as fast as each answers; then in as many rounds at each of
-// the offered loads given (-qps, the same for both), reporting every
-// answer's rcode (checked)
+// the offered loads given (-qps, the same for both; by default half what
+// the slower server reached at full speed in this run, so a load both
+// carry, and 10,000 q/s), reporting every answer's rcode (checked)
 // and latency. Around every run the server's CPU time (utime + stime from
 // /proc) is read: CPU per answered query is the measure that neither
 // dnsperf nor the kernel's loopback caps. At full speed it is the work a
@@ -72,13 +73,17 @@ func main() {
 	flag.IntVar(&o.outstanding, "outstanding", 100, "dnsperf -q: queries in flight")
 	flag.IntVar(&o.rounds, "rounds", 5, "measured runs per server, interleaved, for throughput and again at each fixed load")
 	flag.StringVar(&o.profiles, "cpuprofile", "", "directory to write each server's CPU profile (<mode>.prof) to")
-	qps := flag.String("qps", "10000,20000", "offered loads of the fixed-load rounds, comma-separated, each one both servers carry (CPU per query; latency at the first)")
+	qps := flag.String("qps", "auto,10000", "offered loads of the fixed-load rounds, comma-separated, each one both servers carry (CPU per query; latency at the first); auto is half the slower server's lowest full-speed QPS of this run")
 	flag.BoolVar(&o.hold, "hold", false, "after the runs, print the servers' addresses and keep them up until interrupted (to profile by hand)")
 	flag.Parse()
 	for _, f := range strings.Split(*qps, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
+		f = strings.TrimSpace(f)
+		n, err := strconv.Atoi(f)
+		if f == "auto" {
+			n, err = autoQPS, nil
+		}
 		if err != nil || n <= 0 {
-			log.Fatalf("-qps %q: want positive numbers of queries per second, comma-separated", *qps)
+			log.Fatalf("-qps %q: want positive numbers of queries per second or auto, comma-separated", *qps)
 		}
 		o.fixedQPS = append(o.fixedQPS, n)
 	}
@@ -179,6 +184,7 @@ func run(o options) error {
 			s.results = append(s.results, r)
 		}
 	}
+	resolveAuto(o.fixedQPS, servers)
 	// Fixed loads: the same offered load for both, with dnsperf reporting
 	// every answer (which would make dnsperf the bottleneck at full speed);
 	// CPU per answered query and latency.
@@ -214,6 +220,27 @@ func run(o options) error {
 		}
 	}
 	return nil
+}
+
+// autoQPS stands for -qps auto until the throughput rounds have run.
+const autoQPS = -1
+
+// resolveAuto replaces autoQPS in loads by half the lowest QPS any server
+// reached at full speed in this run (in steps of 500, at least 500): a
+// load both carry even when other work on the machine slows them.
+func resolveAuto(loads []int, servers []*server) {
+	lowest := 0.0
+	for _, s := range servers {
+		if q := s.qps(); lowest == 0 || q.Min < lowest {
+			lowest = q.Min
+		}
+	}
+	auto := max(500, int(lowest/2)/500*500)
+	for i, q := range loads {
+		if q == autoQPS {
+			loads[i] = auto
+		}
+	}
 }
 
 // hold prints where the servers are and waits for SIGINT or SIGTERM.
