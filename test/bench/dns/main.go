@@ -78,10 +78,11 @@ func main() {
 	flag.Parse()
 	for _, f := range strings.Split(*qps, ",") {
 		f = strings.TrimSpace(f)
-		n, err := strconv.Atoi(f)
 		if f == "auto" {
-			n, err = autoQPS, nil
+			o.fixedQPS = append(o.fixedQPS, autoQPS)
+			continue
 		}
+		n, err := strconv.Atoi(f)
 		if err != nil || n <= 0 {
 			log.Fatalf("-qps %q: want positive numbers of queries per second or auto, comma-separated", *qps)
 		}
