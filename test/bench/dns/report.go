@@ -54,11 +54,13 @@ func report(w io.Writer, o options, pin cpus, qs *querySet, servers []*server) {
 		for _, s := range servers {
 			fmt.Fprintf(w, "| %s |", s.name)
 			for i, q := range o.fixedQPS {
-				note := ""
-				if !s.carried(i, q) {
-					note = " (not carried: its full speed)"
+				n := 0
+				for _, r := range s.at(i) {
+					if carried(r, q) {
+						n++
+					}
 				}
-				fmt.Fprintf(w, " %s%s |", spreadOf(s.fixedQPS(i), func(v float64) string { return fmt.Sprintf("%.0f", v) }), note)
+				fmt.Fprintf(w, " %s, carried in %d of %d rounds |", spreadOf(s.fixedQPS(i), func(v float64) string { return fmt.Sprintf("%.0f", v) }), n, len(s.at(i)))
 			}
 			fmt.Fprintln(w)
 		}
@@ -124,11 +126,21 @@ func report(w io.Writer, o options, pin cpus, qs *querySet, servers []*server) {
 			fmt.Fprintf(w, "; CoreDNS's CPU per query / Shoal's (target ≥ 1.5×): at full speed %.2f× (per round %.2f–%.2f×)",
 				b.cpu().Median/a.cpu().Median, cpu.Min, cpu.Max)
 			for i, q := range o.fixedQPS {
-				cpu := pairs(a.at(i), b.at(i), func(x, y result) float64 { return y.cpuPerQuery() / x.cpuPerQuery() })
-				fmt.Fprintf(w, ", at %d q/s %.2f× (%.2f–%.2f×)", q, b.fixedCPU(i).Median/a.fixedCPU(i).Median, cpu.Min, cpu.Max)
-				if !a.carried(i, q) || !b.carried(i, q) {
-					fmt.Fprint(w, " (a load not both carried)")
+				// Only the rounds in which both carried the load compare
+				// like with like.
+				var x, y []result
+				for r := range min(len(a.at(i)), len(b.at(i))) {
+					if carried(a.at(i)[r], q) && carried(b.at(i)[r], q) {
+						x, y = append(x, a.at(i)[r]), append(y, b.at(i)[r])
+					}
 				}
+				if len(x) == 0 {
+					fmt.Fprintf(w, ", at %d q/s no round in which both carried it", q)
+					continue
+				}
+				cpu := pairs(x, y, func(x, y result) float64 { return y.cpuPerQuery() / x.cpuPerQuery() })
+				med := benchenv.SpreadOf(collect(y, result.cpuPerQuery)).Median / benchenv.SpreadOf(collect(x, result.cpuPerQuery)).Median
+				fmt.Fprintf(w, ", at %d q/s %.2f× (per round %.2f–%.2f×; the %d of %d rounds both carried)", q, med, cpu.Min, cpu.Max, len(x), len(a.at(i)))
 			}
 			qps := pairs(a.results, b.results, func(x, y result) float64 { return x.qps / y.qps })
 			fmt.Fprintf(w, "; QPS %.2f× (per round %.2f–%.2f×); p99 %.2f× (target ≤ 1)",

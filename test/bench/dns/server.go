@@ -138,13 +138,10 @@ func (s *server) fixedQPS(i int) benchenv.Spread {
 	return benchenv.SpreadOf(collect(s.at(i), func(r result) float64 { return r.qps }))
 }
 
-// carried says whether s answered the i-th fixed load, offered q/s: in
-// every round at least 95% of it. A load it did not carry measured it at
-// its own full speed instead.
-func (s *server) carried(i, offered int) bool {
-	q := s.fixedQPS(i)
-	return q != (benchenv.Spread{}) && q.Min >= 0.95*float64(offered)
-}
+// carried says whether a run answered the load offered, q/s: at least 95%
+// of it. A run that did not carry its load ran at the server's own full
+// speed instead.
+func carried(r result, offered int) bool { return r.qps >= 0.95*float64(offered) }
 
 // at is the rounds at the i-th fixed load.
 func (s *server) at(i int) []result {
