@@ -32,9 +32,10 @@ type Handler func(Event)
 // lists again and tells subscribers what changed. Subscribers never see an
 // event twice or miss one that changed their view.
 type Cache struct {
-	store *Store
-	res   *api.Resource
-	log   *slog.Logger
+	store     *Store
+	res       *api.Resource
+	log       *slog.Logger
+	transform Transform // nil: objects are kept as decoded
 
 	mu       sync.RWMutex // guards objs and rev
 	objs     map[string]Object
@@ -49,12 +50,28 @@ type Cache struct {
 	advanced chan struct{}
 }
 
+// Transform turns an object into what a cache keeps of it, before the cache
+// stores it and hands it to subscribers, as client-go's
+// SharedInformer.SetTransform does: a reader that needs a few fields of an
+// object (DNS: a Service's addresses and ports) keeps only those. The result
+// must keep the namespace, name and resourceVersion and implement
+// DeepCopyObject; the argument is the cache's own and may be kept or dropped.
+// Only a cache whose every subscriber wants the trimmed object may have one.
+type Transform func(Object) Object
+
+// CacheOption configures a Cache (NewCache) or every cache of a set
+// (NewCaches).
+type CacheOption func(*Cache)
+
+// WithTransform makes the cache keep t(obj) instead of each object.
+func WithTransform(t Transform) CacheOption { return func(c *Cache) { c.transform = t } }
+
 // NewCache returns a cache of r; call Run to fill it.
-func NewCache(st *Store, r *api.Resource, log *slog.Logger) *Cache {
+func NewCache(st *Store, r *api.Resource, log *slog.Logger, opts ...CacheOption) *Cache {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Cache{
+	c := &Cache{
 		store:    st,
 		res:      r,
 		log:      log.With("component", "cache", "resource", r.Name),
@@ -62,6 +79,18 @@ func NewCache(st *Store, r *api.Resource, log *slog.Logger) *Cache {
 		synced:   make(chan struct{}),
 		advanced: make(chan struct{}),
 	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// keep is what the cache keeps of o.
+func (c *Cache) keep(o Object) Object {
+	if c.transform == nil {
+		return o
+	}
+	return c.transform(o)
 }
 
 // Resource is the resource the cache holds.
@@ -146,6 +175,7 @@ func (c *Cache) apply(e Event) {
 		} else {
 			e.Type = watch.Added
 		}
+		e.Object = c.keep(e.Object)
 		c.objs[key] = e.Object
 	}
 	c.rev = e.Revision
@@ -164,8 +194,9 @@ func (c *Cache) relist(ctx context.Context) error {
 		return err
 	}
 	fresh := make(map[string]Object, len(list.Items))
-	for _, o := range list.Items {
-		fresh[objectKey(o)] = o
+	for i, o := range list.Items {
+		fresh[objectKey(o)] = c.keep(o)
+		list.Items[i] = nil // let the decoded object go as soon as it is trimmed
 	}
 	c.dispatch.Lock()
 	defer c.dispatch.Unlock()

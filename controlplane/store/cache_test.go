@@ -179,3 +179,57 @@ func TestCacheRelistsAfterCompactionAndTellsSubscribers(t *testing.T) {
 		t.Errorf("cache lists %d objects, want 4", got)
 	}
 }
+
+// TestCacheTransform checks that a cache with a transform keeps and hands
+// out only the transformed objects: listed, watched, deleted and got.
+func TestCacheTransform(t *testing.T) {
+	st, _ := newStore(t)
+	ctx := t.Context()
+	if _, err := st.Create(ctx, svcs, service("default", "listed", map[string]string{"app": "x"}), store.Txn{}); err != nil {
+		t.Fatal(err)
+	}
+	trim := func(o store.Object) store.Object {
+		svc := o.(*corev1.Service)
+		out := &corev1.Service{}
+		out.Namespace, out.Name, out.ResourceVersion = svc.Namespace, svc.Name, svc.ResourceVersion
+		out.Annotations = map[string]string{"trimmed": "yes"}
+		return out
+	}
+	c := store.NewCache(st, svcs, nil, store.WithTransform(trim))
+	var mu sync.Mutex
+	var events []store.Event
+	defer c.Subscribe(func(e store.Event) { mu.Lock(); events = append(events, e); mu.Unlock() })()
+	go c.Run(ctx)
+	if err := c.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	created, err := st.Create(ctx, svcs, service("default", "watched", map[string]string{"app": "y"}), store.Txn{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Delete(ctx, svcs, "default", "listed", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	rev, _ := store.ParseResourceVersion(created.GetResourceVersion())
+	testenv.Eventually(t, 10*time.Second, "events", func() bool { mu.Lock(); defer mu.Unlock(); return len(events) == 3 })
+	if err := c.WaitForRevision(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, want := range []struct {
+		typ  watch.EventType
+		name string
+	}{{watch.Added, "listed"}, {watch.Added, "watched"}, {watch.Deleted, "listed"}} {
+		e := events[i]
+		if e.Type != want.typ || e.Object.GetName() != want.name || e.Object.GetAnnotations()["trimmed"] != "yes" || len(e.Object.GetLabels()) != 0 {
+			t.Errorf("event %d: %s %s %v %v, want %s %s trimmed", i, e.Type, e.Object.GetName(), e.Object.GetAnnotations(), e.Object.GetLabels(), want.typ, want.name)
+		}
+	}
+	if o, ok := c.Get("default", "watched"); !ok || o.GetAnnotations()["trimmed"] != "yes" || o.GetResourceVersion() != created.GetResourceVersion() {
+		t.Errorf("Get: %v %v", o, ok)
+	}
+	if _, ok := c.Get("default", "listed"); ok {
+		t.Error("deleted object still cached")
+	}
+}

@@ -15,6 +15,7 @@ import (
 type Caches struct {
 	store *Store
 	log   *slog.Logger
+	opts  []CacheOption
 
 	mu      sync.Mutex
 	caches  map[*api.Resource]*Cache
@@ -22,9 +23,11 @@ type Caches struct {
 	started bool
 }
 
-// NewCaches returns an empty set over st.
-func NewCaches(st *Store, log *slog.Logger) *Caches {
-	return &Caches{store: st, log: log, caches: map[*api.Resource]*Cache{}}
+// NewCaches returns an empty set over st; opts apply to every cache in it
+// (a set with a Transform belongs to one reader, as DNS's own set in
+// `shoal dns`).
+func NewCaches(st *Store, log *slog.Logger, opts ...CacheOption) *Caches {
+	return &Caches{store: st, log: log, opts: opts, caches: map[*api.Resource]*Cache{}}
 }
 
 // For returns the cache of r, creating (and, once started, running) it.
@@ -33,7 +36,7 @@ func (cs *Caches) For(r *api.Resource) *Cache {
 	defer cs.mu.Unlock()
 	c, ok := cs.caches[r]
 	if !ok {
-		c = NewCache(cs.store, r, cs.log)
+		c = NewCache(cs.store, r, cs.log, cs.opts...)
 		cs.caches[r] = c
 		if cs.started {
 			go c.Run(cs.ctx)

@@ -3,11 +3,18 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	_ "github.com/coredns/coredns/plugin/errors" // BenchmarkServerPath's errors plugin
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -58,29 +65,137 @@ func benchFeeder(b *testing.B, n, eps int) (*feeder, []*discoveryv1.EndpointSlic
 	return f, slices
 }
 
-// BenchmarkServeDNS answers a mix of A, SRV, PTR and NXDOMAIN queries for
-// 1000 services of 10 endpoints from the index.
-func BenchmarkServeDNS(b *testing.B) {
+// benchKinds are the kinds of the bench's query mix over benchObjects(1000,
+// _), by name: A of a ClusterIP and of a headless service, SRV of a named
+// port, PTR of a cluster IP, NXDOMAIN.
+var benchKinds = []struct {
+	kind string
+	q    func(i int) test.Case
+}{
+	{"A", func(i int) test.Case {
+		return test.Case{Qname: fmt.Sprintf("svc-%d.bench.svc.cluster.local.", i*10), Qtype: dns.TypeA}
+	}},
+	{"A-headless", func(i int) test.Case {
+		return test.Case{Qname: fmt.Sprintf("svc-%d.bench.svc.cluster.local.", i*10+9), Qtype: dns.TypeA}
+	}},
+	{"SRV", func(i int) test.Case {
+		return test.Case{Qname: fmt.Sprintf("_http._tcp.svc-%d.bench.svc.cluster.local.", i*10+1), Qtype: dns.TypeSRV}
+	}},
+	{"PTR", func(i int) test.Case {
+		return test.Case{Qname: fmt.Sprintf("%d.%d.96.10.in-addr.arpa.", 1+i, 1), Qtype: dns.TypePTR}
+	}},
+	{"NXDOMAIN", func(i int) test.Case {
+		return test.Case{Qname: fmt.Sprintf("nosuch-%d.bench.svc.cluster.local.", i), Qtype: dns.TypeA}
+	}},
+}
+
+// benchQueries are 100 queries of each kind (all kinds: "").
+func benchQueries(kind string) []*dns.Msg {
+	var msgs []*dns.Msg
+	for i := range 100 {
+		for _, k := range benchKinds {
+			if kind == "" || kind == k.kind {
+				msgs = append(msgs, k.q(i).Msg())
+			}
+		}
+	}
+	return msgs
+}
+
+func benchPlugin(b *testing.B) *Cluster {
 	f, _ := benchFeeder(b, 1000, 10)
 	c := New(f.b.cfg)
 	c.publish(f.b.build())
-	var msgs []*dns.Msg
-	for i := range 100 {
-		msgs = append(msgs,
-			test.Case{Qname: fmt.Sprintf("svc-%d.bench.svc.cluster.local.", i*10), Qtype: dns.TypeA}.Msg(),
-			test.Case{Qname: fmt.Sprintf("svc-%d.bench.svc.cluster.local.", i*10+9), Qtype: dns.TypeA}.Msg(),
-			test.Case{Qname: fmt.Sprintf("_http._tcp.svc-%d.bench.svc.cluster.local.", i*10+1), Qtype: dns.TypeSRV}.Msg(),
-			test.Case{Qname: fmt.Sprintf("%d.%d.96.10.in-addr.arpa.", 1+i, 1), Qtype: dns.TypePTR}.Msg(),
-			test.Case{Qname: fmt.Sprintf("nosuch-%d.bench.svc.cluster.local.", i), Qtype: dns.TypeA}.Msg(),
-		)
+	return c
+}
+
+// BenchmarkServeDNS answers the bench's query mix, and each kind of it,
+// from the index of 1000 services of 10 endpoints, with the writer CoreDNS's
+// server hands the plugin (the reply packed as the server packs it).
+func BenchmarkServeDNS(b *testing.B) {
+	c := benchPlugin(b)
+	for _, kind := range append([]string{"mix"}, kindNames()...) {
+		b.Run(kind, func(b *testing.B) {
+			msgs := benchQueries(strings.TrimPrefix(kind, "mix"))
+			w := &packWriter{}
+			ws := make([]dns.ResponseWriter, len(msgs))
+			for i, m := range msgs {
+				ws[i] = request.NewScrubWriter(m, w)
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				c.ServeDNS(ctx, ws[i%len(ws)], msgs[i%len(msgs)])
+			}
+		})
 	}
-	w := &discardWriter{}
+}
+
+// BenchmarkServeMsg is BenchmarkServeDNS's mix answered the general way, as
+// a *dns.Msg.
+func BenchmarkServeMsg(b *testing.B) {
+	c := benchPlugin(b)
+	msgs := benchQueries("")
+	w := &packWriter{}
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		c.ServeDNS(ctx, w, msgs[i%len(msgs)])
+		m := msgs[i%len(msgs)]
+		c.serveMsg(ctx, request.NewScrubWriter(m, w), m)
 	}
+}
+
+func kindNames() []string {
+	var out []string
+	for _, k := range benchKinds {
+		out = append(out, k.kind)
+	}
+	return out
+}
+
+// BenchmarkServerPath is a query's whole way through CoreDNS's server
+// without the socket: the request unpacked from its wire bytes (as miekg/dns
+// does), dnsserver.Server.ServeDNS (zone match, ScrubWriter), the errors
+// plugin, the cluster plugin, the reply packed (as miekg/dns's writer does).
+func BenchmarkServerPath(b *testing.B) {
+	c := benchPlugin(b)
+	ctl := caddy.NewTestController("dns", "errors")
+	setupErrors, err := caddy.DirectiveAction("dns", "errors")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := setupErrors(ctl); err != nil {
+		b.Fatal(err)
+	}
+	cfg := dnsserver.GetConfig(ctl)
+	cfg.Zone = "."
+	cfg.AddPlugin(func(next plugin.Handler) plugin.Handler { c.Next = next; return c })
+	srv, err := dnsserver.NewServer("dns://127.0.0.1:53", []*dnsserver.Config{cfg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wire [][]byte
+	for _, m := range benchQueries("") {
+		p, err := m.Pack()
+		if err != nil {
+			b.Fatal(err)
+		}
+		wire = append(wire, p)
+	}
+	w := &packWriter{}
+	ctx := context.WithValue(context.Background(), dnsserver.Key{}, srv)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		r := new(dns.Msg)
+		if err := r.Unpack(wire[i%len(wire)]); err != nil {
+			b.Fatal(err)
+		}
+		srv.ServeDNS(ctx, w, r)
+	}
+	b.ReportMetric(float64(w.bytes)/float64(b.N), "reply-B/op")
 }
 
 // BenchmarkRebuild changes one slice of 1000 services × 10 endpoints and
@@ -109,9 +224,29 @@ func BenchmarkFullBuild(b *testing.B) {
 	}
 }
 
-type discardWriter struct{ test.ResponseWriter }
+// packWriter packs what is written to it as miekg/dns's UDP writer does
+// before its send, and counts the bytes.
+type packWriter struct {
+	test.ResponseWriter
+	bytes int
+}
 
-func (*discardWriter) WriteMsg(*dns.Msg) error { return nil }
+// RemoteAddr is a client's UDP address, made once (miekg/dns's writer
+// keeps the one it read).
+func (w *packWriter) RemoteAddr() net.Addr { return benchClient }
+
+var benchClient = &net.UDPAddr{IP: net.IPv4(10, 240, 0, 1), Port: 40212}
+
+func (w *packWriter) WriteMsg(m *dns.Msg) error {
+	p, err := m.Pack()
+	w.bytes += len(p)
+	return err
+}
+
+func (w *packWriter) Write(p []byte) (int, error) {
+	w.bytes += len(p)
+	return len(p), nil
+}
 
 // BenchmarkChangeToAnswer measures, on an embedded etcd holding 1000
 // services of 10 endpoints, the time from an EndpointSlice write being sent

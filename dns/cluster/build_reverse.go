@@ -3,116 +3,68 @@ package cluster
 import (
 	"net/netip"
 	"slices"
-	"strings"
-
-	"github.com/miekg/dns"
-	corev1 "k8s.io/api/core/v1"
 )
 
-// ptrClaim is a service's claim on the PTR record of an address: its
-// cluster IP (which wins) or one of its endpoints.
-type ptrClaim struct {
-	ip      netip.Addr
-	target  string
-	cluster bool
-}
-
-// serviceClaims are the PTR claims of the service ns/name (svc may be nil:
-// CoreDNS names an endpoint's address after the slice's service label
-// whether or not that service exists).
-func (b *builder) serviceClaims(svc *corev1.Service, ns, name string, eps []endpoint) []ptrClaim {
-	var out []ptrClaim
-	if svc != nil && svc.Spec.Type != corev1.ServiceTypeExternalName {
-		target := join(b.primary, name, ns, "svc")
-		for _, s := range clusterIPs(svc) {
-			if ip, err := netip.ParseAddr(s); err == nil {
-				out = append(out, ptrClaim{ip: ip.Unmap(), target: target, cluster: true})
-			}
+// claims calls f for each address e claims the PTR record of, with the
+// endpoint's host ("" for a cluster IP): cluster IPs first, then endpoints.
+func (e *entry) claims(f func(ip netip.Addr, host string)) {
+	for _, ip := range e.ips {
+		f(ip, "")
+	}
+	for _, s := range e.slices {
+		for _, ep := range s.eps {
+			f(ep.ip, ep.host)
 		}
 	}
-	for _, ep := range eps {
-		out = append(out, ptrClaim{ip: ep.ip, target: join(b.primary, ep.host, name, ns, "svc")})
-	}
-	return out
 }
 
-// setClaims replaces the PTR claims of the service key and marks the
-// addresses whose records change.
-func (b *builder) setClaims(key string, claims []ptrClaim) {
-	for _, c := range b.claimed[key] {
-		if m := b.claims[c.ip]; m != nil {
-			delete(m, key)
-			if len(m) == 0 {
-				delete(b.claims, c.ip)
-			}
+// claim adds e's claims to the PTR map, after any claims of services
+// ordered before it, so an address's claims stay in service-key order.
+func (b *builder) claim(ptrs *shardEdit[ipKey, []ptrClaim], e *entry) {
+	e.claims(func(ip netip.Addr, host string) {
+		k := ip.As16()
+		cur, _ := ptrs.get(k)
+		i := len(cur)
+		for i > 0 && cur[i-1].owner.key > e.owner.key {
+			i--
 		}
-		b.dirtyIP[c.ip] = true
-	}
-	delete(b.claimed, key)
-	if len(claims) == 0 {
-		return
-	}
-	b.claimed[key] = claims
+		ptrs.set(k, slices.Insert(slices.Clip(cur), i, ptrClaim{owner: e.owner, host: host}))
+	})
+}
+
+// unclaim removes e's owner's claims from the PTR map. Lists are copied,
+// never changed: published indexes share them.
+func (b *builder) unclaim(ptrs *shardEdit[ipKey, []ptrClaim], e *entry) {
+	e.claims(func(ip netip.Addr, _ string) {
+		k := ip.As16()
+		cur, ok := ptrs.get(k)
+		if !ok {
+			return
+		}
+		rest := slices.DeleteFunc(slices.Clone(cur), func(c ptrClaim) bool { return c.owner == e.owner })
+		switch {
+		case len(rest) == len(cur):
+		case len(rest) == 0:
+			ptrs.del(k)
+		default:
+			ptrs.set(k, slices.Clip(rest))
+		}
+	})
+}
+
+// ptrTargets calls f with each name an address's PTR record points to: the
+// first service whose cluster IP it is, or else every distinct endpoint
+// name; host "" is the service's own name.
+func ptrTargets(claims []ptrClaim, f func(o *owner, host string)) {
 	for _, c := range claims {
-		if b.claims[c.ip] == nil {
-			b.claims[c.ip] = map[string][]ptrClaim{}
-		}
-		b.claims[c.ip][key] = append(b.claims[c.ip][key], c)
-		b.dirtyIP[c.ip] = true
-	}
-}
-
-// setPTR sets the PTR records of ip: the service whose cluster IP it is, or
-// else every endpoint name with that address.
-func (b *builder) setPTR(names *nameEdit, ip netip.Addr) {
-	rev, err := dns.ReverseAddr(ip.String())
-	if err != nil {
-		return
-	}
-	rev = strings.ToLower(rev)
-	names.del(rev)
-	byKey := b.claims[ip]
-	if len(byKey) == 0 || !b.inAnyZone(rev) {
-		return
-	}
-	n := &node{flags: onlyPTR}
-	for _, t := range ptrTargets(byKey) {
-		n.ptr = append(n.ptr, &dns.PTR{Hdr: dns.RR_Header{Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: b.cfg.TTL}, Ptr: t})
-	}
-	names.set(rev, n)
-}
-
-func (b *builder) inAnyZone(name string) bool {
-	for _, z := range b.zones {
-		if inZone(name, z.name) {
-			return true
+		if c.host == "" {
+			f(c.owner, "")
+			return
 		}
 	}
-	return false
-}
-
-// ptrTargets are the names an address points to, given the claims on it by
-// service key: a cluster IP's service, or else every endpoint name.
-func ptrTargets(byKey map[string][]ptrClaim) []string {
-	keys := make([]string, 0, len(byKey))
-	for k := range byKey {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		for _, c := range byKey[k] {
-			if c.cluster {
-				return []string{c.target}
-			}
+	for i, c := range claims {
+		if !slices.ContainsFunc(claims[:i], func(p ptrClaim) bool { return p.owner == c.owner && p.host == c.host }) {
+			f(c.owner, c.host)
 		}
 	}
-	var targets []string
-	for _, k := range keys {
-		for _, c := range byKey[k] {
-			if !slices.Contains(targets, c.target) {
-				targets = append(targets, c.target)
-			}
-		}
-	}
-	return targets
 }

@@ -1,10 +1,12 @@
 package cluster
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"testing"
 
+	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -69,43 +71,81 @@ func names(x *index) []string {
 	return out
 }
 
-func TestBuilderNames(t *testing.T) {
+// ptrs are the addresses with PTR claims, and the names they point to.
+func ptrs(x *index) map[string][]string {
+	out := map[string][]string{}
+	x.ptrs.all(func(k ipKey, claims []ptrClaim) {
+		ip := netip.AddrFrom16(k).Unmap().String()
+		ptrTargets(claims, func(o *owner, host string) { out[ip] = append(out[ip], ptrName(host, o, "cluster.local.")) })
+	})
+	return out
+}
+
+// ask answers q from x as a plugin configured like f's builder would.
+func (f *feeder) ask(t *testing.T, x *index, q test.Case) *dns.Msg {
+	t.Helper()
+	c := New(f.b.cfg)
+	c.publish(x)
+	m, _ := serve(t, c, q)
+	return m
+}
+
+func TestBuilderIndex(t *testing.T) {
 	f := newFeeder(`cluster cluster.local in-addr.arpa {
 pods verified
 }`, t)
 	f.load(newFixture())
 	x := f.b.build()
+	// The index holds the names every zone has, the namespaces' and the
+	// services'; a service's ports and endpoints are found through it.
 	want := []string{
 		"cluster.local.", "svc.cluster.local.", "pod.cluster.local.", "dns-version.cluster.local.", "ns.dns.cluster.local.",
 		"in-addr.arpa.", "svc.in-addr.arpa.", "pod.in-addr.arpa.", "dns-version.in-addr.arpa.", "ns.dns.in-addr.arpa.",
 		"default.svc.cluster.local.", "default.pod.cluster.local.", "kube-system.svc.cluster.local.", "kube-system.pod.cluster.local.",
 		"testns.svc.cluster.local.", "testns.pod.cluster.local.",
-		"svc1.testns.svc.cluster.local.", "_http._tcp.svc1.testns.svc.cluster.local.", "_https._tcp.svc1.testns.svc.cluster.local.",
-		"_dns._udp.svc1.testns.svc.cluster.local.", "172-16-0-1.svc1.testns.svc.cluster.local.", "172-16-0-2.svc1.testns.svc.cluster.local.",
-		"noeps.testns.svc.cluster.local.",
-		"hdls1.testns.svc.cluster.local.", "_http._tcp.hdls1.testns.svc.cluster.local.", "_c-port._udp.hdls1.testns.svc.cluster.local.",
-		"hdls1-0.hdls1.testns.svc.cluster.local.", "172-16-1-2.hdls1.testns.svc.cluster.local.", "hdls1-6.hdls1.testns.svc.cluster.local.",
-		"pubnr.testns.svc.cluster.local.", "starting.pubnr.testns.svc.cluster.local.",
-		"ext.testns.svc.cluster.local.", "extin.testns.svc.cluster.local.",
-		"kube-dns.kube-system.svc.cluster.local.", "_dns._udp.kube-dns.kube-system.svc.cluster.local.", "_dns-tcp._tcp.kube-dns.kube-system.svc.cluster.local.",
-		// PTRs in the one reverse zone configured (no ip6.arpa: fd00::1 has none).
-		"100.0.96.10.in-addr.arpa.", "101.0.96.10.in-addr.arpa.", "10.0.96.10.in-addr.arpa.",
-		"1.0.16.172.in-addr.arpa.", "2.0.16.172.in-addr.arpa.", "1.1.16.172.in-addr.arpa.", "2.1.16.172.in-addr.arpa.", "1.3.16.172.in-addr.arpa.",
+		"svc1.testns.svc.cluster.local.", "noeps.testns.svc.cluster.local.", "hdls1.testns.svc.cluster.local.",
+		"pubnr.testns.svc.cluster.local.", "ext.testns.svc.cluster.local.", "extin.testns.svc.cluster.local.",
+		"kube-dns.kube-system.svc.cluster.local.", "dup.testns.svc.cluster.local.", "many.testns.svc.cluster.local.",
 	}
 	slices.Sort(want)
 	if got := names(x); !slices.Equal(got, want) {
 		t.Errorf("names:\n got %q\nwant %q", got, want)
 	}
-	// Records are made once per service and shared: the SRV additional
-	// address is the A answer.
-	n := x.names.get("svc1.testns.svc.cluster.local.")
-	if len(n.a) != 1 || len(n.xa) != 1 || n.a[0] != n.xa[0] || n.weight != 33 {
-		t.Errorf("svc1: a %v xa %v weight %d", n.a, n.xa, n.weight)
+	wantPTR := map[string][]string{
+		"10.96.0.100": {"svc1.testns.svc.cluster.local."}, "10.96.0.101": {"noeps.testns.svc.cluster.local."},
+		"10.96.0.10": {"kube-dns.kube-system.svc.cluster.local."},
+		"172.16.0.1": {"172-16-0-1.svc1.testns.svc.cluster.local."}, "172.16.0.2": {"172-16-0-2.svc1.testns.svc.cluster.local."},
+		"172.16.1.1": {"hdls1-0.hdls1.testns.svc.cluster.local."}, "172.16.1.2": {"172-16-1-2.hdls1.testns.svc.cluster.local."},
+		"fd00::1": {"hdls1-6.hdls1.testns.svc.cluster.local."}, "172.16.3.1": {"starting.pubnr.testns.svc.cluster.local."},
+		// Two endpoints with one address: both names, in slice order.
+		"172.16.4.2": {"172-16-4-2.dup.testns.svc.cluster.local.", "other.dup.testns.svc.cluster.local."},
+		"fd00::4":    {"same.dup.testns.svc.cluster.local."},
+		"172.16.5.7": {"172-16-5-7.many.testns.svc.cluster.local."},
 	}
-	if n := x.names.get("hdls1.testns.svc.cluster.local."); n.weight != 16 || len(n.srv) != 6 || len(n.a) != 2 || len(n.aaaa) != 1 {
-		t.Errorf("hdls1: %+v", n)
+	got := ptrs(x)
+	for ip, names := range wantPTR {
+		if !slices.Equal(got[ip], names) {
+			t.Errorf("PTR %s: %v, want %v", ip, got[ip], names)
+		}
 	}
-	if n := x.names.get("dns-version.cluster.local."); n.flags != onlyTXT || n.txt.Txt[0] != SchemaVersion {
+	if len(got) != 32 {
+		t.Errorf("%d addresses have PTRs, want 32: %v", len(got), got)
+	}
+	if dup := x.lookup("dup.testns.svc.cluster.local.").svc; dup.uniqueIP || dup.uniqueHost {
+		t.Errorf("dup: endpoints share an address and a name, but the entry says unique: %+v", dup)
+	}
+	svc1 := x.lookup("svc1.testns.svc.cluster.local.").svc
+	if svc1.kind != kindClusterIP || !slices.Equal(svc1.ips, []netip.Addr{netipMust("10.96.0.100")}) || len(svc1.slices) != 1 {
+		t.Errorf("svc1: %+v", svc1)
+	}
+	hdls := x.lookup("hdls1.testns.svc.cluster.local.").svc
+	if hdls.kind != kindHeadless || len(hdls.slices) != 2 || !hdls.uniqueIP || !hdls.uniqueHost {
+		t.Errorf("hdls1: %+v", hdls)
+	}
+	if m := f.ask(t, x, test.Case{Qname: "hdls1.testns.svc.cluster.local.", Qtype: dns.TypeSRV}); len(m.Answer) != 6 || m.Answer[0].(*dns.SRV).Weight != 16 || len(m.Extra) != 3 {
+		t.Errorf("hdls1 SRV: %v", m)
+	}
+	if n := x.lookup("dns-version.cluster.local."); n.flags != onlyTXT || n.txt.Txt[0] != SchemaVersion {
 		t.Errorf("dns-version: %+v", n)
 	}
 	if got := x.pods; len(got) != 1 || !slices.Equal(got[netipMust("172.16.2.5")], []string{"testns"}) {
@@ -123,9 +163,14 @@ func TestBuilderIncremental(t *testing.T) {
 	fx := newFixture()
 	f.load(fx)
 	first := f.b.build()
-	before := names(first)
+	before, beforePTR := names(first), ptrs(first)
 	if again := f.b.build(); again != first {
 		t.Fatal("a round without events built a new index")
+	}
+	ptr := func(x *index, addr string) []string { return ptrs(x)[addr] }
+	exists := func(x *index, name string) bool {
+		m := f.ask(t, x, test.Case{Qname: name, Qtype: dns.TypeA})
+		return m != nil && m.Rcode == dns.RcodeSuccess
 	}
 
 	// A cluster IP claims its PTR over an endpoint with the same address.
@@ -134,13 +179,13 @@ func TestBuilderIncremental(t *testing.T) {
 		AddressType: discoveryv1.AddressTypeIPv4, Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.96.0.100"}}}}
 	f.send(watch.Added, clash)
 	second := f.b.build()
-	if got := second.names.get("100.0.96.10.in-addr.arpa.").ptr; len(got) != 1 || got[0].Ptr != "svc1.testns.svc.cluster.local." {
+	if got := ptr(second, "10.96.0.100"); !slices.Equal(got, []string{"svc1.testns.svc.cluster.local."}) {
 		t.Errorf("PTR of a cluster IP that is also an endpoint: %v", got)
 	}
-	if second.names.get("svc1.testns.svc.cluster.local.") != first.names.get("svc1.testns.svc.cluster.local.") {
+	if second.lookup("svc1.testns.svc.cluster.local.") != first.lookup("svc1.testns.svc.cluster.local.") {
 		t.Error("an unchanged service's node was rebuilt")
 	}
-	if second.names.get("10-96-0-100.hdls1.testns.svc.cluster.local.") == nil {
+	if !exists(second, "10-96-0-100.hdls1.testns.svc.cluster.local.") {
 		t.Error("the new endpoint has no name")
 	}
 
@@ -148,14 +193,14 @@ func TestBuilderIncremental(t *testing.T) {
 	f.send(watch.Deleted, fx.services[0])
 	third := f.b.build()
 	for _, n := range []string{"svc1.testns.svc.cluster.local.", "_http._tcp.svc1.testns.svc.cluster.local.", "172-16-0-1.svc1.testns.svc.cluster.local."} {
-		if third.names.get(n) != nil {
+		if exists(third, n) {
 			t.Errorf("%s still answered after its service was deleted", n)
 		}
 	}
-	if got := third.names.get("100.0.96.10.in-addr.arpa.").ptr; len(got) != 1 || got[0].Ptr != "10-96-0-100.hdls1.testns.svc.cluster.local." {
+	if got := ptr(third, "10.96.0.100"); !slices.Equal(got, []string{"10-96-0-100.hdls1.testns.svc.cluster.local."}) {
 		t.Errorf("PTR after the cluster IP went: %v", got)
 	}
-	if !slices.Equal(names(first), before) || first.names.get("svc1.testns.svc.cluster.local.") == nil {
+	if !slices.Equal(names(first), before) || !maps.EqualFunc(ptrs(first), beforePTR, slices.Equal) || !exists(first, "svc1.testns.svc.cluster.local.") {
 		t.Error("a published index changed")
 	}
 
@@ -164,8 +209,11 @@ func TestBuilderIncremental(t *testing.T) {
 	moved.Labels[discoveryv1.LabelServiceName] = "hdlsempty"
 	f.send(watch.Modified, moved)
 	fourth := f.b.build()
-	if fourth.names.get("pubnr.testns.svc.cluster.local.") != nil || fourth.names.get("hdlsempty.testns.svc.cluster.local.") == nil {
+	if exists(fourth, "pubnr.testns.svc.cluster.local.") || !exists(fourth, "hdlsempty.testns.svc.cluster.local.") {
 		t.Error("relabelled slice: endpoints did not move from pubnr to hdlsempty")
+	}
+	if got := ptr(fourth, "172.16.3.1"); !slices.Equal(got, []string{"starting.hdlsempty.testns.svc.cluster.local."}) {
+		t.Errorf("relabelled slice: PTR %v", got)
 	}
 
 	// A namespace going away takes its services with it; coming back restores them.
@@ -177,12 +225,23 @@ func TestBuilderIncremental(t *testing.T) {
 			t.Errorf("%s answered without its namespace", name)
 		}
 	})
-	if fifth.names.get("2.1.16.172.in-addr.arpa.") == nil {
+	if len(ptr(fifth, "172.16.1.2")) == 0 {
 		t.Error("PTRs do not depend on the namespace (as in CoreDNS without `namespaces`)")
 	}
 	f.send(watch.Added, ns)
-	if sixth := f.b.build(); sixth.names.get("hdls1-0.hdls1.testns.svc.cluster.local.") == nil {
+	if sixth := f.b.build(); !exists(sixth, "hdls1-0.hdls1.testns.svc.cluster.local.") {
 		t.Error("names not back with the namespace")
+	}
+
+	// A service and its slices gone leave nothing behind.
+	for _, s := range fx.slices[1:3] {
+		f.send(watch.Deleted, s)
+	}
+	f.send(watch.Deleted, clash)
+	f.send(watch.Deleted, fx.services[2])
+	seventh := f.b.build()
+	if _, ok := f.b.entries["testns/hdls1"]; ok || len(ptr(seventh, "172.16.1.1")) > 0 || f.b.owners["testns/hdls1"] != nil {
+		t.Errorf("hdls1 left state behind: %v %v", f.b.entries["testns/hdls1"], ptr(seventh, "172.16.1.1"))
 	}
 }
 

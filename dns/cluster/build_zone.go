@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
-	corev1 "k8s.io/api/core/v1"
 )
 
 // join builds a name from labels and a zone ("." included).
@@ -22,7 +21,7 @@ func join(zone string, labels ...string) string {
 // addStatic adds the names every zone has whatever the registry holds: the
 // apex, the svc and pod subtrees and dns-version. (ns.dns comes from
 // setNameserver.) Reverse zones answer these too, as CoreDNS does.
-func (b *builder) addStatic(names *nameEdit) {
+func (b *builder) addStatic(names *shardEdit[string, *node]) {
 	for _, z := range b.zones {
 		names.set(z.name, &node{flags: apex | txtNX})
 		names.set(join(z.name, "svc"), &node{flags: txtNX})
@@ -37,42 +36,28 @@ func (b *builder) addStatic(names *nameEdit) {
 
 // setNameserver sets ns.dns.<zone>: the kube-dns Service's cluster IPs, or
 // DefaultDNSServiceIP without one.
-func (b *builder) setNameserver(names *nameEdit) {
-	ips := []string{DefaultDNSServiceIP}
-	if svc := b.services[kubeDNSKey]; svc != nil {
-		if cips := clusterIPs(svc); len(cips) > 0 && cips[0] != corev1.ClusterIPNone && cips[0] != "" {
-			ips = cips
-		}
+func (b *builder) setNameserver(names *shardEdit[string, *node]) {
+	ips := []netip.Addr{netip.MustParseAddr(DefaultDNSServiceIP)}
+	if svc := b.services[kubeDNSKey]; svc != nil && svc.kind == kindClusterIP {
+		ips = svc.ips
 	}
+	n := &node{flags: txtNX, addrs: ips}
 	for _, z := range b.zones {
-		owner := join(z.name, "ns", "dns")
-		n := &node{flags: txtNX}
-		for _, s := range ips {
-			ip, err := netip.ParseAddr(s)
-			if err != nil {
-				continue
-			}
-			if a, aaaa := addrRR(owner, ip.Unmap(), b.cfg.TTL); a != nil {
-				n.a = append(n.a, a)
-			} else {
-				n.aaaa = append(n.aaaa, aaaa)
-			}
-		}
-		names.set(owner, n)
+		names.set(join(z.name, "ns", "dns"), n)
 	}
 }
 
 // addrRR returns an A (for IPv4) or AAAA record of ip owned by owner.
-func addrRR(owner string, ip netip.Addr, ttl uint32) (*dns.A, *dns.AAAA) {
+func addrRR(owner string, ip netip.Addr, ttl uint32) dns.RR {
 	if ip.Is4() {
-		return &dns.A{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl}, A: net.IP(ip.AsSlice())}, nil
+		return &dns.A{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl}, A: net.IP(ip.AsSlice())}
 	}
-	return nil, &dns.AAAA{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: ttl}, AAAA: net.IP(ip.AsSlice())}
+	return &dns.AAAA{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: ttl}, AAAA: net.IP(ip.AsSlice())}
 }
 
 // setNamespace sets whether ns is answered and its <ns>.svc and <ns>.pod
 // names, which exist (NODATA) when the namespace does.
-func (b *builder) setNamespace(names *nameEdit, exposed map[string]bool, ns string) {
+func (b *builder) setNamespace(names *shardEdit[string, *node], exposed map[string]bool, ns string) {
 	ok := b.namespaces[ns] && (b.nsFilter == nil || b.nsFilter[ns])
 	if ok {
 		exposed[ns] = true
@@ -115,12 +100,4 @@ func (b *builder) setPodIP(pods map[netip.Addr][]string, ip netip.Addr) {
 		}
 	}
 	pods[ip] = nss
-}
-
-// clusterIPs are a service's cluster IPs, as CoreDNS reads them.
-func clusterIPs(svc *corev1.Service) []string {
-	if len(svc.Spec.ClusterIPs) > 0 {
-		return svc.Spec.ClusterIPs
-	}
-	return []string{svc.Spec.ClusterIP}
 }

@@ -143,6 +143,21 @@ func TestDifferential(t *testing.T) {
 		test.Case{Qname: "testns.pod.cluster.local.", Qtype: dns.TypeTXT},
 		test.Case{Qname: "kube-system.svc.cluster.local.", Qtype: dns.TypeSRV},
 		test.Case{Qname: "_._tcp.svc1.testns.svc.cluster.local.", Qtype: dns.TypeSRV},
+		// Endpoints sharing a name or an address, a port number twice, many endpoints.
+		test.Case{Qname: "dup.testns.svc.cluster.local.", Qtype: dns.TypeA},
+		test.Case{Qname: "dup.testns.svc.cluster.local.", Qtype: dns.TypeAAAA},
+		test.Case{Qname: "dup.testns.svc.cluster.local.", Qtype: dns.TypeSRV},
+		test.Case{Qname: "_dns._udp.dup.testns.svc.cluster.local.", Qtype: dns.TypeSRV},
+		test.Case{Qname: "_dns-tcp._tcp.dup.testns.svc.cluster.local.", Qtype: dns.TypeA},
+		test.Case{Qname: "same.dup.testns.svc.cluster.local.", Qtype: dns.TypeSRV},
+		test.Case{Qname: "same.dup.testns.svc.cluster.local.", Qtype: dns.TypeAAAA},
+		test.Case{Qname: "other.dup.testns.svc.cluster.local.", Qtype: dns.TypeA},
+		test.Case{Qname: "172-16-4-2.dup.testns.svc.cluster.local.", Qtype: dns.TypeSRV},
+		test.Case{Qname: "2.4.16.172.in-addr.arpa.", Qtype: dns.TypePTR},
+		test.Case{Qname: "4.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.", Qtype: dns.TypePTR},
+		test.Case{Qname: "many.testns.svc.cluster.local.", Qtype: dns.TypeA},
+		test.Case{Qname: "many.testns.svc.cluster.local.", Qtype: dns.TypeSRV},
+		test.Case{Qname: "172-16-5-20.many.testns.svc.cluster.local.", Qtype: dns.TypeA},
 	)
 	compared, refused := 0, 0
 	for _, q := range queries {

@@ -4,10 +4,13 @@
 // registry, as CoreDNS's own `kubernetes` plugin does, but from Shoal's
 // shared watch caches instead of client-go informers.
 //
-// Every change the caches deliver is folded into an immutable answer index
-// (lower-cased name → prebuilt records, plus which names exist at all), which
-// is swapped atomically; a query takes no lock, makes no etcd call and copies
-// only the records it returns.
+// The plugin keeps only what its answers need of each object (trim, as
+// CoreDNS's object package does). Every change the caches deliver is folded
+// into an immutable answer index (a service's lower-cased name → what the
+// service answers; an address → the claims on its PTR record), which is
+// swapped atomically. A query takes no lock and makes no etcd call; the
+// common answers are packed from the index straight into the reply's bytes
+// (wire.go), the others built as *dns.Msg (lookup.go).
 //
 //	cluster.local in-addr.arpa ip6.arpa {
 //	    cluster {

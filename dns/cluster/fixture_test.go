@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"fmt"
+
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,6 +47,11 @@ func newFixture() fixture {
 		ext("extin", "svc1.testns.svc.cluster.local"),
 		// The cluster DNS service: ns.dns.<zone> takes its address.
 		svc("kube-system", "kube-dns", "10.96.0.10", svcPort("dns", 53, corev1.ProtocolUDP), svcPort("dns-tcp", 53, corev1.ProtocolTCP)),
+		// Headless whose endpoints share a name (one per address family) and
+		// an address (in two slices), with one port number twice.
+		svc("testns", "dup", corev1.ClusterIPNone, svcPort("dns", 53, corev1.ProtocolUDP), svcPort("dns-tcp", 53, corev1.ProtocolTCP)),
+		// Headless with more endpoints than fit in 512 bytes.
+		svc("testns", "many", corev1.ClusterIPNone, svcPort("http", 80, corev1.ProtocolTCP)),
 	}
 	f.services[4].Spec.PublishNotReadyAddresses = true
 
@@ -70,6 +77,14 @@ func newFixture() fixture {
 		{Name: str("http"), Port: num(80), Protocol: proto(corev1.ProtocolTCP)},
 		{Name: str("c-port"), Port: num(1234), Protocol: proto(corev1.ProtocolUDP)},
 	}
+	dupPorts := []discoveryv1.EndpointPort{
+		{Name: str("dns"), Port: num(53), Protocol: proto(corev1.ProtocolUDP)},
+		{Name: str("dns-tcp"), Port: num(53), Protocol: proto(corev1.ProtocolTCP)},
+	}
+	var many []discoveryv1.Endpoint
+	for i := range 20 {
+		many = append(many, ep(fmt.Sprintf("172.16.5.%d", i+1), &yes, nil))
+	}
 	f.slices = []*discoveryv1.EndpointSlice{
 		slice("svc1-a", "svc1", discoveryv1.AddressTypeIPv4,
 			[]discoveryv1.EndpointPort{{Name: str("http"), Port: num(8080), Protocol: proto(corev1.ProtocolTCP)}},
@@ -80,6 +95,13 @@ func newFixture() fixture {
 			ep("fd00::1", &yes, str("hdls1-6"))),
 		slice("pubnr-a", "pubnr", discoveryv1.AddressTypeIPv4, nil,
 			ep("172.16.3.1", &yes, str("starting"))),
+		slice("dup-a", "dup", discoveryv1.AddressTypeIPv4, dupPorts,
+			ep("172.16.4.1", &yes, str("same")), ep("172.16.4.2", nil, nil)),
+		slice("dup-b", "dup", discoveryv1.AddressTypeIPv6, dupPorts,
+			ep("fd00::4", &yes, str("same"))),
+		slice("dup-c", "dup", discoveryv1.AddressTypeIPv4, dupPorts,
+			ep("172.16.4.2", &yes, str("other"))),
+		slice("many-a", "many", discoveryv1.AddressTypeIPv4, hdlsPorts[:1], many...),
 	}
 	f.pods = []*corev1.Pod{{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "testns", Name: "pod1"},

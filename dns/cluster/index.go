@@ -17,29 +17,52 @@ const (
 	txtNX nodeFlags = 1 << iota
 	// onlyTXT: dns-version.<zone>; every other type is NXDOMAIN.
 	onlyTXT
-	// onlyPTR: a reverse name; every other type is NXDOMAIN.
-	onlyPTR
 	// apex: the zone itself, where SOA and NS live.
 	apex
 )
 
-// node is everything one name answers. Records are shared by every index
-// that holds the node and never modified: a query copies the ones it
-// returns, setting the owner to the name as asked.
+// node is what one name in the index answers: a service's base name
+// (<svc>.<ns>.svc.<zone>, whose named ports and endpoint names are found
+// through it), or one of the names every zone has.
 type node struct {
-	flags  nodeFlags
-	a      []*dns.A
-	aaaa   []*dns.AAAA
-	srv    []*dns.SRV // Weight is the node's weight, set when copied
-	weight uint16
-	// xa and xaaaa are the SRV targets' addresses (the additional section),
-	// owned by the target names.
-	xa    []*dns.A
-	xaaaa []*dns.AAAA
-	ptr   []*dns.PTR
-	cname string // an ExternalName's target
-	txt   *dns.TXT
+	flags nodeFlags
+	svc   *entry
+	addrs []netip.Addr // ns.dns.<zone>: the nameserver's addresses
+	txt   *dns.TXT     // dns-version.<zone>
 }
+
+// entry is what one service answers, the same under every forward zone:
+// records are made from it per query, without copying. It is rebuilt when
+// the service or one of its slices changes, never changed.
+type entry struct {
+	owner    *owner
+	kind     serviceKind
+	external string       // an ExternalName's target
+	ips      []netip.Addr // cluster IPs
+	ports    []port       // the service's ports
+	// slices are the service's slices with ready endpoints, by name.
+	slices []*slice
+	// uniqueIP and uniqueHost: no address, no host name, appears twice
+	// among the endpoints, so answers need no de-duplication.
+	uniqueIP, uniqueHost bool
+}
+
+// owner names a service: its namespace, name and "ns/name" key, by which
+// PTR claims are ordered.
+type owner struct{ key, ns, name string }
+
+// ptrClaim is a service's claim on the PTR record of an address: its
+// cluster IP (host "", which wins) or one of its endpoints. CoreDNS names an
+// endpoint's address after the slice's service label whether or not that
+// service exists.
+type ptrClaim struct {
+	owner *owner
+	host  string
+}
+
+// ipKey is an address as the PTR map keys it: netip.Addr.As16 of the
+// unmapped address (an IPv4-mapped IPv6 address is never a key).
+type ipKey [16]byte
 
 // Feed positions in index.revs.
 const (
@@ -53,7 +76,10 @@ const (
 // index is one immutable view of the answers. It is replaced, never changed.
 type index struct {
 	// names maps a lower-case FQDN to what it answers.
-	names *nameMap
+	names *shardMap[string, *node]
+	// ptrs maps an address to the claims on its PTR record, ordered by
+	// service key (and, within a service, cluster IPs first).
+	ptrs *shardMap[ipKey, []ptrClaim]
 	// exposed are the namespaces that exist and are answered.
 	exposed map[string]bool
 	// pods maps a pod IP to the namespaces of the running pods that have it
@@ -65,68 +91,7 @@ type index struct {
 }
 
 // lookup returns the node of the lower-case name key.
-func (x *index) lookup(key string) *node { return x.names.get(key) }
-
-// copyOwned returns copies of the records in src renamed to owner (the
-// query's spelling), in one allocation for the records and one for the slice.
-func copyOwned[T any, P interface {
-	*T
-	dns.RR
-}](src []P, owner string) []dns.RR {
-	if len(src) == 0 {
-		return nil
-	}
-	vals := make([]T, len(src))
-	out := make([]dns.RR, len(src))
-	for i, rr := range src {
-		vals[i] = *rr
-		rec := P(&vals[i])
-		rec.Header().Name = owner
-		out[i] = rec
-	}
-	return out
-}
-
-// copySRV returns n's SRV records owned by owner and their targets'
-// addresses. Targets are named in the zone as the query spelled it (zone is
-// the lower-case zone, qzone the query's spelling), as CoreDNS does.
-func copySRV(n *node, owner, zone, qzone string) (answer, extra []dns.RR) {
-	if len(n.srv) == 0 {
-		return nil, nil
-	}
-	vals := make([]dns.SRV, len(n.srv))
-	answer = make([]dns.RR, len(n.srv))
-	for i, rr := range n.srv {
-		vals[i] = *rr
-		vals[i].Hdr.Name = owner
-		vals[i].Weight = n.weight
-		vals[i].Target = rezone(rr.Target, zone, qzone)
-		answer[i] = &vals[i]
-	}
-	extra = make([]dns.RR, 0, len(n.xa)+len(n.xaaaa))
-	if len(n.xa) > 0 {
-		as := make([]dns.A, len(n.xa))
-		for i, rr := range n.xa {
-			as[i] = *rr
-			as[i].Hdr.Name = rezone(rr.Hdr.Name, zone, qzone)
-			extra = append(extra, &as[i])
-		}
-	}
-	if len(n.xaaaa) > 0 {
-		as := make([]dns.AAAA, len(n.xaaaa))
-		for i, rr := range n.xaaaa {
-			as[i] = *rr
-			as[i].Hdr.Name = rezone(rr.Hdr.Name, zone, qzone)
-			extra = append(extra, &as[i])
-		}
-	}
-	return answer, extra
-}
-
-// rezone spells the zone suffix of name (built in zone) as qzone.
-func rezone(name, zone, qzone string) string {
-	if zone == qzone || len(name) < len(zone) || zone == "." {
-		return name
-	}
-	return name[:len(name)-len(zone)] + qzone
+func (x *index) lookup(key string) *node {
+	n, _ := x.names.get(key)
+	return n
 }

@@ -25,7 +25,11 @@ var (
 	})
 	indexNames = promauto.NewGauge(prometheus.GaugeOpts{
 		Namespace: "shoal", Subsystem: "dns", Name: "index_names",
-		Help: "Names in the current answer index.",
+		Help: "Names in the current answer index: services' names and the names every zone has.",
+	})
+	indexAddresses = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: "shoal", Subsystem: "dns", Name: "index_addresses",
+		Help: "Addresses with a PTR record in the current answer index.",
 	})
 	responsesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "shoal", Subsystem: "dns", Name: "cluster_responses_total",
@@ -54,4 +58,5 @@ func observeRebuild(idx *index, start, since time.Time) {
 		updateDelay.Observe(now.Sub(since).Seconds())
 	}
 	indexNames.Set(float64(idx.names.len()))
+	indexAddresses.Set(float64(idx.ptrs.len()))
 }

@@ -5,58 +5,60 @@ import (
 	"maps"
 )
 
-// numShards splits the name map so that a round copies only the shards it
-// changes: a service's dozen names touch a dozen small shards, not a map of
+// numShards splits an index map so that a round copies only the shards it
+// changes: a service's few names touch a few small shards, not a map of
 // every name in the cluster.
 const numShards = 1024
 
 var shardSeed = maphash.MakeSeed()
 
-func shardOf(key string) int { return int(maphash.String(shardSeed, key) % numShards) }
-
-// nameMap maps lower-case FQDNs to nodes. A published one is never changed.
-type nameMap struct {
-	shards [numShards]map[string]*node
+// shardMap maps keys to values in shards. A published one is never changed.
+type shardMap[K comparable, V any] struct {
+	shards [numShards]map[K]V
+	shard  func(K) int
 }
 
-func (m *nameMap) get(key string) *node { return m.shards[shardOf(key)][key] }
+func (m *shardMap[K, V]) get(k K) (V, bool) {
+	v, ok := m.shards[m.shard(k)][k]
+	return v, ok
+}
 
-func (m *nameMap) len() int {
+func (m *shardMap[K, V]) len() int {
 	n := 0
-	for _, s := range m.shards {
-		n += len(s)
+	for i := range m.shards { // by index: ranging over the array would copy it
+		n += len(m.shards[i])
 	}
 	return n
 }
 
-// all calls f for every name, in no order.
-func (m *nameMap) all(f func(string, *node)) {
-	for _, s := range m.shards {
-		for k, v := range s {
+// all calls f for every entry, in no order.
+func (m *shardMap[K, V]) all(f func(K, V)) {
+	for i := range m.shards {
+		for k, v := range m.shards[i] {
 			f(k, v)
 		}
 	}
 }
 
-// nameEdit is the next round's name map: it starts as the current one's
-// shards and copies a shard on its first change.
-type nameEdit struct {
-	m      *nameMap
+// shardEdit is the next round's map: it starts as the current one's shards
+// and copies a shard on its first change.
+type shardEdit[K comparable, V any] struct {
+	m      *shardMap[K, V]
 	copied [numShards]bool
 }
 
-func editNames(cur *nameMap) *nameEdit {
-	next := &nameMap{}
+func editShards[K comparable, V any](cur *shardMap[K, V], shard func(K) int) *shardEdit[K, V] {
+	next := &shardMap[K, V]{shard: shard}
 	if cur != nil {
 		next.shards = cur.shards
 	}
-	return &nameEdit{m: next}
+	return &shardEdit[K, V]{m: next}
 }
 
-func (e *nameEdit) own(i int) map[string]*node {
+func (e *shardEdit[K, V]) own(i int) map[K]V {
 	if !e.copied[i] {
 		if e.m.shards[i] == nil {
-			e.m.shards[i] = map[string]*node{}
+			e.m.shards[i] = map[K]V{}
 		} else {
 			e.m.shards[i] = maps.Clone(e.m.shards[i])
 		}
@@ -65,11 +67,18 @@ func (e *nameEdit) own(i int) map[string]*node {
 	return e.m.shards[i]
 }
 
-func (e *nameEdit) set(key string, n *node) { e.own(shardOf(key))[key] = n }
+func (e *shardEdit[K, V]) get(k K) (V, bool) { return e.m.get(k) }
 
-func (e *nameEdit) del(key string) {
-	i := shardOf(key)
-	if _, ok := e.m.shards[i][key]; ok {
-		delete(e.own(i), key)
+func (e *shardEdit[K, V]) set(k K, v V) { e.own(e.m.shard(k))[k] = v }
+
+func (e *shardEdit[K, V]) del(k K) {
+	i := e.m.shard(k)
+	if _, ok := e.m.shards[i][k]; ok {
+		delete(e.own(i), k)
 	}
 }
+
+// nameShard and ipShard place lower-case names and addresses (ipKey).
+func nameShard(key string) int { return int(maphash.String(shardSeed, key) % numShards) }
+
+func ipShard(k ipKey) int { return int(maphash.Bytes(shardSeed, k[:]) % numShards) }

@@ -38,7 +38,9 @@ func setup(c *caddy.Controller) error {
 				return plugin.Error("cluster", err)
 			}
 			closeClient = client.Close
-			caches = store.NewCaches(store.New(client), cl.log)
+			// Its caches are the plugin's own: they keep only what it
+			// answers from.
+			caches = store.NewCaches(store.New(client), cl.log, store.WithTransform(trimmer(cfg)))
 			caches.Start(ctx)
 		}
 		cl.Start(ctx, FeedsFrom(caches, cfg))

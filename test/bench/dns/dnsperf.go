@@ -20,12 +20,22 @@ type result struct {
 	qps        float64
 	sent, lost int
 	rcodes     map[string]int // from dnsperf's statistics
-	// With -v (the latency runs): every answer's latency, and how many
+	// With -v (the fixed-load runs): every answer's latency, and how many
 	// answers had an rcode other than their query's expected one.
 	p50, p99    time.Duration
 	answered    int
 	wrongRcodes int
 	example     string // the first wrong rcode
+	// cpu is the server's CPU time (user + system) over the run.
+	cpu time.Duration
+}
+
+// cpuPerQuery is the server's CPU time per answered query, in µs.
+func (r result) cpuPerQuery() float64 {
+	if n := r.sent - r.lost; n > 0 {
+		return float64(r.cpu.Microseconds()) / float64(n)
+	}
+	return 0
 }
 
 // dnsperf runs dnsperf on qs against addr for d, at most maxQPS if that is

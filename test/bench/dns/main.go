@@ -11,29 +11,42 @@
 // First every distinct query of the mix (A, SRV, PTR, NXDOMAIN) is asked of
 // each server once and its rcode and answer count checked. Then dnsperf
 // sends the mix to each for a fixed time, in interleaved rounds (the order
-// alternating), as fast as each answers; then in as many rounds at one
-// offered load for both, reporting every answer's rcode (checked) and
-// latency. With taskset the servers run on CPU 0 and dnsperf (and this
-// program) on CPU 1. It prints the median and the range over the rounds of
-// QPS, p50 and p99, the queries lost, the servers' resident memory, the
+// alternating), as fast as each answers; then in as many rounds at each of
+// the offered loads given (-qps, the same for both; by default half what
+// the slower server reached at full speed in this run, so a load both
+// carry, and 10,000 q/s), reporting every answer's rcode (checked)
+// and latency. Around every run the server's CPU time (utime + stime from
+// /proc) is read: CPU per answered query is the measure that neither
+// dnsperf nor the kernel's loopback caps. At full speed it is the work a
+// busy server does per query; at a fixed load below what the servers carry
+// it also holds what each packet's wake-up costs (the scheduler, the
+// kernel), which both servers pay alike and which weighs less as the load
+// grows. With taskset the servers run on CPU 0 and dnsperf (and this
+// program) on CPU 1. It prints
+// the median and the range over the rounds of QPS, CPU per query, p50 and
+// p99, the queries lost, the servers' resident memory and Go heap, the
 // answer checks and the ratios, as Markdown tables, and exits non-zero if
-// any answer was wrong.
+// any answer was wrong. With -rounds 0 it only loads, checks and measures
+// memory (for large sizes).
 //
 //	go run ./test/bench/dns -services 1000 -endpoints 10 -duration 10s -rounds 5
+//	go run ./test/bench/dns -services 10000 -rounds 0
 package main
 
 import (
-	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"log"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/shoalmesh/shoal/cluster"
@@ -45,8 +58,9 @@ type options struct {
 	duration, warmup    time.Duration
 	outstanding         int
 	rounds              int
-	latencyQPS          int
+	fixedQPS            []int
 	profiles            string
+	hold                bool
 	load0, load1        string // 1-minute load average at the start and the end
 }
 
@@ -57,10 +71,23 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "dnsperf run time per server and round")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured dnsperf run before each throughput run")
 	flag.IntVar(&o.outstanding, "outstanding", 100, "dnsperf -q: queries in flight")
-	flag.IntVar(&o.rounds, "rounds", 5, "measured runs per server, interleaved, for throughput and again for latency")
+	flag.IntVar(&o.rounds, "rounds", 5, "measured runs per server, interleaved, for throughput and again at each fixed load")
 	flag.StringVar(&o.profiles, "cpuprofile", "", "directory to write each server's CPU profile (<mode>.prof) to")
-	flag.IntVar(&o.latencyQPS, "latency-qps", 0, "offered load of the latency runs (default: half the slower server's QPS)")
+	qps := flag.String("qps", "auto,10000", "offered loads of the fixed-load rounds, comma-separated, each one both servers carry (CPU per query; latency at the first); auto is half the slower server's lowest full-speed QPS of this run")
+	flag.BoolVar(&o.hold, "hold", false, "after the runs, print the servers' addresses and keep them up until interrupted (to profile by hand)")
 	flag.Parse()
+	for _, f := range strings.Split(*qps, ",") {
+		f = strings.TrimSpace(f)
+		if f == "auto" {
+			o.fixedQPS = append(o.fixedQPS, autoQPS)
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			log.Fatalf("-qps %q: want positive numbers of queries per second or auto, comma-separated", *qps)
+		}
+		o.fixedQPS = append(o.fixedQPS, n)
+	}
 	if err := run(o); err != nil {
 		log.Fatal(err)
 	}
@@ -119,7 +146,7 @@ func run(o options) error {
 		{name: "CoreDNS (kubernetes)", mode: "coredns", plugin: fmt.Sprintf("kubernetes cluster.local in-addr.arpa {\n        kubeconfig %s shoal\n        pods insecure\n        ttl 5\n    }", in.Kubeconfig)},
 	}
 	for _, s := range servers {
-		s.addr = freeAddr()
+		s.addr, s.debug = freeAddr(), freeAddr()
 		if err := s.start(ctx, bin, dir, pin.server, o.profiles); err != nil {
 			return err
 		}
@@ -147,38 +174,46 @@ func run(o options) error {
 					return err
 				}
 			}
-			r, err := dnsperf(pin.client, s.addr, qs, o.duration, o.outstanding, 0, false)
+			r, err := s.measure(pin.client, qs, o.duration, o.outstanding, 0, false)
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
 			if err := checkRcodes(r, qs); err != nil {
 				s.rcodeErrs = append(s.rcodeErrs, fmt.Sprintf("round %d: %v", round+1, err))
 			}
-			fmt.Fprintf(os.Stderr, "round %d %s: %.0f q/s, lost %d of %d, %v\n", round+1, s.name, r.qps, r.lost, r.sent, r.rcodes)
+			fmt.Fprintf(os.Stderr, "round %d %s: %.0f q/s, %.1f µs CPU/query, lost %d of %d, %v\n", round+1, s.name, r.qps, r.cpuPerQuery(), r.lost, r.sent, r.rcodes)
 			s.results = append(s.results, r)
 		}
 	}
-	// Latency: at one offered load for both, half of what the slower one
-	// sustained (the median), with dnsperf reporting every answer (which
-	// would make dnsperf the bottleneck at full speed).
-	if o.latencyQPS == 0 {
-		slowest := slices.MinFunc(servers, func(a, b *server) int { return cmp.Compare(a.qps().Median, b.qps().Median) })
-		o.latencyQPS = max(1000, int(slowest.qps().Median/2)/1000*1000)
+	resolveAuto(o.fixedQPS, servers)
+	// Fixed loads: the same offered load for both, with dnsperf reporting
+	// every answer (which would make dnsperf the bottleneck at full speed);
+	// CPU per answered query and latency.
+	for _, s := range servers {
+		s.fixed = make([][]result, len(o.fixedQPS))
 	}
 	for round := range o.rounds {
-		for _, s := range inTurn(servers, round) {
-			r, err := dnsperf(pin.client, s.addr, qs, o.duration, o.outstanding, o.latencyQPS, true)
-			if err != nil {
-				return fmt.Errorf("%s: %w", s.name, err)
+		for i, qps := range o.fixedQPS {
+			for _, s := range inTurn(servers, round) {
+				r, err := s.measure(pin.client, qs, o.duration, o.outstanding, qps, true)
+				if err != nil {
+					return fmt.Errorf("%s: %w", s.name, err)
+				}
+				fmt.Fprintf(os.Stderr, "round %d %s at %d q/s: %.1f µs CPU/query, p50 %v, p99 %v, lost %d, %d wrong rcodes\n", round+1, s.name, qps, r.cpuPerQuery(), r.p50, r.p99, r.lost, r.wrongRcodes)
+				s.fixed[i] = append(s.fixed[i], r)
 			}
-			fmt.Fprintf(os.Stderr, "round %d %s at %d q/s: p50 %v, p99 %v, lost %d, %d wrong rcodes\n", round+1, s.name, o.latencyQPS, r.p50, r.p99, r.lost, r.wrongRcodes)
-			s.latency = append(s.latency, r)
 		}
 	}
 	for _, s := range servers {
 		s.rss, s.peak = benchenv.Memory(s.cmd.Process.Pid)
+		if s.heap, err = s.liveHeap(); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
 	}
 	o.load1 = benchenv.LoadAverage()
+	if o.hold {
+		hold(servers, qs)
+	}
 	report(os.Stdout, o, pin, qs, servers)
 	for _, s := range servers {
 		if n := s.wrongAnswers(); n > 0 {
@@ -186,6 +221,38 @@ func run(o options) error {
 		}
 	}
 	return nil
+}
+
+// autoQPS stands for -qps auto until the throughput rounds have run.
+const autoQPS = -1
+
+// resolveAuto replaces autoQPS in loads by half the lowest QPS any server
+// reached at full speed in this run (in steps of 500, at least 500): a
+// load both carry even when other work on the machine slows them.
+func resolveAuto(loads []int, servers []*server) {
+	lowest := 0.0
+	for _, s := range servers {
+		if q := s.qps(); lowest == 0 || q.Min < lowest {
+			lowest = q.Min
+		}
+	}
+	auto := max(500, int(lowest/2)/500*500)
+	for i, q := range loads {
+		if q == autoQPS {
+			loads[i] = auto
+		}
+	}
+}
+
+// hold prints where the servers are and waits for SIGINT or SIGTERM.
+func hold(servers []*server, qs *querySet) {
+	fmt.Fprintf(os.Stderr, "holding; queries in %s; interrupt to finish\n", qs.path)
+	for _, s := range servers {
+		fmt.Fprintf(os.Stderr, "  %s: pid %d, dns %s, pprof http://%s/debug/pprof/\n", s.name, s.cmd.Process.Pid, s.addr, s.debug)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
 }
 
 // inTurn is the servers in the order of a round: as given in even rounds,

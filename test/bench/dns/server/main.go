@@ -4,6 +4,9 @@
 //	server -mode shoal -corefile FILE     Shoal's resolver (dns/resolver)
 //	server -mode coredns -corefile FILE   CoreDNS's server with its kubernetes plugin
 //
+// With -debug ADDR it also serves net/http/pprof and /heap (the Go heap
+// live after the last GC, and the goroutines) on ADDR.
+//
 // Both are the same CoreDNS core from the same module, with the same
 // curated directives except cluster ↔ kubernetes. It serves until SIGTERM.
 package main
@@ -13,8 +16,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // the -debug listener
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"syscall"
@@ -30,7 +37,16 @@ func main() {
 	mode := flag.String("mode", "shoal", "shoal or coredns")
 	corefile := flag.String("corefile", "", "the Corefile to serve")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	debug := flag.String("debug", "", "serve net/http/pprof and /heap on this address")
 	flag.Parse()
+	if *debug != "" {
+		http.HandleFunc("/heap", heap)
+		go func() {
+			if err := http.ListenAndServe(*debug, nil); err != nil {
+				fmt.Fprintln(os.Stderr, "server: debug listener:", err)
+			}
+		}()
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err == nil {
@@ -83,4 +99,12 @@ func runCoreDNS(ctx context.Context, path string) error {
 	inst.Stop()
 	inst.Wait()
 	return nil
+}
+
+// heap writes "<live heap bytes> <goroutines>": the heap the last GC found
+// live, without forcing one.
+func heap(w http.ResponseWriter, _ *http.Request) {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	fmt.Fprintf(w, "%d %d\n", s[0].Value.Uint64(), runtime.NumGoroutine())
 }
