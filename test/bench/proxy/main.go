@@ -30,11 +30,15 @@
 // Every child is stopped on exit (error and SIGINT too), the temp dir
 // removed, and the VIP taken off lo if a proxy left it there.
 //
-//	go run ./test/bench/proxy -rounds 3 -duration 10s -conns 64 -slow-conns 16 -slow-delays 2ms,2ms,20ms
+// Each scenario runs -rounds rounds, every proxy once per round, the order
+// reversed every other round; the table shows each figure's median over the
+// rounds and its range. A non-2xx answer or a socket error in a measured run
+// fails the bench after the table is printed.
+//
+//	go run ./test/bench/proxy -rounds 5 -duration 10s -conns 64 -slow-conns 16 -slow-delays 2ms,2ms,20ms
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -47,7 +51,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -82,7 +85,7 @@ func main() {
 	flag.IntVar(&o.haproxyThreads, "haproxy-threads", 2, "HAProxy's nbthread (Shoal's proxy uses every core)")
 	flag.StringVar(&o.serviceCIDR, "service-cidr", "10.97.255.0/24", "shoal up's --service-cidr: a range no other cluster on this machine uses, as every ClusterIP goes on lo")
 	flag.StringVar(&o.clusterIP, "cluster-ip", "", "ask for this ClusterIP (in -service-cidr) for the Service web (default: the API server picks one)")
-	flag.IntVar(&o.rounds, "rounds", 3, "runs per proxy and scenario, interleaved; the table shows the median by req/s")
+	flag.IntVar(&o.rounds, "rounds", 5, "runs per proxy and scenario, interleaved; the table shows the median of each figure and its range")
 	flag.StringVar(&o.dataDir, "data-dir", "", "where to make the temp dir (binaries, data, logs); default the system's temp dir")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of Shoal's proxy during its first measured run of scenario A to this file (from its admin endpoint)")
@@ -219,7 +222,7 @@ func run(o options, start time.Time) (err error) {
 		{"A: equal backends", make([]time.Duration, len(backendIPs)), load{o.threads, o.conns, o.duration}, []proxyRun{shoalLeast, haproxy}},
 		{"B: one slow backend", o.slowDelays, load{o.threads, o.slowConns, o.duration}, []proxyRun{shoalLeast, shoalRR, haproxy}},
 	}
-	var results []measurement
+	var results []summary
 	for _, sc := range scenarios {
 		logf("scenario %s: backends with delays %v", sc.name, sc.delays)
 		be, err := cs.startBackends(ctx, backendBin, sc.delays)
@@ -228,9 +231,18 @@ func run(o options, start time.Time) (err error) {
 		}
 		runs := make([][]measurement, len(sc.proxies))
 		// Round by round, so a change in the machine's load hits every
-		// proxy alike.
+		// proxy alike; every other round in the reverse order, so that
+		// none always runs first.
 		for round := range o.rounds {
-			for i, p := range sc.proxies {
+			order := make([]int, len(sc.proxies))
+			for i := range order {
+				order[i] = i
+				if round%2 == 1 {
+					order[i] = len(order) - 1 - i
+				}
+			}
+			for _, i := range order {
+				p := sc.proxies[i]
 				var profile func()
 				if o.cpuProfile != "" && adminAddr != "" && p.name == shoalLeastName && round == 0 && len(results) == 0 {
 					profile = func() { writeProfile(ctx, adminAddr, o.warmup, sc.load.duration, o.cpuProfile) }
@@ -241,6 +253,9 @@ func run(o options, start time.Time) (err error) {
 				}
 				m.scenario = sc.name
 				logf("  %s, round %d: %.0f req/s, p50 %v, p99 %v, %.1f µs CPU/req, shares %s", p.name, round+1, m.rps, m.p50, m.p99, m.cpuPerRequest(), m.sharesString())
+				if m.errors != "" {
+					logf("  %s, round %d: errors: %s", p.name, round+1, m.errors)
+				}
 				if on, _ := onLoopback(vips); len(on) > 0 {
 					logf("warning: %v still on lo after %s stopped", on, p.name)
 				}
@@ -248,13 +263,22 @@ func run(o options, start time.Time) (err error) {
 			}
 		}
 		be.terminate()
-		for _, ms := range runs {
-			results = append(results, median(ms))
+		for i, ms := range runs {
+			results = append(results, summarize(sc.name, sc.proxies[i].name, ms))
 		}
 	}
 	f.load1 = benchenv.LoadAverage()
 	f.took = time.Since(start)
 	report(os.Stdout, o, f, results)
+	var bad []string
+	for _, r := range results {
+		if r.errors != "" {
+			bad = append(bad, fmt.Sprintf("%s, %s: %s", r.scenario, r.proxy, r.errors))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("answers other than 2xx, or socket errors, in measured runs:\n%s", strings.Join(bad, "\n"))
+	}
 	return nil
 }
 
@@ -311,13 +335,6 @@ func writeProfile(ctx context.Context, admin string, warmup, d time.Duration, fi
 		return
 	}
 	logf("  wrote a %ds CPU profile of the proxy to %s", secs, file)
-}
-
-// median is the run with the median req/s.
-func median(ms []measurement) measurement {
-	s := slices.Clone(ms)
-	slices.SortFunc(s, func(a, b measurement) int { return cmp.Compare(a.rps, b.rps) })
-	return s[len(s)/2]
 }
 
 // measurement is one row of the table.
