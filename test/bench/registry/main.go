@@ -71,7 +71,10 @@ func run(ctx context.Context, w io.Writer, n, c, rounds int, cpuProfile string) 
 		EtcdServers: []string{etcdURL},
 		// Room for every round's Services without crowding the allocator.
 		ServiceCIDR: "10.96.0.0/12",
-		Log:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// Free ports: another cluster on this machine may hold the defaults.
+		DNSAddr: "127.0.0.1:0",
+		XDSAddr: "127.0.0.1:0",
+		Log:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		cancel()
