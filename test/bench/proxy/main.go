@@ -247,7 +247,7 @@ func run(o options, start time.Time) (err error) {
 				if o.cpuProfile != "" && adminAddr != "" && p.name == shoalLeastName && round == 0 && len(results) == 0 {
 					profile = func() { writeProfile(ctx, adminAddr, o.warmup, sc.load.duration, o.cpuProfile) }
 				}
-				m, err := measureProxy(ctx, p.name, p.start, p.url, sc.load, o.warmup, profile)
+				m, err := measureProxy(ctx, p.name, p.start, p.url, sc.load, o.warmup, sh.Pid(), profile)
 				if err != nil {
 					return fmt.Errorf("%s, %s: %w", sc.name, p.name, err)
 				}
@@ -289,7 +289,7 @@ const (
 )
 
 // measureProxy starts a proxy, measures it and stops it.
-func measureProxy(ctx context.Context, name string, start func() (*child, error), url string, l load, warmup time.Duration, during func()) (measurement, error) {
+func measureProxy(ctx context.Context, name string, start func() (*child, error), url string, l load, warmup time.Duration, upPid int, during func()) (measurement, error) {
 	logf("  %s: starting", name)
 	c, err := start()
 	if err != nil {
@@ -301,7 +301,7 @@ func measureProxy(ctx context.Context, name string, start func() (*child, error)
 	if during != nil {
 		wg.Go(during)
 	}
-	m, err := measure(ctx, c, url, l, warmup)
+	m, err := measure(ctx, c, url, l, warmup, upPid)
 	wg.Wait()
 	m.proxy = name
 	return m, err
@@ -343,6 +343,7 @@ type measurement struct {
 	load            load
 	wrkResult
 	cpu    time.Duration // the proxy process's, over the measured run
+	upCPU  time.Duration // shoal up's (the control plane's), over the measured run
 	counts []int64       // requests each backend answered in it
 }
 
@@ -373,8 +374,11 @@ func (m measurement) sharesString() string {
 }
 
 // measure runs a warm-up and then the measured wrk run against url, with
-// the proxy's CPU time and the backends' counters read around it.
-func measure(ctx context.Context, c *child, url string, l load, warmup time.Duration) (measurement, error) {
+// the proxy's and shoal up's (pid upPid) CPU time and the backends'
+// counters read around it. Shoal's proxy reports its load to shoal up every
+// second, which computes weights from it and sends them back over EDS:
+// that work competes for the same CPUs during Shoal's runs only.
+func measure(ctx context.Context, c *child, url string, l load, warmup time.Duration, upPid int) (measurement, error) {
 	m := measurement{load: l}
 	if warmup > 0 {
 		if _, _, err := runWrk(ctx, url, load{l.threads, l.conns, warmup}); err != nil {
@@ -385,9 +389,10 @@ func measure(ctx context.Context, c *child, url string, l load, warmup time.Dura
 	if err != nil {
 		return m, err
 	}
-	cpu0 := benchenv.CPUTime(c.pid())
+	cpu0, up0 := benchenv.CPUTime(c.pid()), benchenv.CPUTime(upPid)
 	r, _, err := runWrk(ctx, url, l)
 	m.cpu = benchenv.CPUTime(c.pid()) - cpu0
+	m.upCPU = benchenv.CPUTime(upPid) - up0
 	if err != nil {
 		return m, err
 	}

@@ -56,9 +56,10 @@ func report(w io.Writer, o options, f facts, rows []summary) {
 	fmt.Fprintf(w, "Each run: wrk --latency -t%d, %v warm-up then %v measured; %d interleaved rounds (the order reversed every other round), "+
 		"each figure the median over the rounds and (in brackets) the lowest and the highest. CPU = the proxy process's utime+stime over "+
 		"the measured run / requests completed. Shares: every round's requests, as the backends counted them. Errors: non-2xx answers "+
-		"and socket errors wrk counted.\n", o.threads, o.warmup, o.duration, o.rounds)
-	fmt.Fprint(w, "\n| scenario | proxy | wrk -c | req/s | p50 | p99 | proxy CPU µs/req | share per backend | errors |\n")
-	fmt.Fprint(w, "|---|---|---:|---:|---:|---:|---:|---|---|\n")
+		"and socket errors wrk counted. shoal up: the control plane's CPU over the run, in %% of one CPU (the weights it computes from "+
+		"Shoal's proxy's load reports and sends back over EDS; idle during HAProxy's runs).\n", o.threads, o.warmup, o.duration, o.rounds)
+	fmt.Fprint(w, "\n| scenario | proxy | wrk -c | req/s | p50 | p99 | proxy CPU µs/req | shoal up CPU | share per backend | errors |\n")
+	fmt.Fprint(w, "|---|---|---:|---:|---:|---:|---:|---:|---|---|\n")
 	for _, r := range rows {
 		shares := r.sharesString()
 		if strings.HasPrefix(r.scenario, "B") {
@@ -68,8 +69,8 @@ func report(w io.Writer, o options, f facts, rows []summary) {
 		if errs == "" {
 			errs = "none"
 		}
-		fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", r.scenario, r.proxy, r.load.conns, numbers(r.rps, 0),
-			round(time.Duration(r.p50.Median)), durations(r.p99), numbers(r.cpu, 1), shares, errs)
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %s | %.1f%% | %s | %s |\n", r.scenario, r.proxy, r.load.conns, numbers(r.rps, 0),
+			round(time.Duration(r.p50.Median)), durations(r.p99), numbers(r.cpu, 1), r.upCPU.Median, shares, errs)
 	}
 	find := func(scenario, proxy string) *summary {
 		for i := range rows {

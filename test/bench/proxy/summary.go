@@ -15,6 +15,7 @@ type summary struct {
 	rounds          int
 	rps, p50, p99   benchenv.Spread // req/s; latencies in nanoseconds
 	cpu             benchenv.Spread // µs of the proxy's CPU per request
+	upCPU           benchenv.Spread // shoal up's CPU, in % of one CPU over the run
 	counts          []int64         // requests each backend answered, all rounds
 	errors          string          // every round's errors, "" if none
 }
@@ -22,7 +23,7 @@ type summary struct {
 // summarize takes the median and range of each figure over the rounds.
 func summarize(scenario, proxy string, ms []measurement) summary {
 	s := summary{scenario: scenario, proxy: proxy, rounds: len(ms)}
-	var rps, p50, p99, cpu []float64
+	var rps, p50, p99, cpu, up []float64
 	var errs []string
 	for i, m := range ms {
 		s.load = m.load
@@ -30,6 +31,7 @@ func summarize(scenario, proxy string, ms []measurement) summary {
 		p50 = append(p50, float64(m.p50))
 		p99 = append(p99, float64(m.p99))
 		cpu = append(cpu, m.cpuPerRequest())
+		up = append(up, 100*m.upCPU.Seconds()/m.load.duration.Seconds())
 		if s.counts == nil {
 			s.counts = make([]int64, len(m.counts))
 		}
@@ -41,6 +43,7 @@ func summarize(scenario, proxy string, ms []measurement) summary {
 		}
 	}
 	s.rps, s.p50, s.p99, s.cpu = benchenv.SpreadOf(rps), benchenv.SpreadOf(p50), benchenv.SpreadOf(p99), benchenv.SpreadOf(cpu)
+	s.upCPU = benchenv.SpreadOf(up)
 	s.errors = strings.Join(errs, "; ")
 	return s
 }
