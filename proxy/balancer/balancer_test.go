@@ -380,26 +380,31 @@ func BenchmarkPick(b *testing.B) {
 }
 
 // BenchmarkRequest is one request's whole use of the balancer: pick, begin,
-// report the outcome, end.
+// record the response time (HTTP, with rtt), report the outcome, end.
 func BenchmarkRequest(b *testing.B) {
 	for _, n := range []int{10, 1000} {
-		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-			c := New(Options{})
-			c.Update(endpoints(make([]uint32, n)...))
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					h, ok := c.Pick(nil)
-					if !ok {
-						b.Fatal("Pick failed")
+		for _, rtt := range []bool{false, true} {
+			b.Run(fmt.Sprintf("n=%d/rtt=%v", n, rtt), func(b *testing.B) {
+				c := New(Options{})
+				c.Update(endpoints(make([]uint32, n)...))
+				b.ReportAllocs()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						h, ok := c.Pick(nil)
+						if !ok {
+							b.Fatal("Pick failed")
+						}
+						h.Begin()
+						if rtt {
+							h.Observe(time.Millisecond)
+						}
+						h.Report(true)
+						h.End()
 					}
-					h.Begin()
-					h.Report(true)
-					h.End()
-				}
+				})
 			})
-		})
+		}
 	}
 }
 

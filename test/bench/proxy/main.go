@@ -30,11 +30,15 @@
 // Every child is stopped on exit (error and SIGINT too), the temp dir
 // removed, and the VIP taken off lo if a proxy left it there.
 //
-//	go run ./test/bench/proxy -rounds 3 -duration 10s -conns 64 -slow-conns 16 -slow-delays 2ms,2ms,20ms
+// Each scenario runs -rounds rounds, every proxy once per round, the order
+// reversed every other round; the table shows each figure's median over the
+// rounds and its range. A non-2xx answer or a socket error in a measured run
+// fails the bench after the table is printed.
+//
+//	go run ./test/bench/proxy -rounds 5 -duration 10s -conns 64 -slow-conns 16 -slow-delays 2ms,2ms,20ms
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -47,7 +51,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -82,7 +85,7 @@ func main() {
 	flag.IntVar(&o.haproxyThreads, "haproxy-threads", 2, "HAProxy's nbthread (Shoal's proxy uses every core)")
 	flag.StringVar(&o.serviceCIDR, "service-cidr", "10.97.255.0/24", "shoal up's --service-cidr: a range no other cluster on this machine uses, as every ClusterIP goes on lo")
 	flag.StringVar(&o.clusterIP, "cluster-ip", "", "ask for this ClusterIP (in -service-cidr) for the Service web (default: the API server picks one)")
-	flag.IntVar(&o.rounds, "rounds", 3, "runs per proxy and scenario, interleaved; the table shows the median by req/s")
+	flag.IntVar(&o.rounds, "rounds", 5, "runs per proxy and scenario, interleaved; the table shows the median of each figure and its range")
 	flag.StringVar(&o.dataDir, "data-dir", "", "where to make the temp dir (binaries, data, logs); default the system's temp dir")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of Shoal's proxy during its first measured run of scenario A to this file (from its admin endpoint)")
@@ -219,7 +222,7 @@ func run(o options, start time.Time) (err error) {
 		{"A: equal backends", make([]time.Duration, len(backendIPs)), load{o.threads, o.conns, o.duration}, []proxyRun{shoalLeast, haproxy}},
 		{"B: one slow backend", o.slowDelays, load{o.threads, o.slowConns, o.duration}, []proxyRun{shoalLeast, shoalRR, haproxy}},
 	}
-	var results []measurement
+	var results []summary
 	for _, sc := range scenarios {
 		logf("scenario %s: backends with delays %v", sc.name, sc.delays)
 		be, err := cs.startBackends(ctx, backendBin, sc.delays)
@@ -228,19 +231,31 @@ func run(o options, start time.Time) (err error) {
 		}
 		runs := make([][]measurement, len(sc.proxies))
 		// Round by round, so a change in the machine's load hits every
-		// proxy alike.
+		// proxy alike; every other round in the reverse order, so that
+		// none always runs first.
 		for round := range o.rounds {
-			for i, p := range sc.proxies {
+			order := make([]int, len(sc.proxies))
+			for i := range order {
+				order[i] = i
+				if round%2 == 1 {
+					order[i] = len(order) - 1 - i
+				}
+			}
+			for _, i := range order {
+				p := sc.proxies[i]
 				var profile func()
 				if o.cpuProfile != "" && adminAddr != "" && p.name == shoalLeastName && round == 0 && len(results) == 0 {
 					profile = func() { writeProfile(ctx, adminAddr, o.warmup, sc.load.duration, o.cpuProfile) }
 				}
-				m, err := measureProxy(ctx, p.name, p.start, p.url, sc.load, o.warmup, profile)
+				m, err := measureProxy(ctx, p.name, p.start, p.url, sc.load, o.warmup, sh.Pid(), profile)
 				if err != nil {
 					return fmt.Errorf("%s, %s: %w", sc.name, p.name, err)
 				}
 				m.scenario = sc.name
 				logf("  %s, round %d: %.0f req/s, p50 %v, p99 %v, %.1f µs CPU/req, shares %s", p.name, round+1, m.rps, m.p50, m.p99, m.cpuPerRequest(), m.sharesString())
+				if m.errors != "" {
+					logf("  %s, round %d: errors: %s", p.name, round+1, m.errors)
+				}
 				if on, _ := onLoopback(vips); len(on) > 0 {
 					logf("warning: %v still on lo after %s stopped", on, p.name)
 				}
@@ -248,13 +263,22 @@ func run(o options, start time.Time) (err error) {
 			}
 		}
 		be.terminate()
-		for _, ms := range runs {
-			results = append(results, median(ms))
+		for i, ms := range runs {
+			results = append(results, summarize(sc.name, sc.proxies[i].name, ms))
 		}
 	}
 	f.load1 = benchenv.LoadAverage()
 	f.took = time.Since(start)
 	report(os.Stdout, o, f, results)
+	var bad []string
+	for _, r := range results {
+		if r.errors != "" {
+			bad = append(bad, fmt.Sprintf("%s, %s: %s", r.scenario, r.proxy, r.errors))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("answers other than 2xx, or socket errors, in measured runs:\n%s", strings.Join(bad, "\n"))
+	}
 	return nil
 }
 
@@ -265,7 +289,7 @@ const (
 )
 
 // measureProxy starts a proxy, measures it and stops it.
-func measureProxy(ctx context.Context, name string, start func() (*child, error), url string, l load, warmup time.Duration, during func()) (measurement, error) {
+func measureProxy(ctx context.Context, name string, start func() (*child, error), url string, l load, warmup time.Duration, upPid int, during func()) (measurement, error) {
 	logf("  %s: starting", name)
 	c, err := start()
 	if err != nil {
@@ -277,7 +301,7 @@ func measureProxy(ctx context.Context, name string, start func() (*child, error)
 	if during != nil {
 		wg.Go(during)
 	}
-	m, err := measure(ctx, c, url, l, warmup)
+	m, err := measure(ctx, c, url, l, warmup, upPid)
 	wg.Wait()
 	m.proxy = name
 	return m, err
@@ -313,19 +337,13 @@ func writeProfile(ctx context.Context, admin string, warmup, d time.Duration, fi
 	logf("  wrote a %ds CPU profile of the proxy to %s", secs, file)
 }
 
-// median is the run with the median req/s.
-func median(ms []measurement) measurement {
-	s := slices.Clone(ms)
-	slices.SortFunc(s, func(a, b measurement) int { return cmp.Compare(a.rps, b.rps) })
-	return s[len(s)/2]
-}
-
 // measurement is one row of the table.
 type measurement struct {
 	scenario, proxy string
 	load            load
 	wrkResult
 	cpu    time.Duration // the proxy process's, over the measured run
+	upCPU  time.Duration // shoal up's (the control plane's), over the measured run
 	counts []int64       // requests each backend answered in it
 }
 
@@ -356,8 +374,11 @@ func (m measurement) sharesString() string {
 }
 
 // measure runs a warm-up and then the measured wrk run against url, with
-// the proxy's CPU time and the backends' counters read around it.
-func measure(ctx context.Context, c *child, url string, l load, warmup time.Duration) (measurement, error) {
+// the proxy's and shoal up's (pid upPid) CPU time and the backends'
+// counters read around it. Shoal's proxy reports its load to shoal up every
+// second, which computes weights from it and sends them back over EDS:
+// that work competes for the same CPUs during Shoal's runs only.
+func measure(ctx context.Context, c *child, url string, l load, warmup time.Duration, upPid int) (measurement, error) {
 	m := measurement{load: l}
 	if warmup > 0 {
 		if _, _, err := runWrk(ctx, url, load{l.threads, l.conns, warmup}); err != nil {
@@ -368,9 +389,10 @@ func measure(ctx context.Context, c *child, url string, l load, warmup time.Dura
 	if err != nil {
 		return m, err
 	}
-	cpu0 := benchenv.CPUTime(c.pid())
+	cpu0, up0 := benchenv.CPUTime(c.pid()), benchenv.CPUTime(upPid)
 	r, _, err := runWrk(ctx, url, l)
 	m.cpu = benchenv.CPUTime(c.pid()) - cpu0
+	m.upCPU = benchenv.CPUTime(upPid) - up0
 	if err != nil {
 		return m, err
 	}

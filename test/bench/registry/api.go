@@ -89,25 +89,45 @@ func selectorIf(on bool, labels map[string]string) map[string]string {
 	return nil
 }
 
-// createServices POSTs n Services (each given a ClusterIP) from c clients.
+// createServices POSTs n Services named prefix-NNNNNN (each given a
+// ClusterIP) from c clients.
 func (a *apiClients) createServices(ctx context.Context, prefix string, n, c int, selector bool) (throughput, error) {
-	create := func(ctx context.Context, w int, name string) error {
-		svc, err := a.cs[w].CoreV1().Services(benchNS).Create(ctx, benchService(name, selector), metav1.CreateOptions{})
-		if err != nil {
-			return fmt.Errorf("create service %s: %w", name, err)
+	return measure(ctx, n, c, func(ctx context.Context, w, i int) error {
+		return a.create(ctx, w, fmt.Sprintf("%s-%06d", prefix, i), selector)
+	})
+}
+
+// create creates one Service and checks that it got a ClusterIP.
+func (a *apiClients) create(ctx context.Context, w int, name string, selector bool) error {
+	svc, err := a.cs[w].CoreV1().Services(benchNS).Create(ctx, benchService(name, selector), metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("create service %s: %w", name, err)
+	}
+	if svc.Spec.ClusterIP == "" {
+		return fmt.Errorf("service %s got no ClusterIP", name)
+	}
+	return nil
+}
+
+// warmUp has every client connect (TLS handshake) and create one Service,
+// untimed; deleteServices removes them with the rest.
+func (a *apiClients) warmUp(ctx context.Context, prefix string) error {
+	for w := range a.cs {
+		if err := a.create(ctx, w, fmt.Sprintf("%s-%06d", prefix, w), false); err != nil {
+			return err
 		}
-		if svc.Spec.ClusterIP == "" {
-			return fmt.Errorf("service %s got no ClusterIP", name)
+	}
+	return nil
+}
+
+// deleteServices deletes the n Services prefix-NNNNNN from c clients.
+func (a *apiClients) deleteServices(ctx context.Context, prefix string, n, c int) error {
+	_, err := measure(ctx, n, c, func(ctx context.Context, w, i int) error {
+		name := fmt.Sprintf("%s-%06d", prefix, i)
+		if err := a.cs[w].CoreV1().Services(benchNS).Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete service %s: %w", name, err)
 		}
 		return nil
-	}
-	// Warm up, untimed: every client connects (TLS handshake) and creates one.
-	for w := range c {
-		if err := create(ctx, w, fmt.Sprintf("warm-%s-%d", prefix, w)); err != nil {
-			return throughput{}, err
-		}
-	}
-	return measure(ctx, n, c, func(ctx context.Context, w, i int) error {
-		return create(ctx, w, fmt.Sprintf("%s-%06d", prefix, i))
 	})
+	return err
 }

@@ -3,7 +3,16 @@
 // how fast a Service update reaches a client-go informer. Everything runs in
 // one process on one embedded etcd; it prints a Markdown table.
 //
-//	go run ./test/bench/registry [-n 2000] [-c 16]
+// The writes are measured in -rounds interleaved rounds (etcd and the API
+// alternating, the order reversed every other round); each figure is the
+// median over the rounds with its range, and the process's CPU time per
+// write (etcd, the API server, the controllers and the clients all count,
+// as they share the process). After each round the Services it created are
+// deleted through the API and the etcd keys removed, so every round starts
+// from the same cluster. Every create must come back with a ClusterIP, and
+// at the end every Service a round created must have been in etcd.
+//
+//	go run ./test/bench/registry [-n 2000] [-c 16] [-rounds 5]
 package main
 
 import (
@@ -17,7 +26,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -27,31 +35,18 @@ import (
 )
 
 func main() {
-	n := flag.Int("n", 3000, "operations per measurement (and Service updates timed for the watch latency)")
+	n := flag.Int("n", 2000, "operations per measurement (and Service updates timed for the watch latency)")
+	rounds := flag.Int("rounds", 5, "interleaved rounds of every write measurement")
 	c := flag.Int("c", 16, "concurrent etcd writers and API clients")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (etcd, API server and clients) to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the process (etcd, API server, controllers and clients) during the first round's concurrent creates without selector to this file")
 	flag.Parse()
-	if *n < 1 || *c < 1 {
-		fmt.Fprintln(os.Stderr, "bench: -n and -c must be at least 1")
+	if *n < 1 || *c < 1 || *rounds < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -n, -c and -rounds must be at least 1")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(os.Stderr, "bench: cpu profile:", err)
-			os.Exit(1)
-		}
-		defer pprof.StopCPUProfile()
-	}
-	if err := run(ctx, os.Stdout, *n, *c); err != nil {
-		pprof.StopCPUProfile()
+	if err := run(ctx, os.Stdout, *n, *c, *rounds, *cpuProfile); err != nil {
 		stop()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -60,7 +55,7 @@ func main() {
 
 // run sets up etcd and Shoal in a temp dir, measures, prints the report and
 // removes everything again, also when interrupted.
-func run(ctx context.Context, w io.Writer, n, c int) error {
+func run(ctx context.Context, w io.Writer, n, c, rounds int, cpuProfile string) error {
 	began := time.Now()
 	env, err := benchenv.Start("", "shoal-bench-")
 	if err != nil {
@@ -74,7 +69,12 @@ func run(ctx context.Context, w io.Writer, n, c int) error {
 		DataDir:     filepath.Join(dir, "shoal"),
 		APIAddr:     "127.0.0.1:0",
 		EtcdServers: []string{etcdURL},
-		Log:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// Room for every round's Services without crowding the allocator.
+		ServiceCIDR: "10.96.0.0/12",
+		// Free ports: another cluster on this machine may hold the defaults.
+		DNSAddr: "127.0.0.1:0",
+		XDSAddr: "127.0.0.1:0",
+		Log:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		cancel()
@@ -89,13 +89,7 @@ func run(ctx context.Context, w io.Writer, n, c int) error {
 		}
 	}()
 
-	r := report{n: n, c: c, loadBefore: benchenv.LoadAverage()}
-	if r.etcdSeq, err = etcdPuts(ctx, cli, "/bench/etcd/seq/", n, 1); err != nil {
-		return err
-	}
-	if r.etcdPar, err = etcdPuts(ctx, cli, "/bench/etcd/par/", n, c); err != nil {
-		return err
-	}
+	r := report{n: n, c: c, rounds: rounds, cpuProfile: cpuProfile, loadBefore: benchenv.LoadAverage()}
 	api, err := newAPIClients(in.Kubeconfig, c)
 	if err != nil {
 		return err
@@ -103,19 +97,10 @@ func run(ctx context.Context, w io.Writer, n, c int) error {
 	if err := api.createNamespace(ctx, benchNS); err != nil {
 		return err
 	}
-	if r.apiBareSeq, err = api.createServices(ctx, "bare-seq", n, 1, false); err != nil {
+	if err := r.measureWrites(ctx, cli, api); err != nil {
 		return err
 	}
-	if r.apiBarePar, err = api.createServices(ctx, "bare-par", n, c, false); err != nil {
-		return err
-	}
-	if r.apiSeq, err = api.createServices(ctx, "seq", n, 1, true); err != nil {
-		return err
-	}
-	if r.apiPar, err = api.createServices(ctx, "par", n, c, true); err != nil {
-		return err
-	}
-	if r.serviceBytes, err = storedSize(ctx, cli, "/registry/services/specs/"+benchNS+"/seq-000000"); err != nil {
+	if r.serviceBytes, err = storedSize(ctx, cli, "/registry/services/specs/"+benchNS+"/kept"); err != nil {
 		return err
 	}
 	if r.watch, err = api.watchLatency(ctx, n); err != nil {
