@@ -39,6 +39,7 @@ type kindCache struct {
 
 	mu        sync.Mutex
 	version   uint64
+	versionV  string // version, formatted
 	resources map[string]*entry
 	all       []*anypb.Any // every resource, for wildcard full-state responses; nil until asked for
 	byName    map[string]map[*watch]struct{}
@@ -58,6 +59,7 @@ type entry struct {
 func newKindCache(typeURL string) *kindCache {
 	return &kindCache{
 		typeURL:   typeURL,
+		versionV:  "0",
 		fullState: cache.ResourceRequiresFullStateInSotw(typeURL),
 		resources: map[string]*entry{},
 		byName:    map[string]map[*watch]struct{}{},
@@ -84,9 +86,9 @@ func (c *kindCache) update(set map[string]types.Resource, del []string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.version++
-	version := strconv.FormatUint(c.version, 10)
+	c.versionV = strconv.FormatUint(c.version, 10)
 	for name, e := range entries {
-		e.version = version
+		e.version = c.versionV
 		c.resources[name] = e
 	}
 	for _, name := range del {
@@ -237,7 +239,7 @@ func (c *kindCache) sotwResponse(w *watch, evenIfEmpty bool) *sotwResponse {
 		}
 	}
 	r := &sotwResponse{req: w.req}
-	r.out.VersionInfo = strconv.FormatUint(c.version, 10)
+	r.out.VersionInfo = c.versionV
 	r.out.TypeUrl = c.typeURL
 	r.out.Resources = resources
 	r.returned = returned(w.sub.ReturnedResources(), names, removed, func(n string) string { return c.resources[n].version })
@@ -250,7 +252,7 @@ func (c *kindCache) deltaResponse(w *watch, evenIfEmpty bool) *deltaResponse {
 		return nil
 	}
 	r := &deltaResponse{req: w.dreq}
-	r.out.SystemVersionInfo = strconv.FormatUint(c.version, 10)
+	r.out.SystemVersionInfo = c.versionV
 	r.out.TypeUrl = c.typeURL
 	r.out.Resources = make([]*discoveryv3.Resource, len(changed))
 	for i, n := range changed {
