@@ -69,6 +69,9 @@ func New(ctx context.Context, opts Options) *Server {
 		// subscription naming every resource.
 		grpc.StaticStreamWindowSize(1<<20),
 		grpc.StaticConnWindowSize(1<<20),
+		// No HPACK dynamic table: a stream's headers come once in its
+		// life, and the table would keep ~1 KB of them per connection.
+		grpc.HeaderTableSize(0),
 	)
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(s.grpc, s.xds)
 	listenerservice.RegisterListenerDiscoveryServiceServer(s.grpc, s.xds)
