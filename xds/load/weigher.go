@@ -55,6 +55,18 @@ type Options struct {
 	PriorLatency  time.Duration
 	PriorRate     float64
 	LittleMinRate float64
+	// LatencyExponent (γ, default 2) is how steeply the latency floor
+	// weighs an endpoint's latency: at the floor the weights go as
+	// 1/latency^γ. With 1 an endpoint 10× slower keeps 1/10 of the weight
+	// and a third of the requests in flight (as many as each fast one);
+	// with 2, 1/100 (the MinWeight floor), so callers do not spend a third
+	// of their time waiting on it.
+	LatencyExponent float64
+	// FirstStep (default 16) bounds the factor of an endpoint's first
+	// weight change when its target is further than MaxStep away: a new
+	// endpoint already measured far off goes most of the way at once
+	// instead of halving its weight once a period.
+	FirstStep float64
 }
 
 func (o Options) withDefaults() Options {
@@ -76,10 +88,13 @@ func (o Options) withDefaults() Options {
 	}
 	def(&o.PriorRate, 1)
 	def(&o.LittleMinRate, 10)
+	def(&o.LatencyExponent, 2)
+	def(&o.FirstStep, 16)
 	o.Damping = min(o.Damping, 1)
 	o.Smoothing = min(o.Smoothing, 1)
 	o.CPUShare = min(o.CPUShare, 1)
 	o.MaxStep = max(o.MaxStep, 1.01)
+	o.FirstStep = max(o.FirstStep, o.MaxStep)
 	return o
 }
 
@@ -98,11 +113,13 @@ type Weigher struct {
 }
 
 type endpoint struct {
-	w     uint32 // the published weight, in effect while the latest load was measured
-	fresh bool   // first seen in this period: no weight was in effect yet
-	gen   uint64 // last Update that saw the IP in a group
-	mark  uint64
-	next  uint32 // the lowest weight proposed by its groups this period
+	w       uint32 // the published weight, in effect while the latest load was measured
+	moved   bool   // w has changed since the endpoint appeared
+	movedAt uint64 // the Update that last changed w
+	fresh   bool   // first seen in this period: no weight was in effect yet
+	gen     uint64 // last Update that saw the IP in a group
+	mark    uint64
+	next    uint32 // the lowest weight proposed by its groups this period
 
 	// Smoothed load per unit of weight, with their priors, and the
 	// smoothed error fraction. Dividing by the weight in effect makes the
@@ -160,7 +177,7 @@ func (w *Weigher) Update(snap map[string]Load, groups map[string][]string) (weig
 			continue
 		}
 		if ep.next != ep.w {
-			ep.w = ep.next
+			ep.w, ep.moved, ep.movedAt = ep.next, true, w.gen
 			changed = true
 		}
 	}
@@ -301,7 +318,7 @@ func (w *Weigher) group(ips []string) {
 		n++
 		sumX += ep.inflight * float64(ep.w)
 		sumC += ep.cpu * float64(ep.w)
-		sumT += ep.latency * float64(ep.w)
+		sumT += w.latencyTerm(ep) * float64(ep.w)
 		allCPU = allCPU && ep.hasCPU
 		allLatency = allLatency && ep.hasLatency
 	}
@@ -332,7 +349,7 @@ func (w *Weigher) group(ips []string) {
 			meanT := sumT / n
 			for _, ep := range members {
 				if reports(ep) {
-					sumLT += ep.latency*float64(ep.w) + o.ErrorPenalty*ep.errs*meanT
+					sumLT += w.latencyTerm(ep)*float64(ep.w) + o.ErrorPenalty*ep.errs*meanT
 				}
 			}
 		}
@@ -359,7 +376,7 @@ func (w *Weigher) group(ips []string) {
 				// flight in proportion); with clients that keep a slow pod
 				// idle, its in-flight requests and CPU read as spare
 				// capacity and only its latency shows it slow.
-				rel = max(rel, (ep.latency*float64(ep.w)+o.ErrorPenalty*ep.errs*sumT/n)*n/sumLT)
+				rel = max(rel, (w.latencyTerm(ep)*float64(ep.w)+o.ErrorPenalty*ep.errs*sumT/n)*n/sumLT)
 			}
 			targets[i] = float64(ep.w) / rel
 			sumRaw += targets[i]
@@ -378,21 +395,44 @@ func (w *Weigher) group(ips []string) {
 		}
 		gap = max(gap, math.Abs(targets[i]/float64(ep.w)-1))
 	}
+	// A group whose weights moved in the previous period waits this one:
+	// clients report once a period, so the load it saw was partly
+	// measured under the old weights, and acting on it overshoots.
+	hold := false
+	for _, ep := range members {
+		hold = hold || (ep.moved && ep.movedAt+1 == w.gen)
+	}
 	for i, ep := range members {
 		p := ep.w
-		if gap > o.Deadband {
-			p = step(ep.w, targets[i], o)
+		if gap > o.Deadband && !hold {
+			p = step(ep.w, targets[i], !ep.moved, o)
 		}
 		ep.next = min(ep.next, p)
 	}
 }
 
+// latencyTerm is an endpoint's latency as the latency floor reads it:
+// latency^LatencyExponent.
+func (w *Weigher) latencyTerm(ep *endpoint) float64 {
+	if w.o.LatencyExponent == 2 {
+		return ep.latency * ep.latency
+	}
+	return math.Pow(ep.latency, w.o.LatencyExponent)
+}
+
 // step moves weight w toward target by the damping fraction (in log space),
 // at most by a factor of MaxStep and at least by one unit, within bounds.
-func step(w uint32, target float64, o *Options) uint32 {
+// An endpoint's first move (first), when the target is further than
+// MaxStep, goes to the target at once, up to a factor of FirstStep.
+func step(w uint32, target float64, first bool, o *Options) uint32 {
 	cur := float64(w)
-	f := math.Pow(target/cur, o.Damping)
-	f = min(max(f, 1/o.MaxStep), o.MaxStep)
+	r := target / cur
+	var f float64
+	if first && (r > o.MaxStep || r < 1/o.MaxStep) {
+		f = min(max(r, 1/o.FirstStep), o.FirstStep)
+	} else {
+		f = min(max(math.Pow(r, o.Damping), 1/o.MaxStep), o.MaxStep)
+	}
 	next := uint32(math.Round(min(max(cur*f, MinWeight), MaxWeight)))
 	switch {
 	case next == w && target > cur+0.5 && w < MaxWeight:

@@ -66,6 +66,9 @@ type options struct {
 	parallel            int
 	pin                 bool
 	baseline            string
+	fanout              bool
+	convRounds          int
+	convSecs            int
 	dataDir             string
 	timeout             time.Duration
 }
@@ -83,14 +86,18 @@ func main() {
 	flag.DurationVar(&o.settle, "settle", 5*time.Second, "idle time before each memory reading")
 	flag.IntVar(&o.parallel, "parallel", 16, "concurrent writers while loading and connecting")
 	flag.BoolVar(&o.pin, "pin", true, "pin the servers to CPU 0 and the clients to CPU 1 (needs taskset and 2 CPUs)")
+	flag.BoolVar(&o.fanout, "fanout", true, "run the fan-out phase (changes to many clients, memory, rollout)")
+	flag.IntVar(&o.convRounds, "converge-rounds", 5, "rounds of the least-loaded convergence phase (0 skips it)")
+	flag.IntVar(&o.convSecs, "converge-secs", 20, "seconds each convergence run calls for")
 	flag.StringVar(&o.baseline, "baseline", "", "also run `shoal up` built from this git revision and alternate the rounds between the two")
 	flag.StringVar(&o.dataDir, "data-dir", "", "where to make the temp dirs (binaries, data, logs); default the system's temp dir")
 	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up after this long")
 	flag.BoolVar(&verbose, "v", false, "log every step of the memory readings")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a 5 s CPU profile of this tree's server, taken during its first state-of-the-world round, here")
 	flag.Parse()
-	if o.clients < 1 || o.services < 3 || o.endpoints < 1 || o.rollout < 1 || o.rollout > 250*250 || o.rounds < 1 || o.changes < 1 {
-		log.Fatal("need clients >= 1, services >= 3, endpoints >= 1, 1 <= rollout <= 62500, rounds >= 1, changes >= 1")
+	if o.clients < 1 || o.services < 3 || o.endpoints < 1 || o.rollout < 1 || o.rollout > 250*250 || o.rounds < 1 || o.changes < 1 ||
+		o.convRounds < 0 || o.convRounds > 60 || o.convSecs < convSteady+1 {
+		log.Fatalf("need clients >= 1, services >= 3, endpoints >= 1, 1 <= rollout <= 62500, rounds >= 1, changes >= 1, 0 <= converge-rounds <= 60, converge-secs > %d", convSteady)
 	}
 	if err := run(o); err != nil {
 		log.Fatal(err)
@@ -152,7 +159,29 @@ func run(o options) (err error) {
 			return fmt.Errorf("%s: %w", t.name, err)
 		}
 	}
+	if o.fanout {
+		if err := fanout(ctx, o, r); err != nil {
+			return err
+		}
+	}
+	if o.convRounds > 0 {
+		if err := converge(ctx, o, r); err != nil {
+			return err
+		}
+	}
+	r.load1 = benchenv.LoadAverage()
+	report(os.Stdout, r)
+	return nil
+}
 
+// fanout loads each server and connects its fleets, times changes in
+// rounds alternating between the servers, then rolls out.
+func fanout(ctx context.Context, o options, r *results) error {
+	for _, t := range r.targets {
+		if err := t.load(ctx, o); err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+	}
 	// Timed rounds, alternating which server goes first.
 	for k := range o.rounds {
 		for j := range r.targets {
@@ -185,9 +214,37 @@ func run(o options) (err error) {
 		if err := t.alive(); err != nil {
 			return err
 		}
+		t.closeFleets()
 	}
-	r.load1 = benchenv.LoadAverage()
-	report(os.Stdout, r)
+	return nil
+}
+
+// converge runs the convergence phase: per round, least-loaded on every
+// server (alternating which goes first), then least-request on this
+// tree's for context.
+func converge(ctx context.Context, o options, r *results) error {
+	idx := 0
+	for k := range o.convRounds {
+		type job struct {
+			t      *target
+			policy string
+		}
+		var jobs []job
+		for j := range r.targets {
+			jobs = append(jobs, job{r.targets[(j+k)%len(r.targets)], "least-loaded"})
+		}
+		jobs = append(jobs, job{r.targets[0], "least-request"})
+		for _, jb := range jobs {
+			idx++
+			logf("convergence round %d: %s, %s, %d callers for %d s (load %s)", k+1, jb.t.name, jb.policy, convCallers, o.convSecs, benchenv.LoadAverage())
+			run, err := jb.t.converge(ctx, idx, jb.policy, o.convSecs)
+			if err != nil {
+				return fmt.Errorf("%s: %w", jb.t.name, err)
+			}
+			logf("  slow backend's share per second: %s", percents(run.share))
+			jb.t.convRuns = append(jb.t.convRuns, run)
+		}
+	}
 	return nil
 }
 

@@ -18,6 +18,19 @@ const (
 )
 
 func report(w io.Writer, r *results) {
+	if r.o.fanout {
+		reportFanout(w, r)
+	}
+	if r.o.convRounds > 0 {
+		reportConvergence(w, r)
+	}
+	fmt.Fprintf(w, "\nPublished anchors, for context only — NOT measured here (other hardware, other workloads):\n\n")
+	fmt.Fprintf(w, "| system | published figure |\n|---|---|\n")
+	fmt.Fprintf(w, "| Istio (istiod) | about one istiod vCPU per ~1000 services and 2000 sidecars |\n")
+	fmt.Fprintf(w, "| Consul | updates to 172,000 service instances on 10,000 nodes in under 1 s, with 5 servers |\n")
+}
+
+func reportFanout(w io.Writer, r *results) {
 	o := r.o
 	fmt.Fprintf(w, "\n### 1 endpoint of the hot service changed (API write) → the last of %d clients has the new assignment\n\n", o.clients)
 	fmt.Fprintf(w, "%d rounds of %d changes per server and protocol, interleaved; p50 and server cost are the median of the rounds' (range over rounds), p99 is over all %d changes.\n\n", o.rounds, o.changes, o.rounds*o.changes)
@@ -120,11 +133,79 @@ func report(w io.Writer, r *results) {
 				t.name, msec(ro.writeTime), msec(ro.doneTime), ro.lo, ro.hi, ro.mean, msec(ro.serverCPU))
 		}
 	}
+}
 
-	fmt.Fprintf(w, "\nPublished anchors, for context only — NOT measured here (other hardware, other workloads):\n\n")
-	fmt.Fprintf(w, "| system | published figure |\n|---|---|\n")
-	fmt.Fprintf(w, "| Istio (istiod) | about one istiod vCPU per ~1000 services and 2000 sidecars |\n")
-	fmt.Fprintf(w, "| Consul | updates to 172,000 service instances on 10,000 nodes in under 1 s, with 5 servers |\n")
+func reportConvergence(w io.Writer, r *results) {
+	o := r.o
+	fmt.Fprintf(w, "\n### Proxyless grpc-go: share of the slow backend from the first call\n\n")
+	fmt.Fprintf(w, "Three backends, one %v per call and the others %v (each %d calls at a time, so the slow one also has a tenth of the capacity), %d callers back to back through grpc-go's xDS client, a fresh Service and backends each run; %d rounds, median (range over rounds).\n\n",
+		convSlow, convFast, convWorkers, convCallers, o.convRounds)
+	fmt.Fprintf(w, "| server | policy | slow share, first %d s | ≤ 5%% for good from | slow share from %d s | weight pushes from %d s | slow weight / fast, at the end | failed calls | ≤ 5%% by %d s, ≤ 2%% from %d s, still? |\n",
+		convEarly, convSteady, convSteady, convEarly, convSteady)
+	fmt.Fprintf(w, "|---|---|--:|--:|--:|--:|--:|--:|---|\n")
+	type key struct {
+		t      *target
+		policy string
+	}
+	var order []key
+	byKey := map[key][]convRun{}
+	for _, t := range r.targets {
+		for _, run := range t.convRuns {
+			k := key{t, run.policy}
+			if byKey[k] == nil {
+				order = append(order, k)
+			}
+			byKey[k] = append(byKey[k], run)
+		}
+	}
+	for _, k := range order {
+		runs := byKey[k]
+		var early, steady, settle, pushes, ratio []float64
+		errors := 0
+		never := 0
+		for _, run := range runs {
+			early = append(early, 100*run.shareOver(0, convEarly))
+			steady = append(steady, 100*run.shareOver(convSteady, o.convSecs))
+			if s := run.settle(0.05); s >= 0 {
+				settle = append(settle, float64(s))
+			} else {
+				settle = append(settle, float64(o.convSecs)) // counted as the whole run
+				never++
+			}
+			pushes = append(pushes, float64(run.steadyPushes))
+			ratio = append(ratio, run.weights[len(run.weights)-1])
+			errors += run.errors
+		}
+		settleText := spread(settle, "%.0f s")
+		if never > 0 {
+			settleText += fmt.Sprintf(" (%d of %d runs never)", never, len(runs))
+		}
+		met := "—"
+		if k.policy == "least-loaded" {
+			ss, st, sp := benchenv.SpreadOf(settle), benchenv.SpreadOf(steady), benchenv.SpreadOf(pushes)
+			met = yes(never == 0 && ss.Median <= convEarly && st.Median <= 2 && sp.Median <= 1)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %d | %s |\n", k.t.name, k.policy, spread(early, "%.1f%%"), settleText,
+			spread(steady, "%.1f%%"), spread(pushes, "%.0f"), spread(ratio, "%.3f"), errors, met)
+	}
+	fmt.Fprintf(w, "\nThe slow backend's share in each second from the first call (median over rounds):\n\n")
+	fmt.Fprintf(w, "| server | policy |")
+	for s := range o.convSecs {
+		fmt.Fprintf(w, " %d |", s+1)
+	}
+	fmt.Fprintf(w, "\n|---|---|%s\n", strings.Repeat("--:|", o.convSecs))
+	for _, k := range order {
+		fmt.Fprintf(w, "| %s | %s |", k.t.name, k.policy)
+		for s := range o.convSecs {
+			var xs []float64
+			for _, run := range byKey[k] {
+				xs = append(xs, 100*run.share[s])
+			}
+			fmt.Fprintf(w, " %.1f |", benchenv.SpreadOf(xs).Median)
+		}
+		fmt.Fprintf(w, "\n")
+	}
+	fmt.Fprintf(w, "\n- The time until ≤ 5%% is the first second from which every later second's share is at or under 5%% (the seconds count from the first successful call, which waits for xDS). Weight pushes: assignments of the Service the server sent from %d s on (a raw ADS watcher); the weight ratio is the slow endpoint's locality weight over the mean of the fast ones' in the last assignment. Load average per round is in the log.\n", convSteady)
 }
 
 func baselineNote(r *results) string {

@@ -37,6 +37,7 @@ type target struct {
 	conns               [numProtocols]memory
 	rounds              [numProtocols][]round
 	rollouts            []rollout
+	convRuns            []convRun
 }
 
 // buildBaseline builds ./cmd/shoal as it is at a git revision of this
@@ -65,10 +66,7 @@ func buildBaseline(ctx context.Context, dir, rev string) (string, error) {
 	return bin, os.RemoveAll(src)
 }
 
-// start runs the target's `shoal up` and loads and connects everything:
-// memory with nothing loaded, the services loaded (and seen complete by an
-// xDS probe client), memory, the rollout service, memory, then each
-// fleet's clients and memory after each.
+// start runs the target's `shoal up` and makes the benchmark's namespace.
 func (t *target) start(ctx context.Context, o options, bin, cpus string) error {
 	var err error
 	t.sh, err = benchenv.StartShoal(ctx, benchenv.ShoalOptions{Parent: o.dataDir, Prefix: "shoal-bench-xds-", Bin: bin, CPUs: cpus})
@@ -79,14 +77,19 @@ func (t *target) start(ctx context.Context, o options, bin, cpus string) error {
 	if err := waitServing(ctx, t.sh.XDSAddr, time.Minute); err != nil {
 		return err
 	}
-	cs, err := t.sh.Clientset()
-	if err != nil {
+	if t.cs, err = t.sh.Clientset(); err != nil {
 		return err
 	}
-	t.cs = cs
-	if err := createNamespace(ctx, cs); err != nil {
-		return err
-	}
+	return createNamespace(ctx, t.cs)
+}
+
+// load loads and connects everything the fan-out phase needs: memory with
+// nothing loaded, the services loaded (and seen complete by an xDS probe
+// client), memory, the rollout service, memory, then each fleet's clients
+// and memory after each.
+func (t *target) load(ctx context.Context, o options) error {
+	cs := t.cs
+	var err error
 	logf("%s: memory before loading", t.name)
 	if t.empty, err = measure(ctx, t.sh, o.settle); err != nil {
 		return err
@@ -170,12 +173,17 @@ func (t *target) alive() error {
 	return nil
 }
 
-func (t *target) stop() {
+// closeFleets disconnects every client of the fan-out phase.
+func (t *target) closeFleets() {
 	for _, f := range t.fleets {
 		if f != nil {
 			f.closeAll()
 		}
 	}
+}
+
+func (t *target) stop() {
+	t.closeFleets()
 	if t.sh != nil {
 		t.sh.Stop()
 	}
