@@ -20,7 +20,7 @@
 // For each endpoint i with weight w_i in effect, and each period:
 //
 //	x_i  = EWMA_β(inflight_i / w_i + p / N)         load per unit of weight
-//	l_i  = EWMA_β(latency_i)                        mean response time
+//	l_i  = EWMA_βl(latency_i)                       mean response time
 //	e_i  = EWMA_β(errRate_i · rps_i/(rps_i + 1))   error fraction, discounted on few requests
 //	c_i  = EWMA_β(cpu_i / w_i + p_cpu / N)          CPU per unit of weight
 //
@@ -42,7 +42,7 @@
 // once, by up to a factor F; and a group whose weights moved in the last
 // period waits this one, since clients report once a period and that
 // period's load was partly measured under the old weights (acting on it
-// overshoots). Parameters ([Options]): α = 0.5, β = 0.3, D = 0.1, M = 2, F = 16, γ = 2, k = 4,
+// overshoots). Parameters ([Options]): α = 0.5, β = 0.3, βl = 0.1, D = 0.1, M = 2, F = 16, γ = 2, k = 4,
 // s = 0.5 when every reporting endpoint of the group has a CPU figure (0
 // otherwise; 1 when no endpoint of the group has in-flight reports), p = 0.5
 // requests, p_cpu = 0.05 cores, a latency prior of P = 10 ms over q = 1

@@ -48,8 +48,8 @@ func (q *queueing) solve(weights map[string]uint32) (lat, share []float64, lambd
 	return lat, share, lambda
 }
 
-// run drives w for n periods; extra, if set, adds in-flight requests of
-// other clients to an endpoint in a period.
+// run drives w for n periods; extra, if set, adds other clients' requests
+// in flight (and their rate) to an endpoint in a period.
 func (q *queueing) run(w *Weigher, n int, extra func(period, endpoint int) float64) (hist []map[string]uint32) {
 	groups := map[string][]string{"svc": q.ips}
 	for p := range n {
@@ -60,11 +60,13 @@ func (q *queueing) run(w *Weigher, n int, extra func(period, endpoint int) float
 		lat, share, lambda := q.solve(inEffect)
 		snap := map[string]Load{}
 		for i, ip := range q.ips {
-			x := lambda * share[i] * lat[i]
+			x, rps := lambda*share[i]*lat[i], lambda*share[i]
 			if extra != nil {
+				// Other clients' requests, at the pod's own latency.
 				x += extra(p, i)
+				rps += extra(p, i) / lat[i]
 			}
-			snap[ip] = Load{RPS: lambda * share[i], InFlight: x, CPU: -1, Reporters: 1}
+			snap[ip] = Load{RPS: rps, InFlight: x, CPU: -1, Reporters: 1}
 		}
 		weights, _ := w.Update(snap, groups)
 		hist = append(hist, weights)

@@ -55,6 +55,13 @@ type Options struct {
 	PriorLatency  time.Duration
 	PriorRate     float64
 	LittleMinRate float64
+	// LatencySmoothing (default 0.1) is Smoothing for latency, which is
+	// smoothed more: from proxyless gRPC clients it is Little's law over
+	// one in-flight count per report, a noisy figure for a pod with few
+	// requests, and the latency floor reads it squared (LatencyExponent).
+	// An endpoint's first figure is taken as it is, so the first step is
+	// not delayed.
+	LatencySmoothing float64
 	// LatencyExponent (γ, default 2) is how steeply the latency floor
 	// weighs an endpoint's latency: at the floor the weights go as
 	// 1/latency^γ. With 1 an endpoint 10× slower keeps 1/10 of the weight
@@ -89,6 +96,7 @@ func (o Options) withDefaults() Options {
 	def(&o.PriorRate, 1)
 	def(&o.LittleMinRate, 10)
 	def(&o.LatencyExponent, 2)
+	def(&o.LatencySmoothing, 0.1)
 	def(&o.FirstStep, 16)
 	o.Damping = min(o.Damping, 1)
 	o.Smoothing = min(o.Smoothing, 1)
@@ -259,7 +267,7 @@ func (w *Weigher) observe(ip string, snap map[string]Load) {
 	}
 	if measured {
 		if ep.hasLatency {
-			ep.latency += o.Smoothing * (lat - ep.latency)
+			ep.latency += o.LatencySmoothing * (lat - ep.latency)
 		} else {
 			ep.latency, ep.hasLatency = lat, true
 		}

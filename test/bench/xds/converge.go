@@ -199,6 +199,9 @@ func watchWeights(ctx context.Context, addr, cluster, slowIP string) (func() []p
 					}
 				}
 				if n > 0 && others > 0 {
+					if verbose {
+						logf("  %s weights: slow %.0f, others %.0f in all", cluster, slow, others)
+					}
 					mu.Lock()
 					got = append(got, push{at, slow / (others / float64(n))})
 					mu.Unlock()
