@@ -40,9 +40,10 @@
 // weights average N. An endpoint's first move, when its target is more than
 // M away (a new endpoint already measured far off), goes to the target at
 // once, by up to a factor F; and a group whose weights moved in the last
-// period waits this one, since clients report once a period and that
-// period's load was partly measured under the old weights (acting on it
-// overshoots). Parameters ([Options]): α = 0.5, β = 0.3, βl = 0.1, D = 0.1, M = 2, F = 16, γ = 2, k = 4,
+// period does not turn back in this one, since clients report once a
+// period and that period's load was partly measured under the old weights
+// (turning on it is how a lagging loop swings); it may go on the way it
+// went. Parameters ([Options]): α = 0.5, β = 0.3, βl = 0.1, D = 0.1, M = 2, F = 16, γ = 2, k = 4,
 // s = 0.5 when every reporting endpoint of the group has a CPU figure (0
 // otherwise; 1 when no endpoint of the group has in-flight reports), p = 0.5
 // requests, p_cpu = 0.05 cores, a latency prior of P = 10 ms over q = 1
@@ -50,7 +51,11 @@
 // latency_i is what reporters that time requests report (api.LRSLatencyMetric:
 // Shoal's proxy), else Little's law, (inflight_i + P·q) / (rps_i + q), at
 // 10 requests/s or more (in-flight requests are counted at the instant of
-// a report: a pod with a request now and then is caught with none). An
+// a report: a pod with a request now and then is caught with none); the
+// counts of thinner periods are added up until they reach that rate (at
+// most 10 periods) and the figure counts in the average as that many
+// periods, so a pod held at MinWeight is still measured and its recovery
+// seen. An
 // endpoint keeps its last latency through periods without one; T is used
 // only when every reporting endpoint of the group has one.
 //

@@ -124,6 +124,7 @@ type endpoint struct {
 	w       uint32 // the published weight, in effect while the latest load was measured
 	moved   bool   // w has changed since the endpoint appeared
 	movedAt uint64 // the Update that last changed w
+	rose    bool   // and whether it went up
 	fresh   bool   // first seen in this period: no weight was in effect yet
 	gen     uint64 // last Update that saw the IP in a group
 	mark    uint64
@@ -141,11 +142,23 @@ type endpoint struct {
 	// idle, which in-flight requests per weight alone read as spare
 	// capacity.
 	latency float64
+	// little adds up the periods too thin for a Little's-law latency.
+	little littleSum
 	// Whether the endpoint has a current observation (and so seeded
 	// averages) of in-flight requests and of CPU, and has had one of
 	// latency.
 	hasInflight, hasLatency, hasCPU bool
 }
+
+// littleSum is in-flight counts and request rates of consecutive periods.
+type littleSum struct {
+	inflight, rps float64
+	n             int
+}
+
+// littleWindow is the most periods whose counts are added up for one
+// Little's-law latency.
+const littleWindow = 10
 
 // NewWeigher returns a Weigher with no history.
 func NewWeigher(o Options) *Weigher {
@@ -185,6 +198,7 @@ func (w *Weigher) Update(snap map[string]Load, groups map[string][]string) (weig
 			continue
 		}
 		if ep.next != ep.w {
+			ep.rose = ep.next > ep.w
 			ep.w, ep.moved, ep.movedAt = ep.next, true, w.gen
 			changed = true
 		}
@@ -254,20 +268,37 @@ func (w *Weigher) observe(ip string, snap map[string]Load) {
 	// tell; it keeps the last (a pod kept nearly idle because it is slow
 	// gets a request only now and then, and is no faster in between).
 	// Reporters that time requests (Shoal's proxy) give it; otherwise it is
-	// Little's law, which needs some rate: in-flight requests are counted
-	// at the instant of the report, and a pod with a request now and then
-	// is caught with none.
-	lat, measured := 0.0, false
+	// Little's law, which needs some requests: in-flight requests are
+	// counted at the instant of the report, and a pod with a request now
+	// and then is caught with none. So the counts of periods with fewer
+	// requests are added up until they make LittleMinRate requests (at
+	// most littleWindow periods), and the estimate is made over them: a pod
+	// at the bottom weight is still measured, so one whose latency the
+	// load of other clients had raised is seen to recover.
+	lat, measured, periods := 0.0, false, 1
 	switch {
 	case !ep.hasInflight:
+		ep.little = littleSum{}
 	case l.Latency > 0 && usable(l.Latency):
 		lat, measured = l.Latency, true
-	case usable(l.RPS) && l.RPS >= o.LittleMinRate:
-		lat, measured = (l.InFlight+o.PriorLatency.Seconds()*o.PriorRate)/(l.RPS+o.PriorRate), true
+		ep.little = littleSum{}
+	case usable(l.RPS) && usable(l.InFlight):
+		ep.little.inflight += l.InFlight
+		ep.little.rps += l.RPS
+		ep.little.n++
+		if ep.little.rps >= o.LittleMinRate {
+			n := float64(ep.little.n)
+			periods = ep.little.n
+			lat, measured = (ep.little.inflight/n+o.PriorLatency.Seconds()*o.PriorRate)/(ep.little.rps/n+o.PriorRate), true
+			ep.little = littleSum{}
+		} else if ep.little.n >= littleWindow {
+			ep.little = littleSum{}
+		}
 	}
 	if measured {
 		if ep.hasLatency {
-			ep.latency += o.LatencySmoothing * (lat - ep.latency)
+			// A figure summed over several periods counts as that many.
+			ep.latency += (1 - math.Pow(1-o.LatencySmoothing, float64(periods))) * (lat - ep.latency)
 		} else {
 			ep.latency, ep.hasLatency = lat, true
 		}
@@ -403,12 +434,15 @@ func (w *Weigher) group(ips []string) {
 		}
 		gap = max(gap, math.Abs(targets[i]/float64(ep.w)-1))
 	}
-	// A group whose weights moved in the previous period waits this one:
-	// clients report once a period, so the load it saw was partly
-	// measured under the old weights, and acting on it overshoots.
+	// A group whose weights moved in the previous period does not turn
+	// back in this one: clients report once a period, so the load it saw
+	// was partly measured under the old weights, and turning on it is how
+	// a lagging loop swings. It may go on the way it went.
 	hold := false
-	for _, ep := range members {
-		hold = hold || (ep.moved && ep.movedAt+1 == w.gen)
+	for i, ep := range members {
+		if ep.moved && ep.movedAt+1 == w.gen && (targets[i] > float64(ep.w)) != ep.rose {
+			hold = true
+		}
 	}
 	for i, ep := range members {
 		p := ep.w
