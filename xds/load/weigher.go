@@ -55,6 +55,25 @@ type Options struct {
 	PriorLatency  time.Duration
 	PriorRate     float64
 	LittleMinRate float64
+	// LatencySmoothing (default 0.1) is Smoothing for latency, which is
+	// smoothed more: from proxyless gRPC clients it is Little's law over
+	// one in-flight count per report, a noisy figure for a pod with few
+	// requests, and the latency floor reads it squared (LatencyExponent).
+	// An endpoint's first figure is taken as it is, so the first step is
+	// not delayed.
+	LatencySmoothing float64
+	// LatencyExponent (γ, default 2) is how steeply the latency floor
+	// weighs an endpoint's latency: at the floor the weights go as
+	// 1/latency^γ. With 1 an endpoint 10× slower keeps 1/10 of the weight
+	// and a third of the requests in flight (as many as each fast one);
+	// with 2, 1/100 (the MinWeight floor), so callers do not spend a third
+	// of their time waiting on it.
+	LatencyExponent float64
+	// FirstStep (default 16) bounds the factor of an endpoint's first
+	// weight change when its target is further than MaxStep away: a new
+	// endpoint already measured far off goes most of the way at once
+	// instead of halving its weight once a period.
+	FirstStep float64
 }
 
 func (o Options) withDefaults() Options {
@@ -76,10 +95,14 @@ func (o Options) withDefaults() Options {
 	}
 	def(&o.PriorRate, 1)
 	def(&o.LittleMinRate, 10)
+	def(&o.LatencyExponent, 2)
+	def(&o.LatencySmoothing, 0.1)
+	def(&o.FirstStep, 16)
 	o.Damping = min(o.Damping, 1)
 	o.Smoothing = min(o.Smoothing, 1)
 	o.CPUShare = min(o.CPUShare, 1)
 	o.MaxStep = max(o.MaxStep, 1.01)
+	o.FirstStep = max(o.FirstStep, o.MaxStep)
 	return o
 }
 
@@ -98,11 +121,14 @@ type Weigher struct {
 }
 
 type endpoint struct {
-	w     uint32 // the published weight, in effect while the latest load was measured
-	fresh bool   // first seen in this period: no weight was in effect yet
-	gen   uint64 // last Update that saw the IP in a group
-	mark  uint64
-	next  uint32 // the lowest weight proposed by its groups this period
+	w       uint32 // the published weight, in effect while the latest load was measured
+	moved   bool   // w has changed since the endpoint appeared
+	movedAt uint64 // the Update that last changed w
+	rose    bool   // and whether it went up
+	fresh   bool   // first seen in this period: no weight was in effect yet
+	gen     uint64 // last Update that saw the IP in a group
+	mark    uint64
+	next    uint32 // the lowest weight proposed by its groups this period
 
 	// Smoothed load per unit of weight, with their priors, and the
 	// smoothed error fraction. Dividing by the weight in effect makes the
@@ -116,11 +142,23 @@ type endpoint struct {
 	// idle, which in-flight requests per weight alone read as spare
 	// capacity.
 	latency float64
+	// little adds up the periods too thin for a Little's-law latency.
+	little littleSum
 	// Whether the endpoint has a current observation (and so seeded
 	// averages) of in-flight requests and of CPU, and has had one of
 	// latency.
 	hasInflight, hasLatency, hasCPU bool
 }
+
+// littleSum is in-flight counts and request rates of consecutive periods.
+type littleSum struct {
+	inflight, rps float64
+	n             int
+}
+
+// littleWindow is the most periods whose counts are added up for one
+// Little's-law latency.
+const littleWindow = 10
 
 // NewWeigher returns a Weigher with no history.
 func NewWeigher(o Options) *Weigher {
@@ -160,7 +198,8 @@ func (w *Weigher) Update(snap map[string]Load, groups map[string][]string) (weig
 			continue
 		}
 		if ep.next != ep.w {
-			ep.w = ep.next
+			ep.rose = ep.next > ep.w
+			ep.w, ep.moved, ep.movedAt = ep.next, true, w.gen
 			changed = true
 		}
 	}
@@ -229,20 +268,37 @@ func (w *Weigher) observe(ip string, snap map[string]Load) {
 	// tell; it keeps the last (a pod kept nearly idle because it is slow
 	// gets a request only now and then, and is no faster in between).
 	// Reporters that time requests (Shoal's proxy) give it; otherwise it is
-	// Little's law, which needs some rate: in-flight requests are counted
-	// at the instant of the report, and a pod with a request now and then
-	// is caught with none.
-	lat, measured := 0.0, false
+	// Little's law, which needs some requests: in-flight requests are
+	// counted at the instant of the report, and a pod with a request now
+	// and then is caught with none. So the counts of periods with fewer
+	// requests are added up until they make LittleMinRate requests (at
+	// most littleWindow periods), and the estimate is made over them: a pod
+	// at the bottom weight is still measured, so one whose latency the
+	// load of other clients had raised is seen to recover.
+	lat, measured, periods := 0.0, false, 1
 	switch {
 	case !ep.hasInflight:
+		ep.little = littleSum{}
 	case l.Latency > 0 && usable(l.Latency):
 		lat, measured = l.Latency, true
-	case usable(l.RPS) && l.RPS >= o.LittleMinRate:
-		lat, measured = (l.InFlight+o.PriorLatency.Seconds()*o.PriorRate)/(l.RPS+o.PriorRate), true
+		ep.little = littleSum{}
+	case usable(l.RPS) && usable(l.InFlight):
+		ep.little.inflight += l.InFlight
+		ep.little.rps += l.RPS
+		ep.little.n++
+		if ep.little.rps >= o.LittleMinRate {
+			n := float64(ep.little.n)
+			periods = ep.little.n
+			lat, measured = (ep.little.inflight/n+o.PriorLatency.Seconds()*o.PriorRate)/(ep.little.rps/n+o.PriorRate), true
+			ep.little = littleSum{}
+		} else if ep.little.n >= littleWindow {
+			ep.little = littleSum{}
+		}
 	}
 	if measured {
 		if ep.hasLatency {
-			ep.latency += o.Smoothing * (lat - ep.latency)
+			// A figure summed over several periods counts as that many.
+			ep.latency += (1 - math.Pow(1-o.LatencySmoothing, float64(periods))) * (lat - ep.latency)
 		} else {
 			ep.latency, ep.hasLatency = lat, true
 		}
@@ -301,7 +357,7 @@ func (w *Weigher) group(ips []string) {
 		n++
 		sumX += ep.inflight * float64(ep.w)
 		sumC += ep.cpu * float64(ep.w)
-		sumT += ep.latency * float64(ep.w)
+		sumT += w.latencyTerm(ep) * float64(ep.w)
 		allCPU = allCPU && ep.hasCPU
 		allLatency = allLatency && ep.hasLatency
 	}
@@ -332,7 +388,7 @@ func (w *Weigher) group(ips []string) {
 			meanT := sumT / n
 			for _, ep := range members {
 				if reports(ep) {
-					sumLT += ep.latency*float64(ep.w) + o.ErrorPenalty*ep.errs*meanT
+					sumLT += w.latencyTerm(ep)*float64(ep.w) + o.ErrorPenalty*ep.errs*meanT
 				}
 			}
 		}
@@ -359,7 +415,7 @@ func (w *Weigher) group(ips []string) {
 				// flight in proportion); with clients that keep a slow pod
 				// idle, its in-flight requests and CPU read as spare
 				// capacity and only its latency shows it slow.
-				rel = max(rel, (ep.latency*float64(ep.w)+o.ErrorPenalty*ep.errs*sumT/n)*n/sumLT)
+				rel = max(rel, (w.latencyTerm(ep)*float64(ep.w)+o.ErrorPenalty*ep.errs*sumT/n)*n/sumLT)
 			}
 			targets[i] = float64(ep.w) / rel
 			sumRaw += targets[i]
@@ -378,21 +434,47 @@ func (w *Weigher) group(ips []string) {
 		}
 		gap = max(gap, math.Abs(targets[i]/float64(ep.w)-1))
 	}
+	// A group whose weights moved in the previous period does not turn
+	// back in this one: clients report once a period, so the load it saw
+	// was partly measured under the old weights, and turning on it is how
+	// a lagging loop swings. It may go on the way it went.
+	hold := false
+	for i, ep := range members {
+		if ep.moved && ep.movedAt+1 == w.gen && (targets[i] > float64(ep.w)) != ep.rose {
+			hold = true
+		}
+	}
 	for i, ep := range members {
 		p := ep.w
-		if gap > o.Deadband {
-			p = step(ep.w, targets[i], o)
+		if gap > o.Deadband && !hold {
+			p = step(ep.w, targets[i], !ep.moved, o)
 		}
 		ep.next = min(ep.next, p)
 	}
 }
 
+// latencyTerm is an endpoint's latency as the latency floor reads it:
+// latency^LatencyExponent.
+func (w *Weigher) latencyTerm(ep *endpoint) float64 {
+	if w.o.LatencyExponent == 2 {
+		return ep.latency * ep.latency
+	}
+	return math.Pow(ep.latency, w.o.LatencyExponent)
+}
+
 // step moves weight w toward target by the damping fraction (in log space),
 // at most by a factor of MaxStep and at least by one unit, within bounds.
-func step(w uint32, target float64, o *Options) uint32 {
+// An endpoint's first move (first), when the target is further than
+// MaxStep, goes to the target at once, up to a factor of FirstStep.
+func step(w uint32, target float64, first bool, o *Options) uint32 {
 	cur := float64(w)
-	f := math.Pow(target/cur, o.Damping)
-	f = min(max(f, 1/o.MaxStep), o.MaxStep)
+	r := target / cur
+	var f float64
+	if first && (r > o.MaxStep || r < 1/o.MaxStep) {
+		f = min(max(r, 1/o.FirstStep), o.FirstStep)
+	} else {
+		f = min(max(math.Pow(r, o.Damping), 1/o.MaxStep), o.MaxStep)
+	}
 	next := uint32(math.Round(min(max(cur*f, MinWeight), MaxWeight)))
 	switch {
 	case next == w && target > cur+0.5 && w < MaxWeight:

@@ -71,7 +71,7 @@ func (c *callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest)
 }
 
 func (c *callbacks) OnStreamResponse(_ context.Context, _ int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
-	responsesTotal.WithLabelValues(typeLabel(resp.GetTypeUrl())).Inc()
+	responseCounter(resp.GetTypeUrl()).Inc()
 }
 
 func (c *callbacks) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
@@ -93,7 +93,7 @@ func (c *callbacks) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscove
 }
 
 func (c *callbacks) OnStreamDeltaResponse(_ int64, _ *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
-	responsesTotal.WithLabelValues(typeLabel(resp.GetTypeUrl())).Inc()
+	responseCounter(resp.GetTypeUrl()).Inc()
 }
 
 func (c *callbacks) OnFetchRequest(_ context.Context, req *discoveryv3.DiscoveryRequest) error {

@@ -80,7 +80,7 @@ func classify(typeURL, userAgent string) string {
 // "gRPC Node Pure JS", "gRPC C++", "gRPC Java").
 func isProxyless(userAgent string) bool { return strings.HasPrefix(userAgent, "gRPC") }
 
-func newMux(caches [numKinds]*cache.LinearCache) *cache.MuxCache {
+func newMux(caches [numKinds]*kindCache) *cache.MuxCache {
 	m := &cache.MuxCache{
 		Classify: func(r *cache.Request) string {
 			return classify(r.GetTypeUrl(), r.GetNode().GetUserAgentName())

@@ -1,9 +1,10 @@
 package server
 
 import (
-	"github.com/shoalmesh/shoal/internal/metrics"
-
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shoalmesh/shoal/internal/metrics"
 )
 
 // Metrics of the xDS server, labelled by small fixed sets (protocol, xDS
@@ -30,6 +31,23 @@ var (
 		Help: "Streams closed because of a bad request, by reason.",
 	}, []string{"reason"})
 )
+
+// responseCounters are responsesTotal's series, looked up once: a push to
+// a thousand clients counts a thousand responses.
+var responseCounters = func() map[string]prometheus.Counter {
+	m := map[string]prometheus.Counter{}
+	for _, u := range []string{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType, resourcev3.EndpointType, ""} {
+		m[u] = responsesTotal.WithLabelValues(typeLabel(u))
+	}
+	return m
+}()
+
+func responseCounter(typeURL string) prometheus.Counter {
+	if c, ok := responseCounters[typeURL]; ok {
+		return c
+	}
+	return responseCounters[""]
+}
 
 // RegisterMetrics adds the xDS server's metrics to reg (the process's
 // registry, served on the API server's /metrics).

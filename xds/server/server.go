@@ -13,8 +13,7 @@ import (
 	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
 	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/log"
+	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -30,7 +29,7 @@ type Options struct {
 // Server serves xDS from per-kind caches that Update changes.
 type Server struct {
 	log    *slog.Logger
-	caches [numKinds]*cache.LinearCache
+	caches [numKinds]*kindCache
 	xds    serverv3.Server
 	grpc   *grpc.Server
 	health *health.Server
@@ -45,11 +44,14 @@ func New(ctx context.Context, opts Options) *Server {
 	}
 	lg = lg.With("component", "xds")
 	s := &Server{log: lg}
-	cl := cacheLogger(lg)
 	for k := range numKinds {
-		s.caches[k] = cache.NewLinearCache(k.typeURL(), cache.WithLogger(cl))
+		s.caches[k] = newKindCache(k.typeURL())
 	}
-	s.xds = serverv3.NewServer(ctx, parking{newMux(s.caches)}, newCallbacks(lg))
+	go s.sweep(ctx)
+	// Ordered ADS: a stream's goroutine selects on one channel for every
+	// type (and the cache keeps one watch per stream and kind, keyed by
+	// it) rather than reflect.Select over a channel per type and request.
+	s.xds = serverv3.NewServer(ctx, newMux(s.caches), newCallbacks(lg), sotw.WithOrderedADS())
 	s.grpc = grpc.NewServer(
 		// xDS streams live for the life of a client; keepalives find dead
 		// peers (a SIGKILLed Envoy) without waiting for TCP to time out.
@@ -61,6 +63,15 @@ func New(ctx context.Context, opts Options) *Server {
 		grpc.ReadBufferSize(4<<10),
 		grpc.WriteBufferSize(4<<10),
 		grpc.SharedWriteBuffer(true),
+		// Fixed flow-control windows: with dynamic ones grpc-go follows
+		// every message a client sends (each ACK) with a BDP ping, one more
+		// write and read per client and push. Large enough for a
+		// subscription naming every resource.
+		grpc.StaticStreamWindowSize(1<<20),
+		grpc.StaticConnWindowSize(1<<20),
+		// No HPACK dynamic table: a stream's headers come once in its
+		// life, and the table would keep ~1 KB of them per connection.
+		grpc.HeaderTableSize(0),
 	)
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(s.grpc, s.xds)
 	listenerservice.RegisterListenerDiscoveryServiceServer(s.grpc, s.xds)
@@ -82,16 +93,34 @@ func (s *Server) Update(k Kind, set map[string]types.Resource, del []string) err
 		return nil
 	}
 	c := s.caches[k]
-	if err := c.UpdateResources(set, del); err != nil {
+	if err := c.update(set, del); err != nil {
 		return fmt.Errorf("update %s: %w", k, err)
 	}
-	resourcesGauge.WithLabelValues(k.String()).Set(float64(c.NumResources()))
+	resourcesGauge.WithLabelValues(k.String()).Set(float64(c.size()))
 	return nil
 }
 
 // Resources returns the current resources of one kind (for tests and the
 // debug dump).
-func (s *Server) Resources(k Kind) map[string]types.Resource { return s.caches[k].GetResources() }
+func (s *Server) Resources(k Kind) map[string]types.Resource { return s.caches[k].resourcesCopy() }
+
+// sweepEvery is how often the caches drop the watches of ended streams.
+const sweepEvery = 10 * time.Second
+
+func (s *Server) sweep(ctx context.Context) {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, c := range s.caches {
+				c.sweep()
+			}
+		}
+	}
+}
 
 // SetServing marks the gRPC health service SERVING (once the registry has
 // synced) or NOT_SERVING.
@@ -122,24 +151,5 @@ func (s *Server) Stop(grace time.Duration) {
 	case <-time.After(grace):
 		s.grpc.Stop()
 		<-done
-	}
-}
-
-// cacheLogger adapts slog to go-control-plane's logger; its Info and Debug
-// chatter is per request, so both go to Debug.
-func cacheLogger(lg *slog.Logger) log.Logger {
-	at := func(level slog.Level) func(string, ...any) {
-		return func(f string, a ...any) {
-			// Formatting is the cost here; skip it when nobody listens.
-			if lg.Enabled(context.Background(), level) {
-				lg.Log(context.Background(), level, fmt.Sprintf(f, a...))
-			}
-		}
-	}
-	return log.LoggerFuncs{
-		DebugFunc: at(slog.LevelDebug),
-		InfoFunc:  at(slog.LevelDebug),
-		WarnFunc:  at(slog.LevelWarn),
-		ErrorFunc: at(slog.LevelError),
 	}
 }

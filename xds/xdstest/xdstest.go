@@ -60,6 +60,17 @@ func (b *Backend) UnaryCall(ctx context.Context, _ *testgrpc.SimpleRequest) (*te
 // concurrent call slots. They stop when the test ends.
 func StartBackends(t testing.TB, workers int, ips ...string) (port int, backends []*Backend) {
 	t.Helper()
+	port, backends, stop, err := NewBackends(workers, ips...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return port, backends
+}
+
+// NewBackends is StartBackends for callers without a test (benchmarks):
+// stop stops every backend.
+func NewBackends(workers int, ips ...string) (port int, backends []*Backend, stop func(), err error) {
 	for attempt := 0; attempt < 20; attempt++ {
 		lns, err := listenAll(ips)
 		if err != nil {
@@ -70,13 +81,15 @@ func StartBackends(t testing.TB, workers int, ips ...string) (port int, backends
 			b := &Backend{Addr: ln.Addr().String(), IP: ips[i], slots: make(chan struct{}, workers), srv: grpc.NewServer()}
 			testgrpc.RegisterTestServiceServer(b.srv, b)
 			go b.srv.Serve(ln)
-			t.Cleanup(b.srv.Stop)
 			backends = append(backends, b)
 		}
-		return port, backends
+		return port, backends, func() {
+			for _, b := range backends {
+				b.srv.Stop()
+			}
+		}, nil
 	}
-	t.Fatalf("no port free on all of %v", ips)
-	return 0, nil
+	return 0, nil, nil, fmt.Errorf("no port free on all of %v", ips)
 }
 
 // listenAll listens on the same port on every IP.
@@ -120,16 +133,26 @@ type Client = testgrpc.TestServiceClient
 // to target, "xds:///<service>.<namespace>.svc.cluster.local:<port>".
 func Dial(t testing.TB, xdsAddr, nodeID, target string) testgrpc.TestServiceClient {
 	t.Helper()
-	rb, err := xds.NewXDSResolverWithConfigForTesting(Bootstrap(xdsAddr, nodeID))
+	cc, err := NewClient(xdsAddr, nodeID, target)
 	if err != nil {
-		t.Fatalf("xds resolver: %v", err)
-	}
-	cc, err := grpc.NewClient(target, grpc.WithResolvers(rb), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatalf("dial %s: %v", target, err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close() })
 	return testgrpc.NewTestServiceClient(cc)
+}
+
+// NewClient is Dial for callers without a test; the caller closes the
+// connection.
+func NewClient(xdsAddr, nodeID, target string) (*grpc.ClientConn, error) {
+	rb, err := xds.NewXDSResolverWithConfigForTesting(Bootstrap(xdsAddr, nodeID))
+	if err != nil {
+		return nil, fmt.Errorf("xds resolver: %w", err)
+	}
+	cc, err := grpc.NewClient(target, grpc.WithResolvers(rb), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", target, err)
+	}
+	return cc, nil
 }
 
 // Call makes one call and returns the backend that answered.

@@ -21,18 +21,37 @@ import (
 
 const edsType = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 
+// protocol is how a fleet's clients speak xDS.
+type protocol int
+
+const (
+	sotw  protocol = iota // StreamAggregatedResources, ACK with version and nonce
+	delta                 // DeltaAggregatedResources, ACK with nonce
+	numProtocols
+)
+
+func (p protocol) String() string { return [...]string{"state of the world", "delta"}[p] }
+
 // dial opens a gRPC connection of its own (its own TCP connection), as a
-// separate Envoy or gRPC process would have.
-func dial(addr string) (*grpc.ClientConn, error) {
-	return grpc.NewClient(addr,
+// separate Envoy or gRPC process would have. An "envoy" client's
+// connection keeps fixed flow-control windows, as Envoy's HTTP/2 client
+// does: grpc-go's default (dynamic windows) follows every message it
+// receives with a BDP ping the server must answer, which Envoy never sends.
+func dial(addr string, envoy bool) (*grpc.ClientConn, error) {
+	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20)),
+	}
+	if envoy {
+		opts = append(opts, grpc.WithStaticStreamWindowSize(1<<24), grpc.WithStaticConnWindowSize(1<<24))
+	}
+	return grpc.NewClient(addr, opts...)
 }
 
 // waitServing waits until the xDS server's gRPC health service says
 // SERVING (the feed has published its first translation).
 func waitServing(ctx context.Context, addr string, timeout time.Duration) error {
-	cc, err := dial(addr)
+	cc, err := dial(addr, false)
 	if err != nil {
 		return err
 	}
@@ -57,24 +76,28 @@ func waitServing(ctx context.Context, addr string, timeout time.Duration) error 
 	}
 }
 
-// probe is one expected change: every active client should receive an EDS
-// response carrying marker (an endpoint address only the change
-// introduced). It records the first and last arrival.
+// probe is one expected change: every client of a fleet should receive an
+// EDS response whose assignment for cluster carries the new address and
+// no longer the old one. It records the first and last arrival.
 type probe struct {
-	gen         int64
-	marker      []byte
-	want        int64
-	got         atomic.Int64
-	first, last atomic.Int64 // unix nanoseconds
-	done        chan struct{}
+	gen              int64
+	cluster          string
+	marker           []byte // the new address as it appears in the encoding
+	newIP, oldIP     string
+	endpoints        int // healthy endpoints the assignment must list
+	want             int64
+	got, wrong       atomic.Int64
+	first, last      atomic.Int64 // unix nanoseconds
+	done             chan struct{}
+	firstWrongReason atomic.Pointer[string]
 }
 
-func newProbe(gen int64, ip string, want int) *probe {
+func newProbe(gen int64, cluster, newIP, oldIP string, endpoints, want int) *probe {
 	// SocketAddress.address is field 2, a string: tag 0x12, then its
 	// length, then the bytes. With the length in front, "10.0.0.1" cannot
 	// match inside "10.0.0.12".
-	m := append([]byte{0x12, byte(len(ip))}, ip...)
-	return &probe{gen: gen, marker: m, want: int64(want), done: make(chan struct{})}
+	m := append([]byte{0x12, byte(len(newIP))}, newIP...)
+	return &probe{gen: gen, cluster: cluster, marker: m, newIP: newIP, oldIP: oldIP, endpoints: endpoints, want: int64(want), done: make(chan struct{})}
 }
 
 func (p *probe) arrive(at time.Time) {
@@ -96,27 +119,65 @@ func (p *probe) arrive(at time.Time) {
 	}
 }
 
-// matches reports whether a response carries the marker. It looks at the
-// serialized resources rather than unmarshalling them, so 1000 clients on
-// one core cost little next to the server.
-func (p *probe) matches(resp *discoveryv3.DiscoveryResponse) bool {
-	for _, r := range resp.GetResources() {
-		if bytes.Contains(r.GetValue(), p.marker) {
-			return true
+// matches picks the resource carrying the marker. It looks at the
+// serialized bytes first, so 1000 clients on one core cost little next to
+// the server; the one that matches is then checked whole (check).
+func (p *probe) matches(values [][]byte) []byte {
+	for _, v := range values {
+		if bytes.Contains(v, p.marker) {
+			return v
 		}
 	}
-	return false
+	return nil
+}
+
+// check unmarshals the assignment that carried the marker and counts it
+// wrong unless it is the probe's cluster with exactly the expected healthy
+// endpoints, the new address among them and the old one gone.
+func (p *probe) check(value []byte) {
+	var cla endpointv3.ClusterLoadAssignment
+	reason := ""
+	if err := proto.Unmarshal(value, &cla); err != nil {
+		reason = fmt.Sprintf("unmarshal: %v", err)
+	} else if cla.GetClusterName() != p.cluster {
+		reason = fmt.Sprintf("cluster %q, want %q", cla.GetClusterName(), p.cluster)
+	} else {
+		n, hasNew, hasOld := 0, false, false
+		for _, l := range cla.GetEndpoints() {
+			for _, e := range l.GetLbEndpoints() {
+				if e.GetHealthStatus() != corev3.HealthStatus_HEALTHY {
+					continue
+				}
+				n++
+				switch e.GetEndpoint().GetAddress().GetSocketAddress().GetAddress() {
+				case p.newIP:
+					hasNew = true
+				case p.oldIP:
+					hasOld = true
+				}
+			}
+		}
+		if n != p.endpoints || !hasNew || hasOld {
+			reason = fmt.Sprintf("%d healthy endpoints (want %d), new %s there: %v, old %s there: %v", n, p.endpoints, p.newIP, hasNew, p.oldIP, hasOld)
+		}
+	}
+	if reason != "" {
+		p.wrong.Add(1)
+		p.firstWrongReason.CompareAndSwap(nil, &reason)
+	}
 }
 
 // client is one ADS stream with its own connection and node id that
 // subscribes to EDS for some clusters and ACKs every response.
 type client struct {
 	id     int
+	proto  protocol
 	node   *corev3.Node
 	names  []string
 	cc     *grpc.ClientConn
 	cancel context.CancelFunc
-	stream discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
+	sotw   discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
+	delta  discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
 
 	eds     atomic.Int64 // EDS responses received
 	seenGen int64        // the last probe this client matched (recv goroutine only)
@@ -125,9 +186,10 @@ type client struct {
 	err     error // why the stream ended (set before closed)
 }
 
-// fleet is the connected clients and the probe they report to.
+// fleet is one protocol's connected clients and the probe they report to.
 type fleet struct {
 	addr    string
+	proto   protocol
 	mu      sync.Mutex
 	clients []*client
 	probe   atomic.Pointer[probe]
@@ -141,21 +203,29 @@ func (f *fleet) connect(ctx context.Context, id int, names []string) (*client, e
 		ua = "gRPC Go"
 	}
 	c := &client{
-		id:    id,
-		node:  &corev3.Node{Id: fmt.Sprintf("bench-xds-%04d", id), Cluster: "bench", UserAgentName: ua},
+		id: id, proto: f.proto,
+		node:  &corev3.Node{Id: fmt.Sprintf("bench-xds-%s-%04d", [...]string{"sotw", "delta"}[f.proto], id), Cluster: "bench", UserAgentName: ua},
 		names: names, ready: make(chan struct{}), closed: make(chan struct{}),
 	}
-	cc, err := dial(f.addr)
+	cc, err := dial(f.addr, ua == "envoy")
 	if err != nil {
 		return nil, err
 	}
 	c.cc = cc
 	sctx, cancel := context.WithCancel(ctx)
 	c.cancel = cancel
-	c.stream, err = discoveryv3.NewAggregatedDiscoveryServiceClient(cc).StreamAggregatedResources(sctx)
-	if err == nil {
-		// Like Envoy, the node goes in the first request only.
-		err = c.stream.Send(&discoveryv3.DiscoveryRequest{Node: c.node, TypeUrl: edsType, ResourceNames: names})
+	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(cc)
+	// Like Envoy, the node goes in the first request only.
+	if f.proto == delta {
+		c.delta, err = ads.DeltaAggregatedResources(sctx)
+		if err == nil {
+			err = c.delta.Send(&discoveryv3.DeltaDiscoveryRequest{Node: c.node, TypeUrl: edsType, ResourceNamesSubscribe: names})
+		}
+	} else {
+		c.sotw, err = ads.StreamAggregatedResources(sctx)
+		if err == nil {
+			err = c.sotw.Send(&discoveryv3.DiscoveryRequest{Node: c.node, TypeUrl: edsType, ResourceNames: names})
+		}
 	}
 	if err != nil {
 		c.close()
@@ -180,28 +250,57 @@ func (f *fleet) connect(ctx context.Context, id int, names []string) (*client, e
 	return c, nil
 }
 
+// recv returns the next response's type and resource bytes, and the
+// function that ACKs it.
+func (c *client) recv() (typeURL string, values [][]byte, ack func() error, err error) {
+	if c.proto == delta {
+		r, err := c.delta.Recv()
+		if err != nil {
+			return "", nil, nil, err
+		}
+		for _, x := range r.GetResources() {
+			values = append(values, x.GetResource().GetValue())
+		}
+		return r.GetTypeUrl(), values, func() error {
+			return c.delta.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: r.GetTypeUrl(), ResponseNonce: r.GetNonce()})
+		}, nil
+	}
+	r, err := c.sotw.Recv()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	for _, x := range r.GetResources() {
+		values = append(values, x.GetValue())
+	}
+	return r.GetTypeUrl(), values, func() error {
+		return c.sotw.Send(&discoveryv3.DiscoveryRequest{
+			VersionInfo: r.GetVersionInfo(), ResponseNonce: r.GetNonce(),
+			TypeUrl: r.GetTypeUrl(), ResourceNames: c.names,
+		})
+	}, nil
+}
+
 func (c *client) run(f *fleet) {
 	defer close(c.closed)
 	first := true
 	for {
-		resp, err := c.stream.Recv()
+		typeURL, values, ack, err := c.recv()
 		if err != nil {
 			c.err = err
 			return
 		}
 		now := time.Now()
-		if resp.GetTypeUrl() == edsType {
+		if typeURL == edsType {
 			c.eds.Add(1)
-			if p := f.probe.Load(); p != nil && c.seenGen != p.gen && p.matches(resp) {
-				c.seenGen = p.gen
-				p.arrive(now)
+			if p := f.probe.Load(); p != nil && c.seenGen != p.gen {
+				if v := p.matches(values); v != nil {
+					c.seenGen = p.gen
+					p.arrive(now)
+					p.check(v)
+				}
 			}
 		}
-		err = c.stream.Send(&discoveryv3.DiscoveryRequest{
-			VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce(),
-			TypeUrl: resp.GetTypeUrl(), ResourceNames: c.names,
-		})
-		if err != nil {
+		if err := ack(); err != nil {
 			c.err = err
 			return
 		}
@@ -224,12 +323,12 @@ func (f *fleet) active() []*client {
 	return append([]*client(nil), f.clients...)
 }
 
-// keep closes every client but the first n and waits (10 s at most) for
-// their streams to end.
-func (f *fleet) keep(n int) {
+// closeAll closes every client and waits (10 s at most) for their streams
+// to end.
+func (f *fleet) closeAll() {
 	f.mu.Lock()
-	drop := f.clients[min(n, len(f.clients)):]
-	f.clients = f.clients[:min(n, len(f.clients))]
+	drop := f.clients
+	f.clients = nil
 	f.mu.Unlock()
 	for _, c := range drop {
 		c.close()
@@ -249,19 +348,19 @@ func (f *fleet) alive() error {
 	for _, c := range f.active() {
 		select {
 		case <-c.closed:
-			return fmt.Errorf("client %d's stream ended: %v", c.id, c.err)
+			return fmt.Errorf("%s client %d's stream ended: %v", f.proto, c.id, c.err)
 		default:
 		}
 	}
 	return nil
 }
 
-// waitEDS subscribes one client (not part of the fleet) to every name in
+// waitEDS subscribes one client (not part of a fleet) to every name in
 // want and waits until each ClusterLoadAssignment lists exactly want[name]
 // healthy endpoints, or timeout. It ACKs as it goes and disconnects at the
 // end, so its memory on the server is gone before anything is measured.
 func waitEDS(ctx context.Context, addr string, want map[string]int, timeout time.Duration) error {
-	cc, err := dial(addr)
+	cc, err := dial(addr, true)
 	if err != nil {
 		return err
 	}

@@ -1,31 +1,37 @@
 // Command xds measures Shoal's xDS control plane (`make bench-xds`): how
-// fast an endpoint change reaches many ADS clients, what each client and
-// each endpoint costs the server in memory, and how many pushes a rollout
-// makes.
+// fast an endpoint change reaches many ADS clients, what each change costs
+// the server (CPU time, system calls, bytes written), what each client and
+// each endpoint costs it in memory, and how many pushes a rollout makes —
+// for state-of-the-world and delta (incremental) clients alike.
 //
 // It builds ./cmd/shoal and runs `shoal up` as a child process on free
-// 127.0.0.1 ports with a temp data dir, so the server's memory can be read
-// apart from the clients' (/proc/<pid>/status VmRSS, and the Go heap from
-// the API server's /metrics). With two or more CPUs the child is pinned to
-// CPU 0 and this process (the writer and every ADS client) to CPU 1.
+// 127.0.0.1 ports with a temp data dir, so the server's memory and CPU can
+// be read apart from the clients' (/proc/<pid>/status, stat and io, and
+// the Go heap from the API server's /metrics). With two or more CPUs the
+// child is pinned to CPU 0 and this process (the writer and every client)
+// to CPU 1. With -baseline REV, a second `shoal up` built from that git
+// revision is set up the same way beside it, and the timed rounds
+// alternate between the two, so both are measured under the same load.
 //
 // Objects go through the API (client-go, HTTPS, the admin token):
 // selector-less Services with one hand-written EndpointSlice each
 // (managed-by a name that is not Shoal's controller). The clients are raw
-// ADS state-of-the-world streams (envoy's generated
-// AggregatedDiscoveryServiceClient), each on its own gRPC connection with
-// its own node id, user_agent_name alternating "envoy" and "gRPC Go". Each
-// subscribes to EDS for the hot service (svc-0000), the rollout service
-// and a few random others, and ACKs every response.
+// ADS streams (envoy's generated AggregatedDiscoveryServiceClient), each on
+// its own gRPC connection with its own node id, user_agent_name
+// alternating "envoy" (whose connection behaves like Envoy's, see dial)
+// and "gRPC Go". Two fleets of N: state-of-the-world clients watch EDS for
+// svc-0000, the rollout service and a few random others; delta clients
+// watch svc-0001 and a few random others. Every client ACKs every response.
 //
-// Phases: memory with nothing loaded; services × endpoints loaded (and
-// seen complete by an xDS probe client); memory; the rollout service
-// created; memory; N clients connected; memory; (a) single-endpoint
-// changes with N clients; (c) a 100-pod rollout with N clients watching;
-// all but the first few clients closed; (a) again with those few. It
-// prints a Markdown table, then published anchors for context.
+// Phases, per server: memory with nothing loaded; services × endpoints
+// loaded (and seen complete by an xDS probe client); memory; the rollout
+// service created; memory; each fleet connected, memory after each. Then
+// rounds: in each, for each server (in alternating order) and each fleet,
+// single-endpoint changes to that fleet's hot service, each timed until
+// every client of the fleet has the new assignment (checked whole).
+// Last, a 100-pod rollout per server. It prints Markdown tables.
 //
-//	go run ./test/bench/xds -services 1000 -endpoints 10 -clients 1000 -few-clients 100
+//	go run ./test/bench/xds -baseline cdcda7f -rounds 5
 package main
 
 import (
@@ -42,9 +48,6 @@ import (
 	"syscall"
 	"time"
 
-	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/client-go/kubernetes"
-
 	"github.com/shoalmesh/shoal/test/bench/benchenv"
 )
 
@@ -54,14 +57,18 @@ var verbose bool
 type options struct {
 	cpuProfile          string
 	services, endpoints int
-	clients, fewClients int
+	clients             int
 	random              int
-	changes             int
+	rounds, changes     int
 	rollout             int
 	gap                 time.Duration
 	settle              time.Duration
 	parallel            int
 	pin                 bool
+	baseline            string
+	fanout              bool
+	convRounds          int
+	convSecs            int
 	dataDir             string
 	timeout             time.Duration
 }
@@ -70,38 +77,39 @@ func main() {
 	var o options
 	flag.IntVar(&o.services, "services", 1000, "services to create")
 	flag.IntVar(&o.endpoints, "endpoints", 10, "endpoints per service")
-	flag.IntVar(&o.clients, "clients", 1000, "ADS clients (N)")
-	flag.IntVar(&o.fewClients, "few-clients", 100, "clients of the second latency run (the first ones are kept)")
-	flag.IntVar(&o.random, "random", 3, "services each client watches besides the hot and the rollout one")
-	flag.IntVar(&o.changes, "changes", 50, "single-endpoint changes timed per client count")
+	flag.IntVar(&o.clients, "clients", 1000, "ADS clients per fleet (N); there are two fleets, state of the world and delta")
+	flag.IntVar(&o.random, "random", 3, "services each client watches besides its hot one (and the rollout one)")
+	flag.IntVar(&o.rounds, "rounds", 5, "timed rounds (each: every server, every fleet)")
+	flag.IntVar(&o.changes, "changes", 30, "single-endpoint changes timed per round, server and fleet")
 	flag.IntVar(&o.rollout, "rollout", 100, "pods of the rolling update")
 	flag.DurationVar(&o.gap, "gap", 100*time.Millisecond, "pause between timed changes, beyond the feed's coalescing window")
 	flag.DurationVar(&o.settle, "settle", 5*time.Second, "idle time before each memory reading")
 	flag.IntVar(&o.parallel, "parallel", 16, "concurrent writers while loading and connecting")
-	flag.BoolVar(&o.pin, "pin", true, "pin the server to CPU 0 and the clients to CPU 1 (needs taskset and 2 CPUs)")
-	flag.StringVar(&o.dataDir, "data-dir", "", "where to make the temp dir (binary, data, log); default the system's temp dir")
-	flag.DurationVar(&o.timeout, "timeout", 8*time.Minute, "give up after this long")
+	flag.BoolVar(&o.pin, "pin", true, "pin the servers to CPU 0 and the clients to CPU 1 (needs taskset and 2 CPUs)")
+	flag.BoolVar(&o.fanout, "fanout", true, "run the fan-out phase (changes to many clients, memory, rollout)")
+	flag.IntVar(&o.convRounds, "converge-rounds", 5, "rounds of the least-loaded convergence phase (0 skips it)")
+	flag.IntVar(&o.convSecs, "converge-secs", 20, "seconds each convergence run calls for")
+	flag.StringVar(&o.baseline, "baseline", "", "also run `shoal up` built from this git revision and alternate the rounds between the two")
+	flag.StringVar(&o.dataDir, "data-dir", "", "where to make the temp dirs (binaries, data, logs); default the system's temp dir")
+	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up after this long")
 	flag.BoolVar(&verbose, "v", false, "log every step of the memory readings")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a 5 s CPU profile of the server, taken during the 1000-client changes, here")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a 5 s CPU profile of this tree's server, taken during its first state-of-the-world round, here")
 	flag.Parse()
-	if o.fewClients > o.clients || o.clients < 1 || o.services < 2 || o.endpoints < 1 || o.rollout < 1 || o.rollout > 250*250 {
-		log.Fatal("need 1 <= few-clients <= clients, services >= 2, endpoints >= 1, 1 <= rollout")
+	if o.clients < 1 || o.services < 3 || o.endpoints < 1 || o.rollout < 1 || o.rollout > 250*250 || o.rounds < 1 || o.changes < 1 ||
+		o.convRounds < 0 || o.convRounds > 60 || o.convSecs < convSteady+1 {
+		log.Fatalf("need clients >= 1, services >= 3, endpoints >= 1, 1 <= rollout <= 62500, rounds >= 1, changes >= 1, 0 <= converge-rounds <= 60, converge-secs > %d", convSteady)
 	}
 	if err := run(o); err != nil {
 		log.Fatal(err)
 	}
 }
 
-// results is everything the table shows.
+// results is everything the tables show.
 type results struct {
-	o                          options
-	cpus                       string
-	load0, load1               string
-	loadTime, xdsTime          time.Duration
-	connectTime                time.Duration
-	empty, loaded, base, conns memory
-	latency                    []latency // many clients, then few
-	rollouts                   []rollout // many clients, then few
+	o            options
+	cpus         string
+	load0, load1 string
+	targets      []*target // this tree's, then the baseline's
 }
 
 func run(o options) (err error) {
@@ -114,210 +122,202 @@ func run(o options) (err error) {
 	serverCPU, clientCPU := "", ""
 	if _, lerr := exec.LookPath("taskset"); o.pin && lerr == nil && runtime.NumCPU() >= 2 {
 		serverCPU, clientCPU = "0", "1"
-		r.cpus = "server (`shoal up`) on CPU 0; writer and clients on CPU 1"
+		r.cpus = "servers (`shoal up`) on CPU 0; writer and clients on CPU 1"
 	}
-	logf("building ./cmd/shoal and starting shoal up")
-	sh, err := benchenv.StartShoal(ctx, benchenv.ShoalOptions{Parent: o.dataDir, Prefix: "shoal-bench-xds-", CPUs: serverCPU})
+	dir, err := os.MkdirTemp(o.dataDir, "shoal-bench-xds-bin-")
 	if err != nil {
 		return err
 	}
-	defer sh.Stop()
-	defer func() {
-		select {
-		case <-sh.Exited():
-			err = fmt.Errorf("%w (shoal up exited; its log ends:\n%s)", err, sh.LogTail(20))
-		default:
+	defer os.RemoveAll(dir)
+	logf("building ./cmd/shoal")
+	bins := []string{}
+	bin, err := benchenv.BuildShoal(ctx, dir)
+	if err != nil {
+		return err
+	}
+	bins = append(bins, bin)
+	r.targets = append(r.targets, &target{name: "this tree"})
+	if o.baseline != "" {
+		logf("building ./cmd/shoal at %s", o.baseline)
+		bin, err := buildBaseline(ctx, dir, o.baseline)
+		if err != nil {
+			return err
 		}
-	}()
-	go func() {
-		select {
-		case <-sh.Exited():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+		bins = append(bins, bin)
+		r.targets = append(r.targets, &target{name: "baseline " + o.baseline})
+	}
+	for _, t := range r.targets {
+		defer t.stop()
+	}
 	if clientCPU != "" {
 		if out, err := exec.Command("taskset", "-a", "-p", "-c", clientCPU, strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
 			return fmt.Errorf("taskset: %v: %s", err, out)
 		}
 	}
-	logf("shoal up pid %d: API %s, xDS %s", sh.Pid(), sh.REST.Host, sh.XDSAddr)
-	if err := waitServing(ctx, sh.XDSAddr, time.Minute); err != nil {
-		return err
-	}
-	cs, err := sh.Clientset()
-	if err != nil {
-		return err
-	}
-	if err := createNamespace(ctx, cs); err != nil {
-		return err
-	}
-
-	// (b) per endpoint: before and after loading.
-	logf("memory before loading")
-	if r.empty, err = measure(ctx, sh, o.settle); err != nil {
-		return err
-	}
-	logf("loading %d services × %d endpoints through the API", o.services, o.endpoints)
-	start := time.Now()
-	hot, err := loadServices(ctx, cs, o.services, o.endpoints, o.parallel)
-	if err != nil {
-		return err
-	}
-	r.loadTime = time.Since(start)
-	want := map[string]int{}
-	for i := range o.services {
-		want[claName(serviceName(i))] = o.endpoints
-	}
-	if err := waitEDS(ctx, sh.XDSAddr, want, 3*time.Minute); err != nil {
-		return fmt.Errorf("waiting for every ClusterLoadAssignment: %w", err)
-	}
-	r.xdsTime = time.Since(start)
-	logf("loaded in %v; every ClusterLoadAssignment complete over xDS %v after the first write", r.loadTime.Round(time.Millisecond), r.xdsTime.Round(time.Millisecond))
-	logf("memory after loading")
-	if r.loaded, err = measure(ctx, sh, o.settle); err != nil {
-		return err
-	}
-
-	// The rollout service, then (b) per client: before and after connecting.
-	ips := make([]string, o.rollout)
-	for i := range ips {
-		ips[i] = ip4(10, 252, i)
-	}
-	rs, err := createService(ctx, cs, rolloutService, ips)
-	if err != nil {
-		return err
-	}
-	if err := waitEDS(ctx, sh.XDSAddr, map[string]int{claName(rolloutService): o.rollout}, time.Minute); err != nil {
-		return fmt.Errorf("waiting for the rollout service: %w", err)
-	}
-	logf("memory before connecting clients")
-	if r.base, err = measure(ctx, sh, o.settle); err != nil {
-		return err
-	}
-	f := &fleet{addr: sh.XDSAddr}
-	defer f.keep(0)
-	logf("connecting %d ADS clients", o.clients)
-	start = time.Now()
-	err = benchenv.ForEach(o.clients, o.parallel, func(i int) error {
-		names := []string{claName(serviceName(0)), claName(rolloutService)}
-		for _, k := range rand.Perm(o.services - 1)[:min(o.random, o.services-1)] {
-			names = append(names, claName(serviceName(k+1)))
+	for i, t := range r.targets {
+		if err := t.start(ctx, o, bins[i], serverCPU); err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
 		}
-		_, err := f.connect(ctx, i, names)
-		return err
-	})
-	if err != nil {
-		return err
 	}
-	r.connectTime = time.Since(start)
-	logf("%d clients connected and answered in %v", o.clients, r.connectTime.Round(time.Millisecond))
-	logf("memory with %d clients", o.clients)
-	if r.conns, err = measure(ctx, sh, o.settle); err != nil {
-		return err
-	}
-	if err := f.alive(); err != nil {
-		return err
-	}
-
-	// (a) with N clients, (c), then (a) with few.
-	var gen int64
-	logf("(a) %d single-endpoint changes, %d clients", o.changes, o.clients)
-	profiled := profile(ctx, sh, o.cpuProfile)
-	lat, err := timeChanges(ctx, cs, sh, f, &hot, &gen, o.changes, o.gap)
-	<-profiled
-	if err != nil {
-		return err
-	}
-	r.latency = append(r.latency, lat)
-	logf("(c) %d-pod rollout, %d clients", o.rollout, o.clients)
-	ro, err := rollOut(ctx, cs, sh, f, &rs, 253)
-	if err != nil {
-		return err
-	}
-	r.rollouts = append(r.rollouts, ro)
-	if o.fewClients < o.clients {
-		f.keep(o.fewClients)
-		time.Sleep(time.Second)
-		logf("(a) %d single-endpoint changes, %d clients", o.changes, o.fewClients)
-		lat, err := timeChanges(ctx, cs, sh, f, &hot, &gen, o.changes, o.gap)
-		if err != nil {
+	if o.fanout {
+		if err := fanout(ctx, o, r); err != nil {
 			return err
 		}
-		r.latency = append(r.latency, lat)
-		logf("(c) %d-pod rollout, %d clients", o.rollout, o.fewClients)
-		ro, err := rollOut(ctx, cs, sh, f, &rs, 254)
-		if err != nil {
+	}
+	if o.convRounds > 0 {
+		if err := converge(ctx, o, r); err != nil {
 			return err
 		}
-		r.rollouts = append(r.rollouts, ro)
-	}
-	if err := f.alive(); err != nil {
-		return err
 	}
 	r.load1 = benchenv.LoadAverage()
 	report(os.Stdout, r)
 	return nil
 }
 
-// latency is one run of timed single-endpoint changes.
-type latency struct {
-	clients int
+// fanout loads each server and connects its fleets, times changes in
+// rounds alternating between the servers, then rolls out.
+func fanout(ctx context.Context, o options, r *results) error {
+	for _, t := range r.targets {
+		if err := t.load(ctx, o); err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+	}
+	// Timed rounds, alternating which server goes first.
+	for k := range o.rounds {
+		for j := range r.targets {
+			t := r.targets[(j+k)%len(r.targets)]
+			for p := range numProtocols {
+				profiled := closedChan
+				if k == 0 && t == r.targets[0] && p == sotw {
+					profiled = profile(ctx, t.sh, o.cpuProfile)
+				}
+				logf("round %d: %s, %d changes to %d %s clients (load %s)", k+1, t.name, o.changes, o.clients, p, benchenv.LoadAverage())
+				rd, err := t.timeChanges(ctx, p, o.changes, o.gap)
+				<-profiled
+				if err != nil {
+					return err
+				}
+				t.rounds[p] = append(t.rounds[p], rd)
+				if err := t.alive(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, t := range r.targets {
+		logf("%s: %d-pod rollout, %d clients", t.name, o.rollout, o.clients)
+		ro, err := t.rollOut(ctx, 253)
+		if err != nil {
+			return err
+		}
+		t.rollouts = append(t.rollouts, ro)
+		if err := t.alive(); err != nil {
+			return err
+		}
+		t.closeFleets()
+	}
+	return nil
+}
+
+// converge runs the convergence phase: per round, least-loaded on every
+// server (alternating which goes first), then least-request on this
+// tree's for context.
+func converge(ctx context.Context, o options, r *results) error {
+	idx := 0
+	for k := range o.convRounds {
+		type job struct {
+			t      *target
+			policy string
+		}
+		var jobs []job
+		for j := range r.targets {
+			jobs = append(jobs, job{r.targets[(j+k)%len(r.targets)], "least-loaded"})
+		}
+		jobs = append(jobs, job{r.targets[0], "least-request"})
+		for _, jb := range jobs {
+			idx++
+			logf("convergence round %d: %s, %s, %d callers for %d s (load %s)", k+1, jb.t.name, jb.policy, convCallers, o.convSecs, benchenv.LoadAverage())
+			run, err := jb.t.converge(ctx, idx, jb.policy, o.convSecs)
+			if err != nil {
+				return fmt.Errorf("%s: %w", jb.t.name, err)
+			}
+			logf("  slow backend's share per second: %s", percents(run.share))
+			jb.t.convRuns = append(jb.t.convRuns, run)
+		}
+	}
+	return nil
+}
+
+// round is one run of timed single-endpoint changes to one fleet.
+type round struct {
+	load string // 1-minute load average when it began
 	// fromWrite is from just before the Update call to the last client's
 	// response; fromReturn from when the call returned; first to the
 	// first client's; write is the Update call itself.
 	fromWrite, fromReturn, first, write []time.Duration
-	missed                              int // changes not seen by every client within 10 s
-	// CPU time the server and this process (clients and writer) used
-	// over the run, pauses between changes included.
-	serverCPU, clientCPU time.Duration
+	missed                              int   // changes not seen by every client within 10 s
+	wrong                               int64 // responses whose assignment was not as written
+	checked                             int64 // responses checked
+	// What the server used over the round, pauses between changes
+	// included: CPU time, and read and write system calls and bytes
+	// written from /proc/<pid>/io.
+	serverCPU time.Duration
+	io        procIO
 }
 
-// timeChanges replaces one endpoint of the hot service n times, one change
-// at a time, and times each until every active client has it.
-func timeChanges(ctx context.Context, cs kubernetes.Interface, sh *benchenv.Shoal, f *fleet, hot **discoveryv1.EndpointSlice, gen *int64, n int, gap time.Duration) (latency, error) {
+// timeChanges replaces one endpoint of fleet p's hot service n times, one
+// change at a time, and times each until every client of the fleet has it.
+func (t *target) timeChanges(ctx context.Context, p protocol, n int, gap time.Duration) (round, error) {
+	f := t.fleets[p]
 	clients := len(f.active())
-	l := latency{clients: clients}
-	server0, self0 := benchenv.CPUTime(sh.Pid()), benchenv.CPUTime(os.Getpid())
+	rd := round{load: benchenv.LoadAverage()}
+	server0, io0 := benchenv.CPUTime(t.sh.Pid()), readProcIO(t.sh.Pid())
 	for k := range n {
-		*gen++
-		ip := ip4(10, 250, int(*gen))
-		p := newProbe(*gen, ip, clients)
-		f.probe.Store(p)
+		t.gen++
+		hot := t.hot[p]
+		j := k % len(hot.Endpoints)
+		newIP, oldIP := ip4(10, 250, int(t.gen)), hot.Endpoints[j].Addresses[0]
+		pr := newProbe(t.gen, claName(serviceName(int(p))), newIP, oldIP, len(hot.Endpoints), clients)
+		f.probe.Store(pr)
 		t0 := time.Now()
-		s, err := replaceEndpoint(ctx, cs, *hot, k%len((*hot).Endpoints), ip)
+		s, err := replaceEndpoint(ctx, t.cs, hot, j, newIP)
 		if err != nil {
-			return l, err
+			return rd, err
 		}
 		t1 := time.Now()
-		*hot = s
+		t.hot[p] = s
 		select {
-		case <-p.done:
+		case <-pr.done:
 		case <-time.After(10 * time.Second):
-			l.missed++
-			logf("  change %d: only %d of %d clients had it after 10 s", k, p.got.Load(), clients)
+			rd.missed++
+			logf("  change %d: only %d of %d clients had it after 10 s", k, pr.got.Load(), clients)
 		case <-ctx.Done():
-			return l, ctx.Err()
+			return rd, ctx.Err()
 		}
-		last, first := time.Unix(0, p.last.Load()), time.Unix(0, p.first.Load())
-		if p.got.Load() < p.want {
+		last, first := time.Unix(0, pr.last.Load()), time.Unix(0, pr.first.Load())
+		if pr.got.Load() < pr.want {
 			last = t0.Add(10 * time.Second) // counted as 10 s
 		}
-		l.fromWrite = append(l.fromWrite, last.Sub(t0))
-		l.fromReturn = append(l.fromReturn, max(0, last.Sub(t1)))
-		l.first = append(l.first, first.Sub(t0))
-		l.write = append(l.write, t1.Sub(t0))
+		rd.fromWrite = append(rd.fromWrite, last.Sub(t0))
+		rd.fromReturn = append(rd.fromReturn, max(0, last.Sub(t1)))
+		rd.first = append(rd.first, first.Sub(t0))
+		rd.write = append(rd.write, t1.Sub(t0))
 		// Past the feed's 20 ms window, with jitter so changes do not line
 		// up with anything periodic.
 		time.Sleep(gap + rand.N(gap/2+1))
+		f.probe.Store(nil)
+		rd.wrong += pr.wrong.Load()
+		rd.checked += pr.got.Load()
+		if why := pr.firstWrongReason.Load(); why != nil {
+			logf("  change %d: %d wrong assignments, e.g. %s", k, pr.wrong.Load(), *why)
+		}
 	}
-	f.probe.Store(nil)
-	l.serverCPU = benchenv.CPUTime(sh.Pid()) - server0
-	l.clientCPU = benchenv.CPUTime(os.Getpid()) - self0
-	return l, nil
+	rd.serverCPU = benchenv.CPUTime(t.sh.Pid()) - server0
+	rd.io = readProcIO(t.sh.Pid()).minus(io0)
+	return rd, nil
 }
 
-// rollout is phase (c).
+// rollout is the rolling-update phase.
 type rollout struct {
 	clients     int
 	pods        int
@@ -333,14 +333,16 @@ type rollout struct {
 
 // rollOut replaces every endpoint of the rollout service, one slice update
 // per pod as fast as the writes go, with new addresses 10.<octet>.x.y, and
-// counts the EDS responses the clients (all watching it) receive.
-func rollOut(ctx context.Context, cs kubernetes.Interface, sh *benchenv.Shoal, f *fleet, rsp **discoveryv1.EndpointSlice, octet byte) (rollout, error) {
+// counts the EDS responses the state-of-the-world clients (all watching
+// it) receive.
+func (t *target) rollOut(ctx context.Context, octet byte) (rollout, error) {
+	f := t.fleets[sotw]
 	clients := f.active()
-	rs := *rsp
-	defer func() { *rsp = rs }()
+	rs := t.rollout
+	defer func() { t.rollout = rs }()
 	ro := rollout{clients: len(clients), pods: len(rs.Endpoints)}
-	server0 := benchenv.CPUTime(sh.Pid())
-	m0, err := sh.Metrics(ctx)
+	server0 := benchenv.CPUTime(t.sh.Pid())
+	m0, err := t.sh.Metrics(ctx)
 	if err != nil {
 		return ro, err
 	}
@@ -349,12 +351,13 @@ func rollOut(ctx context.Context, cs kubernetes.Interface, sh *benchenv.Shoal, f
 		before[i] = c.eds.Load()
 	}
 	// The last new address; generation -octet is unique to this rollout.
-	p := newProbe(-int64(octet), ip4(10, octet, ro.pods-1), len(clients))
+	last := ro.pods - 1
+	p := newProbe(-int64(octet), claName(rolloutService), ip4(10, octet, last), rs.Endpoints[last].Addresses[0], ro.pods, len(clients))
 	f.probe.Store(p)
 	defer f.probe.Store(nil)
 	t0 := time.Now()
 	for i := range ro.pods {
-		if rs, err = replaceEndpoint(ctx, cs, rs, i, ip4(10, octet, i)); err != nil {
+		if rs, err = replaceEndpoint(ctx, t.cs, rs, i, ip4(10, octet, i)); err != nil {
 			return ro, err
 		}
 	}
@@ -368,10 +371,13 @@ func rollOut(ctx context.Context, cs kubernetes.Interface, sh *benchenv.Shoal, f
 	case <-ctx.Done():
 		return ro, ctx.Err()
 	}
+	if p.wrong.Load() > 0 {
+		return ro, fmt.Errorf("rollout: %d clients got a wrong final assignment, e.g. %s", p.wrong.Load(), *p.firstWrongReason.Load())
+	}
 	// Nothing else changes now; let stragglers arrive.
 	time.Sleep(time.Second)
-	ro.serverCPU = benchenv.CPUTime(sh.Pid()) - server0
-	m1, err := sh.Metrics(ctx)
+	ro.serverCPU = benchenv.CPUTime(t.sh.Pid()) - server0
+	m1, err := t.sh.Metrics(ctx)
 	if err != nil {
 		return ro, err
 	}
@@ -394,6 +400,8 @@ func rollOut(ctx context.Context, cs kubernetes.Interface, sh *benchenv.Shoal, f
 func logf(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
 }
+
+var closedChan = func() <-chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // profile takes a 5 s CPU profile of the server (its API server's
 // /debug/pprof) into path, if path is set; the channel closes when done.

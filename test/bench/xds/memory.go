@@ -13,13 +13,13 @@ import (
 
 // memory is the server process's memory at one point.
 type memory struct {
-	rss     int64   // VmRSS, the median of 3 readings, after a GC and an idle settle
-	file    int64   // RssFile at the same time (mapped files: etcd's bbolt database, the binary)
-	heap    float64 // go_memstats_heap_alloc_bytes just after a GC
-	stacks  float64 // go_memstats_stack_inuse_bytes at the same scrape
-	gcs     int     // GCs waited for
-	lists   int     // list requests made to get them
-	streams float64 // open sotw xDS streams
+	rss     int64                 // VmRSS, the median of 3 readings, after a GC and an idle settle
+	file    int64                 // RssFile at the same time (mapped files: etcd's bbolt database, the binary)
+	heap    float64               // go_memstats_heap_alloc_bytes just after a GC
+	stacks  float64               // go_memstats_stack_inuse_bytes at the same scrape
+	gcs     int                   // GCs waited for
+	lists   int                   // list requests made to get them
+	streams [numProtocols]float64 // open xDS streams by protocol
 }
 
 // measure waits for the server to go idle, makes it collect garbage and
@@ -51,8 +51,8 @@ func measure(ctx context.Context, sh *benchenv.Shoal, settle time.Duration) (mem
 	}
 	slices.SortFunc(rss, func(a, b map[string]int64) int { return cmp.Compare(a["VmRSS"], b["VmRSS"]) })
 	m.rss, m.file = rss[1]["VmRSS"], rss[1]["RssFile"]
-	fmt.Fprintf(os.Stderr, "  memory: RSS %.1f MiB (file-backed %.1f MiB), heap %.1f MiB, stacks %.1f MiB after %d GCs (%d list requests), %v sotw streams\n",
-		float64(m.rss)/(1<<20), float64(m.file)/(1<<20), m.heap/(1<<20), m.stacks/(1<<20), m.gcs, m.lists, m.streams)
+	fmt.Fprintf(os.Stderr, "  memory: RSS %.1f MiB (file-backed %.1f MiB), heap %.1f MiB, stacks %.1f MiB after %d GCs (%d list requests), %v sotw and %v delta streams\n",
+		float64(m.rss)/(1<<20), float64(m.file)/(1<<20), m.heap/(1<<20), m.stacks/(1<<20), m.gcs, m.lists, m.streams[sotw], m.streams[delta])
 	return m, nil
 }
 
@@ -119,7 +119,8 @@ func collect(ctx context.Context, sh *benchenv.Shoal) (memory, error) {
 			m.gcs = int(gc - gc0)
 			m.heap, _ = cur.Value("go_memstats_heap_alloc_bytes")
 			m.stacks, _ = cur.Value("go_memstats_stack_inuse_bytes")
-			m.streams, _ = cur.Value("shoal_xds_streams", "protocol", "sotw")
+			m.streams[sotw], _ = cur.Value("shoal_xds_streams", "protocol", "sotw")
+			m.streams[delta], _ = cur.Value("shoal_xds_streams", "protocol", "delta")
 			if verbose {
 				goal, _ := cur.Value("go_memstats_next_gc_bytes")
 				gogc, _ := cur.Value("go_gc_gogc_percent")

@@ -83,21 +83,19 @@ func createService(ctx context.Context, cs kubernetes.Interface, name string, ip
 }
 
 // loadServices creates n services with perService endpoints each on
-// parallel writers and returns the slice of service 0 (the hot one).
-func loadServices(ctx context.Context, cs kubernetes.Interface, n, perService, parallel int) (*discoveryv1.EndpointSlice, error) {
-	var hot *discoveryv1.EndpointSlice
+// parallel writers and returns their slices.
+func loadServices(ctx context.Context, cs kubernetes.Interface, n, perService, parallel int) ([]*discoveryv1.EndpointSlice, error) {
+	slices := make([]*discoveryv1.EndpointSlice, n)
 	err := benchenv.ForEach(n, parallel, func(i int) error {
 		ips := make([]string, perService)
 		for j := range ips {
 			ips[j] = ip4(10, 200, i*perService+j)
 		}
-		s, err := createService(ctx, cs, serviceName(i), ips)
-		if i == 0 {
-			hot = s
-		}
+		var err error
+		slices[i], err = createService(ctx, cs, serviceName(i), ips)
 		return err
 	})
-	return hot, err
+	return slices, err
 }
 
 // replaceEndpoint writes slice with endpoint j's address changed to ip, as
