@@ -80,13 +80,24 @@ func ClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd client certificate: %w", err)
 	}
+	tc, err := CATLS(caFile)
+	if err != nil {
+		return nil, err
+	}
+	tc.Certificates = []tls.Certificate{pair}
+	return tc, nil
+}
+
+// CATLS returns the TLS configuration of a client that trusts only the CA
+// in caFile.
+func CATLS(caFile string) (*tls.Config, error) {
 	caPEM, err := os.ReadFile(caFile)
 	if err != nil {
-		return nil, fmt.Errorf("etcd CA: %w", err)
+		return nil, fmt.Errorf("read CA: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("etcd CA %s: no PEM certificate in it", caFile)
+		return nil, fmt.Errorf("CA %s: no PEM certificate in it", caFile)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }

@@ -1,0 +1,55 @@
+package cluster
+
+import (
+	"context"
+	"log/slog"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// etcdLogger passes the embedded etcd's warnings and errors to log, so
+// that what breaks between members (a peer's TLS, a lost quorum) is seen.
+func etcdLogger(log *slog.Logger) *zap.Logger {
+	return zap.New(&slogCore{log: log.With("component", "etcd")})
+}
+
+// slogCore is a zapcore.Core writing to slog at warn level and above.
+type slogCore struct {
+	log    *slog.Logger
+	fields []zapcore.Field
+}
+
+var _ zapcore.Core = (*slogCore)(nil)
+
+func (c *slogCore) Enabled(l zapcore.Level) bool { return l >= zapcore.WarnLevel }
+
+func (c *slogCore) With(fields []zapcore.Field) zapcore.Core {
+	return &slogCore{log: c.log, fields: append(append([]zapcore.Field(nil), c.fields...), fields...)}
+}
+
+func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	enc := zapcore.NewMapObjectEncoder()
+	for _, f := range append(append([]zapcore.Field(nil), c.fields...), fields...) {
+		f.AddTo(enc)
+	}
+	attrs := make([]slog.Attr, 0, len(enc.Fields))
+	for k, v := range enc.Fields {
+		attrs = append(attrs, slog.Any(k, v))
+	}
+	level := slog.LevelWarn
+	if e.Level >= zapcore.ErrorLevel {
+		level = slog.LevelError
+	}
+	c.log.LogAttrs(context.Background(), level, e.Message, attrs...)
+	return nil
+}
+
+func (c *slogCore) Sync() error { return nil }
