@@ -53,4 +53,3 @@ func (in *Instance) xdsAdvertised(ip netip.Addr) string {
 	}
 	return in.XDSAddr
 }
-

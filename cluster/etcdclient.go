@@ -78,9 +78,15 @@ type leaderTxn struct {
 	thenOps, elses []clientv3.Op
 }
 
-func (t *leaderTxn) If(cs ...clientv3.Cmp) clientv3.Txn  { t.cmps = append(t.cmps, cs...); return t }
-func (t *leaderTxn) Then(ops ...clientv3.Op) clientv3.Txn { t.thenOps = append(t.thenOps, ops...); return t }
-func (t *leaderTxn) Else(ops ...clientv3.Op) clientv3.Txn { t.elses = append(t.elses, ops...); return t }
+func (t *leaderTxn) If(cs ...clientv3.Cmp) clientv3.Txn { t.cmps = append(t.cmps, cs...); return t }
+func (t *leaderTxn) Then(ops ...clientv3.Op) clientv3.Txn {
+	t.thenOps = append(t.thenOps, ops...)
+	return t
+}
+func (t *leaderTxn) Else(ops ...clientv3.Op) clientv3.Txn {
+	t.elses = append(t.elses, ops...)
+	return t
+}
 
 func (t *leaderTxn) Commit() (*clientv3.TxnResponse, error) {
 	return withLeader(t.ctx, func(ctx context.Context) (*clientv3.TxnResponse, error) {

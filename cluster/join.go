@@ -112,7 +112,6 @@ func isSharedFile(name string) bool {
 	return slices.Contains(append([]string{saKeyFile, encryptionFile, tokensFile}, caFiles...), name)
 }
 
-
 // joinHandler serves joins and the server list with the cluster's server
 // token (made on the first start).
 func joinHandler(cfg Config, caPEM []byte, client *clientv3.Client) (*servers.Handler, error) {

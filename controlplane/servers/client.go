@@ -119,7 +119,6 @@ func client(tc *tls.Config) *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true}}
 }
 
-
 // List returns the servers of the cluster whose API is at apiURL, asked
 // with hc (an admin's client: see rest.HTTPClientFor).
 func List(ctx context.Context, hc *http.Client, apiURL string) ([]Member, error) {
