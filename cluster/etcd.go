@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
@@ -49,13 +50,15 @@ type memberPlan struct {
 	// cluster is --initial-cluster; existing says the member joins one.
 	cluster  string
 	existing bool
+	// removed is set once etcd says the member was removed.
+	removed *atomic.Bool
 }
 
 // planMember decides the listeners: by default the client port on
 // loopback and on the advertised address, the peer port on the advertised
 // address; a listen address of 0.0.0.0 is advertised as ip.
 func planMember(cfg Config, ip netip.Addr, name string) (memberPlan, error) {
-	p := memberPlan{name: name, dir: filepath.Join(cfg.DataDir, "etcd")}
+	p := memberPlan{name: name, dir: filepath.Join(cfg.DataDir, "etcd"), removed: &atomic.Bool{}}
 	if cfg.EtcdClientAddr == "" {
 		p.client = netip.AddrPortFrom(ip, DefaultEtcdClientPort)
 		p.clients = []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), DefaultEtcdClientPort)}
@@ -141,7 +144,7 @@ func startMember(ctx context.Context, p memberPlan, log *slog.Logger) (*embed.Et
 	// while nothing changes.
 	cfg.WatchProgressNotifyInterval = 10 * time.Second
 	cfg.LogLevel = "warn"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(etcdLogger(log))
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(etcdLogger(log, p.removed))
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded etcd: %w", err)
@@ -157,7 +160,7 @@ func startMember(ctx context.Context, p memberPlan, log *slog.Logger) (*embed.Et
 	case err := <-e.Err():
 		return fail(fmt.Errorf("embedded etcd: %w", err))
 	case <-e.Server.StopNotify():
-		return fail(memberStopped(e, p.dir))
+		return fail(memberStopped(e, p))
 	case <-ctx.Done():
 		return fail(ctx.Err())
 	case <-timeout.C:
@@ -169,7 +172,7 @@ func startMember(ctx context.Context, p memberPlan, log *slog.Logger) (*embed.Et
 	for e.Server.IsLearner() {
 		select {
 		case <-e.Server.StopNotify():
-			return fail(memberStopped(e, p.dir))
+			return fail(memberStopped(e, p))
 		case <-ctx.Done():
 			return fail(ctx.Err())
 		case <-timeout.C:
@@ -181,9 +184,10 @@ func startMember(ctx context.Context, p memberPlan, log *slog.Logger) (*embed.Et
 }
 
 // memberStopped says why the member stopped on its own.
-func memberStopped(e *embed.Etcd, dir string) error {
-	if c, ok := e.Server.Cluster().(interface{ IsIDRemoved(types.ID) bool }); ok && c.IsIDRemoved(e.Server.MemberID()) {
-		return fmt.Errorf("%w: to join again, delete %s and start with --join", ErrMemberRemoved, dir)
+func memberStopped(e *embed.Etcd, p memberPlan) error {
+	c, ok := e.Server.Cluster().(interface{ IsIDRemoved(types.ID) bool })
+	if p.removed.Load() || ok && c.IsIDRemoved(e.Server.MemberID()) {
+		return fmt.Errorf("%w: to join again, delete %s and start with --join", ErrMemberRemoved, p.dir)
 	}
 	return errors.New("the embedded etcd member stopped (see its errors above)")
 }
@@ -235,6 +239,8 @@ type etcdConn struct {
 	// member is the embedded member, nil with an external etcd.
 	member *embed.Etcd
 	plan   memberPlan
+	// serving is set once the whole server has started.
+	serving *atomic.Bool
 }
 
 // externalTLS is the TLS configuration of a client of an external etcd,

@@ -101,6 +101,12 @@ func withLeader[T any](ctx context.Context, call func(context.Context) (T, error
 	deadline := time.Now().Add(NoLeaderWait)
 	for {
 		r, err := call(ctx)
+		if errors.Is(err, rpctypes.ErrTimeout) {
+			// A leader took the call and could not commit it in etcd's
+			// request timeout: it lost its quorum just before (it steps
+			// down within an election timeout; later calls find no leader).
+			return r, fmt.Errorf("%w: the etcd leader could not reach a quorum of the members; the write may or may not have been applied", err)
+		}
 		if !errors.Is(err, rpctypes.ErrNoLeader) {
 			return r, err
 		}

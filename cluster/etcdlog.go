@@ -2,7 +2,10 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -10,22 +13,28 @@ import (
 
 // etcdLogger passes the embedded etcd's warnings and errors to log, so
 // that what breaks between members (a peer's TLS, a lost quorum) is seen.
-func etcdLogger(log *slog.Logger) *zap.Logger {
-	return zap.New(&slogCore{log: log.With("component", "etcd")})
+// removed is set when etcd says the member was removed from the cluster,
+// which it tells no other way when it learns it from a peer.
+func etcdLogger(log *slog.Logger, removed *atomic.Bool) *zap.Logger {
+	return zap.New(&slogCore{log: log.With("component", "etcd"), removed: removed})
 }
 
 // slogCore is a zapcore.Core writing to slog at warn level and above.
 type slogCore struct {
-	log    *slog.Logger
-	fields []zapcore.Field
+	log     *slog.Logger
+	fields  []zapcore.Field
+	removed *atomic.Bool
 }
+
+// removedText is how etcd says its member was removed.
+const removedText = "the member has been permanently removed from the cluster"
 
 var _ zapcore.Core = (*slogCore)(nil)
 
 func (c *slogCore) Enabled(l zapcore.Level) bool { return l >= zapcore.WarnLevel }
 
 func (c *slogCore) With(fields []zapcore.Field) zapcore.Core {
-	return &slogCore{log: c.log, fields: append(append([]zapcore.Field(nil), c.fields...), fields...)}
+	return &slogCore{log: c.log, fields: append(append([]zapcore.Field(nil), c.fields...), fields...), removed: c.removed}
 }
 
 func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
@@ -43,6 +52,9 @@ func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	attrs := make([]slog.Attr, 0, len(enc.Fields))
 	for k, v := range enc.Fields {
 		attrs = append(attrs, slog.Any(k, v))
+		if k == "error" && strings.Contains(fmt.Sprint(v), removedText) {
+			c.removed.Store(true)
+		}
 	}
 	level := slog.LevelWarn
 	if e.Level >= zapcore.ErrorLevel {

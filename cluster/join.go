@@ -52,14 +52,7 @@ func bootstrapFiles(cfg Config) (map[string][]byte, error) {
 
 // joinCluster asks cfg.Join to take this server in, writes what it sends
 // into the data dir, and sets p up to join the etcd cluster.
-func joinCluster(ctx context.Context, cfg Config, p *memberPlan) error {
-	tok, err := servers.ParseToken(cfg.Token)
-	if err != nil {
-		return fmt.Errorf("--token: %w", err)
-	}
-	if err := checkOwnCA(cfg.DataDir, tok); err != nil {
-		return err
-	}
+func joinCluster(ctx context.Context, cfg Config, tok servers.Token, p *memberPlan) error {
 	cfg.Log.Info("joining the cluster", "server", cfg.Join, "name", p.name, "peer_url", p.peerURL())
 	b, err := servers.Join(ctx, cfg.Join, tok, servers.JoinRequest{Name: p.name, PeerURL: p.peerURL()})
 	if err != nil {

@@ -118,11 +118,16 @@ type Instance struct {
 	// Advertise is the address other machines reach the API server at.
 	Advertise netip.AddrPort
 	done      chan error
+	waitOnce  sync.Once
+	waitErr   error
 }
 
-// Wait blocks until the instance has stopped (its context ended) and
-// everything is shut down.
-func (in *Instance) Wait() error { return <-in.done }
+// Wait blocks until the instance has stopped (its context ended, or it
+// failed) and everything is shut down, and says why it stopped.
+func (in *Instance) Wait() error {
+	in.waitOnce.Do(func() { in.waitErr = <-in.done })
+	return in.waitErr
+}
 
 // Up starts everything on one machine and returns once the API server is
 // serving. Everything stops when ctx ends; Wait reports when it has.
@@ -227,7 +232,10 @@ func Up(ctx context.Context, cfg Config) (*Instance, error) {
 			in.APIURL, absPath(filepath.Join(cfg.DataDir, "pki", "ca.crt")), tok, JoinNodeName, in.xdsAdvertised(ip))
 	}
 	if conn.member != nil {
-		in.watchMember(ctx, shutdown, conn.member, conn.plan.dir)
+		in.watchMember(ctx, shutdown, conn.member, conn.plan)
+	}
+	if conn.serving != nil {
+		conn.serving.Store(true)
 	}
 	in.printBanner(cfg.Out)
 	return in, nil
