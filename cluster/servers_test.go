@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/shoalmesh/shoal/cluster"
 	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/controlplane/servers"
+	"github.com/shoalmesh/shoal/internal/failover"
 	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
@@ -169,26 +171,48 @@ func TestServersFormACluster(t *testing.T) {
 	waitAPIServers(t, ss[0].Clientset(t), apiAddr(ss[0]), apiAddr(ss[1]))
 }
 
-// TestServersWithoutQuorum: with two of three servers down, the survivor
-// refuses writes with a 503 that says etcd has no leader (etcd's own
-// request timeout is not waited out), and answers reads of what its
-// caches hold, with a warning.
-func TestServersWithoutQuorum(t *testing.T) {
+// TestServersLoseOneThenQuorum: a client given one server (as an agent
+// with --server) learns the others from the kubernetes endpoints; with
+// that server down, it reads and writes through the others. With two of
+// three down, the survivor refuses writes with a 503 that says why, and
+// answers reads of what its caches hold, with a warning.
+func TestServersLoseOneThenQuorum(t *testing.T) {
 	ss := startServers(t)
 	ctx := t.Context()
-	cs := ss[0].Clientset(t)
+	waitAPIServers(t, ss[0].Clientset(t), apiAddr(ss[0]), apiAddr(ss[1]), apiAddr(ss[2]))
+	servers, err := failover.New([]string{ss[0].APIURL}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := ss[0].RESTConfig(t)
+	rc.WrapTransport = servers.Wrap
+	rc.Timeout = 30 * time.Second // a bound on the test, not on the servers
+	var warnings warningRecorder
+	rc.WarningHandler = &warnings
+	cs := kubernetes.NewForConfigOrDie(rc)
+	if err := servers.Learn(ctx, cs); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := servers.Hosts(), []string{apiAddr(ss[0]), apiAddr(ss[1]), apiAddr(ss[2])}; !slices.Equal(got, want) {
+		t.Fatalf("learned %v, want %v", got, want)
+	}
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "before"}}
 	if _, err := cs.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	ss[1].Stop()
-	ss[2].Stop()
 
-	rc := ss[0].RESTConfig(t)
-	rc.Timeout = 30 * time.Second // a bound on the test, not on the server
-	var warnings warningRecorder
-	rc.WarningHandler = &warnings
-	cs = kubernetes.NewForConfigOrDie(rc)
+	// One of three down: reads and writes go on, through the others.
+	ss[0].Stop()
+	if _, err := cs.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "one-down"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("write with one server of three down: %v", err)
+	}
+	if _, err := cs.CoreV1().ConfigMaps("default").Get(ctx, "before", metav1.GetOptions{}); err != nil {
+		t.Fatalf("read with one server of three down: %v", err)
+	}
+	t.Logf("with s1 down the client uses %s", servers.Current())
+
+	// Two of three down: no quorum.
+	ss[1].Stop()
 	// The first write may reach a leader that has not yet noticed it lost
 	// its quorum: it waits out etcd's request timeout. Once it has stepped
 	// down (an election timeout), writes find no leader.
@@ -206,7 +230,7 @@ func TestServersWithoutQuorum(t *testing.T) {
 		t.Fatalf("read of a cached object without quorum: %v", err)
 	}
 	if !warnings.has("etcd is unreachable") {
-		t.Errorf("warnings %v: want one saying the answer comes from a cache", warnings.list())
+		t.Errorf("warnings %v: want one saying the answer comes from a cache", warnings.msgs)
 	}
 }
 
@@ -220,8 +244,6 @@ func (w *warningRecorder) HandleWarningHeader(code int, agent, text string) {
 func (w *warningRecorder) has(s string) bool {
 	return slices.ContainsFunc(w.msgs, func(m string) bool { return strings.Contains(m, s) })
 }
-
-func (w *warningRecorder) list() []string { return w.msgs }
 
 // TestJoinWithAnotherClustersDataDir: a data dir holding another
 // cluster's CA is refused before anything is asked of the cluster.
