@@ -30,7 +30,15 @@ func runServer(args []string) error {
 	}
 	fs := flag.NewFlagSet("shoal server "+args[0], flag.ExitOnError)
 	kubeconfig := fs.String("kubeconfig", "", "an admin kubeconfig (default: $KUBECONFIG, else ./shoal-data/kubeconfig)")
-	fs.Parse(args[1:])
+	// Flags may come after the server's name too.
+	var names []string
+	for rest := args[1:]; ; {
+		fs.Parse(rest)
+		if fs.NArg() == 0 {
+			break
+		}
+		names, rest = append(names, fs.Arg(0)), fs.Args()[1:]
+	}
 	if *kubeconfig == "" {
 		*kubeconfig = os.Getenv("KUBECONFIG")
 	}
@@ -68,10 +76,10 @@ func runServer(args []string) error {
 		}
 		return w.Flush()
 	case "remove":
-		if fs.NArg() != 1 {
+		if len(names) != 1 {
 			return errors.New("shoal server remove NAME: name one server (or its member ID)")
 		}
-		m, err := servers.Remove(ctx, hc, rc.Host, fs.Arg(0))
+		m, err := servers.Remove(ctx, hc, rc.Host, names[0])
 		if err != nil {
 			return err
 		}
