@@ -18,7 +18,7 @@ func (in *Instance) printBanner(w io.Writer) {
 	if in.DNSAddr != "" {
 		fmt.Fprintf(&b, "  DNS:         %s (UDP and TCP)\n", in.DNSAddr)
 	}
-	fmt.Fprintf(&b, "  xDS:         %s (ADS, LRS)\n", in.XDSAddr)
+	fmt.Fprintf(&b, "  xDS:         %s (ADS, LRS)\n", in.XDSAdvertise)
 	switch {
 	case in.NodeName != "":
 		fmt.Fprintf(&b, "  Node:        %s (this host runs pods)\n", in.NodeName)
@@ -47,9 +47,9 @@ func (in *Instance) printBanner(w io.Writer) {
 
 // xdsAdvertised is the xDS address other machines reach: the listen
 // address, or ip when it listens on every address.
-func (in *Instance) xdsAdvertised(ip netip.Addr) string {
-	if ap, err := advertised(in.XDSAddr, ip); err == nil {
+func xdsAdvertised(listen string, ip netip.Addr) string {
+	if ap, err := advertised(listen, ip); err == nil {
 		return ap.String()
 	}
-	return in.XDSAddr
+	return listen
 }

@@ -208,7 +208,7 @@ func startControlPlane(ctx context.Context, cfg Config, conn etcdConn, ip netip.
 		done <- err
 	}()
 	in := &Instance{APIURL: apiURL, Kubeconfig: kubeconfig, Etcd: client, Registry: reg, Caches: caches, Endpoints: conn.endpoints,
-		XDSAddr: xdsAddr, Tokens: tokens, Advertise: advertise, EtcdFiles: conn.plan.files, done: done}
+		XDSAddr: xdsAddr, XDSAdvertise: xdsAdvertised(xdsAddr, ip), Tokens: tokens, Advertise: advertise, EtcdFiles: conn.plan.files, done: done}
 	if join != nil {
 		in.ServerName, in.ServerToken = conn.plan.name, join.Token.String()
 		in.serverTokenFile = absPath(filepath.Join(cfg.DataDir, servers.TokenFile))

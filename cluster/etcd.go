@@ -50,15 +50,16 @@ type memberPlan struct {
 	// cluster is --initial-cluster; existing says the member joins one.
 	cluster  string
 	existing bool
-	// removed is set once etcd says the member was removed.
-	removed *atomic.Bool
+	// removed is set once etcd says the member was removed; closing once
+	// this process closes it.
+	removed, closing *atomic.Bool
 }
 
 // planMember decides the listeners: by default the client port on
 // loopback and on the advertised address, the peer port on the advertised
 // address; a listen address of 0.0.0.0 is advertised as ip.
 func planMember(cfg Config, ip netip.Addr, name string) (memberPlan, error) {
-	p := memberPlan{name: name, dir: filepath.Join(cfg.DataDir, "etcd"), removed: &atomic.Bool{}}
+	p := memberPlan{name: name, dir: filepath.Join(cfg.DataDir, "etcd"), removed: &atomic.Bool{}, closing: &atomic.Bool{}}
 	if cfg.EtcdClientAddr == "" {
 		p.client = netip.AddrPortFrom(ip, DefaultEtcdClientPort)
 		p.clients = []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), DefaultEtcdClientPort)}
@@ -144,13 +145,13 @@ func startMember(ctx context.Context, p memberPlan, log *slog.Logger) (*embed.Et
 	// while nothing changes.
 	cfg.WatchProgressNotifyInterval = 10 * time.Second
 	cfg.LogLevel = "warn"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(etcdLogger(log, p.removed))
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(etcdLogger(log, p.removed, p.closing))
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded etcd: %w", err)
 	}
 	fail := func(err error) (*embed.Etcd, error) {
-		e.Close()
+		p.close(e)
 		return nil, err
 	}
 	timeout := time.NewTimer(2 * time.Minute)
@@ -181,6 +182,12 @@ func startMember(ctx context.Context, p memberPlan, log *slog.Logger) (*embed.Et
 		}
 	}
 	return e, nil
+}
+
+// close stops the member, its listeners' errors logged at debug level.
+func (p memberPlan) close(e *embed.Etcd) {
+	p.closing.Store(true)
+	e.Close()
 }
 
 // memberStopped says why the member stopped on its own.

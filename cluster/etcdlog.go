@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -14,17 +15,23 @@ import (
 // etcdLogger passes the embedded etcd's warnings and errors to log, so
 // that what breaks between members (a peer's TLS, a lost quorum) is seen.
 // removed is set when etcd says the member was removed from the cluster,
-// which it tells no other way when it learns it from a peer.
-func etcdLogger(log *slog.Logger, removed *atomic.Bool) *zap.Logger {
-	return zap.New(&slogCore{log: log.With("component", "etcd"), removed: removed})
+// which it tells no other way when it learns it from a peer. Once closing
+// is set, and for what etcd always says at start, it logs at debug level
+// only: etcd reports its own listeners closing as errors.
+func etcdLogger(log *slog.Logger, removed, closing *atomic.Bool) *zap.Logger {
+	return zap.New(&slogCore{log: log.With("component", "etcd"), removed: removed, closing: closing})
 }
 
 // slogCore is a zapcore.Core writing to slog at warn level and above.
 type slogCore struct {
-	log     *slog.Logger
-	fields  []zapcore.Field
-	removed *atomic.Bool
+	log              *slog.Logger
+	fields           []zapcore.Field
+	removed, closing *atomic.Bool
 }
+
+// startNoise are etcd's warnings that do not apply to how Shoal runs it
+// (its auth tokens are unused; gRPC and HTTP share the client port).
+var startNoise = []string{"simple token is not cryptographically signed", "Running http and grpc server on single port"}
 
 // removedText is how etcd says its member was removed.
 const removedText = "the member has been permanently removed from the cluster"
@@ -34,7 +41,7 @@ var _ zapcore.Core = (*slogCore)(nil)
 func (c *slogCore) Enabled(l zapcore.Level) bool { return l >= zapcore.WarnLevel }
 
 func (c *slogCore) With(fields []zapcore.Field) zapcore.Core {
-	return &slogCore{log: c.log, fields: append(append([]zapcore.Field(nil), c.fields...), fields...), removed: c.removed}
+	return &slogCore{log: c.log, fields: append(append([]zapcore.Field(nil), c.fields...), fields...), removed: c.removed, closing: c.closing}
 }
 
 func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
@@ -57,7 +64,10 @@ func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 		}
 	}
 	level := slog.LevelWarn
-	if e.Level >= zapcore.ErrorLevel {
+	switch {
+	case c.closing.Load() || slices.ContainsFunc(startNoise, func(n string) bool { return strings.HasPrefix(e.Message, n) }):
+		level = slog.LevelDebug
+	case e.Level >= zapcore.ErrorLevel:
 		level = slog.LevelError
 	}
 	c.log.LogAttrs(context.Background(), level, e.Message, attrs...)

@@ -73,7 +73,7 @@ func startEmbedded(ctx context.Context, cfg Config, ip netip.Addr, cleanup *stac
 		}
 		return etcdConn{}, err
 	}
-	cleanup.push(e.Close)
+	cleanup.push(func() { p.close(e) })
 	endpoint := localClientURL(e)
 	tc, err := pki.ClientTLS(p.files.CA, p.files.ClientCert, p.files.ClientKey)
 	if err != nil {

@@ -94,8 +94,9 @@ type Instance struct {
 	Caches     *store.Caches
 	// DNSAddr is the address the resolver serves on (shoal up only).
 	DNSAddr string
-	// XDSAddr is the address the xDS server serves on.
-	XDSAddr string
+	// XDSAddr is the address the xDS server serves on; XDSAdvertise the
+	// one other machines reach it at.
+	XDSAddr, XDSAdvertise string
 	// Tokens are the API server's bearer tokens (NodeToken issues a node's).
 	Tokens *auth.Tokens
 	// NodeName is the node whose agent runs in this process (shoal up with
@@ -229,7 +230,7 @@ func Up(ctx context.Context, cfg Config) (*Instance, error) {
 	}
 	if tok, err := in.Tokens.NodeToken(JoinNodeName); err == nil {
 		in.JoinCommand = fmt.Sprintf("shoal agent --server %s --ca-file %s --token %s --name %s --xds %s",
-			in.APIURL, absPath(filepath.Join(cfg.DataDir, "pki", "ca.crt")), tok, JoinNodeName, in.xdsAdvertised(ip))
+			in.APIURL, absPath(filepath.Join(cfg.DataDir, "pki", "ca.crt")), tok, JoinNodeName, in.XDSAdvertise)
 	}
 	if conn.member != nil {
 		in.watchMember(ctx, shutdown, conn.member, conn.plan)
