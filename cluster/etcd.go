@@ -159,6 +159,9 @@ func startMember(ctx context.Context, p memberPlan, log *slog.Logger) (*embed.Et
 	select {
 	case <-e.Server.ReadyNotify():
 	case err := <-e.Err():
+		if p.removed.Load() {
+			err = memberStopped(e, p)
+		}
 		return fail(fmt.Errorf("embedded etcd: %w", err))
 	case <-e.Server.StopNotify():
 		return fail(memberStopped(e, p))

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/server/v3/embed"
 
 	"github.com/shoalmesh/shoal/controlplane/pki"
@@ -105,15 +106,28 @@ func startEmbedded(ctx context.Context, cfg Config, ip netip.Addr, cleanup *stac
 // leave removes this server's member from the cluster; the caller then
 // deletes its etcd data.
 func (c etcdConn) leave(log *slog.Logger) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	id := uint64(c.member.Server.MemberID())
-	if _, err := c.client.MemberRemove(ctx, id); err != nil {
-		log.Error("could not leave the cluster after a failed start: remove this server with `shoal server remove`", "name", c.plan.name, "err", err)
-		return false
+	for {
+		_, err := c.client.MemberRemove(ctx, id)
+		// The member stops as soon as it applies its own removal, maybe
+		// before it answers.
+		if err == nil || errors.Is(err, rpctypes.ErrStopped) || c.plan.removed.Load() {
+			log.Info("left the cluster after a failed start", "name", c.plan.name)
+			return true
+		}
+		// etcd refuses while this member has been connected to the others
+		// for less than 5 s ("unhealthy cluster"): wait for it.
+		if !errors.Is(err, rpctypes.ErrUnhealthy) || ctx.Err() != nil {
+			log.Error("could not leave the cluster after a failed start: remove this server with `shoal server remove`", "name", c.plan.name, "err", err)
+			return false
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
-	log.Info("left the cluster after a failed start", "name", c.plan.name)
-	return true
 }
 
 // connectExternal makes the client of an external etcd.

@@ -20,6 +20,8 @@ import (
 
 	"github.com/shoalmesh/shoal/cluster"
 	"github.com/shoalmesh/shoal/cluster/clustertest"
+	"github.com/shoalmesh/shoal/controlplane/encryption"
+	"github.com/shoalmesh/shoal/controlplane/serviceaccount"
 	"github.com/shoalmesh/shoal/controlplane/servers"
 	"github.com/shoalmesh/shoal/internal/failover"
 	"github.com/shoalmesh/shoal/internal/testenv"
@@ -261,5 +263,59 @@ func TestJoinWithAnotherClustersDataDir(t *testing.T) {
 	}
 	if got := memberNames(members(t, first)); !slices.Equal(got, []string{"s1"}) {
 		t.Fatalf("members: %v", got)
+	}
+}
+
+// TestJoinWithOtherKeys: a server that joins with a service account key
+// or an encryption configuration other than the cluster's (given by flag,
+// overriding the bootstrap data) refuses to start, says why, and leaves
+// the cluster again; started again without them, it joins.
+func TestJoinWithOtherKeys(t *testing.T) {
+	first := clustertest.Start(t, clustertest.Options{Name: "s1", IP: "127.0.0.2"})
+	other := clustertest.Start(t, clustertest.Options{Name: "o1", IP: "127.0.0.6"}) // for its keys
+	for _, tt := range []struct {
+		name string
+		set  func(*cluster.Config)
+		want error
+	}{
+		{"service account key", func(c *cluster.Config) {
+			c.ServiceAccountSigningKeyFile = filepath.Join(other.DataDir, "pki", cluster.ServiceAccountKey)
+		}, serviceaccount.ErrKeysNotShared},
+		{"encryption configuration", func(c *cluster.Config) {
+			c.EncryptionProviderConfig = filepath.Join(other.DataDir, "pki", cluster.EncryptionConfigFile)
+		}, encryption.ErrKeyMismatch},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := clustertest.Options{Name: "s2", IP: "127.0.0.3", DataDir: t.TempDir(), Join: first.APIURL, Token: first.ServerToken}
+			addrs := clustertest.FreeAddrs(t, opts.IP)
+			opts.Addrs = &addrs
+			bad := opts
+			bad.Config = tt.set
+			_, err := clustertest.TryStart(t, bad)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("join with another %s: %v, want %v", tt.name, err, tt.want)
+			}
+			t.Logf("join with another %s: %v", tt.name, err)
+			if got := memberNames(members(t, first)); !slices.Equal(got, []string{"s1"}) {
+				t.Fatalf("members after the failed join: %v", got)
+			}
+			s := clustertest.Start(t, opts)
+			if got := memberNames(members(t, first)); !slices.Equal(got, []string{"s1", "s2"}) {
+				t.Fatalf("members after joining again: %v", got)
+			}
+			// Leave the cluster as it was for the next case (removed while it
+			// runs: a two-member etcd without it has no quorum).
+			testenv.Eventually(t, 20*time.Second, "s2 removed", func() error {
+				hc, err := rest.HTTPClientFor(first.RESTConfig(t))
+				if err != nil {
+					return err
+				}
+				_, err = servers.Remove(t.Context(), hc, first.APIURL, "s2")
+				return err
+			})
+			if err := s.Wait(); !errors.Is(err, cluster.ErrMemberRemoved) {
+				t.Errorf("removed s2 stopped with %v", err)
+			}
+		})
 	}
 }

@@ -39,6 +39,9 @@ type Options struct {
 	// Addrs are the listeners of an earlier Start on the same DataDir (a
 	// restart); nil picks free ports.
 	Addrs *Addrs
+	// Config, if set, changes the configuration before the start (flags
+	// the options above do not cover).
+	Config func(*cluster.Config)
 }
 
 // Addrs are the listen addresses of one server.
@@ -124,8 +127,7 @@ func tryStart(t testing.TB, opts Options, run func(context.Context, cluster.Conf
 		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("server", opts.Name)
 	}
 	a := *opts.Addrs
-	ctx, cancel := context.WithCancel(context.Background())
-	in, err := run(ctx, cluster.Config{
+	cfg := cluster.Config{
 		DataDir:        opts.DataDir,
 		APIAddr:        a.API,
 		EtcdServers:    opts.EtcdServers,
@@ -137,7 +139,12 @@ func tryStart(t testing.TB, opts Options, run func(context.Context, cluster.Conf
 		Join:           opts.Join,
 		Token:          opts.Token,
 		Log:            opts.Log,
-	})
+	}
+	if opts.Config != nil {
+		opts.Config(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in, err := run(ctx, cfg)
 	if err != nil {
 		cancel()
 		return nil, err
