@@ -21,8 +21,8 @@ import (
 	"github.com/shoalmesh/shoal/cluster"
 	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/controlplane/encryption"
-	"github.com/shoalmesh/shoal/controlplane/serviceaccount"
 	"github.com/shoalmesh/shoal/controlplane/servers"
+	"github.com/shoalmesh/shoal/controlplane/serviceaccount"
 	"github.com/shoalmesh/shoal/internal/failover"
 	"github.com/shoalmesh/shoal/internal/testenv"
 )
