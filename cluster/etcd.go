@@ -63,7 +63,7 @@ func planMember(cfg Config, ip netip.Addr, name string) (memberPlan, error) {
 	if cfg.EtcdClientAddr == "" {
 		p.client = netip.AddrPortFrom(ip, DefaultEtcdClientPort)
 		p.clients = []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), DefaultEtcdClientPort)}
-		if !ip.IsLoopback() {
+		if p.client != p.clients[0] {
 			p.clients = append(p.clients, p.client)
 		}
 	} else {

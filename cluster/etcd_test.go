@@ -13,7 +13,10 @@ import (
 	"github.com/miekg/dns"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/shoalmesh/shoal/cluster"
 	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/controlplane/pki"
 	"github.com/shoalmesh/shoal/dns/resolver/resolvertest"
@@ -111,4 +114,38 @@ func TestDNSWithEtcdClientCertificate(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestControlPlaneOnTLSEtcd: `shoal controlplane` on an etcd that asks for
+// client certificates (here a server's embedded one) works with
+// --etcd-cafile, --etcd-certfile and --etcd-keyfile, and says what is
+// missing without them.
+func TestControlPlaneOnTLSEtcd(t *testing.T) {
+	s := clustertest.Start(t, clustertest.Options{Name: "s1", IP: "127.0.0.2"})
+	f := s.EtcdFiles
+	withTLS := func(c *cluster.Config) { c.EtcdCAFile, c.EtcdCertFile, c.EtcdKeyFile = f.CA, f.ClientCert, f.ClientKey }
+	dir := t.TempDir()
+	clustertest.CopyCredentials(t, s.DataDir, dir)
+	cp := clustertest.StartControlPlane(t, clustertest.Options{EtcdServers: s.Endpoints, DataDir: dir, IP: "127.0.0.3", Config: withTLS})
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "via-controlplane"}}
+	if _, err := cp.Clientset(t).CoreV1().ConfigMaps("default").Create(t.Context(), cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Clientset(t).CoreV1().ConfigMaps("default").Get(t.Context(), "via-controlplane", metav1.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	for name, tt := range map[string]struct {
+		set  func(*cluster.Config)
+		want string
+	}{
+		"no TLS flags":      {func(*cluster.Config) {}, "--etcd-cafile"},
+		"certificate alone": {func(c *cluster.Config) { c.EtcdCertFile = f.ClientCert }, "--etcd-certfile and --etcd-keyfile go together"},
+		"no CA":             {func(c *cluster.Config) { c.EtcdCertFile, c.EtcdKeyFile = f.ClientCert, f.ClientKey }, "needs --etcd-cafile"},
+	} {
+		_, err := clustertest.TryStartControlPlane(t, clustertest.Options{EtcdServers: s.Endpoints, DataDir: t.TempDir(), IP: "127.0.0.3", Config: tt.set})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want an error that says %q", name, err, tt.want)
+		}
+	}
 }

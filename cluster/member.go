@@ -144,6 +144,12 @@ func connectExternal(cfg Config, cleanup *stack) (etcdConn, error) {
 		return etcdConn{}, err
 	}
 	cleanup.push(func() { client.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := client.Get(ctx, "/registry/health"); err != nil {
+		return etcdConn{}, fmt.Errorf("etcd %s does not answer: %w (an https etcd needs --etcd-cafile, and --etcd-certfile and --etcd-keyfile if it asks for a client certificate)",
+			strings.Join(cfg.EtcdServers, ","), err)
+	}
 	return etcdConn{client: client, endpoints: cfg.EtcdServers}, nil
 }
 

@@ -86,11 +86,17 @@ func StartControlPlane(t testing.TB, opts Options) *Shoal {
 	if len(opts.EtcdServers) == 0 {
 		t.Fatal("clustertest.StartControlPlane: Options.EtcdServers is required")
 	}
-	s, err := tryStart(t, opts, cluster.ControlPlane)
+	s, err := TryStartControlPlane(t, opts)
 	if err != nil {
 		t.Fatalf("shoal controlplane: %v", err)
 	}
 	return s
+}
+
+// TryStartControlPlane is StartControlPlane for a start that may fail.
+func TryStartControlPlane(t testing.TB, opts Options) (*Shoal, error) {
+	t.Helper()
+	return tryStart(t, opts, cluster.ControlPlane)
 }
 
 // CopyCredentials copies the CA (pki/) and tokens of the data dir from into
