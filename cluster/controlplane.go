@@ -157,6 +157,9 @@ func startControlPlane(ctx context.Context, cfg Config, conn etcdConn, ip netip.
 	if err := serviceaccount.RegisterMetrics(metrics); err != nil {
 		return fail(fmt.Errorf("token metrics: %w", err))
 	}
+	if err := servers.RegisterMetrics(metrics); err != nil {
+		return fail(fmt.Errorf("server metrics: %w", err))
+	}
 	apiCfg := apiserver.Config{
 		Registry: reg, Tokens: tokens, RBAC: authz, TLS: bundle.ServerTLSConfig(), Log: log, Metrics: metrics, Caches: caches,
 		TokenIssuer: tokenIssuer, TokenAuthenticator: tokenAuthn,

@@ -76,21 +76,25 @@ func (h *Handler) serveJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || !h.Token.Matches(strings.TrimSpace(secret)) {
+		joins.WithLabelValues("refused_token").Inc()
 		h.Log.Warn("server join refused: not the server token", "remote", r.RemoteAddr)
 		http.Error(w, ErrTokenRefused.Error(), http.StatusUnauthorized)
 		return
 	}
 	var req JoinRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+		joins.WithLabelValues("bad_request").Inc()
 		http.Error(w, "join request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	if err := req.validate(); err != nil {
+		joins.WithLabelValues("bad_request").Inc()
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	files, err := h.Files()
 	if err != nil {
+		joins.WithLabelValues("error").Inc()
 		h.Log.Error("server join: bootstrap files", "err", err)
 		http.Error(w, "the server cannot read its bootstrap files; see its log", http.StatusInternalServerError)
 		return
@@ -99,15 +103,17 @@ func (h *Handler) serveJoin(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	b, err := h.add(ctx, req)
 	if err != nil {
-		code := http.StatusServiceUnavailable
+		code, result := http.StatusServiceUnavailable, "error"
 		if errors.Is(err, ErrMemberExists) {
-			code = http.StatusConflict
+			code, result = http.StatusConflict, "conflict"
 		}
+		joins.WithLabelValues(result).Inc()
 		h.Log.Warn("server join refused", "name", req.Name, "peer_url", req.PeerURL, "err", err)
 		http.Error(w, err.Error(), code)
 		return
 	}
 	b.Files = files
+	joins.WithLabelValues("added").Inc()
 	h.Log.Info("server joining", "name", req.Name, "peer_url", req.PeerURL, "member", strconv.FormatUint(b.MemberID, 16))
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(b)
@@ -192,17 +198,20 @@ func (h *Handler) serveRemove(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if found == nil {
+		removals.WithLabelValues("not_found").Inc()
 		http.Error(w, fmt.Sprintf("no server %q among the etcd members", which), http.StatusNotFound)
 		return
 	}
 	if _, err := h.Etcd.MemberRemove(ctx, found.ID); err != nil {
-		code := http.StatusServiceUnavailable
+		code, result := http.StatusServiceUnavailable, "error"
 		if errors.Is(err, rpctypes.ErrMemberNotEnoughStarted) || errors.Is(err, rpctypes.ErrUnhealthy) {
-			code = http.StatusConflict // etcd's strict reconfiguration check
+			code, result = http.StatusConflict, "refused" // etcd's strict reconfiguration check
 		}
+		removals.WithLabelValues(result).Inc()
 		http.Error(w, fmt.Sprintf("remove etcd member %s (%s): %v", found.Name, found.IDString(), err), code)
 		return
 	}
+	removals.WithLabelValues("removed").Inc()
 	h.Log.Info("server removed", "name", found.Name, "member", found.IDString())
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(found)

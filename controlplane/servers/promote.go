@@ -46,6 +46,7 @@ func promoteLearners(ctx context.Context, client *clientv3.Client, log *slog.Log
 		_, err := client.MemberPromote(ctx, m.ID)
 		switch {
 		case err == nil:
+			promotions.Inc()
 			log.Info("server promoted to a voting etcd member", "name", m.Name, "member", strconv.FormatUint(m.ID, 16))
 		case errors.Is(err, rpctypes.ErrMemberLearnerNotReady), errors.Is(err, rpctypes.ErrMemberNotLearner):
 		default:

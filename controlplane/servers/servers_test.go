@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/shoalmesh/shoal/controlplane/pki"
 	"github.com/shoalmesh/shoal/controlplane/store/storetest"
 )
@@ -122,6 +124,7 @@ func TestJoinHandler(t *testing.T) {
 		return len(l.Members)
 	}
 	req := JoinRequest{Name: "s2", PeerURL: "https://127.0.0.9:2380"}
+	refusedBefore := testutil.ToFloat64(joins.WithLabelValues("refused_token"))
 	for _, secret := range []string{"", "wrong", tok.Secret + "0"} {
 		if w := post(secret, req); w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), "not this cluster's server token") {
 			t.Errorf("secret %q: %d %s", secret, w.Code, w.Body)
@@ -129,6 +132,9 @@ func TestJoinHandler(t *testing.T) {
 	}
 	if n := count(); n != 1 {
 		t.Fatalf("%d members after refused joins", n)
+	}
+	if d := testutil.ToFloat64(joins.WithLabelValues("refused_token")) - refusedBefore; d != 3 {
+		t.Errorf("shoal_servers_joins_total{result=refused_token} went up by %v, want 3", d)
 	}
 	for _, bad := range []JoinRequest{{Name: "S_2", PeerURL: req.PeerURL}, {Name: "s2", PeerURL: "http://127.0.0.9:2380"}, {Name: "s2", PeerURL: "https://127.0.0.9"}} {
 		if w := post(tok.Secret, bad); w.Code != http.StatusBadRequest {
