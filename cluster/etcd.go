@@ -154,21 +154,27 @@ func startMember(ctx context.Context, p memberPlan, log *slog.Logger) (*embed.Et
 		p.close(e)
 		return nil, err
 	}
-	timeout := time.NewTimer(2 * time.Minute)
-	defer timeout.Stop()
-	select {
-	case <-e.Server.ReadyNotify():
-	case err := <-e.Err():
-		if p.removed.Load() {
-			err = memberStopped(e, p)
+	// A member that restarts waits for a quorum of its cluster, whose
+	// other members may be restarting too: it says so now and then, and
+	// gives up only when told to stop.
+	waiting := time.NewTicker(30 * time.Second)
+	defer waiting.Stop()
+	for ready := false; !ready; {
+		select {
+		case <-e.Server.ReadyNotify():
+			ready = true
+		case err := <-e.Err():
+			if p.removed.Load() {
+				err = memberStopped(e, p)
+			}
+			return fail(fmt.Errorf("embedded etcd: %w", err))
+		case <-e.Server.StopNotify():
+			return fail(memberStopped(e, p))
+		case <-ctx.Done():
+			return fail(ctx.Err())
+		case <-waiting.C:
+			log.Warn("etcd member not ready yet: waiting for a quorum of the etcd members to be up and reachable", "name", p.name)
 		}
-		return fail(fmt.Errorf("embedded etcd: %w", err))
-	case <-e.Server.StopNotify():
-		return fail(memberStopped(e, p))
-	case <-ctx.Done():
-		return fail(ctx.Err())
-	case <-timeout.C:
-		return fail(fmt.Errorf("embedded etcd was not ready within 2m: are a quorum of its members (%s) up and reachable?", p.cluster))
 	}
 	if e.Server.IsLearner() {
 		log.Info("etcd member is a learner: waiting to be promoted once it has caught up", "member", e.Server.MemberID())
@@ -179,8 +185,8 @@ func startMember(ctx context.Context, p memberPlan, log *slog.Logger) (*embed.Et
 			return fail(memberStopped(e, p))
 		case <-ctx.Done():
 			return fail(ctx.Err())
-		case <-timeout.C:
-			return fail(errors.New("this server's etcd member was not promoted from learner within 2m: is a server of the cluster up?"))
+		case <-waiting.C:
+			log.Warn("etcd member still a learner: waiting for a server of the cluster to promote it", "name", p.name)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

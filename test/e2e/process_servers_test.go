@@ -53,8 +53,14 @@ func newHAServer(t *testing.T, name, ip string) *haServer {
 
 func (s *haServer) start(t *testing.T, bin string) {
 	t.Helper()
-	s.p = startShoal(t, bin, s.dir, s.addrs, append([]string{"--node-name", s.name}, s.extra...)...)
+	s.launch(t, bin)
 	s.p.waitReady(t)
+}
+
+// launch starts the process without waiting for it to serve.
+func (s *haServer) launch(t *testing.T, bin string) {
+	t.Helper()
+	s.p = startShoal(t, bin, s.dir, s.addrs, append([]string{"--node-name", s.name}, s.extra...)...)
 }
 
 func (s *haServer) apiURL() string { return "https://" + s.addrs.API }
@@ -109,9 +115,27 @@ func testServers(t *testing.T, bin string) {
 	}
 	acked, refused := w.stop()
 	t.Logf("writer: %d writes acknowledged, %d refused while servers were down", acked, refused)
+
+	// All three killed at once, then started one after another: the first
+	// waits for a quorum; with the second the cluster serves again, with
+	// everything it had.
+	for _, s := range ss {
+		s.p.signal(t, syscall.SIGKILL)
+		s.p.exit(t, exitTimeout)
+	}
+	for i, s := range ss {
+		s.launch(t, bin)
+		time.Sleep(time.Second) // a staggered restart, as machines booting
+		if i == 0 && s.p.readyz() == nil {
+			t.Errorf("%s serves alone, without a quorum of etcd members", s.name)
+		}
+	}
+	for _, s := range ss {
+		s.p.waitReady(t)
+	}
 	for _, s := range ss {
 		if err := w.check(t.Context(), s.p.clientset(t), ""); err != nil {
-			t.Errorf("%s: %v", s.name, err)
+			t.Errorf("%s after the whole cluster restarted: %v", s.name, err)
 		}
 	}
 
