@@ -102,10 +102,11 @@ func withLeader[T any](ctx context.Context, call func(context.Context) (T, error
 	for {
 		r, err := call(ctx)
 		if errors.Is(err, rpctypes.ErrTimeout) {
-			// A leader took the call and could not commit it in etcd's
-			// request timeout: it lost its quorum just before (it steps
-			// down within an election timeout; later calls find no leader).
-			return r, fmt.Errorf("%w: the etcd leader could not reach a quorum of the members; the write may or may not have been applied", err)
+			// The call was proposed and not committed within etcd's request
+			// timeout: the leader died, or lost its quorum, just before (a
+			// leader without a quorum steps down within an election
+			// timeout; later calls find no leader).
+			return r, fmt.Errorf("%w: etcd did not commit it in time (its leader died or lost the quorum); it may or may not have been applied", err)
 		}
 		if !errors.Is(err, rpctypes.ErrNoLeader) {
 			return r, err

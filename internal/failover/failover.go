@@ -108,6 +108,7 @@ func (t roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		if t.s.cur.CompareAndSwap(i, i+1) {
 			t.s.log.Warn("API server unreachable; trying the next", "server", host, "next", hosts[int(i+1)%len(hosts)], "err", err)
 		}
+		err = fmt.Errorf("API server %s: %w", host, err)
 		if !unreached(err) || req.Context().Err() != nil {
 			return nil, err
 		}
