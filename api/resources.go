@@ -124,7 +124,7 @@ var (
 )
 
 // All is every resource Shoal serves, in discovery order.
-var All = slices.Concat([]*Info{Namespaces, Services, Pods, Nodes, Endpoints, Events, Deployments, ReplicaSets, EndpointSlices, Leases}, ConfigResources, RBAC)
+var All = slices.Concat([]*Info{Namespaces, Services, Pods, Nodes, Endpoints, Events, Deployments, ReplicaSets, EndpointSlices, Leases}, ConfigResources, RBAC, Workloads)
 
 func boolString(b bool) string {
 	if b {

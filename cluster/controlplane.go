@@ -94,6 +94,12 @@ func startControlPlane(ctx context.Context, cfg Config, conn etcdConn, ip netip.
 	if err != nil {
 		return fail(fmt.Errorf("certificates: %w", err))
 	}
+	// What the API server shows node agents when it proxies exec, attach,
+	// port-forward and logs to them.
+	agentClientCert, err := bundle.AgentClientCert(filepath.Join(cfg.DataDir, "pki"))
+	if err != nil {
+		return fail(fmt.Errorf("certificates: %w", err))
+	}
 	tokens, err := auth.LoadOrCreateTokens(filepath.Join(cfg.DataDir, "tokens.csv"))
 	if err != nil {
 		return fail(fmt.Errorf("tokens: %w", err))
@@ -162,7 +168,7 @@ func startControlPlane(ctx context.Context, cfg Config, conn etcdConn, ip netip.
 	}
 	apiCfg := apiserver.Config{
 		Registry: reg, Tokens: tokens, RBAC: authz, TLS: bundle.ServerTLSConfig(), Log: log, Metrics: metrics, Caches: caches,
-		TokenIssuer: tokenIssuer, TokenAuthenticator: tokenAuthn,
+		TokenIssuer: tokenIssuer, TokenAuthenticator: tokenAuthn, PKI: bundle, AgentClientCert: &agentClientCert,
 	}
 	if join != nil {
 		apiCfg.Public, apiCfg.NonResource = join.Public(), join.Servers()

@@ -20,7 +20,7 @@ import (
 // Defaults of Config.
 const (
 	DefaultMaxPods = 110
-	// DefaultLogPort is the log server's port, the kubelet's.
+	// DefaultLogPort is the node server's port, the kubelet's.
 	DefaultLogPort = 10250
 	// DefaultVersion is reported as the node's kubelet version when
 	// Config.Version is empty.
@@ -32,22 +32,21 @@ const (
 type Config struct {
 	// REST reaches the API server: its URL, its CA and the node's bearer
 	// token (user system:node:<NodeName> in group system:nodes). The agent
-	// talks to the API server only, never to etcd. The log server accepts
-	// this same token, which the API server presents when it proxies
-	// pods/log.
+	// talks to the API server only, never to etcd. With this token it
+	// also gets its node server's certificate signed (nodeagent/server).
 	REST *rest.Config
 	// NodeName names the Node and its Lease; default the host name,
 	// lower-cased.
 	NodeName string
 	// NodeIP is the node's InternalIP: other nodes route this node's pods
-	// through it, hostNetwork pods report it as their IP and the log server
+	// through it, hostNetwork pods report it as their IP and the node server
 	// listens on it. Default: the IPv4 address of the interface that holds
 	// the default route (in NetNS, when set).
 	NodeIP netip.Addr
 	// NetNS is the node's network namespace, a path such as
 	// /run/netns/node-1; "" is the agent's own. Everything of the node's
 	// network lives there: the pod bridge, the pods' host veths, the routes
-	// to other nodes' pods, the log server's listener, the hostNetwork pods,
+	// to other nodes' pods, the node server's listener, the hostNetwork pods,
 	// and the connections of httpGet, tcpSocket and grpc probes. The agent
 	// itself stays where it runs: its API client dials from there. This is
 	// how one machine plays several nodes, each agent with a namespace
@@ -70,9 +69,10 @@ type Config struct {
 	ClusterDNS     netip.Addr
 	ClusterDomain  string
 	HostResolvConf string
-	// LogAddr is where the log server (container logs, /healthz, /metrics)
-	// listens; default NodeIP:10250. Port 0 picks a free one; the Node's
-	// daemonEndpoints.kubeletEndpoint.port says which.
+	// LogAddr is where the node server (HTTPS: exec, attach,
+	// port-forward and container logs for the API server; /healthz and
+	// /metrics for anyone) listens; default NodeIP:10250. Port 0 picks a
+	// free one; the Node's daemonEndpoints.kubeletEndpoint.port says which.
 	LogAddr string
 	// MaxPods is the node's pod capacity; default 110.
 	MaxPods int

@@ -30,7 +30,7 @@
 //     (else the registry allocates one, which the agent reads back); status
 //     with capacity and allocatable (CPUs, memory, the data dir's disk,
 //     110 pods), InternalIP and Hostname addresses,
-//     daemonEndpoints.kubeletEndpoint.port (the log server's), nodeInfo and
+//     daemonEndpoints.kubeletEndpoint.port (the node server's), nodeInfo and
 //     the Ready, MemoryPressure, DiskPressure and PIDPressure conditions,
 //     written every 10 s and at once when one changes. A clean stop that
 //     stops the pods sets Ready=False (NodeAgentStopped). A Node deleted
@@ -102,21 +102,24 @@
 //
 // Config.NetNS names the node's network namespace when it is not the
 // agent's own: the pod bridge, host veths and peer routes live there,
-// hostNetwork pods run there, the log server listens there and probes dial
+// hostNetwork pods run there, the node server listens there and probes dial
 // from there, while the agent's API client stays in the agent's namespace.
 // Each agent also needs its own DataDir, Bridge, NetnsDir and CgroupRoot;
 // NoPeerRoutes stays false, since each namespace owns its routes.
 // nodeagent/nodeagenttest wires such namespaces to a bridge on the host and
 // runs a cluster of them.
 //
-// # Log server
+// # Node server
 //
 // On Config.LogAddr (NodeIP:10250 by default, in the node's namespace),
-// plain HTTP: kubelet's
-// GET /containerLogs/{namespace}/{pod}/{container} with follow, previous,
-// timestamps, tailLines, limitBytes, sinceSeconds and sinceTime, for a
-// caller bearing the node's own token (the API server, proxying pods/log);
-// /healthz; and /metrics (shoal_nodeagent_*: pods, pods_running,
+// HTTPS: nodeagent/server, the kubelet's exec, attach, portForward and
+// containerLogs endpoints (GET /containerLogs/{namespace}/{pod}/{container}
+// with follow, previous, timestamps, tailLines, limitBytes, sinceSeconds
+// and sinceTime) for the API server's client certificate only; /healthz;
+// and /metrics (shoal_nodeagent_*: pods, pods_running,
 // container_restarts_total, pod_sync_duration_seconds,
-// pod_status_writes_total, lease_renewals_total, and the probe metrics).
+// pod_status_writes_total, lease_renewals_total, server_requests_total,
+// server_streams, and the probe metrics). Its serving certificate is
+// signed by the API server on the node's token once the Node is
+// registered, and kept in DataDir/pki.
 package nodeagent

@@ -32,7 +32,7 @@ func runAgent(args []string) error {
 	name := fs.String("name", "", "the node's name (default: the host name)")
 	nodeIP := fs.String("node-ip", "", "the node's InternalIP (default: the address of the default route's interface)")
 	dataDir := fs.String("data-dir", "./shoal-agent", "containers' records and logs, the pod network's state")
-	logAddr := fs.String("log-addr", "", "the log server's address (default <node-ip>:10250)")
+	logAddr := fs.String("log-addr", "", "the node server's address: HTTPS for the API server's exec, attach, port-forward and logs, and /healthz, /metrics (default <node-ip>:10250)")
 	keepPods := fs.Bool("keep-pods", false, "leave pods running when the agent stops, for the next agent to adopt")
 	xds := fs.String("xds", "", "the control plane's xDS addresses, host:port, comma-separated: run the node proxy (service VIPs on this node) configured from them (one at a time, the next when it fails)")
 	adminAddr := fs.String("proxy-admin-addr", cluster.DefaultProxyAdminAddr, "the node proxy's admin endpoint; empty: none")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoalmesh/shoal/cluster"
 	"github.com/shoalmesh/shoal/dns/resolver"
+	"github.com/shoalmesh/shoal/nodeagent/cni"
 	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
 )
 
@@ -33,6 +34,8 @@ Run 'shoal <command> -h' for its flags.
 `
 
 func main() {
+	// containerd runs this binary as the pod network's CNI plugin.
+	cni.Main()
 	// A container's init is this binary re-executed; it never returns.
 	noderuntime.Init()
 	if len(os.Args) < 2 {

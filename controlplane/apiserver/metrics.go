@@ -18,6 +18,8 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	watches  prometheus.Gauge
 	authz    *prometheus.CounterVec
+	// streams counts open exec, attach and port-forward streams.
+	streams *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -39,8 +41,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "shoal", Subsystem: "apiserver", Name: "authorization_decisions_total",
 			Help: "Authorization decisions (requests, impersonation, bind and escalate checks) by decision and by the authorizer that allowed them: node, superuser, rbac, or none for a denial.",
 		}, []string{"decision", "authorizer"}),
+		streams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "shoal", Subsystem: "apiserver", Name: "pod_streams",
+			Help: "Open pods/exec, pods/attach and pods/portforward streams, by subresource.",
+		}, []string{"subresource"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.watches, m.authz)
+	reg.MustRegister(m.requests, m.duration, m.watches, m.authz, m.streams)
 	return m
 }
 
@@ -50,7 +56,8 @@ func (m *metrics) observe(r *http.Request, ri requestInfo, code int, d time.Dura
 	verb, resource := ri.Verb, ""
 	if ri.Info != nil {
 		resource = ri.Info.Name
-		if ri.Subresource == "status" || ri.Subresource == "scale" {
+		switch ri.Subresource {
+		case "status", "scale", "log", subExec, subAttach, subPortForward:
 			resource += "/" + ri.Subresource
 		}
 	}
@@ -58,7 +65,8 @@ func (m *metrics) observe(r *http.Request, ri requestInfo, code int, d time.Dura
 		verb = "nonresource"
 	}
 	m.requests.WithLabelValues(verb, resource, strconv.Itoa(code)).Inc()
-	if verb != "watch" {
+	// Streams last as long as their user: their time is not latency.
+	if verb != "watch" && !isConnect(ri) && ri.Subresource != "log" {
 		m.duration.WithLabelValues(verb, resource).Observe(d.Seconds())
 	}
 }

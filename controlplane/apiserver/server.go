@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -15,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/auth"
+	"github.com/shoalmesh/shoal/controlplane/pki"
 	"github.com/shoalmesh/shoal/controlplane/rbac"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/serviceaccount"
@@ -56,6 +59,12 @@ type Config struct {
 	// serves more paths to authenticated users whom the authorizer allows
 	// the path as a non-resource URL. A key ending in "/" is a prefix.
 	Public, NonResource map[string]http.Handler
+	// PKI, if set, signs node agents' serving certificates and its CA
+	// verifies them; AgentClientCert is the client certificate shown to
+	// agents (pki's AgentClientCert). Without both, pods/log, exec,
+	// attach and port-forward answer 503.
+	PKI             *pki.Bundle
+	AgentClientCert *tls.Certificate
 }
 
 // Server is the Kubernetes API over HTTPS.
@@ -76,6 +85,9 @@ type Server struct {
 	saAuthn  *serviceaccount.Authenticator
 	// public and nonResource are Config's extra handlers.
 	public, nonResource map[string]http.Handler
+	// pki and agentCert reach node agents (agent.go).
+	pki       *pki.Bundle
+	agentCert *tls.Certificate
 
 	// stopping closes when Serve's context ends, so open watches return and
 	// the HTTP server can shut down.
@@ -112,6 +124,7 @@ func New(cfg Config) *Server {
 		maxBody: cfg.MaxBodyBytes, caches: cfg.Caches, stopping: make(chan struct{}),
 		saIssuer: cfg.TokenIssuer, saAuthn: cfg.TokenAuthenticator,
 		public: cfg.Public, nonResource: cfg.NonResource,
+		pki: cfg.PKI, agentCert: cfg.AgentClientCert,
 	}
 }
 
@@ -182,6 +195,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rw, err)
 		return
 	}
+	if r.URL.Path == api.NodeServingCertificatePath {
+		// Authorized by what it signs: only a node's own names.
+		s.serveNodeCertificate(rw, r, user)
+		return
+	}
 	attrs := auth.Attributes{User: user, Verb: strings.ToLower(r.Method), NonResourcePath: r.URL.Path}
 	if isResource {
 		attrs = auth.Attributes{User: user, Verb: ri.Verb, Namespace: ri.Namespace, Resource: ri.Resource,
@@ -198,6 +216,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
 	if isReview(ri) {
 		s.serveReview(rw, r, ri, user)
+		return
+	}
+	if err := s.connectRestriction(user, ri); err != nil {
+		writeError(rw, err)
 		return
 	}
 	if err := s.nodeRestriction(r.Context(), user, ri); err != nil {
@@ -294,3 +316,10 @@ func (w *statusWriter) Flush() {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack hands the connection to an upgraded stream (exec, attach,
+// port-forward), counted as 101.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.code = http.StatusSwitchingProtocols
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}

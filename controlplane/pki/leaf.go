@@ -1,8 +1,6 @@
 package pki
 
 import (
-	"github.com/shoalmesh/shoal/internal/atomicfile"
-
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -17,6 +15,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/shoalmesh/shoal/internal/atomicfile"
 )
 
 // leaf describes a certificate a CA issues: where its pair is kept, whom it
@@ -24,13 +24,14 @@ import (
 type leaf struct {
 	certFile, keyFile string
 	commonName        string
+	organization      []string
 	usages            []x509.ExtKeyUsage
 	sans              sans
 }
 
 // load returns the stored key pair and whether it can be used as is: it
-// must exist, match its key, chain to ca, carry l's usages, cover l's names
-// and not expire within renewBefore. A file that cannot be read is an error;
+// must exist, match its key, chain to ca, carry l's subject and usages,
+// cover l's names and not expire within renewBefore. A file that cannot be read is an error;
 // one that cannot be used is only a reason to re-issue.
 func (l leaf) load(dir string, ca *x509.Certificate, now time.Time) (tls.Certificate, bool, error) {
 	certPath, keyPath := filepath.Join(dir, l.certFile), filepath.Join(dir, l.keyFile)
@@ -52,6 +53,8 @@ func (l leaf) load(dir string, ca *x509.Certificate, now time.Time) (tls.Certifi
 	}
 	c := pair.Leaf
 	usable := c.CheckSignatureFrom(ca) == nil &&
+		c.Subject.CommonName == l.commonName &&
+		slices.Equal(c.Subject.Organization, l.organization) &&
 		l.sans.coveredBy(c) &&
 		slices.Equal(c.ExtKeyUsage, l.usages) &&
 		now.Add(renewBefore).Before(c.NotAfter)
@@ -66,26 +69,12 @@ func (l leaf) issue(dir string, ca *x509.Certificate, caKey crypto.Signer, now t
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("generate %s key: %w", l.commonName, err)
 	}
-	serial, err := newSerial()
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: l.commonName},
-		NotBefore:             now.Add(-backdate),
-		NotAfter:              now.Add(servingValidity),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           l.usages,
-		BasicConstraintsValid: true,
-		DNSNames:              l.sans.dns,
-		IPAddresses:           l.sans.ips,
-	}
-	// A certificate outliving its issuer is rejected by clients anyway.
-	if tmpl.NotAfter.After(ca.NotAfter) {
-		tmpl.NotAfter = ca.NotAfter
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
+	der, err := signLeaf(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: l.commonName, Organization: l.organization},
+		ExtKeyUsage: l.usages,
+		DNSNames:    l.sans.dns,
+		IPAddresses: l.sans.ips,
+	}, key.Public(), ca, caKey, servingValidity, now)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("create %s certificate: %w", l.commonName, err)
 	}
@@ -115,4 +104,25 @@ func (l leaf) loadOrIssue(dir string, ca *x509.Certificate, caKey crypto.Signer,
 		return pair, err
 	}
 	return l.issue(dir, ca, caKey, now)
+}
+
+// signLeaf signs tmpl's subject, names and usages for pub as a leaf (never a
+// CA) valid from a little before now for validity, or until ca expires.
+func signLeaf(tmpl *x509.Certificate, pub crypto.PublicKey, ca *x509.Certificate, caKey crypto.Signer, validity time.Duration, now time.Time) ([]byte, error) {
+	serial, err := newSerial()
+	if err != nil {
+		return nil, err
+	}
+	t := *tmpl
+	t.SerialNumber = serial
+	t.NotBefore = now.Add(-backdate)
+	t.NotAfter = now.Add(validity)
+	t.KeyUsage = x509.KeyUsageDigitalSignature
+	t.BasicConstraintsValid = true
+	t.IsCA = false
+	// A certificate outliving its issuer is rejected by clients anyway.
+	if t.NotAfter.After(ca.NotAfter) {
+		t.NotAfter = ca.NotAfter
+	}
+	return x509.CreateCertificate(rand.Reader, &t, ca, pub, caKey)
 }

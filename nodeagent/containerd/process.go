@@ -103,7 +103,10 @@ func (r *Runtime) waitReady(ctx context.Context, timeout time.Duration) error {
 		// accepts (containerd listens after all plugins have loaded).
 		if c, err := net.DialTimeout("unix", r.Address(), time.Second); err == nil {
 			c.Close()
-			err := r.dial(ctx, time.Second)
+			// cri-client's connection timeout is also its timeout for
+			// every later call: give it the per-call one (ctx still
+			// bounds this wait).
+			err := r.dial(ctx, callTimeout)
 			if err == nil {
 				return nil
 			}

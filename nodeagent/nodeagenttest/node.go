@@ -2,6 +2,7 @@ package nodeagenttest
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -155,8 +156,11 @@ func (n *Node) DialContext(ctx context.Context, nw, addr string) (c net.Conn, er
 
 // HTTPClient is an HTTP client whose connections start in the node's
 // network namespace, as the node's own processes' would.
+//
+// It trusts the cluster CA, which signs the agents' node servers (HTTPS).
 func (n *Node) HTTPClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{DialContext: n.DialContext, DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	return &http.Client{Transport: &http.Transport{DialContext: n.DialContext, DisableKeepAlives: true,
+		TLSClientConfig: &tls.Config{RootCAs: n.c.CAPool()}}, Timeout: 10 * time.Second}
 }
 
 // PeerRoutes lists the node's routes to other nodes' pods (the agent's,
