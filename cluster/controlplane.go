@@ -125,6 +125,7 @@ func startControlPlane(ctx context.Context, cfg Config, conn etcdConn, ip netip.
 		return fail(err)
 	}
 	reg := registry.New(st, ips, log)
+	reg.ServerLeaseTTL = cfg.ServerLeaseTTL
 	caches := store.NewCaches(st, log)
 	reg.Namespaces = caches.For(registry.Namespaces.Resource)
 	reg.ServiceAccountAdmission = &registry.ServiceAccountAdmission{Cache: caches.For(registry.ServiceAccounts.Resource)}

@@ -18,6 +18,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/miekg/dns"
+
 	"github.com/shoalmesh/shoal/cluster"
 	"github.com/shoalmesh/shoal/cluster/clustertest"
 	"github.com/shoalmesh/shoal/controlplane/encryption"
@@ -117,6 +119,9 @@ func TestServersFormACluster(t *testing.T) {
 		t.Errorf("s3 authenticates s1's service account token: %v %+v", err, who)
 	}
 	waitAPIServers(t, ss[1].Clientset(t), apiAddr(ss[0]), apiAddr(ss[1]), apiAddr(ss[2]))
+	// The kube-dns endpoints are the servers' resolvers, each answering
+	// over UDP and TCP.
+	waitDNSServers(t, ss[1].Clientset(t), ss...)
 
 	// Wrong tokens: refused, clearly, and the members are as they were.
 	nodeToken, err := ss[0].Tokens.NodeToken("n1")
@@ -171,6 +176,33 @@ func TestServersFormACluster(t *testing.T) {
 		t.Fatalf("members after removing s3: %v", got)
 	}
 	waitAPIServers(t, ss[0].Clientset(t), apiAddr(ss[0]), apiAddr(ss[1]))
+	waitDNSServers(t, ss[0].Clientset(t), ss[0], ss[1])
+}
+
+// waitDNSServers waits until the `kube-dns` Endpoints list exactly the
+// resolvers of ss, on both ports, and checks that each answers for
+// kubernetes.default over UDP and TCP.
+func waitDNSServers(t *testing.T, cs kubernetes.Interface, ss ...*clustertest.Shoal) {
+	t.Helper()
+	var addrs []string
+	for _, s := range ss {
+		if !s.DNSAdvertise.IsValid() {
+			t.Fatalf("%s advertises no resolver (serving on %s)", s.ServerName, s.DNSAddr)
+		}
+		addrs = append(addrs, s.DNSAdvertise.String())
+	}
+	waitEndpoints(t, cs, "kube-system", "kube-dns", "dns", addrs...)
+	waitEndpoints(t, cs, "kube-system", "kube-dns", "dns-tcp", addrs...)
+	for _, addr := range addrs {
+		for _, network := range []string{"udp", "tcp"} {
+			c := &dns.Client{Net: network, Timeout: 5 * time.Second}
+			m := new(dns.Msg).SetQuestion("kubernetes.default.svc.cluster.local.", dns.TypeA)
+			r, _, err := c.Exchange(m, addr)
+			if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+				t.Errorf("kube-dns endpoint %s over %s: %v %v", addr, network, err, r)
+			}
+		}
+	}
 }
 
 // TestServersLoseOneThenQuorum: a client given one server (as an agent

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -42,6 +43,9 @@ type Config struct {
 	// (`shoal up --join`), Token the cluster's server token.
 	Join, Token string
 	ServiceCIDR string
+	// ServerLeaseTTL is how long a dead server stays in the `kubernetes`
+	// and `kube-dns` endpoints (registry.DefaultServerLeaseTTL if zero).
+	ServerLeaseTTL time.Duration
 	// DNSAddr is where `shoal up` serves DNS (UDP and TCP) with the built-in
 	// Corefile; DNSConf, if set, is a Corefile to run instead.
 	DNSAddr string
@@ -92,8 +96,11 @@ type Instance struct {
 	Etcd       *clientv3.Client
 	Registry   *registry.Registry
 	Caches     *store.Caches
-	// DNSAddr is the address the resolver serves on (shoal up only).
-	DNSAddr string
+	// DNSAddr is the address the resolver serves on (shoal up only);
+	// DNSAdvertise the one it is in the `kube-dns` endpoints at (invalid
+	// when it is not: a --dns-conf Corefile).
+	DNSAddr      string
+	DNSAdvertise netip.AddrPort
 	// XDSAddr is the address the xDS server serves on; XDSAdvertise the
 	// one other machines reach it at.
 	XDSAddr, XDSAdvertise string

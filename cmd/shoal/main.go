@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/shoalmesh/shoal/cluster"
+	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/dns/resolver"
 	"github.com/shoalmesh/shoal/nodeagent/cni"
 	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
@@ -94,6 +95,7 @@ func run(command string, args []string, start func(context.Context, cluster.Conf
 		fs.StringVar(&cfg.ProxyAdminAddr, "proxy-admin-addr", cluster.DefaultProxyAdminAddr, "the node proxy's admin endpoint (config dump, endpoints, metrics); empty: none")
 	}
 	fs.StringVar(&cfg.XDSAddr, "xds-addr", cluster.DefaultXDSAddr, "xDS (ADS and LRS) gRPC listen address")
+	fs.DurationVar(&cfg.ServerLeaseTTL, "server-lease-ttl", registry.DefaultServerLeaseTTL, "how long a dead server stays in the kubernetes and kube-dns endpoints (whole seconds; shorter drops a server whose etcd is slow sooner)")
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", cluster.DefaultServiceCIDR, "range ClusterIPs are allocated from")
 	addKeyFlags(fs, &cfg)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")

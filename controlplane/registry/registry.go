@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -34,7 +35,11 @@ type Registry struct {
 	// ServiceAccountAdmission, if set, admits pods as Kubernetes'
 	// ServiceAccount admission plugin does (on in every Shoal server).
 	ServiceAccountAdmission *ServiceAccountAdmission
-	Log                     *slog.Logger
+	// ServerLeaseTTL is how long a dead server stays in the endpoints of
+	// the Services whose endpoints are servers (DefaultServerLeaseTTL if
+	// zero; see ServerService).
+	ServerLeaseTTL time.Duration
+	Log            *slog.Logger
 
 	finalize chan string // namespaces to empty and remove
 }
