@@ -90,12 +90,20 @@ func testServers(t *testing.T, bin string) {
 		t.Errorf("the banner has no server join command:\n%s", out)
 	}
 
+	// The kubernetes endpoints are the servers' APIs, the kube-dns ones
+	// their resolvers.
+	waitServerEndpoints(t, ss[0].p.clientset(t), ss, 20*time.Second)
+
 	w := startWriter(t, ss)
 	for _, victim := range byLeaderFirst(t, ss) {
 		survivors := slices.DeleteFunc(slices.Clone(ss), func(s *haServer) bool { return s == victim })
 		victim.p.signal(t, syscall.SIGKILL)
-		victim.p.exit(t, exitTimeout)
 		killed := time.Now()
+		victim.p.exit(t, exitTimeout)
+		// A dead server leaves the kubernetes and kube-dns endpoints once
+		// its lease (3 s) expires; an etcd leader's death adds the election.
+		waitServerEndpoints(t, survivors[0].p.clientset(t), survivors, 15*time.Second)
+		t.Logf("%s killed: out of the kubernetes and kube-dns endpoints %v later", victim.name, time.Since(killed).Round(time.Millisecond))
 		name := "during-" + victim.name
 		testenv.Eventually(t, 30*time.Second, "a service created through "+survivors[0].name, func() error {
 			return createService(t.Context(), survivors[0].p.clientset(t), name)
@@ -106,6 +114,7 @@ func testServers(t *testing.T, bin string) {
 		}
 		victim.start(t, bin)
 		t.Logf("%s restarted and serving %v after it was killed", victim.name, time.Since(killed).Round(time.Millisecond))
+		waitServerEndpoints(t, victim.p.clientset(t), ss, 20*time.Second)
 		testenv.Eventually(t, 30*time.Second, victim.name+" has all acknowledged writes", func() error {
 			return w.check(t.Context(), victim.p.clientset(t), name)
 		})
@@ -213,6 +222,45 @@ func checkServes(t *testing.T, s *haServer, name string) {
 		}
 		_, err = fetch(t, s.addrs.XDS, resourcev3.ListenerType, name+".default.svc.cluster.local:50051")
 		return err
+	})
+}
+
+// waitServerEndpoints waits up to timeout until the kubernetes Endpoints
+// list exactly the APIs of ss and the kube-dns ones exactly their
+// resolvers, on both DNS ports.
+func waitServerEndpoints(t *testing.T, cs kubernetes.Interface, ss []*haServer, timeout time.Duration) {
+	t.Helper()
+	var api, dnsAddrs []string
+	for _, s := range ss {
+		api, dnsAddrs = append(api, s.addrs.API), append(dnsAddrs, s.addrs.DNS)
+	}
+	slices.Sort(api)
+	slices.Sort(dnsAddrs)
+	want := map[string][]string{"default/kubernetes/https": api, "kube-system/kube-dns/dns": dnsAddrs, "kube-system/kube-dns/dns-tcp": dnsAddrs}
+	testenv.Eventually(t, timeout, fmt.Sprintf("kubernetes endpoints %v, kube-dns %v", api, dnsAddrs), func() error {
+		for key, addrs := range want {
+			parts := strings.Split(key, "/")
+			ep, err := cs.CoreV1().Endpoints(parts[0]).Get(t.Context(), parts[1], metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			var got []string
+			for _, sub := range ep.Subsets {
+				for _, p := range sub.Ports {
+					if p.Name != parts[2] {
+						continue
+					}
+					for _, a := range sub.Addresses {
+						got = append(got, net.JoinHostPort(a.IP, strconv.Itoa(int(p.Port))))
+					}
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, addrs) {
+				return fmt.Errorf("%s: %v", key, got)
+			}
+		}
+		return nil
 	})
 }
 
