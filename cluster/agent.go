@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
@@ -71,13 +69,9 @@ func startAgent(ctx context.Context, cancel func(), stopped chan<- struct{}, cfg
 			close(stopped)
 		}
 	}()
-	name := cfg.NodeName
-	if name == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			return fmt.Errorf("node agent: no --node-name and no host name: %w", err)
-		}
-		name = strings.ToLower(h)
+	name, err := serverName(cfg)
+	if err != nil {
+		return fmt.Errorf("node agent: %w", err)
 	}
 	token, err := in.Tokens.NodeToken(name)
 	if err != nil {

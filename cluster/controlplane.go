@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"github.com/shoalmesh/shoal/controlplane/rbac"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/scheduler"
+	"github.com/shoalmesh/shoal/controlplane/servers"
 	"github.com/shoalmesh/shoal/controlplane/serviceaccount"
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
@@ -54,33 +54,44 @@ func ControlPlane(ctx context.Context, cfg Config) (*Instance, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	ip, err := advertiseIP(cfg)
+	if err != nil {
+		return nil, err
+	}
 	var cleanup stack
-	return startControlPlane(ctx, cfg, cfg.EtcdServers, &cleanup)
+	conn, err := connectExternal(cfg, &cleanup)
+	if err != nil {
+		cleanup.unwind()
+		return nil, err
+	}
+	return startControlPlane(ctx, cfg, conn, ip, &cleanup)
 }
 
 // startControlPlane starts everything that runs on an etcd (embedded or
-// not) and returns once the API server is serving. cleanup holds what the
-// caller started before; it is unwound when the instance stops or fails.
-func startControlPlane(ctx context.Context, cfg Config, endpoints []string, cleanup *stack) (*Instance, error) {
+// not) and returns once the API server is serving; ip is the address it is
+// advertised at. cleanup holds what the caller started before; it is
+// unwound when the instance stops or fails.
+func startControlPlane(ctx context.Context, cfg Config, conn etcdConn, ip netip.Addr, cleanup *stack) (*Instance, error) {
 	log := cfg.Log
 	fail := func(err error) (*Instance, error) {
 		cleanup.unwind()
 		return nil, err
 	}
-	client, err := newEtcdClient(endpoints)
-	if err != nil {
-		return fail(err)
-	}
-	cleanup.push(func() { client.Close() })
+	client := conn.client
 
 	ln, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
 		return fail(fmt.Errorf("api server listen on %s: %w", cfg.APIAddr, err))
 	}
 	cleanup.push(func() { ln.Close() })
-	advertise := advertiseAddr(ln)
+	listen := ln.Addr().(*net.TCPAddr).AddrPort()
+	advertise := netip.AddrPortFrom(ip, listen.Port())
 
-	bundle, err := pki.LoadOrCreate(filepath.Join(cfg.DataDir, "pki"), []string{advertise.Addr().String()})
+	hosts := []string{ip.String()}
+	if a := listen.Addr().Unmap(); !a.IsUnspecified() {
+		hosts = append(hosts, a.String())
+	}
+	bundle, err := pki.LoadOrCreate(filepath.Join(cfg.DataDir, "pki"), hosts)
 	if err != nil {
 		return fail(fmt.Errorf("certificates: %w", err))
 	}
@@ -104,15 +115,22 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 	if err := setUpEncryption(ctx, cfg, st, client); err != nil {
 		return fail(err)
 	}
+	var join *servers.Handler
+	if conn.member != nil {
+		if join, err = joinHandler(cfg, bundle.CAPEM, client); err != nil {
+			return fail(err)
+		}
+	}
 	ips, err := registry.NewIPAllocator(client, cfg.ServiceCIDR)
 	if err != nil {
 		return fail(err)
 	}
 	reg := registry.New(st, ips, log)
+	reg.ServerLeaseTTL = cfg.ServerLeaseTTL
 	caches := store.NewCaches(st, log)
 	reg.Namespaces = caches.For(registry.Namespaces.Resource)
 	reg.ServiceAccountAdmission = &registry.ServiceAccountAdmission{Cache: caches.For(registry.ServiceAccounts.Resource)}
-	tokenIssuer, tokenAuthn, err := setUpTokens(cfg, st, caches, log)
+	tokenIssuer, tokenAuthn, err := setUpTokens(ctx, cfg, st, caches, log)
 	if err != nil {
 		return fail(err)
 	}
@@ -147,10 +165,17 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 	if err := serviceaccount.RegisterMetrics(metrics); err != nil {
 		return fail(fmt.Errorf("token metrics: %w", err))
 	}
-	api := apiserver.New(apiserver.Config{
+	if err := servers.RegisterMetrics(metrics); err != nil {
+		return fail(fmt.Errorf("server metrics: %w", err))
+	}
+	apiCfg := apiserver.Config{
 		Registry: reg, Tokens: tokens, RBAC: authz, TLS: bundle.ServerTLSConfig(), Log: log, Metrics: metrics, Caches: caches,
 		TokenIssuer: tokenIssuer, TokenAuthenticator: tokenAuthn, PKI: bundle, AgentClientCert: &agentClientCert,
-	})
+	}
+	if join != nil {
+		apiCfg.Public, apiCfg.NonResource = join.Public(), join.Servers()
+	}
+	api := apiserver.New(apiCfg)
 	xdsAddr, xdsDone, err := startXDS(runCtx, cfg, client, leaderID(advertise), caches, metrics)
 	if err != nil {
 		return fail(err)
@@ -168,6 +193,9 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 		go controllers.RunElected(runCtx, client, leaderID(advertise), log, controllers.All(deps)...)
 		go controller.RunElection(runCtx, client, scheduler.ElectionKey, leaderID(advertise), log,
 			scheduler.New(scheduler.Config{Registry: reg, Caches: caches, Log: log}))
+		if join != nil {
+			go servers.RunPromoter(runCtx, client, log)
+		}
 		reg.Run(runCtx, advertise)
 	}()
 	log.Info("api server serving", "url", apiURL)
@@ -190,49 +218,18 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 		log.Info("stopped")
 		done <- err
 	}()
-	in := &Instance{APIURL: apiURL, Kubeconfig: kubeconfig, Etcd: client, Registry: reg, Caches: caches, Endpoints: endpoints, XDSAddr: xdsAddr, Tokens: tokens, done: done}
+	in := &Instance{APIURL: apiURL, Kubeconfig: kubeconfig, Etcd: client, Registry: reg, Caches: caches, Endpoints: conn.endpoints,
+		XDSAddr: xdsAddr, XDSAdvertise: xdsAdvertised(xdsAddr, ip), Tokens: tokens, Advertise: advertise, EtcdFiles: conn.plan.files, done: done}
+	if join != nil {
+		in.ServerName, in.ServerToken = conn.plan.name, join.Token.String()
+		in.serverTokenFile = absPath(filepath.Join(cfg.DataDir, servers.TokenFile))
+	}
 	in.DashboardURL = apiURL + dashboard.Path
 	if in.DashboardLogin, err = api.DashboardLoginLink(apiURL, tokens.Admin()); err != nil {
 		log.Warn("no dashboard login link", "err", err)
 	}
 	in.printBanner(cfg.Out)
 	return in, nil
-}
-
-// printBanner tells the user where everything is; w may be nil.
-func (in *Instance) printBanner(w io.Writer) {
-	if w == nil {
-		return
-	}
-	dns := ""
-	if in.DNSAddr != "" {
-		dns = fmt.Sprintf("  DNS:         %s (UDP and TCP)\n", in.DNSAddr)
-	}
-	node := ""
-	switch {
-	case in.NodeName != "":
-		node = fmt.Sprintf("  Node:        %s (this host runs pods)\n", in.NodeName)
-	case in.NoAgent != "":
-		node = fmt.Sprintf("  Node agent:  not running (%s)\n", in.NoAgent)
-	}
-	fmt.Fprintf(w, "Shoal is up.\n  API server:  %s\n%s  xDS:         %s (ADS, LRS)\n%s  etcd:        %v\n  kubeconfig:  %s\n\nUse it with:\n  export KUBECONFIG=%s\n  kubectl get namespaces\n",
-		in.APIURL, dns, in.XDSAddr, node, in.Endpoints, in.Kubeconfig, absPath(in.Kubeconfig))
-	if in.DashboardLogin != "" {
-		fmt.Fprintf(w, "\nDashboard: %s (log in with a bearer token: the kubeconfig's, or `kubectl create token`)\n  one-time admin login link (good for %v): %s\n", in.DashboardURL, dashboard.CodeTTL, in.DashboardLogin)
-	}
-	if in.JoinCommand != "" {
-		fmt.Fprintf(w, "\nTo add a node, run on it (as root):\n  %s\n", in.JoinCommand)
-	}
-}
-
-// advertiseAddr is the address other parts reach this API server at.
-func advertiseAddr(ln net.Listener) netip.AddrPort {
-	ap := ln.Addr().(*net.TCPAddr).AddrPort()
-	addr := ap.Addr().Unmap()
-	if addr.IsUnspecified() {
-		addr = netip.MustParseAddr("127.0.0.1")
-	}
-	return netip.AddrPortFrom(addr, ap.Port())
 }
 
 // leaderID names this replica in leader election.

@@ -125,8 +125,15 @@ func waitPods(t *testing.T, cs kubernetes.Interface, selector string, n int) {
 // servers at addrs.
 func waitAPIServers(t *testing.T, cs kubernetes.Interface, addrs ...string) {
 	t.Helper()
-	testenv.Eventually(t, 20*time.Second, fmt.Sprintf("kubernetes endpoints %v", addrs), func() error {
-		ep, err := cs.CoreV1().Endpoints("default").Get(t.Context(), "kubernetes", metav1.GetOptions{})
+	waitEndpoints(t, cs, "default", "kubernetes", "https", addrs...)
+}
+
+// waitEndpoints waits until the Endpoints ns/name list exactly addrs on
+// their port named port.
+func waitEndpoints(t *testing.T, cs kubernetes.Interface, ns, name, port string, addrs ...string) {
+	t.Helper()
+	testenv.Eventually(t, 20*time.Second, fmt.Sprintf("%s endpoints %v", name, addrs), func() error {
+		ep, err := cs.CoreV1().Endpoints(ns).Get(t.Context(), name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
@@ -134,7 +141,9 @@ func waitAPIServers(t *testing.T, cs kubernetes.Interface, addrs ...string) {
 		for _, ss := range ep.Subsets {
 			for _, a := range ss.Addresses {
 				for _, p := range ss.Ports {
-					got = append(got, fmt.Sprintf("%s:%d", a.IP, p.Port))
+					if p.Name == port {
+						got = append(got, fmt.Sprintf("%s:%d", a.IP, p.Port))
+					}
 				}
 			}
 		}

@@ -63,8 +63,9 @@ func setUpEncryption(ctx context.Context, cfg Config, st *store.Store, client *c
 }
 
 // setUpTokens loads (or, at the default path, creates) the service account
-// signing key and returns the token issuer and authenticator.
-func setUpTokens(cfg Config, st *store.Store, caches *store.Caches, log *slog.Logger) (*serviceaccount.Issuer, *serviceaccount.Authenticator, error) {
+// signing key, checks that the other API servers on this etcd share it,
+// and returns the token issuer and authenticator.
+func setUpTokens(ctx context.Context, cfg Config, st *store.Store, caches *store.Caches, log *slog.Logger) (*serviceaccount.Issuer, *serviceaccount.Authenticator, error) {
 	path, create := cfg.ServiceAccountSigningKeyFile, false
 	if path == "" {
 		path, create = filepath.Join(cfg.DataDir, "pki", ServiceAccountKey), true
@@ -72,6 +73,12 @@ func setUpTokens(cfg Config, st *store.Store, caches *store.Caches, log *slog.Lo
 	keys, err := serviceaccount.LoadOrCreateKeys(path, create, cfg.ServiceAccountKeyFiles)
 	if err != nil {
 		return nil, nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = serviceaccount.CheckShared(cctx, st.Client(), keys)
+	cancel()
+	if err != nil {
+		return nil, nil, fmt.Errorf("service account signing key %s: %w", path, err)
 	}
 	iss := cfg.ServiceAccountIssuer
 	if iss == "" {

@@ -9,11 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-
-	"github.com/shoalmesh/shoal/controlplane/auth"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/shoalmesh/shoal/controlplane/auth"
+	"github.com/shoalmesh/shoal/controlplane/pki"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
@@ -25,12 +26,26 @@ type Config struct {
 	DataDir string
 	// APIAddr is where the API server listens (host:port).
 	APIAddr string
-	// EtcdServers, if set, are the client URLs of an external etcd cluster;
-	// otherwise an embedded etcd runs on EtcdClientAddr and EtcdPeerAddr.
-	EtcdServers    []string
-	EtcdClientAddr string
-	EtcdPeerAddr   string
-	ServiceCIDR    string
+	// AdvertiseAddress is the IP other machines reach this server at (its
+	// API in the `kubernetes` endpoints and the join commands, its etcd
+	// member); "" is the API's listen address, or the node IP when the API
+	// listens on every address.
+	AdvertiseAddress string
+	// EtcdServers, if set, are the client URLs of an external etcd cluster,
+	// reached with EtcdCAFile, EtcdCertFile and EtcdKeyFile over https;
+	// otherwise an embedded etcd member runs on EtcdClientAddr and
+	// EtcdPeerAddr ("": ports 2379 and 2380, see planMember).
+	EtcdServers                           []string
+	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
+	EtcdClientAddr                        string
+	EtcdPeerAddr                          string
+	// Join is the API URL of a server of the cluster this one joins
+	// (`shoal up --join`), Token the cluster's server token.
+	Join, Token string
+	ServiceCIDR string
+	// ServerLeaseTTL is how long a dead server stays in the `kubernetes`
+	// and `kube-dns` endpoints (registry.DefaultServerLeaseTTL if zero).
+	ServerLeaseTTL time.Duration
 	// DNSAddr is where `shoal up` serves DNS (UDP and TCP) with the built-in
 	// Corefile; DNSConf, if set, is a Corefile to run instead.
 	DNSAddr string
@@ -67,8 +82,6 @@ type Config struct {
 const (
 	DefaultDataDir        = "./shoal-data"
 	DefaultAPIAddr        = "127.0.0.1:6443"
-	DefaultEtcdClientAddr = "127.0.0.1:2379"
-	DefaultEtcdPeerAddr   = "127.0.0.1:2380"
 	DefaultServiceCIDR    = "10.96.0.0/16"
 	DefaultDNSAddr        = "127.0.0.1:10053"
 	DefaultXDSAddr        = "127.0.0.1:18000"
@@ -83,10 +96,14 @@ type Instance struct {
 	Etcd       *clientv3.Client
 	Registry   *registry.Registry
 	Caches     *store.Caches
-	// DNSAddr is the address the resolver serves on (shoal up only).
-	DNSAddr string
-	// XDSAddr is the address the xDS server serves on.
-	XDSAddr string
+	// DNSAddr is the address the resolver serves on (shoal up only);
+	// DNSAdvertise the one it is in the `kube-dns` endpoints at (invalid
+	// when it is not: a --dns-conf Corefile).
+	DNSAddr      string
+	DNSAdvertise netip.AddrPort
+	// XDSAddr is the address the xDS server serves on; XDSAdvertise the
+	// one other machines reach it at.
+	XDSAddr, XDSAdvertise string
 	// Tokens are the API server's bearer tokens (NodeToken issues a node's).
 	Tokens *auth.Tokens
 	// NodeName is the node whose agent runs in this process (shoal up with
@@ -96,17 +113,32 @@ type Instance struct {
 	NoAgent string
 	// JoinCommand starts an agent for another node (shoal up only).
 	JoinCommand string
-	// Endpoints are the etcd client URLs the instance uses.
+	// ServerName names this server (its etcd member); ServerToken lets
+	// another server join (`shoal up --join APIURL --token ServerToken`):
+	// both only with an embedded etcd.
+	ServerName, ServerToken string
+	serverTokenFile         string
+	// Endpoints are the etcd client URLs the instance uses; EtcdFiles, with
+	// an embedded etcd, the etcd CA and the client certificate other
+	// processes (shoal dns) reach it with.
 	Endpoints []string
+	EtcdFiles pki.EtcdFiles
+	// Advertise is the address other machines reach the API server at.
+	Advertise netip.AddrPort
+	done      chan error
+	waitOnce  sync.Once
+	waitErr   error
 	// DashboardURL is the dashboard's; DashboardLogin a one-time link that
 	// logs a browser into it as admin (empty if none could be made).
 	DashboardURL, DashboardLogin string
-	done                         chan error
 }
 
-// Wait blocks until the instance has stopped (its context ended) and
-// everything is shut down.
-func (in *Instance) Wait() error { return <-in.done }
+// Wait blocks until the instance has stopped (its context ended, or it
+// failed) and everything is shut down, and says why it stopped.
+func (in *Instance) Wait() error {
+	in.waitOnce.Do(func() { in.waitErr = <-in.done })
+	return in.waitErr
+}
 
 // Up starts everything on one machine and returns once the API server is
 // serving. Everything stops when ctx ends; Wait reports when it has.
@@ -132,16 +164,20 @@ func Up(ctx context.Context, cfg Config) (*Instance, error) {
 	var cleanup stack
 	cleanup.push(unlock)
 
-	endpoints := cfg.EtcdServers
-	if len(endpoints) == 0 {
-		etcd, err := startEmbeddedEtcd(cfg.DataDir, cfg.EtcdClientAddr, cfg.EtcdPeerAddr)
-		if err != nil {
-			cleanup.unwind()
-			return nil, err
-		}
-		cleanup.push(etcd.Close)
-		endpoints = []string{"http://" + etcd.Clients[0].Addr().String()}
-		log.Info("embedded etcd ready", "client_url", endpoints[0], "dir", filepath.Join(cfg.DataDir, "etcd"))
+	ip, err := advertiseIP(cfg)
+	if err != nil {
+		cleanup.unwind()
+		return nil, err
+	}
+	var conn etcdConn
+	if len(cfg.EtcdServers) == 0 {
+		conn, err = startEmbedded(ctx, cfg, ip, &cleanup)
+	} else {
+		conn, err = connectExternal(cfg, &cleanup)
+	}
+	if err != nil {
+		cleanup.unwind()
+		return nil, err
 	}
 	// Pods' resolv.conf names the cluster DNS service IP: with an agent,
 	// the resolver answers there too, on an address of this host.
@@ -177,7 +213,7 @@ func Up(ctx context.Context, cfg Config) (*Instance, error) {
 			stopAgent()
 		}
 	}()
-	in, err := startControlPlane(ctx, cpCfg, endpoints, &cleanup)
+	in, err := startControlPlane(ctx, cpCfg, conn, ip, &cleanup)
 	if err != nil {
 		close(agentStopped)
 		shutdown()
@@ -204,7 +240,13 @@ func Up(ctx context.Context, cfg Config) (*Instance, error) {
 	}
 	if tok, err := in.Tokens.NodeToken(JoinNodeName); err == nil {
 		in.JoinCommand = fmt.Sprintf("shoal agent --server %s --ca-file %s --token %s --name %s --xds %s",
-			in.APIURL, absPath(filepath.Join(cfg.DataDir, "pki", "ca.crt")), tok, JoinNodeName, in.XDSAddr)
+			in.APIURL, absPath(filepath.Join(cfg.DataDir, "pki", "ca.crt")), tok, JoinNodeName, in.XDSAdvertise)
+	}
+	if conn.member != nil {
+		in.watchMember(ctx, shutdown, conn.member, conn.plan)
+	}
+	if conn.serving != nil {
+		conn.serving.Store(true)
 	}
 	in.printBanner(cfg.Out)
 	return in, nil
@@ -216,12 +258,6 @@ func setDefaults(cfg *Config) {
 	}
 	if cfg.APIAddr == "" {
 		cfg.APIAddr = DefaultAPIAddr
-	}
-	if cfg.EtcdClientAddr == "" {
-		cfg.EtcdClientAddr = DefaultEtcdClientAddr
-	}
-	if cfg.EtcdPeerAddr == "" {
-		cfg.EtcdPeerAddr = DefaultEtcdPeerAddr
 	}
 	if cfg.ServiceCIDR == "" {
 		cfg.ServiceCIDR = DefaultServiceCIDR

@@ -6,8 +6,10 @@ package clustertest
 import (
 	"context"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -27,19 +29,53 @@ type Options struct {
 	// DataDir is kept across Start calls when set (default: a temp dir).
 	DataDir string
 	Log     *slog.Logger
+	// Name is the server's name (its etcd member's); IP the address every
+	// listener uses (default 127.0.0.1): servers of one test each take a
+	// loopback address of their own (127.0.0.2, ...), as machines would.
+	Name, IP string
+	// Join and Token make the server join another one's cluster
+	// (its APIURL and ServerToken).
+	Join, Token string
+	// Addrs are the listeners of an earlier Start on the same DataDir (a
+	// restart); nil picks free ports.
+	Addrs *Addrs
+	// Config, if set, changes the configuration before the start (flags
+	// the options above do not cover).
+	Config func(*cluster.Config)
+}
+
+// Addrs are the listen addresses of one server.
+type Addrs struct{ API, EtcdClient, EtcdPeer, DNS, XDS string }
+
+// FreeAddrs picks free ports on ip for every listener.
+func FreeAddrs(t testing.TB, ip string) Addrs {
+	t.Helper()
+	at := func() string { return net.JoinHostPort(ip, strconv.Itoa(testenv.FreePort(t, ip))) }
+	return Addrs{API: at(), EtcdClient: at(), EtcdPeer: at(), DNS: at(), XDS: at()}
 }
 
 // Shoal is a running instance.
 type Shoal struct {
 	*cluster.Instance
 	DataDir string
+	Addrs   Addrs
 	stop    context.CancelFunc
 }
 
 // Start runs Shoal (`shoal up`) until the test ends.
 func Start(t testing.TB, opts Options) *Shoal {
 	t.Helper()
-	return start(t, opts, cluster.Up, "shoal up")
+	s, err := TryStart(t, opts)
+	if err != nil {
+		t.Fatalf("shoal up: %v", err)
+	}
+	return s
+}
+
+// TryStart is Start for a start that may fail (a join with a wrong token).
+func TryStart(t testing.TB, opts Options) (*Shoal, error) {
+	t.Helper()
+	return tryStart(t, opts, cluster.Up)
 }
 
 // StartControlPlane runs `shoal controlplane` on opts.EtcdServers until the
@@ -50,7 +86,17 @@ func StartControlPlane(t testing.TB, opts Options) *Shoal {
 	if len(opts.EtcdServers) == 0 {
 		t.Fatal("clustertest.StartControlPlane: Options.EtcdServers is required")
 	}
-	return start(t, opts, cluster.ControlPlane, "shoal controlplane")
+	s, err := TryStartControlPlane(t, opts)
+	if err != nil {
+		t.Fatalf("shoal controlplane: %v", err)
+	}
+	return s
+}
+
+// TryStartControlPlane is StartControlPlane for a start that may fail.
+func TryStartControlPlane(t testing.TB, opts Options) (*Shoal, error) {
+	t.Helper()
+	return tryStart(t, opts, cluster.ControlPlane)
 }
 
 // CopyCredentials copies the CA (pki/) and tokens of the data dir from into
@@ -71,32 +117,47 @@ func CopyCredentials(t testing.TB, from, to string) {
 	}
 }
 
-func start(t testing.TB, opts Options, run func(context.Context, cluster.Config) (*cluster.Instance, error), what string) *Shoal {
+func tryStart(t testing.TB, opts Options, run func(context.Context, cluster.Config) (*cluster.Instance, error)) (*Shoal, error) {
 	t.Helper()
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
 	}
+	if opts.IP == "" {
+		opts.IP = "127.0.0.1"
+	}
+	if opts.Addrs == nil {
+		a := FreeAddrs(t, opts.IP)
+		opts.Addrs = &a
+	}
 	if opts.Log == nil && os.Getenv("SHOAL_TEST_LOG") != "" {
-		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("server", opts.Name)
+	}
+	a := *opts.Addrs
+	cfg := cluster.Config{
+		DataDir:        opts.DataDir,
+		APIAddr:        a.API,
+		EtcdServers:    opts.EtcdServers,
+		EtcdClientAddr: a.EtcdClient,
+		EtcdPeerAddr:   a.EtcdPeer,
+		DNSAddr:        a.DNS, // shoal up only; s.DNSAddr
+		XDSAddr:        a.XDS,
+		NodeName:       opts.Name,
+		Join:           opts.Join,
+		Token:          opts.Token,
+		Log:            opts.Log,
+	}
+	if opts.Config != nil {
+		opts.Config(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	in, err := run(ctx, cluster.Config{
-		DataDir:        opts.DataDir,
-		APIAddr:        testenv.FreeAddr(t),
-		EtcdServers:    opts.EtcdServers,
-		EtcdClientAddr: testenv.FreeAddr(t),
-		EtcdPeerAddr:   testenv.FreeAddr(t),
-		DNSAddr:        testenv.FreeAddr(t), // shoal up only; s.DNSAddr
-		XDSAddr:        testenv.FreeAddr(t),
-		Log:            opts.Log,
-	})
+	in, err := run(ctx, cfg)
 	if err != nil {
 		cancel()
-		t.Fatalf("%s: %v", what, err)
+		return nil, err
 	}
-	s := &Shoal{Instance: in, DataDir: opts.DataDir, stop: cancel}
+	s := &Shoal{Instance: in, DataDir: opts.DataDir, Addrs: a, stop: cancel}
 	t.Cleanup(s.Stop)
-	return s
+	return s, nil
 }
 
 // Stop shuts the instance down and waits for it.

@@ -4,16 +4,21 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/shoalmesh/shoal/cluster"
+	"github.com/shoalmesh/shoal/internal/failover"
 	"github.com/shoalmesh/shoal/nodeagent"
 	"github.com/shoalmesh/shoal/proxy"
 )
@@ -21,7 +26,7 @@ import (
 // runAgent runs `shoal agent`: a node agent joining the cluster at --server.
 func runAgent(args []string) error {
 	fs := flag.NewFlagSet("shoal agent", flag.ExitOnError)
-	server := fs.String("server", "", "the API server's URL, https://host:port (required)")
+	server := fs.String("server", "", "the API servers' URLs, https://host:port, comma-separated (required): the agent uses one and fails over to the next, and to every API server the `kubernetes` endpoints list")
 	token := fs.String("token", "", "this node's bearer token (required; `shoal up` prints a join command with one)")
 	caFile := fs.String("ca-file", "", "the cluster CA certificate (<data-dir>/pki/ca.crt of the control plane)")
 	name := fs.String("name", "", "the node's name (default: the host name)")
@@ -29,7 +34,7 @@ func runAgent(args []string) error {
 	dataDir := fs.String("data-dir", "./shoal-agent", "containers' records and logs, the pod network's state")
 	logAddr := fs.String("log-addr", "", "the node server's address: HTTPS for the API server's exec, attach, port-forward and logs, and /healthz, /metrics (default <node-ip>:10250)")
 	keepPods := fs.Bool("keep-pods", false, "leave pods running when the agent stops, for the next agent to adopt")
-	xds := fs.String("xds", "", "the control plane's xDS address: run the node proxy (service VIPs on this node) configured from it")
+	xds := fs.String("xds", "", "the control plane's xDS addresses, host:port, comma-separated: run the node proxy (service VIPs on this node) configured from them (one at a time, the next when it fails)")
 	adminAddr := fs.String("proxy-admin-addr", cluster.DefaultProxyAdminAddr, "the node proxy's admin endpoint; empty: none")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.Parse(args)
@@ -40,10 +45,20 @@ func runAgent(args []string) error {
 	if err != nil {
 		return err
 	}
+	servers, err := failover.New(strings.Split(*server, ","), log)
+	if err != nil {
+		return fmt.Errorf("--server: %w", err)
+	}
+	rc := &rest.Config{Host: servers.Current(), WrapTransport: servers.Wrap, BearerToken: *token, TLSClientConfig: rest.TLSClientConfig{CAFile: *caFile}}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := learnServers(ctx, servers, rc, log); err != nil {
+		return err
+	}
 	// One registry: the agent's /metrics serves the proxy's too.
 	metrics := prometheus.NewRegistry()
 	cfg := nodeagent.Config{
-		REST:           &rest.Config{Host: *server, BearerToken: *token, TLSClientConfig: rest.TLSClientConfig{CAFile: *caFile}},
+		REST:           rc,
 		NodeName:       *name,
 		DataDir:        *dataDir,
 		LogAddr:        *logAddr,
@@ -60,8 +75,6 @@ func runAgent(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	if *xds == "" {
 		return a.Run(ctx)
 	}
@@ -78,4 +91,19 @@ func runAgent(args []string) error {
 	err = a.Run(ctx)
 	stop() // an agent that failed takes its proxy with it
 	return errors.Join(err, <-proxyDone)
+}
+
+// learnServers adds the live API servers (the `kubernetes` endpoints) to
+// servers now and keeps them current; an API that cannot tell them now is
+// not an error: the agent starts with the servers it was given.
+func learnServers(ctx context.Context, servers *failover.Servers, rc *rest.Config, log *slog.Logger) error {
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("API client: %w", err)
+	}
+	if err := servers.Learn(ctx, cs); err != nil {
+		log.Warn("starting with the API servers given", "servers", servers.Hosts(), "err", err)
+	}
+	go servers.Run(ctx, cs, time.Minute)
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/shoalmesh/shoal/cluster"
+	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/dns/resolver"
 	"github.com/shoalmesh/shoal/nodeagent/cni"
 	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
@@ -22,6 +23,8 @@ const usage = `Shoal: service discovery and least-loaded traffic, Kubernetes-sty
 
 Usage:
   shoal up [flags]             run everything on this machine (embedded etcd, API server, controllers, ...)
+  shoal up --join URL --token T   run another server of that cluster (its etcd joins the first's)
+  shoal server list|remove     list the servers, or remove one (through the API, as an admin)
   shoal controlplane [flags]   run the API server and controllers against an etcd cluster (--etcd-servers)
   shoal dns --conf Corefile    run the DNS resolver alone (its cluster block names the etcd endpoints)
   shoal agent --server URL --token T   run a node agent (root) that joins the cluster
@@ -48,6 +51,8 @@ func main() {
 		err = run("controlplane", os.Args[2:], cluster.ControlPlane)
 	case "dns":
 		err = runDNS(os.Args[2:])
+	case "server":
+		err = runServer(os.Args[2:])
 	case "agent":
 		err = runAgent(os.Args[2:])
 	case "proxy":
@@ -72,18 +77,25 @@ func run(command string, args []string, start func(context.Context, cluster.Conf
 	var cfg cluster.Config
 	fs.StringVar(&cfg.DataDir, "data-dir", cluster.DefaultDataDir, "where etcd's data, certificates, tokens and the kubeconfig are kept")
 	fs.StringVar(&cfg.APIAddr, "api-addr", cluster.DefaultAPIAddr, "API server listen address (HTTPS)")
+	fs.StringVar(&cfg.AdvertiseAddress, "advertise-address", "", "the IP other machines reach this server at (default: the --api-addr host, or the node IP when it is 0.0.0.0)")
 	etcdServers := fs.String("etcd-servers", "", "comma-separated client URLs of an external etcd cluster (shoal up: default is an embedded etcd)")
+	fs.StringVar(&cfg.EtcdCAFile, "etcd-cafile", "", "the CA that signed the external etcd's certificates (https --etcd-servers)")
+	fs.StringVar(&cfg.EtcdCertFile, "etcd-certfile", "", "the client certificate to present to the external etcd")
+	fs.StringVar(&cfg.EtcdKeyFile, "etcd-keyfile", "", "the key of --etcd-certfile")
 	if command == "up" {
-		fs.StringVar(&cfg.EtcdClientAddr, "etcd-client-addr", cluster.DefaultEtcdClientAddr, "embedded etcd client listen address")
-		fs.StringVar(&cfg.EtcdPeerAddr, "etcd-peer-addr", cluster.DefaultEtcdPeerAddr, "embedded etcd peer listen address")
+		fs.StringVar(&cfg.Join, "join", "", "the API URL of a server of the cluster to join as another server (https://<first>:6443)")
+		fs.StringVar(&cfg.Token, "token", "", "the cluster's server token, with --join (the first server keeps it in <data-dir>/server-token)")
+		fs.StringVar(&cfg.EtcdClientAddr, "etcd-client-addr", "", "embedded etcd client listen address (default: 127.0.0.1:2379 and <advertise-address>:2379)")
+		fs.StringVar(&cfg.EtcdPeerAddr, "etcd-peer-addr", "", "embedded etcd peer listen address (default: <advertise-address>:2380)")
 		fs.StringVar(&cfg.DNSAddr, "dns-addr", cluster.DefaultDNSAddr, "DNS listen address (UDP and TCP) of the built-in Corefile")
 		fs.StringVar(&cfg.DNSConf, "dns-conf", "", "Corefile to serve DNS with instead of the built-in one (its cluster block without endpoint uses this process's registry)")
 		fs.StringVar(&cfg.Agent, "agent", cluster.AgentAuto, "run a node agent so this host runs pods: auto (when root with CAP_NET_ADMIN and cgroups), on, off")
-		fs.StringVar(&cfg.NodeName, "node-name", "", "this host's node name (default: the host name)")
+		fs.StringVar(&cfg.NodeName, "node-name", "", "this host's node and server name (default: the host name)")
 		fs.StringVar(&cfg.NodeIP, "node-ip", "", "this host's node IP (default: the address of the default route's interface)")
 		fs.StringVar(&cfg.ProxyAdminAddr, "proxy-admin-addr", cluster.DefaultProxyAdminAddr, "the node proxy's admin endpoint (config dump, endpoints, metrics); empty: none")
 	}
 	fs.StringVar(&cfg.XDSAddr, "xds-addr", cluster.DefaultXDSAddr, "xDS (ADS and LRS) gRPC listen address")
+	fs.DurationVar(&cfg.ServerLeaseTTL, "server-lease-ttl", registry.DefaultServerLeaseTTL, "how long a dead server stays in the kubernetes and kube-dns endpoints (whole seconds; shorter drops a server whose etcd is slow sooner)")
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", cluster.DefaultServiceCIDR, "range ClusterIPs are allocated from")
 	addKeyFlags(fs, &cfg)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")

@@ -55,6 +55,11 @@ type Config struct {
 	// and accept service account tokens.
 	TokenIssuer        *serviceaccount.Issuer
 	TokenAuthenticator *serviceaccount.Authenticator
+	// Public serves more paths without authentication: they check their
+	// own credentials (a server joining with the server token). NonResource
+	// serves more paths to authenticated users whom the authorizer allows
+	// the path as a non-resource URL. A key ending in "/" is a prefix.
+	Public, NonResource map[string]http.Handler
 	// PKI, if set, signs node agents' serving certificates and its CA
 	// verifies them; AgentClientCert is the client certificate shown to
 	// agents (pki's AgentClientCert). Without both, pods/log, exec,
@@ -79,6 +84,8 @@ type Server struct {
 	// saIssuer and saAuthn issue and check service account tokens.
 	saIssuer *serviceaccount.Issuer
 	saAuthn  *serviceaccount.Authenticator
+	// public and nonResource are Config's extra handlers.
+	public, nonResource map[string]http.Handler
 	// pki and agentCert reach node agents (agent.go).
 	pki       *pki.Bundle
 	agentCert *tls.Certificate
@@ -119,6 +126,7 @@ func New(cfg Config) *Server {
 		log: cfg.Log.With("component", "apiserver"), metrics: newMetrics(cfg.Metrics), gather: cfg.Gatherer,
 		maxBody: cfg.MaxBodyBytes, caches: cfg.Caches, stopping: make(chan struct{}),
 		saIssuer: cfg.TokenIssuer, saAuthn: cfg.TokenAuthenticator,
+		public: cfg.Public, nonResource: cfg.NonResource,
 		pki: cfg.PKI, agentCert: cfg.AgentClientCert,
 	}
 	s.dashboard = s.newDashboard(cfg)
@@ -180,6 +188,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case "/version", "/version/":
 		s.serveVersion(rw, r)
+		return
+	}
+	if h := route(s.public, r.URL.Path); h != nil {
+		h.ServeHTTP(rw, r)
 		return
 	}
 	user, ok := s.authenticate(r)
@@ -259,9 +271,25 @@ func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request) {
 		s.serveGroup(w, r, parts[1])
 	case len(parts) == 3 && parts[0] == "apis":
 		s.serveResources(w, r, parts[1], parts[2])
+	case route(s.nonResource, r.URL.Path) != nil:
+		route(s.nonResource, r.URL.Path).ServeHTTP(w, r)
 	default:
 		writeError(w, apierrors.NewNotFound(schemaGroupResource{}, r.URL.Path))
 	}
+}
+
+// route returns the handler whose key is path, or a prefix of it ending
+// in "/"; nil if none.
+func route(handlers map[string]http.Handler, path string) http.Handler {
+	if h, ok := handlers[path]; ok {
+		return h
+	}
+	for k, h := range handlers {
+		if strings.HasSuffix(k, "/") && strings.HasPrefix(path, k) && len(path) > len(k) {
+			return h
+		}
+	}
+	return nil
 }
 
 // serveReady reports ready when etcd answers.

@@ -7,8 +7,6 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 	"net"
-	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/shoalmesh/shoal/api"
@@ -32,20 +30,10 @@ func (b *Bundle) AgentClientCert(dir string) (tls.Certificate, error) {
 }
 
 func (b *Bundle) agentClientCert(dir string, now time.Time) (tls.Certificate, error) {
-	certPath, keyPath := filepath.Join(dir, AgentClientCertFile), filepath.Join(dir, AgentClientKeyFile)
-	isAgentClient := func(c *x509.Certificate) bool {
-		return c.Subject.CommonName == api.AgentClientCommonName &&
-			slices.Equal(c.Subject.Organization, []string{api.AgentClientOrganization}) &&
-			slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
-	}
-	pair, ok, err := loadPair(certPath, keyPath, b.CA, now, isAgentClient)
-	if err != nil || ok {
-		return pair, err
-	}
-	return issuePair(certPath, keyPath, &x509.Certificate{
-		Subject:     pkix.Name{CommonName: api.AgentClientCommonName, Organization: []string{api.AgentClientOrganization}},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}, b.CA, b.caKey, now)
+	client := leaf{certFile: AgentClientCertFile, keyFile: AgentClientKeyFile,
+		commonName: api.AgentClientCommonName, organization: []string{api.AgentClientOrganization},
+		usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	return client.loadOrIssue(dir, b.CA, b.caKey, now)
 }
 
 // SignNodeServing signs a serving certificate for node's agent, for the

@@ -18,11 +18,12 @@ import (
 	"time"
 )
 
-// loadOrCreateCA loads ca.crt and ca.key, or creates them. The key is written
+// loadOrCreateCA loads ca.crt and ca.key from dir, or creates them (a CA
+// named cn). The key is written
 // before the certificate, and a key found without its certificate is
 // self-signed again rather than replaced: clients that trusted a certificate
 // for that key and subject keep verifying what it signs.
-func loadOrCreateCA(dir string, now time.Time) (*Bundle, error) {
+func loadOrCreateCA(dir, cn string, now time.Time) (*Bundle, error) {
 	certPath, keyPath := filepath.Join(dir, CACertFile), filepath.Join(dir, CAKeyFile)
 	certPEM, certErr := os.ReadFile(certPath)
 	keyPEM, keyErr := os.ReadFile(keyPath)
@@ -36,6 +37,9 @@ func loadOrCreateCA(dir string, now time.Time) (*Bundle, error) {
 		return nil, fmt.Errorf("load CA: %w: %s exists, %s does not", ErrIncompleteCA, certPath, keyPath)
 	case certErr == nil && keyErr == nil:
 		return parseCA(certPEM, keyPEM, certPath)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
 
 	var key crypto.Signer
@@ -65,7 +69,7 @@ func loadOrCreateCA(dir string, now time.Time) (*Bundle, error) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "shoal-ca"},
+		Subject:               pkix.Name{CommonName: cn},
 		NotBefore:             now.Add(-backdate),
 		NotAfter:              now.Add(caValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,

@@ -17,6 +17,9 @@ const (
 	ServingKeyFile  = "apiserver.key"
 )
 
+// clusterCAName is the cluster CA's common name.
+const clusterCAName = "shoal-ca"
+
 const (
 	caValidity      = 10 * 365 * 24 * time.Hour
 	servingValidity = 365 * 24 * time.Hour
@@ -49,24 +52,19 @@ func LoadOrCreate(dir string, hosts []string) (*Bundle, error) {
 }
 
 func loadOrCreate(dir string, hosts []string, now time.Time) (*Bundle, error) {
-	want := parseHosts(hosts)
+	want := parseHosts(defaultHosts, hosts)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
-	b, err := loadOrCreateCA(dir, now)
+	b, err := loadOrCreateCA(dir, clusterCAName, now)
 	if err != nil {
 		return nil, err
 	}
-	serving, ok, err := loadServing(dir, b.CA, want, now)
-	if err != nil {
+	serving := leaf{certFile: ServingCertFile, keyFile: ServingKeyFile, commonName: "kube-apiserver",
+		usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, sans: want}
+	if b.ServingCert, err = serving.loadOrIssue(dir, b.CA, b.caKey, now); err != nil {
 		return nil, err
 	}
-	if !ok {
-		if serving, err = issueServing(dir, b.CA, b.caKey, want, now); err != nil {
-			return nil, err
-		}
-	}
-	b.ServingCert = serving
 	return b, nil
 }
 

@@ -305,7 +305,7 @@ func TestParseHosts(t *testing.T) {
 		{hosts: []string{"192.168.1.10:6443", "[fd00::1]:6443", "Shoal.Example.com"}, wantIPs: 5, wantDNS: 6},
 	}
 	for _, tt := range tests {
-		s := parseHosts(tt.hosts)
+		s := parseHosts(defaultHosts, tt.hosts)
 		if len(s.ips) != tt.wantIPs || len(s.dns) != tt.wantDNS {
 			t.Errorf("parseHosts(%q) = %v %v, want %d IPs and %d names", tt.hosts, s.ips, s.dns, tt.wantIPs, tt.wantDNS)
 		}

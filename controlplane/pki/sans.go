@@ -22,12 +22,15 @@ type sans struct {
 	dns []string
 }
 
-// parseHosts sorts defaultHosts and hosts into IPs and DNS names, dropping
+// loopbackHosts are the names a process uses for a server on its own machine.
+var loopbackHosts = []string{"127.0.0.1", "::1", "localhost"}
+
+// parseHosts sorts base and hosts into IPs and DNS names, dropping
 // duplicates, ports and unspecified addresses (0.0.0.0 and :: are listen
 // addresses, never dialled names).
-func parseHosts(hosts []string) sans {
+func parseHosts(base, hosts []string) sans {
 	var s sans
-	for _, h := range slices.Concat(defaultHosts, hosts) {
+	for _, h := range slices.Concat(base, hosts) {
 		if host, _, err := net.SplitHostPort(h); err == nil {
 			h = host
 		}

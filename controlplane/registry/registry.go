@@ -36,7 +36,11 @@ type Registry struct {
 	// ServiceAccountAdmission, if set, admits pods as Kubernetes'
 	// ServiceAccount admission plugin does (on in every Shoal server).
 	ServiceAccountAdmission *ServiceAccountAdmission
-	Log                     *slog.Logger
+	// ServerLeaseTTL is how long a dead server stays in the endpoints of
+	// the Services whose endpoints are servers (DefaultServerLeaseTTL if
+	// zero; see ServerService).
+	ServerLeaseTTL time.Duration
+	Log            *slog.Logger
 
 	finalize chan string // namespaces to empty and remove
 	// trackFailures logs failures to update managedFields at most once a

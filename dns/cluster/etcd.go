@@ -2,13 +2,13 @@ package cluster
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"os"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/shoalmesh/shoal/controlplane/pki"
 )
 
 // connect returns the etcd client of a `cluster` block with endpoints
@@ -37,17 +37,5 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 	if cfg.TLSCert == "" {
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-	if err != nil {
-		return nil, fmt.Errorf("load client certificate: %w", err)
-	}
-	pem, err := os.ReadFile(cfg.TLSCA)
-	if err != nil {
-		return nil, fmt.Errorf("read CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("CA %s: no certificates found", cfg.TLSCA)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+	return pki.ClientTLS(cfg.TLSCA, cfg.TLSCert, cfg.TLSKey)
 }

@@ -70,7 +70,7 @@ func TestParseErrors(t *testing.T) {
 		{"cluster {\n endpoint\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
 		{"cluster {\n endpoint 10.0.0.1:2379\n}", "Testfile:2 - Error during parsing: endpoint"},
 		{"cluster {\n tls a b\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
-		{"cluster {\n tls /nonexistent/cert /nonexistent/key /nonexistent/ca\n}", "Testfile:2 - Error during parsing: tls: load client certificate"},
+		{"cluster {\n tls /nonexistent/cert /nonexistent/key /nonexistent/ca\n}", "Testfile:2 - Error during parsing: tls: etcd client certificate"},
 		{"cluster {\n ignore everything\n}", "Testfile:2 - Error during parsing: ignore takes"},
 		{"cluster {\n namespaces\n}", "Testfile:2"},
 		{"cluster {\n noendpoints please\n}", "Testfile:2"},

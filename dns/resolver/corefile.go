@@ -25,6 +25,10 @@ type Defaults struct {
 	// the cluster DNS service IP (10.96.0.10:53) that pods' resolv.conf
 	// names, when this machine runs pods.
 	ClusterAddr string
+	// NodeAddr, if set, is one more DNS address with the same answers: this
+	// server's routable address, where other nodes' proxies send the
+	// cluster DNS service's queries (it is in the kube-dns endpoints).
+	NodeAddr string
 }
 
 // DefaultCorefile is the Corefile `shoal up` runs when it is given none: the
@@ -48,6 +52,9 @@ func (d Defaults) Corefile() string {
 		// The cluster DNS service IP that pods' resolv.conf names: the same
 		// answers; the ready, health and metrics listeners exist once.
 		d.blocks(&b, d.ClusterAddr, false)
+	}
+	if d.NodeAddr != "" {
+		d.blocks(&b, d.NodeAddr, false)
 	}
 	return b.String()
 }

@@ -36,7 +36,10 @@ func TestResolverReadmeCorefiles(t *testing.T) {
 			"127.0.0.1:8181", testenv.FreeAddr(t),
 			"127.0.0.1:8080", testenv.FreeAddr(t),
 			"127.0.0.1:9153", testenv.FreeAddr(t),
-			"http://127.0.0.1:2379", cr.shoal.Endpoints[0],
+			"https://127.0.0.1:2379", cr.shoal.Endpoints[0],
+			"/var/lib/shoal/pki/etcd/client.crt", cr.shoal.EtcdFiles.ClientCert,
+			"/var/lib/shoal/pki/etcd/client.key", cr.shoal.EtcdFiles.ClientKey,
+			"/var/lib/shoal/pki/etcd/ca.crt", cr.shoal.EtcdFiles.CA,
 		).Replace(b[1])
 		srv, err := resolver.Start(t.Context(), corefile, resolvertest.Logger())
 		if err != nil {

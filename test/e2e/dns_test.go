@@ -234,17 +234,20 @@ func TestDNSCommands(t *testing.T) {
 	want := dnsCase{"web." + testNS + ".svc.cluster.local.", dns.TypeA, dns.RcodeSuccess, []string{"web." + testNS + ".svc.cluster.local. A " + created.Spec.ClusterIP}}
 	testenv.Eventually(t, 10*time.Second, "shoal up's DNS", func() error { return want.check("udp", addrs.DNS) })
 
+	// shoal dns reads the embedded etcd with its client certificate.
 	dnsAddr := testenv.FreeAddr(t)
 	host, port, _ := net.SplitHostPort(dnsAddr)
 	conf := filepath.Join(t.TempDir(), "Corefile")
+	etcdPKI := filepath.Join(up.dataDir, "pki", "etcd")
 	corefile := fmt.Sprintf(`cluster.local:%s {
     bind %s
     errors
     cluster {
-        endpoint http://%s
+        endpoint https://%s
+        tls %s %s %s
     }
 }
-`, port, host, addrs.EtcdClient)
+`, port, host, addrs.EtcdClient, filepath.Join(etcdPKI, "client.crt"), filepath.Join(etcdPKI, "client.key"), filepath.Join(etcdPKI, "ca.crt"))
 	if err := os.WriteFile(conf, []byte(corefile), 0o600); err != nil {
 		t.Fatal(err)
 	}

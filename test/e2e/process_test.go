@@ -58,6 +58,11 @@ func TestProcess(t *testing.T) {
 		testProxyOutlivesControlPlane(t, bin)
 	})
 
+	t.Run("Servers", func(t *testing.T) {
+		t.Parallel()
+		testServers(t, bin)
+	})
+
 	t.Run("ControlPlaneFailoverOnKill", func(t *testing.T) {
 		t.Parallel()
 		testFailoverOnKill(t, bin)

@@ -142,7 +142,8 @@ func run(o options) error {
 	}
 
 	servers := []*server{
-		{name: "Shoal (cluster)", mode: "shoal", plugin: fmt.Sprintf("cluster cluster.local in-addr.arpa {\n        endpoint %s\n        pods insecure\n        ttl 5\n    }", in.Endpoints[0])},
+		{name: "Shoal (cluster)", mode: "shoal", plugin: fmt.Sprintf("cluster cluster.local in-addr.arpa {\n        endpoint %s\n        tls %s %s %s\n        pods insecure\n        ttl 5\n    }",
+			in.Endpoints[0], in.EtcdFiles.ClientCert, in.EtcdFiles.ClientKey, in.EtcdFiles.CA)},
 		{name: "CoreDNS (kubernetes)", mode: "coredns", plugin: fmt.Sprintf("kubernetes cluster.local in-addr.arpa {\n        kubeconfig %s shoal\n        pods insecure\n        ttl 5\n    }", in.Kubeconfig)},
 	}
 	for _, s := range servers {
