@@ -86,6 +86,7 @@ func run(command string, args []string, start func(context.Context, cluster.Conf
 	fs.StringVar(&cfg.XDSAddr, "xds-addr", cluster.DefaultXDSAddr, "xDS (ADS and LRS) gRPC listen address")
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", cluster.DefaultServiceCIDR, "range ClusterIPs are allocated from")
 	addKeyFlags(fs, &cfg)
+	addFailureFlags(fs, &cfg.FailureDetection, command == "up")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.Parse(args)
 

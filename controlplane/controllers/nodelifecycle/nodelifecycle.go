@@ -20,12 +20,16 @@ import (
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
 
-// Shoal's node lifecycle defaults: a node is NotReady 20 s after its last
-// heartbeat (Kubernetes: 40 s) and its pods are deleted 30 s later
-// (Kubernetes: 5 minutes), so a dead node's work moves within a minute.
+// Shoal's node lifecycle defaults: a node is NotReady 4 s after its last
+// heartbeat (Kubernetes: 40 s; agents renew every second, so four renewals
+// in a row must fail) and its pods are deleted 5 s later (Kubernetes:
+// 5 minutes), so a dead node's pods leave the endpoints within 5 s and its
+// work moves within 15 s. Longer values ride out a slow or lossy network
+// (a node marked NotReady during a brief stall has its pods taken out of the
+// endpoints, and, after the eviction delay, replaced elsewhere).
 const (
-	DefaultNodeGracePeriod  = 20 * time.Second
-	DefaultPodEvictionDelay = 30 * time.Second
+	DefaultNodeGracePeriod  = 4 * time.Second
+	DefaultPodEvictionDelay = 5 * time.Second
 )
 
 // Reasons of the Ready conditions this controller writes.
