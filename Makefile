@@ -4,7 +4,7 @@ BIN     ?= bin/shoal
 PKGS    ?= ./...
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build up test test-e2e bench bench-registry bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-proxy bench-rbac lint deps clean
+.PHONY: all build up test test-e2e bench bench-registry bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-proxy bench-rbac bench-failover lint deps clean
 
 all: build
 
@@ -36,6 +36,15 @@ test-e2e:
 
 # Benchmarks print tables; they are not part of `make test`.
 bench: bench-registry bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-proxy bench-rbac
+
+# Failure detection (root): two-node clusters (netns nodes, agent
+# processes), the agent of one SIGKILLed with a Deployment's pods on it; a
+# table of seconds until the node is NotReady, its pods are out of the
+# EndpointSlices, DNS and EDS, deleted, and replaced on the other node
+# (each run and the median); the restarted agent must stop its old pods.
+FAILOVER_RUNS ?= 5
+bench-failover:
+	$(GO) test -run '^$$' -bench '^BenchmarkFailover$$' -benchtime 1x -timeout 30m ./test/e2e/multinode -failover-runs=$(FAILOVER_RUNS)
 
 bench-registry:
 	$(GO) run ./test/bench/registry
