@@ -35,7 +35,7 @@ test-e2e:
 	$(GO) run ./test/testsummary $(GO) test -json -race -count=1 -timeout 15m ./test/e2e/...
 
 # Benchmarks print tables; they are not part of `make test`.
-bench: bench-registry bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-proxy bench-rbac
+bench: bench-registry bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-proxy bench-rbac bench-failover
 
 # Failure detection (root): two-node clusters (netns nodes, agent
 # processes), the agent of one SIGKILLed with a Deployment's pods on it; a
