@@ -300,10 +300,8 @@ func (c *Controller) unreachable(ctx context.Context, q *controller.Queue, node 
 		c.log.Info("node not ready", "node", node.Name, "silent", silent)
 		c.events.Eventf(node, registry.Nodes, corev1.EventTypeNormal, "NodeNotReady", "Node %s status is now: NodeNotReady", node.Name)
 	}
-	for _, p := range pods {
-		if err := c.markPodNotReady(ctx, p); err != nil {
-			return err
-		}
+	if err := c.markPodsNotReady(ctx, pods); err != nil {
+		return err
 	}
 	since, err := c.taintUnreachable(ctx, node, now)
 	if err != nil {
