@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent/nodeagenttest"
@@ -102,7 +103,14 @@ func pickVictim(tb testing.TB, c *nodeagenttest.Cluster, pods []corev1.Pod) (vic
 // replaced on survivor, or fails the test after within.
 func killAndMeasure(tb testing.TB, c *nodeagenttest.Cluster, victim, survivor *nodeagenttest.Node, within time.Duration) failoverTimes {
 	tb.Helper()
-	cs := c.Client
+	// The pollers' own client: client-go's default 5 requests/s would
+	// round the API's views up to fifths of a second.
+	rc := c.Shoal.RESTConfig(tb)
+	rc.QPS, rc.Burst = 1000, 1000
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	ctx := tb.Context()
 	eds := followEDS(tb, c.Shoal.XDSAddr)
 	onVictim := func(ips []netip.Addr) bool {
