@@ -4,7 +4,7 @@ BIN     ?= bin/shoal
 PKGS    ?= ./...
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build up test test-e2e bench bench-registry bench-managedfields bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-proxy bench-rbac bench-dashboard dashboard-screenshot lint deps clean
+.PHONY: all build up test test-e2e bench bench-registry bench-managedfields bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-proxy bench-rbac bench-dashboard bench-failover dashboard-screenshot lint deps clean
 
 all: build
 
@@ -35,7 +35,7 @@ test-e2e:
 	$(GO) run ./test/testsummary $(GO) test -json -race -count=1 -timeout 15m ./test/e2e/...
 
 # Benchmarks print tables; they are not part of `make test`.
-bench: bench-registry bench-managedfields bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-proxy bench-rbac bench-dashboard
+bench: bench-registry bench-managedfields bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-proxy bench-rbac bench-dashboard bench-failover
 
 # The dashboard against `shoal up` (child process) with 100 Services whose
 # traffic changes every second: page bytes, stream open → first message,
@@ -48,6 +48,15 @@ bench-dashboard:
 # docs/dashboard.png, the README's screenshot, from the browser test.
 dashboard-screenshot:
 	SHOAL_DASHBOARD_SCREENSHOT=$(CURDIR)/docs/dashboard.png $(GO) test -count=1 -run 'TestBrowser$$' ./controlplane/dashboard/
+
+# Failure detection (root): two-node clusters (netns nodes, agent
+# processes), the agent of one SIGKILLed with a Deployment's pods on it; a
+# table of seconds until the node is NotReady, its pods are out of the
+# EndpointSlices, DNS and EDS, deleted, and replaced on the other node
+# (each run and the median); the restarted agent must stop its old pods.
+FAILOVER_RUNS ?= 5
+bench-failover:
+	$(GO) test -run '^$$' -bench '^BenchmarkFailover$$' -benchtime 1x -timeout 30m ./test/e2e/multinode -failover-runs=$(FAILOVER_RUNS)
 
 bench-registry:
 	$(GO) run ./test/bench/registry

@@ -95,6 +95,8 @@ func startAgent(ctx context.Context, cancel func(), stopped chan<- struct{}, cfg
 		ClusterDNS: in.Registry.ClusterDNSIP(),
 		Metrics:    metrics,
 		Logger:     cfg.Log,
+
+		LeaseRenewInterval: cfg.NodeLeaseRenewInterval,
 	})
 	if err != nil {
 		return fmt.Errorf("node agent: %w", err)

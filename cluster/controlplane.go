@@ -45,6 +45,9 @@ func (s *stack) unwind() {
 // share the CA and tokens through the same --data-dir contents.
 func ControlPlane(ctx context.Context, cfg Config) (*Instance, error) {
 	setDefaults(&cfg)
+	if err := cfg.FailureDetection.check(); err != nil {
+		return nil, err
+	}
 	if len(cfg.EtcdServers) == 0 {
 		return nil, errors.New("--etcd-servers is required: the control plane runs against an etcd cluster (use `shoal up` for an embedded one)")
 	}
@@ -190,7 +193,7 @@ func startControlPlane(ctx context.Context, cfg Config, conn etcdConn, ip netip.
 		events := controller.NewRecorder(reg, "controller-manager", log)
 		deps := controller.Deps{Registry: reg, Caches: caches, Events: events, Log: log, RootCA: bundle.CAPEM}
 		go events.Run(runCtx)
-		go controllers.RunElected(runCtx, client, leaderID(advertise), log, controllers.All(deps)...)
+		go controllers.RunElected(runCtx, client, leaderID(advertise), log, controllers.All(deps, cfg.FailureDetection.controllers())...)
 		go controller.RunElection(runCtx, client, scheduler.ElectionKey, leaderID(advertise), log,
 			scheduler.New(scheduler.Config{Registry: reg, Caches: caches, Log: log}))
 		if join != nil {

@@ -76,6 +76,10 @@ type Config struct {
 	ServiceAccountKeyFiles       []string
 	ServiceAccountIssuer         string
 	APIAudiences                 []string
+
+	// FailureDetection times the node lifecycle: Lease renewals, the grace
+	// period before NotReady, the eviction timeout.
+	FailureDetection
 }
 
 // Defaults as DESIGN.md gives them.
@@ -145,6 +149,9 @@ func (in *Instance) Wait() error {
 func Up(ctx context.Context, cfg Config) (*Instance, error) {
 	setDefaults(&cfg)
 	log := cfg.Log
+	if err := cfg.FailureDetection.check(); err != nil {
+		return nil, err
+	}
 	// A bad range fails before anything is locked, started or written.
 	serviceIPs, err := registry.NewIPAllocator(nil, cfg.ServiceCIDR)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
@@ -25,6 +26,11 @@ const (
 	// DefaultVersion is reported as the node's kubelet version when
 	// Config.Version is empty.
 	DefaultVersion = "v0.0.0-shoal"
+	// DefaultLeaseRenewInterval is how often the node's Lease is renewed:
+	// a quarter of the control plane's default grace period (kubelet:
+	// 10 s of 40 s), so that one slow renewal does not make the node
+	// NotReady.
+	DefaultLeaseRenewInterval = time.Second
 )
 
 // Config is what New needs. REST and DataDir are required; the rest has
@@ -83,6 +89,12 @@ type Config struct {
 	KeepPodsOnStop bool
 	// Version is reported as the node's kubelet version.
 	Version string
+	// LeaseRenewInterval is how often the agent renews the node's Lease,
+	// the heartbeat the control plane's node monitor times (its grace
+	// period should span several renewals); default
+	// DefaultLeaseRenewInterval. The load report the Lease carries is
+	// measured every api.LoadInterval, or every renewal if that is longer.
+	LeaseRenewInterval time.Duration
 	// Metrics receives the agent's metrics, which /metrics serves; default
 	// a registry of its own. One agent per registry.
 	Metrics *prometheus.Registry
@@ -152,6 +164,12 @@ func (cfg *Config) setDefaults() error {
 	}
 	if cfg.MaxPods <= 0 {
 		cfg.MaxPods = DefaultMaxPods
+	}
+	if cfg.LeaseRenewInterval < 0 {
+		return bad("lease renew interval %s: must not be negative", cfg.LeaseRenewInterval)
+	}
+	if cfg.LeaseRenewInterval == 0 {
+		cfg.LeaseRenewInterval = DefaultLeaseRenewInterval
 	}
 	if cfg.Version == "" {
 		cfg.Version = DefaultVersion

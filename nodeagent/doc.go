@@ -35,8 +35,10 @@
 //     written every 10 s and at once when one changes. A clean stop that
 //     stops the pods sets Ready=False (NodeAgentStopped). A Node deleted
 //     under a running agent is registered again with the same pod CIDR.
-//   - its Lease, kube-node-lease/<node>: renewed every 2 s (api.LoadInterval)
-//     with the load report (api.SetLoadReport) in the same single write: the
+//   - its Lease, kube-node-lease/<node>: renewed every second
+//     (Config.LeaseRenewInterval), the heartbeat the control plane's node
+//     monitor times, with the load report (api.SetLoadReport, measured every
+//     api.LoadInterval) in the same single write: the
 //     node's CPU (from /proc/stat) and memory in use (MemTotal -
 //     MemAvailable), the running pods, and per pod its CPU (cgroup CPU
 //     time), working set and established TCP connections (from its network

@@ -23,6 +23,9 @@ type leaseState struct {
 	mu        sync.Mutex
 	lease     *coordinationv1.Lease
 	lastRenew time.Time // last successful renewal
+	// report is the load report last measured, sent again until it is
+	// api.LoadInterval old: renewals may come faster than load samples.
+	report api.LoadReport
 }
 
 // renewed reports when the Lease was last renewed.
@@ -32,13 +35,15 @@ func (l *leaseState) renewed() time.Time {
 	return l.lastRenew
 }
 
-// runLease renews the node's Lease with a fresh load report every
-// api.LoadInterval: one write per interval, however many pods run.
+// runLease renews the node's Lease every Config.LeaseRenewInterval, with a
+// load report measured at most api.LoadInterval earlier: one write per
+// interval, however many pods run.
 func (a *Agent) runLease(ctx context.Context) {
-	t := time.NewTicker(api.LoadInterval)
+	every := a.cfg.LeaseRenewInterval
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		rctx, cancel := context.WithTimeout(ctx, api.LoadInterval)
+		rctx, cancel := context.WithTimeout(ctx, max(every, api.LoadInterval))
 		err := a.renewLease(rctx)
 		cancel()
 		a.metrics.leaseRenewals(err)
@@ -57,10 +62,14 @@ func (a *Agent) runLease(ctx context.Context) {
 // A conflict (someone else wrote it) or a missing Lease costs one read or
 // create more.
 func (a *Agent) renewLease(ctx context.Context) error {
-	report := a.measure()
 	leases := a.client.CoordinationV1().Leases(api.NodeLeaseNamespace)
 	a.lease.mu.Lock()
 	defer a.lease.mu.Unlock()
+	// A little early rather than one renewal late.
+	if time.Since(a.lease.report.Time) >= api.LoadInterval-a.cfg.LeaseRenewInterval/2 {
+		a.lease.report = a.measure()
+	}
+	report := a.lease.report
 	for attempt := 0; ; attempt++ {
 		cur := a.lease.lease
 		if cur == nil {

@@ -254,7 +254,8 @@ func TestConfigDefaults(t *testing.T) {
 	if err := cfg.setDefaults(); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.LogAddr != "192.0.2.7:10250" || cfg.MaxPods != DefaultMaxPods || !strings.HasPrefix(cfg.DataDir, "/") || cfg.Logger == nil {
+	if cfg.LogAddr != "192.0.2.7:10250" || cfg.MaxPods != DefaultMaxPods || !strings.HasPrefix(cfg.DataDir, "/") || cfg.Logger == nil ||
+		cfg.LeaseRenewInterval != DefaultLeaseRenewInterval {
 		t.Errorf("defaults %+v", cfg)
 	}
 	own := Config{REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", NetNS: "/proc/self/ns/net"}
@@ -269,6 +270,7 @@ func TestConfigDefaults(t *testing.T) {
 		"host bits":      {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", PodCIDR: netip.MustParsePrefix("10.244.1.1/24")},
 		"netns relative": {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", NetNS: "run/netns/n1"},
 		"netns a file":   {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", NetNS: "/etc/hostname"},
+		"negative renew": {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", LeaseRenewInterval: -time.Second},
 	} {
 		if err := c.setDefaults(); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: %v, want ErrInvalidConfig", name, err)

@@ -36,6 +36,8 @@ func runAgent(args []string) error {
 	keepPods := fs.Bool("keep-pods", false, "leave pods running when the agent stops, for the next agent to adopt")
 	xds := fs.String("xds", "", "the control plane's xDS addresses, host:port, comma-separated: run the node proxy (service VIPs on this node) configured from them (one at a time, the next when it fails)")
 	adminAddr := fs.String("proxy-admin-addr", cluster.DefaultProxyAdminAddr, "the node proxy's admin endpoint; empty: none")
+	var renew time.Duration
+	addRenewFlag(fs, &renew)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.Parse(args)
 	if *server == "" || *token == "" {
@@ -65,6 +67,8 @@ func runAgent(args []string) error {
 		KeepPodsOnStop: *keepPods,
 		Metrics:        metrics,
 		Logger:         log,
+
+		LeaseRenewInterval: renew,
 	}
 	if *nodeIP != "" {
 		if cfg.NodeIP, err = netip.ParseAddr(*nodeIP); err != nil {

@@ -98,6 +98,7 @@ func run(command string, args []string, start func(context.Context, cluster.Conf
 	fs.DurationVar(&cfg.ServerLeaseTTL, "server-lease-ttl", registry.DefaultServerLeaseTTL, "how long a dead server stays in the kubernetes and kube-dns endpoints (whole seconds; shorter drops a server whose etcd is slow sooner)")
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", cluster.DefaultServiceCIDR, "range ClusterIPs are allocated from")
 	addKeyFlags(fs, &cfg)
+	addFailureFlags(fs, &cfg.FailureDetection, command == "up")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.Parse(args)
 

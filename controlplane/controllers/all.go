@@ -16,15 +16,23 @@ import (
 	"github.com/shoalmesh/shoal/controlplane/controllers/serviceaccount"
 )
 
+// Config times the controllers that have settings; its zero value is the
+// defaults.
+type Config struct {
+	// NodeLifecycle times failure detection: how long a node's Lease may go
+	// unrenewed, and how long its pods then stay before they are evicted.
+	NodeLifecycle nodelifecycle.Config
+}
+
 // All returns every controller Shoal runs, built from d.
-func All(d controller.Deps) []controller.Controller {
+func All(d controller.Deps, cfg Config) []controller.Controller {
 	return []controller.Controller{
 		endpointslice.New(d),
 		endpoints.New(d),
 		replicaset.New(d),
 		deployment.New(d),
 		gc.New(d),
-		nodelifecycle.New(d, nodelifecycle.Config{}),
+		nodelifecycle.New(d, cfg.NodeLifecycle),
 		serviceaccount.New(d), rootca.New(d),
 		clusterroleaggregation.New(d),
 		job.New(d, job.Config{}),

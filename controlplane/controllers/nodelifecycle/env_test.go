@@ -147,6 +147,7 @@ func TestNodeLifecycleNotReadyAndBack(t *testing.T) {
 func TestNodeLifecycleEvicts(t *testing.T) {
 	e := newNodeEnv(t, 300*time.Millisecond, 1500*time.Millisecond)
 	a := e.node("node-a")
+	e.node("node-b") // renewing: the controller is not blind
 	e.start()
 	tolerate := func(secs *int64) func(*corev1.Pod) {
 		return func(p *corev1.Pod) {
@@ -178,6 +179,7 @@ func TestNodeLifecycleEvicts(t *testing.T) {
 func TestNodeLifecycleNewLeader(t *testing.T) {
 	e := newNodeEnv(t, 300*time.Millisecond, time.Hour)
 	a := e.node("node-a")
+	e.node("node-b")
 	stop := e.start()
 	a.Stop()
 	e.waitNode("node-a", "Unknown/NodeStatusUnknown", true)
@@ -218,4 +220,45 @@ func TestNodeLifecycleNeverRenewedAndOrphans(t *testing.T) {
 		}
 		return slices.Contains(reasons, "NodeNotReady") && slices.Contains(reasons, "TaintManagerEviction"), fmt.Sprint(reasons)
 	})
+}
+
+// When no Lease changes at all for the grace period (etcd or the
+// controller's watch down, or every node gone at once), the controller
+// cannot tell who is dead and marks nothing; once Leases change again, every
+// node gets a full grace period from then, and one still silent after it is
+// NotReady.
+func TestNodeLifecycleHoldsWhileNoLeaseChanges(t *testing.T) {
+	const grace = 300 * time.Millisecond
+	e := newNodeEnv(t, grace, time.Hour)
+	a, b := e.node("node-a"), e.node("node-b")
+	e.start()
+	e.boundPod("p", "node-a")
+	controllertest.Eventually(t, "pod p ready", func() (bool, string) {
+		s := podStatus(e.getPod("p"), corev1.PodReady)
+		return s == corev1.ConditionTrue, string(s)
+	})
+	a.Stop()
+	b.Stop()
+	// Several grace periods of silence everywhere: nobody is marked.
+	deadline := time.Now().Add(4 * grace)
+	for time.Now().Before(deadline) {
+		for _, n := range []string{"node-a", "node-b"} {
+			if s, tainted := e.nodeState(n); s != "True/KubeletReady" || tainted {
+				t.Fatalf("%s is %s, tainted %v, while no node's Lease changed", n, s, tainted)
+			}
+		}
+		if s := podStatus(e.getPod("p"), corev1.PodReady); s != corev1.ConditionTrue {
+			t.Fatalf("pod p Ready=%s while no node's Lease changed", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resumed := time.Now() // no later than the controller sees it
+	b.Resume()
+	e.waitNode("node-a", "Unknown/NodeStatusUnknown", true)
+	if d := time.Since(resumed); d < grace {
+		t.Errorf("node-a NotReady %v after node-b renewed again; want a full grace period (%v) from then", d, grace)
+	}
+	if s, tainted := e.nodeState("node-b"); s != "True/KubeletReady" || tainted {
+		t.Errorf("node-b, renewing again: %s, tainted %v", s, tainted)
+	}
 }

@@ -20,12 +20,16 @@ import (
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
 
-// Shoal's node lifecycle defaults: a node is NotReady 20 s after its last
-// heartbeat (Kubernetes: 40 s) and its pods are deleted 30 s later
-// (Kubernetes: 5 minutes), so a dead node's work moves within a minute.
+// Shoal's node lifecycle defaults: a node is NotReady 4 s after its last
+// heartbeat (Kubernetes: 40 s; agents renew every second, so four renewals
+// in a row must fail) and its pods are deleted 5 s later (Kubernetes:
+// 5 minutes), so a dead node's pods leave the endpoints within 5 s and its
+// work moves within 15 s. Longer values ride out a slow or lossy network
+// (a node marked NotReady during a brief stall has its pods taken out of the
+// endpoints, and, after the eviction delay, replaced elsewhere).
 const (
-	DefaultNodeGracePeriod  = 20 * time.Second
-	DefaultPodEvictionDelay = 30 * time.Second
+	DefaultNodeGracePeriod  = 4 * time.Second
+	DefaultPodEvictionDelay = 5 * time.Second
 )
 
 // Reasons of the Ready conditions this controller writes.
@@ -56,6 +60,14 @@ const (
 // the agent's renewTime, so clocks need not agree. A new leader starts every
 // node's grace period afresh, and flips a node back to Ready only after it has
 // seen its Lease change.
+//
+// A grace period of a few seconds must not turn an outage of the control
+// plane's own (etcd without a leader, this process's watch broken) into every
+// node's: when no Lease at all has changed for the grace period, the
+// controller cannot tell dead nodes from its own blindness, and marks
+// nothing (Kubernetes stops evicting in such a "full disruption" too); when
+// Leases change again, every node's grace period starts afresh. So the last
+// node of a cluster, or all nodes dying at once, are not marked NotReady.
 type Controller struct {
 	reg          *registry.Registry
 	caches       *store.Caches
@@ -69,6 +81,11 @@ type Controller struct {
 	mu        sync.Mutex
 	beats     map[string]*heartbeat // by node name
 	replaying bool                  // the Lease subscription is replaying the cache
+	// heard is when any Lease last changed (or Run started); resumed is
+	// when Leases changed again after a grace period of silence: every
+	// node's grace period starts again from there.
+	heard, resumed time.Time
+	blind          bool // holding off since heard was last more than a grace period ago
 }
 
 type heartbeat struct {
@@ -119,6 +136,7 @@ func (c *Controller) Name() string { return "nodelifecycle" }
 func (c *Controller) Run(ctx context.Context) {
 	c.mu.Lock()
 	c.beats = map[string]*heartbeat{}
+	c.resumed, c.blind = time.Time{}, false
 	c.mu.Unlock()
 	var q *controller.Queue
 	q = controller.NewQueue(c.Name(), c.log, func(ctx context.Context, key string) error { return c.sync(ctx, q, key) })
@@ -134,6 +152,7 @@ func (c *Controller) Run(ctx context.Context) {
 	unsubscribe := c.leases.Subscribe(func(e store.Event) { c.onLease(q, e) })
 	c.mu.Lock()
 	c.replaying = false
+	c.heard = time.Now() // the replay is no news of any node
 	c.mu.Unlock()
 	defer unsubscribe()
 	defer c.nodes.Subscribe(func(e store.Event) { c.onNode(q, e) })()
@@ -164,8 +183,13 @@ func (c *Controller) onLease(q *controller.Queue, e store.Event) {
 		c.mu.Lock()
 		hb := c.beat(lease.Name)
 		if rv := lease.ResourceVersion; rv != hb.rv {
-			hb.rv, hb.seen = rv, time.Now()
+			now := time.Now()
+			hb.rv, hb.seen = rv, now
 			hb.alive = hb.alive || !c.replaying
+			if now.Sub(c.heard) > c.grace {
+				c.resumed = now
+			}
+			c.heard = now
 		}
 		c.mu.Unlock()
 	}
@@ -232,7 +256,20 @@ func (c *Controller) sync(ctx context.Context, q *controller.Queue, name string)
 	c.mu.Lock()
 	hb := c.beat(name)
 	silent, alive, leased := now.Sub(hb.seen), hb.alive, hb.rv != ""
+	if restarted := now.Sub(c.resumed); restarted < silent && leased {
+		silent = restarted
+	}
+	blind := now.Sub(c.heard) > c.grace
+	logBlind := blind && !c.blind && leased && silent > c.grace
+	c.blind = blind
 	c.mu.Unlock()
+	if logBlind {
+		c.log.Warn("no node's lease changed for the grace period: not marking nodes NotReady until one does", "grace", c.grace)
+	}
+	if silent > c.grace && blind && leased {
+		q.AddAfter(name, c.grace/4)
+		return nil
+	}
 	if silent > c.grace {
 		return c.unreachable(ctx, q, node, silent, leased, now)
 	}
@@ -263,10 +300,8 @@ func (c *Controller) unreachable(ctx context.Context, q *controller.Queue, node 
 		c.log.Info("node not ready", "node", node.Name, "silent", silent)
 		c.events.Eventf(node, registry.Nodes, corev1.EventTypeNormal, "NodeNotReady", "Node %s status is now: NodeNotReady", node.Name)
 	}
-	for _, p := range pods {
-		if err := c.markPodNotReady(ctx, p); err != nil {
-			return err
-		}
+	if err := c.markPodsNotReady(ctx, pods); err != nil {
+		return err
 	}
 	since, err := c.taintUnreachable(ctx, node, now)
 	if err != nil {

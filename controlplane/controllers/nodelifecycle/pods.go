@@ -2,7 +2,9 @@ package nodelifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -32,6 +34,27 @@ func podCondition(p *corev1.Pod, t corev1.PodConditionType) corev1.ConditionStat
 		}
 	}
 	return ""
+}
+
+// parallelWrites bounds the pod writes markPodsNotReady makes at a time.
+const parallelWrites = 8
+
+// markPodsNotReady marks pods not ready, several writes at a time: one at a
+// time, the last pod of a node with many would stay in the endpoints for
+// the sum of all the writes.
+func (c *Controller) markPodsNotReady(ctx context.Context, pods []*corev1.Pod) error {
+	errs := make([]error, len(pods))
+	sem := make(chan struct{}, parallelWrites)
+	var wg sync.WaitGroup
+	for i, p := range pods {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = c.markPodNotReady(ctx, p)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // markPodNotReady sets Ready and ContainersReady to False on a running pod

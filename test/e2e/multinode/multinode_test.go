@@ -168,152 +168,45 @@ func TestPodsSpreadOverNodesAndTalkAcrossThem(t *testing.T) {
 }
 
 // TestKilledAgentsPodsMoveToTheOtherNode: two nodes run a Deployment behind
-// a Service. One agent is killed with SIGKILL: its node goes NotReady
-// within 25 s, its pods leave the Service's endpoints at once, and
-// replacements run on the other node within 60 s (the control plane's
-// defaults: 20 s of grace, then 30 s before eviction). Its pods keep
-// running without it; restarted, the agent stops those, which were replaced.
+// a Service. One agent is killed with SIGKILL: its node goes NotReady, its
+// pods leave the EndpointSlices, the DNS answer and the xDS assignment, and
+// replacements run on the other node (the control plane's defaults: 4 s of
+// grace, then 5 s before eviction; `make bench-failover` measures how fast,
+// here the bounds are generous). Its pods keep running without it;
+// restarted, the agent stops those, which were replaced, so nothing runs
+// twice.
 func TestKilledAgentsPodsMoveToTheOtherNode(t *testing.T) {
 	c := nodeagenttest.Start(t, nodeagenttest.Options{Nodes: 2})
-	cs := c.Client
-	ctx := t.Context()
-	const replicas = 4
-	createDeployment(t, cs, "web", replicas)
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
-		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"app": "web"},
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}},
-		},
-	}
-	if _, err := cs.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	pods := waitReadyPods(t, cs, "app=web", replicas, 60*time.Second)
-	count := map[string]int{}
-	for _, p := range pods {
-		count[p.Spec.NodeName]++
-	}
-	t.Logf("pods per node before: %v", count)
-	victim, survivor := c.Nodes[1], c.Nodes[0]
-	if count[victim.Name] == 0 {
-		victim, survivor = survivor, victim
-	}
-	if count[victim.Name] == 0 || count[survivor.Name] == 0 {
-		t.Fatalf("the pods are not spread over both nodes: %v", count)
-	}
-	var victimPod corev1.Pod
-	for _, p := range pods {
-		if p.Spec.NodeName == victim.Name {
-			victimPod = p
+	pods := failoverSetup(t, c)
+	victim, survivor, old := pickVictim(t, c, pods)
+	r := killAndMeasure(t, c, victim, survivor, 60*time.Second)
+	t.Logf("after the SIGKILL of %s's agent (%d of %d pods): NotReady %v, out of the EndpointSlices %v, DNS %v, EDS %v; pods deleted %v, replacements Running and Ready %v",
+		victim.Name, len(old), failoverReplicas, r.notReady, r.slices, r.dns, r.eds, r.evicted, r.replaced)
+	// The order the controller keeps: the node NotReady, then its pods
+	// not ready, so whoever sees a pod leave finds its node NotReady.
+	// (Each view is polled every 20-50 ms, over a loaded API: allow for that.)
+	for name, d := range map[string]time.Duration{"EndpointSlices": r.slices, "DNS": r.dns, "EDS": r.eds} {
+		if d+300*time.Millisecond < r.notReady {
+			t.Errorf("the pods left the %s (%v) before their node was NotReady (%v)", name, d, r.notReady)
+		}
+		if d > 20*time.Second {
+			t.Errorf("the pods left the %s %v after the agent died; want well within 20 s (the target is 5 s)", name, d)
 		}
 	}
-	testenv.Eventually(t, 20*time.Second, "all pods ready in the EndpointSlice", func() error {
-		if e := readyEndpoints(t, cs, "web"); len(e) != replicas {
-			return fmt.Errorf("%d ready endpoints: %v", len(e), e)
-		}
-		return nil
-	})
-
-	killed := victim.Kill(t)
-	t.Logf("killed the agent of %s (SIGKILL); it ran %d of the %d pods", victim.Name, count[victim.Name], replicas)
-	// Its pods outlive it, as containers outlive a dead kubelet.
-	if _, err := httpGet("http://" + victimPod.Status.PodIP + ":8080/"); err != nil {
-		t.Errorf("pod %s on the killed node stopped answering with its agent: %v", victimPod.Name, err)
+	if r.replaced > 45*time.Second {
+		t.Errorf("the replacements were Ready %v after the agent died; want well within 45 s (the target is 15 s)", r.replaced)
 	}
-
-	var notReady, dropped, evicted, replaced, served time.Duration
-	since := func() time.Duration { return time.Since(killed).Round(100 * time.Millisecond) }
-	for replaced == 0 || served == 0 {
-		if time.Since(killed) > 75*time.Second {
-			t.Fatalf("after %v: NotReady at %v, endpoints dropped at %v, pods evicted at %v, replaced at %v, endpoints all on %s at %v",
-				since(), notReady, dropped, evicted, replaced, survivor.Name, served)
-		}
-		at := since()
-		eps := readyEndpoints(t, cs, "web")
-		onVictim := 0
-		for _, ip := range eps {
-			if victim.PodCIDR.Contains(ip) {
-				onVictim++
-			}
-		}
-		if dropped == 0 && onVictim == 0 {
-			dropped = at
-			t.Logf("%v: no ready endpoint on %s left (%d ready on %s)", dropped, victim.Name, len(eps), survivor.Name)
-		}
-		// The node after the endpoints, stamped alike: the controller makes
-		// the node NotReady before it drops the pods, so an endpoint seen
-		// dropped implies a node seen NotReady in the same round (polling
-		// the node first could see it Ready just before both changed).
-		node, err := cs.CoreV1().Nodes().Get(ctx, victim.Name, metav1.GetOptions{})
-		if err == nil && notReady == 0 && !nodeagenttest.NodeReady(node) {
-			notReady = at
-			t.Logf("%v: %s is NotReady (%s)", notReady, victim.Name, readyMessage(node))
-		}
-		list, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		left, ready := 0, 0
-		for i := range list.Items {
-			p := &list.Items[i]
-			switch {
-			case p.Spec.NodeName == victim.Name:
-				left++
-			case p.Spec.NodeName == survivor.Name && p.DeletionTimestamp == nil && runningReady(p) == nil:
-				ready++
-			}
-		}
-		if evicted == 0 && left == 0 {
-			evicted = since()
-			t.Logf("%v: the pods of %s are deleted", evicted, victim.Name)
-		}
-		if replaced == 0 && left == 0 && ready == replicas {
-			replaced = since()
-			t.Logf("%v: %d pods Running and Ready on %s", replaced, ready, survivor.Name)
-		}
-		if served == 0 && replaced != 0 && len(eps) == replicas && onVictim == 0 {
-			served = since()
-			t.Logf("%v: %d ready endpoints, all on %s", served, len(eps), survivor.Name)
-		}
-		time.Sleep(100 * time.Millisecond)
+	// Its pods outlive it, as containers outlive a dead kubelet, until it
+	// comes back and stops them.
+	if _, err := httpGet("http://" + old[0].Status.PodIP + ":8080/"); err != nil {
+		t.Errorf("pod %s on the killed node stopped answering with its agent: %v", old[0].Name, err)
 	}
-	t.Logf("after SIGKILL: NotReady %v, endpoints dropped %v, pods deleted %v, replacements Running and Ready %v, in the endpoints %v",
-		notReady, dropped, evicted, replaced, served)
-	if notReady > 25*time.Second {
-		t.Errorf("the node went NotReady %v after its agent died; want within 25 s", notReady)
-	}
-	if dropped < notReady {
-		t.Errorf("the pods left the endpoints (%v) before their node was NotReady (%v)", dropped, notReady)
-	}
-	if dropped-notReady > 2*time.Second {
-		t.Errorf("the pods left the endpoints %v after their node went NotReady; want at once", dropped-notReady)
-	}
-	if replaced > 60*time.Second {
-		t.Errorf("the replacements ran %v after the agent died; want within 60 s", replaced)
-	}
-
-	// The agent comes back: the pods it still runs were replaced, so it
-	// stops them (the clean-up then checks that it left nothing behind).
-	victim.Restart(t)
-	testenv.Eventually(t, 30*time.Second, victim.Name+" Ready again and its old pods stopped", func() error {
-		node, err := cs.CoreV1().Nodes().Get(ctx, victim.Name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if !nodeagenttest.NodeReady(node) {
-			return fmt.Errorf("%s: %s", victim.Name, readyMessage(node))
-		}
-		if _, err := httpGet("http://" + victimPod.Status.PodIP + ":8080/"); err == nil {
-			return fmt.Errorf("pod %s still answers on %s", victimPod.Name, victim.Name)
-		}
-		return nil
-	})
+	checkRestartedVictim(t, c, victim, old)
 }
 
 // createDeployment creates a Deployment of the pod server, with requests
 // big enough that the scheduler's LeastAllocated spreads it.
-func createDeployment(t *testing.T, cs kubernetes.Interface, name string, replicas int32) {
+func createDeployment(t testing.TB, cs kubernetes.Interface, name string, replicas int32) {
 	t.Helper()
 	c := podContainer(t, "web", "-listen=:8080")
 	c.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}
@@ -343,7 +236,7 @@ func createDeployment(t *testing.T, cs kubernetes.Interface, name string, replic
 }
 
 // podContainer runs this test binary as the pod program with args.
-func podContainer(t *testing.T, name string, args ...string) corev1.Container {
+func podContainer(t testing.TB, name string, args ...string) corev1.Container {
 	return corev1.Container{
 		Name:    name,
 		Command: []string{testBinary(t)},
@@ -355,7 +248,7 @@ func podContainer(t *testing.T, name string, args ...string) corev1.Container {
 	}
 }
 
-func testBinary(t *testing.T) string {
+func testBinary(t testing.TB) string {
 	t.Helper()
 	p, err := os.Executable()
 	if err != nil {
@@ -366,7 +259,7 @@ func testBinary(t *testing.T) string {
 
 // waitReadyPods waits until n pods matching selector are Running and
 // Ready, and no others exist.
-func waitReadyPods(t *testing.T, cs kubernetes.Interface, selector string, n int, timeout time.Duration) []corev1.Pod {
+func waitReadyPods(t testing.TB, cs kubernetes.Interface, selector string, n int, timeout time.Duration) []corev1.Pod {
 	t.Helper()
 	var pods []corev1.Pod
 	testenv.Eventually(t, timeout, fmt.Sprintf("%d pods %s Running and Ready", n, selector), func() error {
@@ -444,7 +337,7 @@ func podLogs(t *testing.T, cs kubernetes.Interface, name string) string {
 }
 
 // readyEndpoints lists the ready addresses of a Service's EndpointSlices.
-func readyEndpoints(t *testing.T, cs kubernetes.Interface, svc string) []netip.Addr {
+func readyEndpoints(t testing.TB, cs kubernetes.Interface, svc string) []netip.Addr {
 	t.Helper()
 	l, err := cs.DiscoveryV1().EndpointSlices("default").List(t.Context(), metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + svc})
 	if err != nil {
