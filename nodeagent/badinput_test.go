@@ -2,8 +2,6 @@ package nodeagent_test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/shoalmesh/shoal/internal/testenv"
-	"github.com/shoalmesh/shoal/nodeagent/network"
+	"github.com/shoalmesh/shoal/nodeagent"
 )
 
 // waitingWith holds for a pod whose only container waits with reason and a
@@ -32,7 +30,7 @@ func TestBadInputGetsClearStatus(t *testing.T) {
 	e := newTestEnv(t)
 	never := func(p *corev1.Pod) *corev1.Pod { p.Spec.RestartPolicy = corev1.RestartPolicyNever; return p }
 
-	good := e.create(e.pod("good", serverContainer(t, "web")))
+	good := e.create(e.pod("good", e.serverContainer("web")))
 	e.create(e.pod("missing", corev1.Container{Name: "app", Command: []string{"no-such-command-xyz"}}))
 	e.create(never(e.pod("missing-never", corev1.Container{Name: "app", Command: []string{"no-such-command-xyz"}})))
 	e.create(e.pod("oom", corev1.Container{Name: "hog", Command: []string{"tail", "/dev/zero"},
@@ -40,7 +38,8 @@ func TestBadInputGetsClearStatus(t *testing.T) {
 	e.create(e.pod("secret", corev1.Container{Name: "app", Command: []string{"sleep", "3600"},
 		Env: []corev1.EnvVar{{Name: "PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: "db"}, Key: "password"}}}}}))
-	e.create(e.pod("image-only", corev1.Container{Name: "app", Image: "nginx:1.27"}))
+	// No registry answers for docker.io here: the pull fails.
+	e.create(e.pod("no-registry", corev1.Container{Name: "app", Image: "nginx:1.27"}))
 	done := e.create(never(e.pod("done", corev1.Container{Name: "app", Command: []string{"sh", "-c", "exit 0"}})))
 	failed := e.create(never(e.pod("failed", corev1.Container{Name: "app", Command: []string{"sh", "-c", "exit 3"}})))
 
@@ -73,8 +72,13 @@ func TestBadInputGetsClearStatus(t *testing.T) {
 		return nil
 	})
 	e.waitPod("secret", 10*time.Second, "a config error", waitingWith("CreateContainerConfigError", "valueFrom"))
-	e.waitPod("image-only", 10*time.Second, "a config error", waitingWith("CreateContainerConfigError", "no command"))
-	for _, name := range []string{"secret", "image-only"} {
+	e.waitPod("no-registry", 30*time.Second, "a failed pull", func(p *corev1.Pod) error {
+		if err := waitingWith("ErrImagePull", "nginx")(p); err == nil {
+			return nil
+		}
+		return waitingWith("ImagePullBackOff", "nginx")(p)
+	})
+	for _, name := range []string{"secret", "no-registry"} {
 		if p := e.get(name); p.Status.Phase != corev1.PodPending {
 			t.Errorf("%s: phase %s, want Pending", name, p.Status.Phase)
 		}
@@ -94,11 +98,11 @@ func TestBadInputGetsClearStatus(t *testing.T) {
 		}
 		return nil
 	})
-	// An ended pod keeps its status but not its network.
+	// An ended pod keeps its status but not its sandbox (nor its network).
 	for _, p := range []*corev1.Pod{done, failed} {
-		testenv.Eventually(t, 5*time.Second, p.Name+"'s network torn down", func() error {
-			if _, err := os.Lstat(filepath.Join(e.cfg.NetnsDir, network.NetNSName(string(p.UID)))); err == nil {
-				return fmt.Errorf("netns still there")
+		testenv.Eventually(t, 5*time.Second, p.Name+"'s sandbox removed", func() error {
+			if left := nodeagent.RuntimeLeft(e.agent, p.UID); len(left) > 0 {
+				return fmt.Errorf("left in the runtime: %v", left)
 			}
 			return nil
 		})
@@ -117,8 +121,7 @@ func TestBadInputGetsClearStatus(t *testing.T) {
 func TestHostNetworkDownwardEnvAndExecProbes(t *testing.T) {
 	e := newTestEnv(t)
 	port := testenv.FreePort(t)
-	c := serverContainer(t, "web")
-	c.Args = []string{fmt.Sprintf("-listen=127.0.0.1:%d", port)}
+	c := e.serverContainer("web", fmt.Sprintf("LISTEN=127.0.0.1:%d", port))
 	c.Ports = nil
 	c.ReadinessProbe = &corev1.Probe{
 		ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt(port)}},

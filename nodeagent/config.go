@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/shoalmesh/shoal/internal/netns"
+	"github.com/shoalmesh/shoal/nodeagent/containerd"
 )
 
 // Defaults of Config.
@@ -58,10 +59,30 @@ type Config struct {
 	// --pod-cidr); unset, the registry allocates one. A Node that exists
 	// keeps the one it has.
 	PodCIDR netip.Prefix
-	// DataDir keeps what must survive a restart: containers/ (the
-	// runtime's records), network/ (IP allocations, sandboxes) and logs/
-	// (container logs). One agent per DataDir.
+	// DataDir keeps what must survive a restart: containerd/ (the
+	// runtime's config, images and state, and containerd.log), pods/<uid>/
+	// (volumes, hosts files), logs/ (container logs, the kubelet's layout),
+	// images/ (archives imported at start), cni/ and network/. One agent
+	// per DataDir.
 	DataDir string
+	// RuntimeEndpoint is an existing CRI runtime to use ("unix:///run/
+	// containerd/containerd.sock"), the kubelet's
+	// --container-runtime-endpoint; "" starts a containerd of the agent's
+	// own (in NetNS, config under DataDir/containerd), stopped when Run
+	// returns. With an endpoint the runtime's CNI configuration is its own
+	// unless CNIConfDir names where to write the agent's.
+	RuntimeEndpoint string
+	// Registries configures the own containerd's registry mirrors and TLS
+	// (k3s's registries.yaml, containerd.ParseRegistries).
+	Registries containerd.Registries
+	// ImagesDir holds image archives (OCI layout or docker save tars)
+	// imported at start, for air-gapped nodes; default DataDir/images.
+	ImagesDir string
+	// CNIBinDir and CNIConfDir are the own containerd's CNI plugin and
+	// configuration directories; defaults /usr/lib/cni (Debian's
+	// containernetworking-plugins) and DataDir/cni/net.d.
+	CNIBinDir  string
+	CNIConfDir string
 	// Bridge is the pod bridge; default shoal0.
 	Bridge string
 	// ClusterDNS and ClusterDomain go into pods' resolv.conf; defaults
@@ -90,7 +111,8 @@ type Config struct {
 
 	// Hooks for tests and harnesses that run several agents on one
 	// machine: each needs its own NetnsDir (default /run/netns),
-	// CgroupRoot (default "shoal") and Bridge. NoPeerRoutes leaves the
+	// CgroupRoot (default "shoal": every pod's cgroups are under
+	// /<CgroupRoot>/pod<uid> in each hierarchy) and Bridge. NoPeerRoutes leaves the
 	// node's routes to other nodes' pods alone: the network owns every
 	// route of its protocol in its namespace, so agents sharing one
 	// namespace must not all manage them; agents each in its own NetNS
@@ -150,6 +172,36 @@ func (cfg *Config) setDefaults() error {
 	if cfg.LogAddr == "" {
 		cfg.LogAddr = netip.AddrPortFrom(cfg.NodeIP, DefaultLogPort).String()
 	}
+	if cfg.Bridge == "" {
+		cfg.Bridge = "shoal0"
+	}
+	if !cfg.ClusterDNS.IsValid() {
+		cfg.ClusterDNS = netip.MustParseAddr("10.96.0.10")
+	}
+	if cfg.ClusterDomain == "" {
+		cfg.ClusterDomain = "cluster.local"
+	}
+	if cfg.HostResolvConf == "" {
+		cfg.HostResolvConf = "/etc/resolv.conf"
+	}
+	if cfg.ImagesDir == "" {
+		cfg.ImagesDir = filepath.Join(cfg.DataDir, "images")
+	}
+	if cfg.CNIBinDir == "" {
+		cfg.CNIBinDir = defaultCNIBinDir
+	}
+	if cfg.CNIConfDir == "" && cfg.RuntimeEndpoint == "" {
+		cfg.CNIConfDir = filepath.Join(cfg.DataDir, "cni", "net.d")
+	}
+	if cfg.CgroupRoot == "" {
+		cfg.CgroupRoot = "shoal"
+	}
+	if err := checkCgroupRoot(cfg.CgroupRoot); err != nil {
+		return bad("cgroup root %q: %v", cfg.CgroupRoot, err)
+	}
+	if err := cfg.Registries.Validate(); err != nil {
+		return bad("%v", err)
+	}
 	if cfg.MaxPods <= 0 {
 		cfg.MaxPods = DefaultMaxPods
 	}
@@ -158,6 +210,17 @@ func (cfg *Config) setDefaults() error {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// defaultCNIBinDir is where Debian's containernetworking-plugins are.
+const defaultCNIBinDir = "/usr/lib/cni"
+
+// checkCgroupRoot refuses a cgroup root that is not a plain relative path.
+func checkCgroupRoot(root string) error {
+	if filepath.IsAbs(root) || filepath.Clean(root) != root || root == "." || strings.HasPrefix(root, "..") {
+		return errors.New("want a relative path such as shoal or shoal/node-1")
 	}
 	return nil
 }

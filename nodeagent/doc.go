@@ -9,7 +9,7 @@
 // (and every TestMain of a package whose tests run one): the containers'
 // inits are that binary.
 //
-//	if err := nodeagent.Preflight(); err != nil {
+//	if err := nodeagent.Preflight(""); err != nil {
 //		// not root, no CAP_NET_ADMIN, no cgroups: say so, run without pods
 //	}
 //	a, err := nodeagent.New(nodeagent.Config{

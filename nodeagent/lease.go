@@ -57,7 +57,7 @@ func (a *Agent) runLease(ctx context.Context) {
 // A conflict (someone else wrote it) or a missing Lease costs one read or
 // create more.
 func (a *Agent) renewLease(ctx context.Context) error {
-	report := a.measure()
+	report := a.measure(ctx)
 	leases := a.client.CoordinationV1().Leases(api.NodeLeaseNamespace)
 	a.lease.mu.Lock()
 	defer a.lease.mu.Unlock()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/shoalmesh/shoal/api"
-	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
+	"github.com/shoalmesh/shoal/nodeagent/podlog"
 )
 
 // logHandler serves, like the kubelet on its port 10250:
@@ -78,22 +77,12 @@ func (a *Agent) serveContainerLogs(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	pw := a.findPod(ns, name)
-	if pw == nil {
-		http.Error(w, fmt.Sprintf("pod %s/%s not found on node %s", ns, name, a.cfg.NodeName), http.StatusNotFound)
-		return
-	}
-	if !slices.Contains(pw.containers, container) {
-		http.Error(w, fmt.Sprintf("container %s is not valid for pod %s", container, name), http.StatusNotFound)
-		return
-	}
 	out := &logWriter{w: w, flush: opts.Follow}
-	ref := noderuntime.PodRef{Namespace: ns, Name: name, UID: string(pw.uid)}
-	err = a.rt.Logs(r.Context(), ref, container, opts, out)
+	err = a.Logs(r.Context(), ns, name, container, opts, out)
 	switch {
 	case err == nil || out.wrote:
 		// Once output started, an error can only end the stream.
-	case errors.Is(err, noderuntime.ErrNotFound):
+	case errors.Is(err, ErrNotFound):
 		http.Error(w, err.Error(), http.StatusNotFound)
 	default:
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -101,8 +90,8 @@ func (a *Agent) serveContainerLogs(w http.ResponseWriter, r *http.Request) {
 }
 
 // logOptions reads kubelet's (and PodLogOptions') query parameters.
-func logOptions(q url.Values, now time.Time) (noderuntime.LogOptions, error) {
-	var o noderuntime.LogOptions
+func logOptions(q url.Values, now time.Time) (podlog.LogOptions, error) {
+	var o podlog.LogOptions
 	var err error
 	flag := func(name string) bool {
 		v := q.Get(name)

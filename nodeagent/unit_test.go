@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
+	"github.com/shoalmesh/shoal/nodeagent/containerd"
 	"github.com/shoalmesh/shoal/nodeagent/network"
 )
 
@@ -42,9 +43,33 @@ func TestPodPhase(t *testing.T) {
 		{"done, on failure", corev1.RestartPolicyOnFailure, []corev1.ContainerStatus{ok}, corev1.PodSucceeded},
 		{"restarting, on failure", corev1.RestartPolicyOnFailure, []corev1.ContainerStatus{crashing}, corev1.PodRunning},
 	} {
-		if got := podPhase(tc.policy, tc.statuses); got != tc.want {
+		if got := podPhase(tc.policy, nil, tc.statuses); got != tc.want {
 			t.Errorf("%s: phase %s, want %s", tc.name, got, tc.want)
 		}
+	}
+	// Init containers: Pending until each has succeeded; Failed when one
+	// failed and the pod never restarts.
+	initializing := corev1.ContainerStatus{State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reasonInitializing}}}
+	for _, tc := range []struct {
+		name   string
+		policy corev1.RestartPolicy
+		inits  []corev1.ContainerStatus
+		want   corev1.PodPhase
+	}{
+		{"init running", corev1.RestartPolicyAlways, []corev1.ContainerStatus{running}, corev1.PodPending},
+		{"init done, next waits", corev1.RestartPolicyAlways, []corev1.ContainerStatus{ok, creating}, corev1.PodPending},
+		{"init crash loop", corev1.RestartPolicyAlways, []corev1.ContainerStatus{crashing}, corev1.PodPending},
+		{"init failed, never", corev1.RestartPolicyNever, []corev1.ContainerStatus{failed}, corev1.PodFailed},
+		{"inits done", corev1.RestartPolicyAlways, []corev1.ContainerStatus{ok, ok}, corev1.PodRunning},
+	} {
+		if got := podPhase(tc.policy, tc.inits, []corev1.ContainerStatus{running}); tc.want != corev1.PodRunning && got != tc.want {
+			t.Errorf("%s: phase %s, want %s", tc.name, got, tc.want)
+		} else if tc.want == corev1.PodRunning && got != corev1.PodRunning {
+			t.Errorf("%s: phase %s, want Running", tc.name, got)
+		}
+	}
+	if got := podPhase(corev1.RestartPolicyAlways, []corev1.ContainerStatus{running}, []corev1.ContainerStatus{initializing}); got != corev1.PodPending {
+		t.Errorf("app containers initializing: phase %s, want Pending", got)
 	}
 }
 
@@ -126,7 +151,6 @@ func TestExpand(t *testing.T) {
 func TestContainerEnv(t *testing.T) {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u-1", Labels: map[string]string{"app": "web"}},
 		Spec: corev1.PodSpec{NodeName: "n1"}}
-	sb := &network.Sandbox{IP: netip.MustParseAddr("10.244.1.5")}
 	c := &corev1.Container{Name: "c",
 		Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1500m"), corev1.ResourceMemory: resource.MustParse("64Mi")}},
 		Env: []corev1.EnvVar{
@@ -138,38 +162,18 @@ func TestContainerEnv(t *testing.T) {
 			{Name: "CPU", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.cpu"}}},
 			{Name: "MEM_MI", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.memory", Divisor: resource.MustParse("1Mi")}}},
 		}}
-	env, _, err := containerEnv(pod, c, sb, "192.0.2.9")
+	env, _, err := containerEnv(pod, c, "10.244.1.5", "192.0.2.9")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"BASE=b", "DERIVED=b-x", "IP=10.244.1.5", "HOST=192.0.2.9", "APP=web", "CPU=2", "MEM_MI=64"}
-	if !cmp.Equal(env, want) {
+	want := []envVar{{"BASE", "b"}, {"DERIVED", "b-x"}, {"IP", "10.244.1.5"}, {"HOST", "192.0.2.9"}, {"APP", "web"}, {"CPU", "2"}, {"MEM_MI", "64"}}
+	if !cmp.Equal(env, want, cmp.AllowUnexported(envVar{})) {
 		t.Errorf("env %v, want %v", env, want)
 	}
 	c.Env = []corev1.EnvVar{{Name: "S", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{Key: "k"}}}}
 	var ce *configError
-	if _, _, err := containerEnv(pod, c, sb, ""); !errors.As(err, &ce) || !strings.Contains(err.Error(), "env[0] S") {
+	if _, _, err := containerEnv(pod, c, "", ""); !errors.As(err, &ce) || !strings.Contains(err.Error(), "env[0] S") {
 		t.Errorf("configMapKeyRef: %v", err)
-	}
-	if _, err := runtimeSpec(pod, &corev1.Container{Name: "c", Image: "nginx"}, sb, ""); !errors.As(err, &ce) {
-		t.Errorf("no command: %v", err)
-	}
-}
-
-func TestRuntimeSpec(t *testing.T) {
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u-1"}, Spec: corev1.PodSpec{Hostname: "h"}}
-	sb := &network.Sandbox{IP: netip.MustParseAddr("10.244.1.5"), NetNSPath: "/run/netns/x", ResolvConfPath: "/s/resolv.conf", HostsPath: "/s/hosts"}
-	c := &corev1.Container{Name: "c", Command: []string{"echo", "$(A)"}, Args: []string{"$(A)$(A)"}, WorkingDir: "/tmp",
-		Env:       []corev1.EnvVar{{Name: "A", Value: "a"}},
-		Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("1Gi")}}}
-	spec, err := runtimeSpec(pod, c, sb, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !cmp.Equal(spec.Command, []string{"echo", "a"}) || !cmp.Equal(spec.Args, []string{"aa"}) || spec.WorkingDir != "/tmp" ||
-		spec.Hostname != "h" || spec.NetNS != "/run/netns/x" || spec.CPUMillis != 250 || spec.MemoryBytes != 1<<30 ||
-		len(spec.Mounts) != 2 || spec.Mounts[0].Target != "/etc/resolv.conf" || spec.Mounts[1].Target != "/etc/hosts" {
-		t.Errorf("spec %+v", spec)
 	}
 }
 
@@ -283,7 +287,9 @@ func TestConfigDefaults(t *testing.T) {
 	if err := cfg.setDefaults(); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.LogAddr != "192.0.2.7:10250" || cfg.MaxPods != DefaultMaxPods || !strings.HasPrefix(cfg.DataDir, "/") || cfg.Logger == nil {
+	if cfg.LogAddr != "192.0.2.7:10250" || cfg.MaxPods != DefaultMaxPods || !strings.HasPrefix(cfg.DataDir, "/") || cfg.Logger == nil ||
+		cfg.CgroupRoot != "shoal" || cfg.Bridge != "shoal0" || cfg.ImagesDir != cfg.DataDir+"/images" ||
+		cfg.CNIConfDir != cfg.DataDir+"/cni/net.d" || cfg.CNIBinDir != "/usr/lib/cni" {
 		t.Errorf("defaults %+v", cfg)
 	}
 	own := Config{REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", NetNS: "/proc/self/ns/net"}
@@ -298,6 +304,10 @@ func TestConfigDefaults(t *testing.T) {
 		"host bits":      {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", PodCIDR: netip.MustParsePrefix("10.244.1.1/24")},
 		"netns relative": {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", NetNS: "run/netns/n1"},
 		"netns a file":   {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", NetNS: "/etc/hostname"},
+		"cgroup root /":  {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", CgroupRoot: "/shoal"},
+		"cgroup root ..": {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", CgroupRoot: "../x"},
+		"bad mirror": {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d",
+			Registries: containerd.Registries{Mirrors: map[string]containerd.Mirror{"docker.io": {Endpoints: []string{"ftp://x"}}}}},
 	} {
 		if err := c.setDefaults(); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: %v, want ErrInvalidConfig", name, err)

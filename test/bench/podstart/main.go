@@ -36,7 +36,7 @@ func main() {
 	rate := flag.Float64("rate", 10, "pods created per second in the steady run")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
 	flag.Parse()
-	if err := nodeagent.Preflight(); err != nil {
+	if err := nodeagent.Preflight(""); err != nil {
 		fmt.Printf("| pod start-up on the real agent | not measured: %v |\n", err)
 		return
 	}

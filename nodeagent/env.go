@@ -7,9 +7,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-
-	"github.com/shoalmesh/shoal/nodeagent/network"
-	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
 )
 
 // configError is a container the agent cannot run as specified: reported
@@ -22,54 +19,19 @@ func configErrorf(format string, args ...any) error {
 	return &configError{fmt.Sprintf(format, args...)}
 }
 
-// runtimeSpec is the runtime's spec of container c of pod in sandbox sb.
-func runtimeSpec(pod *corev1.Pod, c *corev1.Container, sb *network.Sandbox, hostIP string) (noderuntime.Spec, error) {
-	if n := len(pod.Spec.InitContainers); n > 0 {
-		// Running the app containers without them would break what they set up.
-		return noderuntime.Spec{}, configErrorf("the pod has %d init containers: Shoal does not run init containers", n)
-	}
-	if len(c.Command) == 0 {
-		return noderuntime.Spec{}, configErrorf("container %q has no command: Shoal runs programs of the node's file system and has no image entrypoint to fall back on", c.Name)
-	}
-	if len(c.EnvFrom) > 0 {
-		return noderuntime.Spec{}, configErrorf("container %q: envFrom is not supported (Shoal has no ConfigMaps or Secrets)", c.Name)
-	}
-	env, vars, err := containerEnv(pod, c, sb, hostIP)
-	if err != nil {
-		return noderuntime.Spec{}, err
-	}
-	spec := noderuntime.Spec{
-		Pod:        podRef(pod),
-		Name:       c.Name,
-		Command:    expandAll(c.Command, vars),
-		Args:       expandAll(c.Args, vars),
-		Env:        env,
-		WorkingDir: c.WorkingDir,
-		Hostname:   pod.Spec.Hostname,
-		NetNS:      sb.NetNSPath,
-	}
-	if sb.ResolvConfPath != "" {
-		spec.Mounts = append(spec.Mounts, noderuntime.Mount{Source: sb.ResolvConfPath, Target: "/etc/resolv.conf"})
-	}
-	if sb.HostsPath != "" {
-		spec.Mounts = append(spec.Mounts, noderuntime.Mount{Source: sb.HostsPath, Target: "/etc/hosts"})
-	}
-	if q, ok := c.Resources.Limits[corev1.ResourceCPU]; ok {
-		spec.CPUMillis = q.MilliValue()
-	}
-	if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
-		spec.MemoryBytes = q.Value()
-	}
-	return spec, nil
-}
+// envVar is one variable of a container's environment.
+type envVar struct{ name, value string }
 
-// containerEnv is the container's environment ("NAME=value", in order) and
-// the same as a map for $(VAR) expansion. Values may refer to variables
-// defined before them, as in Kubernetes. valueFrom supports the downward
-// API (fieldRef, resourceFieldRef); Shoal has no Secrets or ConfigMaps.
-func containerEnv(pod *corev1.Pod, c *corev1.Container, sb *network.Sandbox, hostIP string) ([]string, map[string]string, error) {
+// containerEnv is the container's environment (in order) and the same as a
+// map for $(VAR) expansion. Values may refer to variables defined before
+// them, as in Kubernetes. valueFrom supports the downward API (fieldRef,
+// resourceFieldRef).
+func containerEnv(pod *corev1.Pod, c *corev1.Container, podIP, hostIP string) ([]envVar, map[string]string, error) {
+	if len(c.EnvFrom) > 0 {
+		return nil, nil, configErrorf("container %q: envFrom is not supported yet by Shoal's node agent", c.Name)
+	}
 	vars := map[string]string{}
-	var env []string
+	var env []envVar
 	for i, e := range c.Env {
 		var v string
 		switch {
@@ -77,7 +39,7 @@ func containerEnv(pod *corev1.Pod, c *corev1.Container, sb *network.Sandbox, hos
 			v = expand(e.Value, vars)
 		case e.ValueFrom.FieldRef != nil:
 			var err error
-			if v, err = fieldRef(pod, e.ValueFrom.FieldRef.FieldPath, sb, hostIP); err != nil {
+			if v, err = fieldRef(pod, e.ValueFrom.FieldRef.FieldPath, podIP, hostIP); err != nil {
 				return nil, nil, configErrorf("container %q: env[%d] %s: %v", c.Name, i, e.Name, err)
 			}
 		case e.ValueFrom.ResourceFieldRef != nil:
@@ -86,16 +48,16 @@ func containerEnv(pod *corev1.Pod, c *corev1.Container, sb *network.Sandbox, hos
 				return nil, nil, configErrorf("container %q: env[%d] %s: %v", c.Name, i, e.Name, err)
 			}
 		default:
-			return nil, nil, configErrorf("container %q: env[%d] %s: only fieldRef and resourceFieldRef are supported in valueFrom (Shoal has no ConfigMaps or Secrets)", c.Name, i, e.Name)
+			return nil, nil, configErrorf("container %q: env[%d] %s: only fieldRef and resourceFieldRef are supported in valueFrom yet", c.Name, i, e.Name)
 		}
 		vars[e.Name] = v
-		env = append(env, e.Name+"="+v)
+		env = append(env, envVar{e.Name, v})
 	}
 	return env, vars, nil
 }
 
 // fieldRef is the downward API's value of a pod field.
-func fieldRef(pod *corev1.Pod, path string, sb *network.Sandbox, hostIP string) (string, error) {
+func fieldRef(pod *corev1.Pod, path string, podIP, hostIP string) (string, error) {
 	if k, ok := strings.CutPrefix(path, "metadata.labels['"); ok {
 		return pod.Labels[strings.TrimSuffix(k, "']")], nil
 	}
@@ -114,7 +76,7 @@ func fieldRef(pod *corev1.Pod, path string, sb *network.Sandbox, hostIP string) 
 	case "spec.serviceAccountName":
 		return pod.Spec.ServiceAccountName, nil
 	case "status.podIP", "status.podIPs":
-		return sb.IP.String(), nil
+		return podIP, nil
 	case "status.hostIP", "status.hostIPs":
 		return hostIP, nil
 	}

@@ -1,4 +1,4 @@
-package runtime
+package podlog
 
 import (
 	"bufio"
@@ -7,64 +7,29 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 )
 
-// LogOptions select what Logs writes; they mean what Kubernetes'
-// PodLogOptions mean (kubectl logs -f, --previous, --timestamps, --tail,
-// --since-time, --limit-bytes).
-type LogOptions struct {
-	// Follow keeps writing what a running container logs, through
-	// rotations, until it exits or ctx ends.
-	Follow bool
-	// Previous reads the instance before the last one (the one before a
-	// restart). It is never followed.
-	Previous   bool
-	Timestamps bool      // prefix each line with its RFC 3339 time
-	TailLines  *int64    // only the last lines of what is logged so far
-	SinceTime  time.Time // only lines logged at or after; zero = all
-	LimitBytes *int64    // stop after this many bytes
-}
-
-// followPoll is how often a follower looks for more output. Polling keeps
-// the follower simple and costs nothing while the file grows.
+// followPoll is how often a follower looks for more output and whether the
+// container still runs. Polling keeps the follower simple and costs nothing
+// while the file grows.
 const followPoll = 100 * time.Millisecond
 
-// errLimit ends a read at LimitBytes; Logs returns nil for it.
+// errLimit ends a read at LimitBytes; Read returns nil for it.
 var errLimit = errors.New("log byte limit reached")
 
-// Logs writes the stdout and stderr of a pod's container to w: the current
-// (or last) instance's rotated files and current file, oldest first, or the
-// previous instance's. It returns ErrNotFound when there is no such log;
-// a container that has not started yet has none.
-func (r *Runtime) Logs(ctx context.Context, pod PodRef, container string, opts LogOptions, w io.Writer) error {
-	for _, v := range []string{pod.Namespace, pod.Name, pod.UID, container} {
-		if checkPathElem(v) != nil {
-			return fmt.Errorf("logs of %s/%s %s: %w", pod.Namespace, pod.Name, container, ErrNotFound)
-		}
+// Read writes the log at path (one container instance's: its rotated files
+// and the current one, oldest first) to w as opts ask. With opts.Follow it
+// then keeps writing what is appended, through rotations, until running
+// reports false (the instance has exited: what it wrote is drained first)
+// or ctx ends. It returns ErrNotFound when there is no such log.
+func Read(ctx context.Context, path string, opts LogOptions, w io.Writer, running func() bool) error {
+	if paths, _ := Files(path); len(paths) == 0 {
+		return fmt.Errorf("log %s: %w", path, ErrNotFound)
 	}
-	base := currentLog
-	if opts.Previous {
-		base = previousLog
-	}
-	dir := r.logDir(pod, container)
-	if paths, _ := logFiles(dir, base); len(paths) == 0 {
-		what := "container"
-		if opts.Previous {
-			what = "previous terminated container"
-		}
-		return fmt.Errorf("logs of %s/%s: %s %q: %w", pod.Namespace, pod.Name, what, container, ErrNotFound)
-	}
-	var done <-chan struct{}
-	if opts.Follow && !opts.Previous {
-		if c := r.running(pod.UID, container); c != nil {
-			done = c.done
-		}
-	}
-	files, err := openLogFiles(dir, base)
+	files, err := openLogFiles(path)
 	if err != nil {
-		return fmt.Errorf("logs of %s/%s %s: %w", pod.Namespace, pod.Name, container, err)
+		return fmt.Errorf("log %s: %w", path, err)
 	}
 	defer func() {
 		for _, f := range files {
@@ -75,14 +40,17 @@ func (r *Runtime) Logs(ctx context.Context, pod PodRef, container string, opts L
 	if opts.LimitBytes != nil {
 		out.limit = max(*opts.LimitBytes, 0)
 	}
-	err = readLogs(ctx, files, filepath.Join(dir, base), opts.TailLines, done, out)
+	if !opts.Follow {
+		running = nil
+	}
+	err = readLogs(ctx, files, path, opts.TailLines, running, out)
 	if errors.Is(err, errLimit) {
 		return nil
 	}
 	return err
 }
 
-func readLogs(ctx context.Context, files []*os.File, currentPath string, tail *int64, done <-chan struct{}, out *logOutput) error {
+func readLogs(ctx context.Context, files []*os.File, currentPath string, tail *int64, running func() bool, out *logOutput) error {
 	var ring *tailRing
 	if tail != nil {
 		ring = &tailRing{n: int(max(*tail, 0))}
@@ -103,15 +71,15 @@ func readLogs(ctx context.Context, files []*os.File, currentPath string, tail *i
 			return err
 		}
 	}
-	if done == nil || len(files) == 0 {
+	if running == nil || len(files) == 0 {
 		return nil
 	}
-	return follow(ctx, files[len(files)-1], scanners[len(files)-1], currentPath, done, out)
+	return follow(ctx, files[len(files)-1], scanners[len(files)-1], currentPath, running, out)
 }
 
-// follow reads what is appended to cur until done is closed, switching to a
-// new file at path when the writer has rotated cur away.
-func follow(ctx context.Context, cur *os.File, sc *recordScanner, path string, done <-chan struct{}, out *logOutput) error {
+// follow reads what is appended to cur until running reports false,
+// switching to a new file at path when the writer has rotated cur away.
+func follow(ctx context.Context, cur *os.File, sc *recordScanner, path string, running func() bool, out *logOutput) error {
 	first := cur // closed by the caller
 	defer func() {
 		if cur != first {
@@ -145,18 +113,17 @@ func follow(ctx context.Context, cur *os.File, sc *recordScanner, path string, d
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-done:
-			exited = true
 		case <-t.C:
+			exited = !running()
 		}
 	}
 }
 
-// openLogFiles opens base's files in dir, oldest first. It opens them all
+// openLogFiles opens path's files, oldest first. It opens them all
 // before reading any, so that a rotation while reading changes their names
 // but not what is read, and checks that the names still match the files
 // once all are open, so that no rotation came between listing and opening.
-func openLogFiles(dir, base string) ([]*os.File, error) {
+func openLogFiles(path string) ([]*os.File, error) {
 	var files []*os.File
 	closeAll := func() {
 		for _, f := range files {
@@ -165,7 +132,7 @@ func openLogFiles(dir, base string) ([]*os.File, error) {
 		files = nil
 	}
 	for range 10 {
-		paths, err := logFiles(dir, base)
+		paths, err := Files(path)
 		if err != nil {
 			return nil, err
 		}
@@ -223,7 +190,7 @@ func openSuccessor(cur *os.File, path string) *os.File {
 		return nil
 	}
 	for range 10 { // a rename between listing and opening: list again
-		names, err := logFiles(filepath.Dir(path), filepath.Base(path))
+		names, err := Files(path)
 		if err != nil {
 			return nil
 		}
