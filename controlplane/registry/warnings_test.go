@@ -32,8 +32,8 @@ func TestWarnings(t *testing.T) {
 			c.SecurityContext = &corev1.SecurityContext{Privileged: new(true), ReadOnlyRootFilesystem: new(true)} // applied
 			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: new(int64(1000)), SELinuxOptions: &corev1.SELinuxOptions{Level: "s0"}}
 			p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}} // used
-			p.Spec.ServiceAccountName = "web" // honoured: no warning
-			mountToken(&p.Spec)               // admission's volume: no warning
+			p.Spec.ServiceAccountName = "web"                                          // honoured: no warning
+			mountToken(&p.Spec)                                                        // admission's volume: no warning
 			p.Spec.Affinity = &corev1.Affinity{
 				NodeAffinity:    &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{}}, // enforced
 				PodAntiAffinity: &corev1.PodAntiAffinity{},
