@@ -123,6 +123,19 @@ func (a *Agent) LogAddr() netip.AddrPort { return a.logAddr }
 // PodCIDR is the node's pod CIDR, valid once Ready is closed.
 func (a *Agent) PodCIDR() netip.Prefix { return a.podCIDR }
 
+// Runtime is the CRI runtime the agent drives, for the node's streaming
+// server (exec, attach, port-forward), valid once Ready is closed.
+func (a *Agent) Runtime() *containerd.Runtime { return a.rt }
+
+// DialNode connects from the node's network namespace (where the
+// runtime's stream server listens on 127.0.0.1), as probes do.
+func (a *Agent) DialNode(ctx context.Context, network, addr string) (net.Conn, error) {
+	if dial := a.probeDial(); dial != nil {
+		return dial(ctx, network, addr)
+	}
+	return probe.DialContext(ctx, network, addr)
+}
+
 // Run runs the agent, once, until ctx ends: it registers the Node (retrying until
 // the API server answers), sets up the pod network with the Node's pod
 // CIDR, adopts the containers and sandboxes a previous agent left, and runs

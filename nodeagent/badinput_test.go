@@ -183,7 +183,7 @@ func TestHostNetworkDownwardEnvAndExecProbes(t *testing.T) {
 		}
 		return err
 	})
-	want := fmt.Sprintf("hi %s env %s env\nenv\nnameserver 10.96.0.10\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n", p.Status.PodIP, e.node)
+	want := fmt.Sprintf("hi %s env %s env\nenv\nsearch default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n", p.Status.PodIP, e.node)
 	if log != want {
 		t.Errorf("env's output\n%q\nwant\n%q", log, want)
 	}

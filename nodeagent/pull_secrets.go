@@ -99,10 +99,11 @@ func matchAuths(entries []keyedEntry, image string) []*runtimeapi.AuthConfig {
 		if !hostMatches(kh, host) || (kp != "" && !strings.HasPrefix(repo+"/", strings.TrimSuffix(kp, "/")+"/")) {
 			continue
 		}
+		// No ServerAddress: the entry matched the image's registry already,
+		// and containerd 1.6 cannot parse a bare host:port there.
 		out = append(out, &runtimeapi.AuthConfig{
 			Username: e.entry.Username, Password: e.entry.Password,
 			IdentityToken: e.entry.IdentityToken, RegistryToken: e.entry.RegistryToken,
-			ServerAddress: kh,
 		})
 	}
 	return out

@@ -99,6 +99,17 @@ func (r *Runtime) Exited() <-chan struct{} {
 	return r.proc.done
 }
 
+// Pid is the process ID of the containerd this Runtime started (0 for one
+// it did not start).
+func (r *Runtime) Pid() int {
+	r.procMu.Lock()
+	defer r.procMu.Unlock()
+	if r.proc == nil {
+		return 0
+	}
+	return r.proc.cmd.Process.Pid
+}
+
 // ExitError is how the containerd this Runtime started ended, once Exited
 // is closed.
 func (r *Runtime) ExitError() error {
