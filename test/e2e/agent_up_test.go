@@ -123,7 +123,7 @@ func testUpRunsPods(t *testing.T, bin string) {
 
 	k := &kubectl{bin: kubectlBin, kubeconfig: p.kubeconfig(), cacheDir: filepath.Join(dir, "kubectl-cache"), dir: dir}
 	applied := time.Now()
-	k.ok(t, "apply", "-f", k.write(t, "web.yaml", readmeBlock(t, "### Running pods: the node agent", "yaml")))
+	k.ok(t, "apply", "-f", k.write(t, "web.yaml", readmeBlock(t, "#### Pods without images", "yaml")))
 	k.ok(t, "apply", "-f", k.write(t, "app.yaml", upPodsManifest))
 	var pods []corev1.Pod
 	testenv.Eventually(t, 30*time.Second, "3 web pods Running and Ready", func() error {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -153,7 +154,10 @@ func TestPodsSpreadOverNodesAndTalkAcrossThem(t *testing.T) {
 		resp.Body.Close()
 		body = string(b)
 	}
-	if err != nil || !strings.HasPrefix(body, "hello from hostnet to 127.0.0.1") {
+	// A hostNetwork pod shares the node's UTS namespace too: the machine's
+	// host name, as in Kubernetes.
+	host, _ := os.Hostname()
+	if err != nil || body != "hello from "+host+" to 127.0.0.1\n" {
 		t.Errorf("GET 127.0.0.1:%d in %s's namespace: %q, %v", port, node.Name, body, err)
 	}
 	if _, err := httpGet("http://127.0.0.1:" + strconv.Itoa(port) + "/"); err == nil {
@@ -351,7 +355,7 @@ func getContainer(url string) corev1.Container {
 	return corev1.Container{
 		Name:    "get",
 		Image:   boxImage,
-		Command: []string{"sh", "-c", `echo "client $POD_IP"; i=0; until wget -q -T 2 -O - "$URL"; do i=$((i+1)); [ $i -ge 100 ] && exit 1; sleep 0.2; done`},
+		Command: []string{"sh", "-c", `echo "client $POD_IP"; i=0; until timeout 3 wget -q -O - "$URL"; do i=$((i+1)); [ $i -ge 100 ] && exit 1; sleep 0.2; done`},
 		Env: []corev1.EnvVar{
 			{Name: "URL", Value: url},
 			{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
