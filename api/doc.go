@@ -2,8 +2,9 @@
 // formats that the API server, the store, DNS, xDS, the node proxy and the
 // node agents must agree on.
 //
-//   - resource.go, resources.go: resource descriptors — which Kubernetes
-//     kinds Shoal serves and where each lives in etcd.
+//   - resource.go, resources.go, resources_workloads.go: resource
+//     descriptors — which Kubernetes kinds Shoal serves and where each lives
+//     in etcd.
 //   - annotations.go: the shoal.io/* annotation keys and the values they
 //     accept (shoal.io/lb-policy on a Service, shoal.io/load on a node
 //     Lease).
@@ -11,6 +12,9 @@
 //     scheduler, the xDS control plane and the metrics API read.
 //   - lrs.go: the names of the LRS load metrics Shoal's proxy reports to
 //     the xDS control plane.
+//   - traffic.go: the traffic load xDS replicas publish in etcd (request
+//     rates and in-flight requests per endpoint, from LRS) and the names of
+//     the autoscaling metrics made from it.
 //
 // It is the leaf of Shoal's dependency graph and must import nothing of
 // Shoal's own (k8s.io/api, k8s.io/apimachinery and the standard library

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"slices"
+
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -122,7 +124,7 @@ var (
 )
 
 // All is every resource Shoal serves, in discovery order.
-var All = append([]*Info{Namespaces, Services, Pods, Nodes, Endpoints, Events, Deployments, ReplicaSets, EndpointSlices, Leases}, ConfigResources...)
+var All = slices.Concat([]*Info{Namespaces, Services, Pods, Nodes, Endpoints, Events, Deployments, ReplicaSets, EndpointSlices, Leases}, ConfigResources, RBAC, Workloads)
 
 func boolString(b bool) string {
 	if b {

@@ -19,6 +19,7 @@ import (
 	"github.com/shoalmesh/shoal/controlplane/controller"
 	"github.com/shoalmesh/shoal/controlplane/controllers"
 	"github.com/shoalmesh/shoal/controlplane/pki"
+	"github.com/shoalmesh/shoal/controlplane/rbac"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/scheduler"
 	"github.com/shoalmesh/shoal/controlplane/serviceaccount"
@@ -82,6 +83,12 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 	if err != nil {
 		return fail(fmt.Errorf("certificates: %w", err))
 	}
+	// What the API server shows node agents when it proxies exec, attach,
+	// port-forward and logs to them.
+	agentClientCert, err := bundle.AgentClientCert(filepath.Join(cfg.DataDir, "pki"))
+	if err != nil {
+		return fail(fmt.Errorf("certificates: %w", err))
+	}
 	tokens, err := auth.LoadOrCreateTokens(filepath.Join(cfg.DataDir, "tokens.csv"))
 	if err != nil {
 		return fail(fmt.Errorf("tokens: %w", err))
@@ -114,6 +121,15 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 	caches.Start(runCtx)
 	bctx, bcancel := context.WithTimeout(ctx, 30*time.Second)
 	err = reg.Bootstrap(bctx)
+	if err == nil {
+		err = rbac.Reconcile(bctx, reg)
+	}
+	// Made after the policy is written, so that the caches' first list
+	// holds it: the API server authorizes from them from its first request.
+	authz := rbac.NewForCaches(caches)
+	if err == nil {
+		err = authz.WaitSynced(bctx)
+	}
 	bcancel()
 	if err != nil {
 		return fail(fmt.Errorf("bootstrap: %w", err))
@@ -131,8 +147,8 @@ func startControlPlane(ctx context.Context, cfg Config, endpoints []string, clea
 		return fail(fmt.Errorf("token metrics: %w", err))
 	}
 	api := apiserver.New(apiserver.Config{
-		Registry: reg, Tokens: tokens, TLS: bundle.ServerTLSConfig(), Log: log, Metrics: metrics, Caches: caches,
-		TokenIssuer: tokenIssuer, TokenAuthenticator: tokenAuthn,
+		Registry: reg, Tokens: tokens, RBAC: authz, TLS: bundle.ServerTLSConfig(), Log: log, Metrics: metrics, Caches: caches,
+		TokenIssuer: tokenIssuer, TokenAuthenticator: tokenAuthn, PKI: bundle, AgentClientCert: &agentClientCert,
 	})
 	xdsAddr, xdsDone, err := startXDS(runCtx, cfg, client, leaderID(advertise), caches, metrics)
 	if err != nil {

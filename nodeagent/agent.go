@@ -2,14 +2,10 @@ package nodeagent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
-	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -29,7 +25,6 @@ type Agent struct {
 	cfg     Config
 	log     *slog.Logger
 	client  kubernetes.Interface
-	token   string
 	metrics *metrics
 
 	ready   chan struct{} // closed once Run has started everything
@@ -90,19 +85,10 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	token := rc.BearerToken
-	if token == "" && rc.BearerTokenFile != "" {
-		b, err := os.ReadFile(rc.BearerTokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: read the token file: %v", ErrInvalidConfig, err)
-		}
-		token = strings.TrimSpace(string(b))
-	}
 	a := &Agent{
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "nodeagent", "node", cfg.NodeName),
 		client:  client,
-		token:   token,
 		metrics: m,
 		ready:   make(chan struct{}),
 		workers: map[types.UID]*podWorker{},
@@ -117,7 +103,9 @@ func New(cfg Config) (*Agent, error) {
 // agent left and started serving.
 func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
-// LogAddr is where the log server listens, valid once Ready is closed.
+// LogAddr is where the node server (nodeagent/server: exec, attach,
+// port-forward, logs, /healthz, /metrics over HTTPS) listens, valid once
+// Ready is closed.
 func (a *Agent) LogAddr() netip.AddrPort { return a.logAddr }
 
 // PodCIDR is the node's pod CIDR, valid once Ready is closed.
@@ -156,7 +144,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("log server: listen on %s: %w", a.cfg.LogAddr, err)
+		return fmt.Errorf("node server: listen on %s: %w", a.cfg.LogAddr, err)
 	}
 	cleanup = append(cleanup, func() { a.ln.Close() })
 	a.logAddr = a.ln.Addr().(*net.TCPAddr).AddrPort()
@@ -165,7 +153,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	a.net, err = a.setupNodeNetwork(ctx, a.podCIDR, a.cfg.CNIConfDir)
+	srv, err := a.newServer(ctx)
+	if err != nil {
+		return err
+	}
+	a.net, err = a.setupNodeNetwork(ctx, a.podCIDR)
 	if err != nil {
 		return fmt.Errorf("pod network: %w", err)
 	}
@@ -205,22 +197,19 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if !a.cfg.NoPeerRoutes {
 		wg.Go(func() { a.runPeers(runCtx) })
 	}
-	srv := &http.Server{Handler: a.logHandler(), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return runCtx }}
+	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
 	wg.Go(func() {
-		if err := srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("log server", "err", err)
+		if err := srv.Serve(srvCtx, a.ln); err != nil {
+			a.log.Error("node server", "err", err)
 		}
 	})
-	if a.token == "" {
-		a.log.Warn("the log server refuses every request: the agent has no bearer token to check callers against")
-	}
-	a.log.Info("node agent running", "pod_cidr", a.podCIDR, "node_ip", a.cfg.NodeIP, "log_server", a.logAddr,
+	a.log.Info("node agent running", "pod_cidr", a.podCIDR, "node_ip", a.cfg.NodeIP, "node_server", a.logAddr,
 		"runtime", a.rt.Endpoint, "runtime_version", a.runtimeVersion)
 	close(a.ready)
 
 	<-ctx.Done()
 	a.shutdown(runCtx, cancel)
-	srv.Close()
+	stopSrv()
 	wg.Wait()
 	return nil
 }

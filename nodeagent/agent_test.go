@@ -289,7 +289,7 @@ func TestDeploymentRunsAndRecovers(t *testing.T) {
 	})
 
 	t.Run("metrics", func(t *testing.T) {
-		_, body, err := httpGet("http://" + e.agent.LogAddr().String() + "/metrics")
+		_, body, err := e.agentGet("/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -299,7 +299,7 @@ func TestDeploymentRunsAndRecovers(t *testing.T) {
 				t.Errorf("/metrics lacks %q", want)
 			}
 		}
-		if code, body, _ := httpGet("http://" + e.agent.LogAddr().String() + "/healthz"); code != 200 {
+		if code, body, _ := e.agentGet("/healthz"); code != 200 {
 			t.Errorf("/healthz: %d %s", code, body)
 		}
 	})

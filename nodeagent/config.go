@@ -1,6 +1,7 @@
 package nodeagent
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,7 +22,7 @@ import (
 // Defaults of Config.
 const (
 	DefaultMaxPods = 110
-	// DefaultLogPort is the log server's port, the kubelet's.
+	// DefaultLogPort is the node server's port, the kubelet's.
 	DefaultLogPort = 10250
 	// DefaultVersion is reported as the node's kubelet version when
 	// Config.Version is empty.
@@ -33,22 +34,21 @@ const (
 type Config struct {
 	// REST reaches the API server: its URL, its CA and the node's bearer
 	// token (user system:node:<NodeName> in group system:nodes). The agent
-	// talks to the API server only, never to etcd. The log server accepts
-	// this same token, which the API server presents when it proxies
-	// pods/log.
+	// talks to the API server only, never to etcd. With this token it
+	// also gets its node server's certificate signed (nodeagent/server).
 	REST *rest.Config
 	// NodeName names the Node and its Lease; default the host name,
 	// lower-cased.
 	NodeName string
 	// NodeIP is the node's InternalIP: other nodes route this node's pods
-	// through it, hostNetwork pods report it as their IP and the log server
+	// through it, hostNetwork pods report it as their IP and the node server
 	// listens on it. Default: the IPv4 address of the interface that holds
 	// the default route (in NetNS, when set).
 	NodeIP netip.Addr
 	// NetNS is the node's network namespace, a path such as
 	// /run/netns/node-1; "" is the agent's own. Everything of the node's
 	// network lives there: the pod bridge, the pods' host veths, the routes
-	// to other nodes' pods, the log server's listener, the hostNetwork pods,
+	// to other nodes' pods, the node server's listener, the hostNetwork pods,
 	// and the connections of httpGet, tcpSocket and grpc probes. The agent
 	// itself stays where it runs: its API client dials from there. This is
 	// how one machine plays several nodes, each agent with a namespace
@@ -69,8 +69,10 @@ type Config struct {
 	// containerd/containerd.sock"), the kubelet's
 	// --container-runtime-endpoint; "" starts a containerd of the agent's
 	// own (in NetNS, config under DataDir/containerd), stopped when Run
-	// returns. With an endpoint the runtime's CNI configuration is its own
-	// unless CNIConfDir names where to write the agent's.
+	// returns. With an endpoint the agent still installs Shoal's CNI plugin
+	// and conflist, into that runtime's CNI directories (containerd's
+	// defaults /opt/cni/bin and /etc/cni/net.d unless CNIBinDir and
+	// CNIConfDir say otherwise).
 	RuntimeEndpoint string
 	// Registries configures the own containerd's registry mirrors and TLS
 	// (k3s's registries.yaml, containerd.ParseRegistries).
@@ -78,11 +80,17 @@ type Config struct {
 	// ImagesDir holds image archives (OCI layout or docker save tars)
 	// imported at start, for air-gapped nodes; default DataDir/images.
 	ImagesDir string
-	// CNIBinDir and CNIConfDir are the own containerd's CNI plugin and
-	// configuration directories; defaults /usr/lib/cni (Debian's
-	// containernetworking-plugins) and DataDir/cni/net.d.
+	// CNIBinDir and CNIConfDir are the runtime's CNI plugin and
+	// configuration directories, where the agent links Shoal's plugin (and
+	// loopback from /usr/lib/cni) and writes its conflist; defaults
+	// DataDir/cni/bin and DataDir/cni/net.d for the own containerd.
 	CNIBinDir  string
 	CNIConfDir string
+	// ClusterCIDR holds every node's pod CIDR and ServiceCIDR the service
+	// VIPs: pod traffic to them is not masqueraded. Defaults 10.244.0.0/16
+	// (when it holds the node's pod CIDR) and 10.96.0.0/16.
+	ClusterCIDR netip.Prefix
+	ServiceCIDR netip.Prefix
 	// Bridge is the pod bridge; default shoal0.
 	Bridge string
 	// ClusterDNS and ClusterDomain go into pods' resolv.conf; defaults
@@ -91,9 +99,10 @@ type Config struct {
 	ClusterDNS     netip.Addr
 	ClusterDomain  string
 	HostResolvConf string
-	// LogAddr is where the log server (container logs, /healthz, /metrics)
-	// listens; default NodeIP:10250. Port 0 picks a free one; the Node's
-	// daemonEndpoints.kubeletEndpoint.port says which.
+	// LogAddr is where the node server (HTTPS: exec, attach,
+	// port-forward and container logs for the API server; /healthz and
+	// /metrics for anyone) listens; default NodeIP:10250. Port 0 picks a
+	// free one; the Node's daemonEndpoints.kubeletEndpoint.port says which.
 	LogAddr string
 	// MaxPods is the node's pod capacity; default 110.
 	MaxPods int
@@ -187,11 +196,13 @@ func (cfg *Config) setDefaults() error {
 	if cfg.ImagesDir == "" {
 		cfg.ImagesDir = filepath.Join(cfg.DataDir, "images")
 	}
-	if cfg.CNIBinDir == "" {
-		cfg.CNIBinDir = defaultCNIBinDir
-	}
-	if cfg.CNIConfDir == "" && cfg.RuntimeEndpoint == "" {
-		cfg.CNIConfDir = filepath.Join(cfg.DataDir, "cni", "net.d")
+	switch {
+	case cfg.RuntimeEndpoint != "":
+		cfg.CNIBinDir = cmp.Or(cfg.CNIBinDir, "/opt/cni/bin")
+		cfg.CNIConfDir = cmp.Or(cfg.CNIConfDir, "/etc/cni/net.d")
+	default:
+		cfg.CNIBinDir = cmp.Or(cfg.CNIBinDir, filepath.Join(cfg.DataDir, "cni", "bin"))
+		cfg.CNIConfDir = cmp.Or(cfg.CNIConfDir, filepath.Join(cfg.DataDir, "cni", "net.d"))
 	}
 	if cfg.CgroupRoot == "" {
 		cfg.CgroupRoot = "shoal"
@@ -213,9 +224,6 @@ func (cfg *Config) setDefaults() error {
 	}
 	return nil
 }
-
-// defaultCNIBinDir is where Debian's containernetworking-plugins are.
-const defaultCNIBinDir = "/usr/lib/cni"
 
 // checkCgroupRoot refuses a cgroup root that is not a plain relative path.
 func checkCgroupRoot(root string) error {

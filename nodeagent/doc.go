@@ -1,8 +1,10 @@
 // Package nodeagent is Shoal's node agent, its kubelet: it registers the
 // node, heartbeats with load reports, and runs the pods the scheduler binds
 // to it through CRI, as a client of containerd (nodeagent/containerd),
-// with the node side of the pod network (see node_network.go) and the
-// probes (nodeagent/probe).
+// with the node side of the pod network (Shoal's CNI plugin, nodeagent/cni:
+// the agent sets up the bridge, masquerading and peer routes, links the
+// plugin into Config.CNIBinDir and writes its conflist into CNIConfDir for
+// containerd) and the probes (nodeagent/probe).
 //
 // # Use
 //
@@ -43,7 +45,7 @@
 //     (else the registry allocates one, which the agent reads back); status
 //     with capacity and allocatable (CPUs, memory, the data dir's disk,
 //     110 pods), InternalIP and Hostname addresses,
-//     daemonEndpoints.kubeletEndpoint.port (the log server's), nodeInfo
+//     daemonEndpoints.kubeletEndpoint.port (the node server's), nodeInfo
 //     (with the runtime's name and version) and the Ready, MemoryPressure,
 //     DiskPressure and PIDPressure conditions, written every 10 s and at
 //     once when one changes. Ready is False while the runtime is down, and
@@ -136,28 +138,32 @@
 // # Several nodes on one machine
 //
 // Config.NetNS names the node's network namespace when it is not the
-// agent's own: containerd runs there (so the pod bridge, the CNI plugins'
+// agent's own: containerd runs there (so the pod bridge, the CNI plugin's
 // veths, the shims and the hostNetwork pods live there), as do the peer
-// routes and the log server, and probes and hooks dial from there, while
-// the agent's API client stays in the agent's namespace. Each agent also
-// needs its own DataDir, Bridge, NetnsDir and CgroupRoot; NoPeerRoutes
-// stays false, since each namespace owns its routes.
+// routes and the node server, and probes, hooks and the node server's
+// streams dial from there, while the agent's API client stays in the
+// agent's namespace. Each agent also needs its own DataDir, Bridge,
+// NetnsDir and CgroupRoot; NoPeerRoutes stays false, since each namespace
+// owns its routes.
 // nodeagent/nodeagenttest wires such namespaces to a bridge on the host and
 // runs a cluster of them.
 //
-// # Log server
+// # Node server
 //
 // On Config.LogAddr (NodeIP:10250 by default, in the node's namespace),
-// plain HTTP: kubelet's
-// GET /containerLogs/{namespace}/{pod}/{container} with follow, previous,
-// timestamps, tailLines, limitBytes, sinceSeconds and sinceTime, for a
-// caller bearing the node's own token (the API server, proxying pods/log);
-// /healthz; and /metrics (shoal_nodeagent_*: pods, pods_running,
+// HTTPS: nodeagent/server, the kubelet's exec, attach, portForward and
+// containerLogs endpoints (GET /containerLogs/{namespace}/{pod}/{container}
+// with follow, previous, timestamps, tailLines, limitBytes, sinceSeconds
+// and sinceTime) for the API server's client certificate only; /healthz;
+// and /metrics (shoal_nodeagent_*: pods, pods_running,
 // container_restarts_total, image_pulls_total,
 // image_pull_duration_seconds, pod_sync_duration_seconds,
-// pod_status_writes_total, lease_renewals_total, and the probe metrics).
-// Logs, Container and Sandbox serve the node's streaming server the same
-// way; Runtime gives it the CRI client for exec, attach and port-forward,
-// and DialNode reaches the runtime's stream server (127.0.0.1 in the
-// node's namespace).
+// pod_status_writes_total, lease_renewals_total, server_requests_total,
+// server_streams, and the probe metrics). Exec, attach and port-forward
+// go through the runtime's CRI Exec, Attach and PortForward to its stream
+// server (127.0.0.1 in the node's namespace), which the node server
+// proxies to; logs are read from the CRI log files (Container, Sandbox and
+// Logs resolve pods for it). Its serving certificate is signed by the API
+// server on the node's token once the Node is registered, and kept in
+// DataDir/pki.
 package nodeagent

@@ -318,15 +318,69 @@ func (e *testEnv) exec(p *corev1.Pod, container string, cmd ...string) (string, 
 	return out, code
 }
 
-// logs fetches a container's log from the agent's log server, with the
-// node's token; query starts with "?" or is empty.
+// logs fetches a container's log through the API server (pods/log, which
+// it proxies to the agent's node server); query starts with "?" or is
+// empty.
 func (e *testEnv) logs(pod, container, query string) (string, error) {
-	code, body, err := httpGet("http://"+e.agent.LogAddr().String()+"/containerLogs/default/"+pod+"/"+container+query,
-		"Authorization", "Bearer "+e.cfg.REST.BearerToken)
+	code, body, err := e.apiGet(e.logURL(pod, container, query))
 	if err == nil && code != http.StatusOK {
 		err = fmt.Errorf("%d %s", code, body)
 	}
 	return body, err
+}
+
+// logURL is the API server's pods/log URL of a container.
+func (e *testEnv) logURL(pod, container, query string) string {
+	sep := "?"
+	if query != "" {
+		sep = "&"
+	}
+	return e.cfg.REST.Host + "/api/v1/namespaces/default/pods/" + pod + "/log" + query + sep + "container=" + container
+}
+
+// apiClient is an HTTP client of the API server as the admin.
+func (e *testEnv) apiClient() *http.Client {
+	c, err := rest.HTTPClientFor(e.shoal.RESTConfig(e.t))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// apiGet gets url from the API server as the admin.
+func (e *testEnv) apiGet(url string) (int, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := e.apiClient().Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// agentGet gets path from the agent's node server over HTTPS, trusting
+// the cluster CA, with no client certificate.
+func (e *testEnv) agentGet(path string) (int, string, error) {
+	admin := e.shoal.RESTConfig(e.t)
+	c, err := rest.HTTPClientFor(&rest.Config{Host: "https://" + e.agent.LogAddr().String(),
+		TLSClientConfig: rest.TLSClientConfig{CAFile: admin.CAFile, CAData: admin.CAData}})
+	if err != nil {
+		return 0, "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+e.agent.LogAddr().String()+path, nil)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
 }
 
 func contextWithTimeout(t *testing.T, d time.Duration) (context.Context, context.CancelFunc) {
@@ -334,13 +388,12 @@ func contextWithTimeout(t *testing.T, d time.Duration) (context.Context, context
 }
 
 // followLines reads the first n lines of a streamed (followed) log.
-func followLines(ctx context.Context, url, token string, n int) ([]string, error) {
+func followLines(ctx context.Context, client *http.Client, url string, n int) ([]string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}

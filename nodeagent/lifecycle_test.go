@@ -288,12 +288,10 @@ func TestLogServer(t *testing.T) {
 	e := newTestEnv(t)
 	e.create(e.pod("talker", readyWhenServing(e.serverContainer("web", "LINES=5", "TICK=200ms"))))
 	p := e.waitPod("talker", 15*time.Second, "running and ready", runningReady)
-	base := "http://" + e.agent.LogAddr().String() + "/containerLogs/default/talker/web"
-
-	for _, auth := range []string{"", "Bearer nope", "Basic " + e.cfg.REST.BearerToken} {
-		if code, _, err := httpGet(base, "Authorization", auth); err != nil || code != 401 {
-			t.Errorf("Authorization %q: %d, %v; want 401", auth, code, err)
-		}
+	// The node server serves logs to the API server's client certificate
+	// only: not to the node's own token.
+	if code, body, err := e.agentGet("/containerLogs/default/talker/web"); err != nil || code != 401 {
+		t.Errorf("the node token at the node server: %d %q, %v; want 401", code, body, err)
 	}
 	log, err := e.logs("talker", "web", "")
 	if err != nil || !strings.HasPrefix(log, "line 1\nline 2\nline 3\nline 4\nline 5\n") {
@@ -308,8 +306,8 @@ func TestLogServer(t *testing.T) {
 	if log, err := e.logs("talker", "web", "?timestamps=true&limitBytes=100"); err != nil || !strings.Contains(strings.SplitN(log, " ", 2)[0], "T") {
 		t.Errorf("timestamps: %q, %v", log, err)
 	}
-	for query, want := range map[string]int{"/../nope": 404, "?tailLines=-1": 400, "?follow=maybe": 400} {
-		code, body, _ := httpGet(base+query, "Authorization", "Bearer "+e.cfg.REST.BearerToken)
+	for query, want := range map[string]int{"?tailLines=-1": 400, "?follow=maybe": 400} {
+		code, body, _ := e.apiGet(e.logURL("talker", "web", query))
 		if code != want {
 			t.Errorf("%s: %d %q, want %d", query, code, body, want)
 		}
@@ -322,7 +320,7 @@ func TestLogServer(t *testing.T) {
 	t.Run("follow", func(t *testing.T) {
 		ctx, cancel := contextWithTimeout(t, 5*time.Second)
 		defer cancel()
-		lines, err := followLines(ctx, base+"?follow=true&tailLines=0", e.cfg.REST.BearerToken, 2)
+		lines, err := followLines(ctx, e.apiClient(), e.logURL("talker", "web", "?follow=true&tailLines=0"), 2)
 		if err != nil || len(lines) != 2 || !strings.HasPrefix(lines[0], "line ") {
 			t.Errorf("followed %q, %v", lines, err)
 		}

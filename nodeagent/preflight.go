@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/shoalmesh/shoal/internal/capability"
+	"github.com/shoalmesh/shoal/nodeagent/cni"
 )
 
 // runtimeBinaries are what an agent that starts its own containerd needs:
@@ -20,9 +21,9 @@ import (
 // runc shim), runc, and the CNI plugins it configures.
 var runtimeBinaries = []string{"containerd", "ctr", "containerd-shim-runc-v2", "runc"}
 
-// cniPlugins are the stock plugins of the agent's pod network conflist and
-// containerd's loopback, in Config.CNIBinDir.
-var cniPlugins = []string{"bridge", "host-local", "loopback"}
+// cniPlugins are the stock CNI plugins the pod network needs besides
+// Shoal's own (the shoal binary): containerd's loopback.
+var cniPlugins = []string{"loopback"}
 
 // Preflight reports whether this process can run a node agent: root,
 // CAP_NET_ADMIN and CAP_SYS_ADMIN, a cgroup hierarchy, and — unless it uses
@@ -43,8 +44,8 @@ func Preflight(runtimeEndpoint string) error {
 			}
 		}
 		for _, p := range cniPlugins {
-			if _, err := os.Stat(filepath.Join(defaultCNIBinDir, p)); err != nil {
-				bins = append(bins, filepath.Join(defaultCNIBinDir, p))
+			if _, err := os.Stat(filepath.Join(cni.StockPluginDir, p)); err != nil {
+				bins = append(bins, filepath.Join(cni.StockPluginDir, p))
 			}
 		}
 		if len(bins) > 0 {

@@ -29,7 +29,7 @@ func runAgent(args []string) error {
 	dataDir := fs.String("data-dir", "./shoal-agent", "containerd's config, images and state, pod volumes and logs, the pod network's state; image archives in <data-dir>/images are imported at start")
 	endpoint := fs.String("container-runtime-endpoint", "", "use this CRI runtime (unix:///run/containerd/containerd.sock) instead of starting a containerd of the agent's own")
 	registriesFile := fs.String("registries", "", "registries.yaml (k3s's format) of registry mirrors and TLS settings for the agent's containerd")
-	logAddr := fs.String("log-addr", "", "the log server's address (default <node-ip>:10250)")
+	logAddr := fs.String("log-addr", "", "the node server's address: HTTPS for the API server's exec, attach, port-forward and logs, and /healthz, /metrics (default <node-ip>:10250)")
 	keepPods := fs.Bool("keep-pods", false, "leave pods running when the agent stops, for the next agent to adopt")
 	xds := fs.String("xds", "", "the control plane's xDS address: run the node proxy (service VIPs on this node) configured from it")
 	adminAddr := fs.String("proxy-admin-addr", cluster.DefaultProxyAdminAddr, "the node proxy's admin endpoint; empty: none")

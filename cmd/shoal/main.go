@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoalmesh/shoal/cluster"
 	"github.com/shoalmesh/shoal/dns/resolver"
+	"github.com/shoalmesh/shoal/nodeagent/cni"
 )
 
 const usage = `Shoal: service discovery and least-loaded traffic, Kubernetes-style.
@@ -30,6 +31,8 @@ Run 'shoal <command> -h' for its flags.
 `
 
 func main() {
+	// containerd runs this binary as the pod network's CNI plugin.
+	cni.Main()
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)

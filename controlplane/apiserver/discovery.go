@@ -3,13 +3,45 @@ package apiserver
 import (
 	"net/http"
 	"runtime"
+	"slices"
 	"sort"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 
 	"github.com/shoalmesh/shoal/controlplane/registry"
 )
+
+// otherVersions lists the versions of group served besides preferred, the
+// version its resources are stored at.
+func otherVersions(preferred schema.GroupVersion) []metav1.GroupVersionForDiscovery {
+	var out []metav1.GroupVersionForDiscovery
+	for _, v := range registry.ServedVersions {
+		gv := v.GroupVersion
+		if gv.Group == preferred.Group && gv != preferred && !slices.ContainsFunc(out, func(d metav1.GroupVersionForDiscovery) bool { return d.Version == gv.Version }) {
+			out = append(out, metav1.GroupVersionForDiscovery{GroupVersion: gv.String(), Version: gv.Version})
+		}
+	}
+	return out
+}
+
+// resourcesAt lists the resources served at group/version: those stored
+// at it and those converted to it.
+func resourcesAt(group, version string) []*registry.Info {
+	var out []*registry.Info
+	for _, info := range registry.All {
+		if info.GroupVersion.Group == group && info.GroupVersion.Version == version {
+			out = append(out, info)
+		}
+	}
+	for _, v := range registry.ServedVersions {
+		if v.GroupVersion.Group == group && v.GroupVersion.Version == version {
+			out = append(out, v.Stored)
+		}
+	}
+	return out
+}
 
 // KubernetesVersion is the Kubernetes API level Shoal reports in /version.
 // The kubectl dispatcher on these machines picks its own minor version from
@@ -44,7 +76,7 @@ func groups() []metav1.APIGroup {
 		}
 		seen[gv.Group] = true
 		v := metav1.GroupVersionForDiscovery{GroupVersion: gv.String(), Version: gv.Version}
-		out = append(out, metav1.APIGroup{Name: gv.Group, Versions: []metav1.GroupVersionForDiscovery{v}, PreferredVersion: v})
+		out = append(out, metav1.APIGroup{Name: gv.Group, Versions: append([]metav1.GroupVersionForDiscovery{v}, otherVersions(gv)...), PreferredVersion: v})
 	}
 	for _, g := range []string{"authentication.k8s.io", "authorization.k8s.io"} {
 		v := metav1.GroupVersionForDiscovery{GroupVersion: g + "/v1", Version: "v1"}
@@ -52,6 +84,8 @@ func groups() []metav1.APIGroup {
 	}
 	mv := metav1.GroupVersionForDiscovery{GroupVersion: metricsGroup + "/" + metricsVersion, Version: metricsVersion}
 	out = append(out, metav1.APIGroup{Name: metricsGroup, Versions: []metav1.GroupVersionForDiscovery{mv}, PreferredVersion: mv})
+	cv := metav1.GroupVersionForDiscovery{GroupVersion: customMetricsGroup + "/" + customMetricsVersion, Version: customMetricsVersion}
+	out = append(out, metav1.APIGroup{Name: customMetricsGroup, Versions: []metav1.GroupVersionForDiscovery{cv}, PreferredVersion: cv})
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
@@ -87,11 +121,8 @@ var (
 // says `the server doesn't have a resource type "svc"`.
 func (s *Server) serveResources(w http.ResponseWriter, r *http.Request, group, ver string) {
 	list := &metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}}
-	for _, info := range registry.All {
-		if info.GroupVersion.Group != group || info.GroupVersion.Version != ver {
-			continue
-		}
-		list.GroupVersion = info.GroupVersion.String()
+	for _, info := range resourcesAt(group, ver) {
+		list.GroupVersion = schema.GroupVersion{Group: group, Version: ver}.String()
 		verbs := verbsAll
 		if info == registry.Namespaces {
 			verbs = verbsNamespaces
@@ -122,6 +153,9 @@ func (s *Server) serveResources(w http.ResponseWriter, r *http.Request, group, v
 	}
 	if group == metricsGroup && ver == metricsVersion {
 		list = metricsDiscovery()
+	}
+	if group == customMetricsGroup && ver == customMetricsVersion {
+		list = customMetricsDiscovery()
 	}
 	if list.GroupVersion == "" {
 		http.NotFound(w, r)

@@ -29,6 +29,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri reques
 		s.serveMetrics(w, r, ri)
 		return
 	}
+	if ri.Group == customMetricsGroup {
+		s.serveCustomMetrics(w, r, ri)
+		return
+	}
 	if ri.Info == nil || (!ri.Info.Namespaced && ri.Namespace != "") {
 		// Not `widgets "" not found`: name the resource the path asked for.
 		writeError(w, &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: http.StatusNotFound,
@@ -56,6 +60,13 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri reques
 			return
 		}
 		s.servePodLog(w, r, ri)
+		return
+	case subExec, subAttach, subPortForward:
+		if ri.Info != registry.Pods {
+			writeError(w, apierrors.NewNotFound(ri.groupResource(), ri.Name+"/"+ri.Subresource))
+			return
+		}
+		s.serveConnect(w, r, ri)
 		return
 	case "token":
 		if ri.Info != registry.ServiceAccounts || ri.Name == "" {
@@ -211,6 +222,13 @@ func (s *Server) writeObjects(w http.ResponseWriter, r *http.Request, ri request
 		writeJSON(w, code, t)
 		return
 	}
+	// Tables print the stored objects; anything else is in the version
+	// asked for.
+	objs, err := external(ri, objs)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	if acceptsProtobuf(r) {
 		if single {
 			writeProtobuf(w, code, objs[0])
@@ -229,7 +247,7 @@ func (s *Server) writeObjects(w http.ResponseWriter, r *http.Request, ri request
 		return
 	}
 	writeJSON(w, code, &list{
-		TypeMeta: metav1.TypeMeta{Kind: ri.Info.ListKind, APIVersion: ri.Info.GroupVersion.String()},
+		TypeMeta: metav1.TypeMeta{Kind: ri.Info.ListKind, APIVersion: ri.wire().GroupVersion.String()},
 		ListMeta: *meta,
 		Items:    objs,
 	})
@@ -238,7 +256,7 @@ func (s *Server) writeObjects(w http.ResponseWriter, r *http.Request, ri request
 // typedList is objs as the resource's typed list (PodList, ...), for
 // protobuf, which needs the real type.
 func typedList(ri requestInfo, objs []store.Object, meta *metav1.ListMeta) (runtime.Object, error) {
-	gvk := ri.Info.GroupVersion.WithKind(ri.Info.ListKind)
+	gvk := ri.wire().GroupVersion.WithKind(ri.Info.ListKind)
 	l, err := clientscheme.Scheme.New(gvk)
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
@@ -322,7 +340,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, ri requestInfo) 
 		writeError(w, err)
 		return
 	}
-	obj, warnings, err := decodeObject(r, ri.Info, wr.body, wr.validation)
+	obj, warnings, err := decode(r, ri, wr.body, wr.validation)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -341,6 +359,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, ri requestInfo) 
 		writeError(w, err)
 		return
 	}
+	if err := s.checkEscalation(r, ri, obj, nil); err != nil {
+		writeError(w, err)
+		return
+	}
 	res, err := s.reg.Create(r.Context(), ri.Info, obj, wr.opts)
 	if err != nil {
 		writeError(w, err)
@@ -356,7 +378,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, ri requestInfo) 
 		writeError(w, err)
 		return
 	}
-	obj, warnings, err := decodeObject(r, ri.Info, wr.body, wr.validation)
+	obj, warnings, err := decode(r, ri, wr.body, wr.validation)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -364,8 +386,8 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, ri requestInfo) 
 	if obj.GetNamespace() == "" && ri.Info.Namespaced {
 		obj.SetNamespace(ri.Namespace)
 	}
-	res, err := s.reg.Update(r.Context(), ri.Info, ri.Namespace, ri.Name, ri.Subresource, func(store.Object) (store.Object, error) {
-		return obj.DeepCopyObject().(store.Object), nil
+	res, err := s.reg.Update(r.Context(), ri.Info, ri.Namespace, ri.Name, ri.Subresource, func(cur store.Object) (store.Object, error) {
+		return obj.DeepCopyObject().(store.Object), s.checkEscalation(r, ri, obj, cur)
 	}, wr.opts)
 	if err != nil {
 		writeError(w, err)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/shoalmesh/shoal/controlplane/auth"
 )
 
 type schemaGroupResource = schema.GroupResource
@@ -15,6 +17,9 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	watches  prometheus.Gauge
+	authz    *prometheus.CounterVec
+	// streams counts open exec, attach and port-forward streams.
+	streams *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,8 +37,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "shoal", Subsystem: "apiserver", Name: "watches",
 			Help: "Open watch requests.",
 		}),
+		authz: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "shoal", Subsystem: "apiserver", Name: "authorization_decisions_total",
+			Help: "Authorization decisions (requests, impersonation, bind and escalate checks) by decision and by the authorizer that allowed them: node, superuser, rbac, or none for a denial.",
+		}, []string{"decision", "authorizer"}),
+		streams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "shoal", Subsystem: "apiserver", Name: "pod_streams",
+			Help: "Open pods/exec, pods/attach and pods/portforward streams, by subresource.",
+		}, []string{"subresource"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.watches)
+	reg.MustRegister(m.requests, m.duration, m.watches, m.authz, m.streams)
 	return m
 }
 
@@ -43,7 +56,8 @@ func (m *metrics) observe(r *http.Request, ri requestInfo, code int, d time.Dura
 	verb, resource := ri.Verb, ""
 	if ri.Info != nil {
 		resource = ri.Info.Name
-		if ri.Subresource == "status" || ri.Subresource == "scale" {
+		switch ri.Subresource {
+		case "status", "scale", "log", subExec, subAttach, subPortForward:
 			resource += "/" + ri.Subresource
 		}
 	}
@@ -51,7 +65,17 @@ func (m *metrics) observe(r *http.Request, ri requestInfo, code int, d time.Dura
 		verb = "nonresource"
 	}
 	m.requests.WithLabelValues(verb, resource, strconv.Itoa(code)).Inc()
-	if verb != "watch" {
+	// Streams last as long as their user: their time is not latency.
+	if verb != "watch" && !isConnect(ri) && ri.Subresource != "log" {
 		m.duration.WithLabelValues(verb, resource).Observe(d.Seconds())
 	}
+}
+
+// authorized counts one authorization decision.
+func (m *metrics) authorized(d auth.Decision) {
+	if d.Allowed {
+		m.authz.WithLabelValues("allowed", d.By).Inc()
+		return
+	}
+	m.authz.WithLabelValues("denied", "none").Inc()
 }

@@ -2,11 +2,9 @@ package apiserver_test
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -72,57 +70,6 @@ func TestNodeRestriction(t *testing.T) {
 	a.doAs(tok1, "DELETE", pods+"/theirs", "").wantStatus(t, http.StatusForbidden, metav1.StatusReasonForbidden)
 	a.doAs(tok1, "DELETE", pods+"/mine", "").must(t, http.StatusOK)
 	a.doAs(tok1, "PATCH", pods+"/theirs", `{"metadata":{"labels":{"x":"y"}}}`, ct...).wantStatus(t, http.StatusForbidden, metav1.StatusReasonForbidden)
-}
-
-// TestPodLogProxy: pods/log reaches the agent of the pod's node with that
-// node's token and the query passed on, and streams its answer. The agent
-// here is an HTTP server standing in for nodeagent's log server (the real
-// one is tested end to end in test/e2e).
-func TestPodLogProxy(t *testing.T) {
-	a := startAPI(t, clustertest.Options{})
-	tok, err := a.shoal.Tokens.NodeToken("node-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan *http.Request, 1)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got <- r
-		if r.Header.Get("Authorization") != "Bearer "+tok {
-			http.Error(w, "bad token", http.StatusUnauthorized)
-			return
-		}
-		fmt.Fprintln(w, "line 1")
-		w.(http.Flusher).Flush()
-		fmt.Fprintln(w, "line 2")
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	port := ln.Addr().(*net.TCPAddr).Port
-	a.do("POST", "/api/v1/nodes", fmt.Sprintf(`{"metadata":{"name":"node-1"},"status":{"addresses":[{"type":"InternalIP","address":"127.0.0.1"}],"daemonEndpoints":{"kubeletEndpoint":{"Port":%d}}}}`, port)).
-		must(t, http.StatusCreated)
-	a.bindPod("web", "node-1", 0)
-
-	r := a.do("GET", "/api/v1/namespaces/default/pods/web/log?follow=true&tailLines=5&previous=true", "").must(t, http.StatusOK)
-	if string(r.body) != "line 1\nline 2\n" {
-		t.Errorf("log body %q", r.body)
-	}
-	select {
-	case req := <-got:
-		if req.URL.Path != "/containerLogs/default/web/c" || req.URL.Query().Get("tailLines") != "5" || req.URL.Query().Get("follow") != "true" || req.URL.Query().Get("previous") != "true" {
-			t.Errorf("agent got %s", req.URL)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the agent was not asked")
-	}
-	a.do("GET", "/api/v1/namespaces/default/pods/web/log?container=nope", "").
-		wantStatus(t, http.StatusBadRequest, metav1.StatusReasonBadRequest, "container nope is not valid for pod web")
-	a.do("POST", "/api/v1/namespaces/default/pods", `{"metadata":{"name":"pending"},"spec":{"schedulerName":"none","containers":[{"name":"c","command":["/bin/true"]}]}}`).must(t, http.StatusCreated)
-	a.do("GET", "/api/v1/namespaces/default/pods/pending/log", "").
-		wantStatus(t, http.StatusBadRequest, metav1.StatusReasonBadRequest, "does not have a host assigned")
 }
 
 // TestNodeSelfRegistration: a node's token creates its own Node and Lease,

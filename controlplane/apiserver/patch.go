@@ -74,15 +74,19 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, ri requestInfo) {
 	var warnings []string
 	res, err := s.reg.Update(r.Context(), ri.Info, ri.Namespace, ri.Name, ri.Subresource, func(cur store.Object) (store.Object, error) {
 		curRV := cur.GetResourceVersion()
-		original, err := json.Marshal(cur)
+		ext, err := external(ri, []store.Object{cur})
 		if err != nil {
 			return nil, err
 		}
-		patched, err := applyPatch(pt, original, wr.body, ri.Info.New())
+		original, err := json.Marshal(ext[0])
 		if err != nil {
 			return nil, err
 		}
-		obj, w, err := decodeObject(r, ri.Info, patched, wr.validation)
+		patched, err := applyPatch(pt, original, wr.body, ri.wire().New())
+		if err != nil {
+			return nil, err
+		}
+		obj, w, err := decode(r, ri, patched, wr.validation)
 		if err != nil {
 			return nil, err
 		}
@@ -93,7 +97,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, ri requestInfo) {
 		if obj.GetResourceVersion() == curRV {
 			obj.SetResourceVersion("")
 		}
-		return obj, nil
+		return obj, s.checkEscalation(r, ri, obj, cur)
 	}, wr.opts)
 	if err != nil {
 		writeError(w, err)

@@ -18,6 +18,9 @@ type requestInfo struct {
 	Verb           string
 	// Info is the served resource, nil if the path names none we serve.
 	Info *registry.Info
+	// Served is set when the path names Info at a version other than the
+	// stored one, whose objects are converted (versions.go).
+	Served *registry.ServedVersion
 }
 
 // parseResourcePath parses path; ok is false for non-resource paths
@@ -65,6 +68,9 @@ func parseResourcePath(r *http.Request) (ri requestInfo, ok bool) {
 		if info.Name == ri.Resource && info.GroupVersion.Group == ri.Group && info.GroupVersion.Version == ri.Version {
 			ri.Info = info
 		}
+	}
+	if v := registry.ServedVersionOf(ri.Group, ri.Version, ri.Resource); ri.Info == nil && v != nil {
+		ri.Info, ri.Served = v.Stored, v
 	}
 	return ri, true
 }

@@ -5,55 +5,13 @@ import (
 	"fmt"
 	"net/http"
 
-	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/store"
 )
-
-// scaleOf is the autoscaling/v1 Scale view of a Deployment or ReplicaSet.
-func scaleOf(obj store.Object) (*autoscalingv1.Scale, error) {
-	var spec int32 = 1
-	var status int32
-	var sel *metav1.LabelSelector
-	switch o := obj.(type) {
-	case *appsv1.Deployment:
-		if o.Spec.Replicas != nil {
-			spec = *o.Spec.Replicas
-		}
-		status, sel = o.Status.Replicas, o.Spec.Selector
-	case *appsv1.ReplicaSet:
-		if o.Spec.Replicas != nil {
-			spec = *o.Spec.Replicas
-		}
-		status, sel = o.Status.Replicas, o.Spec.Selector
-	default:
-		return nil, fmt.Errorf("%T has no scale subresource", obj)
-	}
-	selector, err := metav1.LabelSelectorAsSelector(sel)
-	if err != nil {
-		return nil, err
-	}
-	return &autoscalingv1.Scale{
-		TypeMeta: metav1.TypeMeta{APIVersion: "autoscaling/v1", Kind: "Scale"},
-		ObjectMeta: metav1.ObjectMeta{Name: obj.GetName(), Namespace: obj.GetNamespace(), UID: obj.GetUID(),
-			ResourceVersion: obj.GetResourceVersion(), CreationTimestamp: obj.GetCreationTimestamp()},
-		Spec:   autoscalingv1.ScaleSpec{Replicas: spec},
-		Status: autoscalingv1.ScaleStatus{Replicas: status, Selector: selector.String()},
-	}, nil
-}
-
-func setReplicas(obj store.Object, n int32) {
-	switch o := obj.(type) {
-	case *appsv1.Deployment:
-		o.Spec.Replicas = &n
-	case *appsv1.ReplicaSet:
-		o.Spec.Replicas = &n
-	}
-}
 
 // serveScale serves {deployments,replicasets}/{name}/scale: `kubectl scale`
 // PATCHes it with a merge patch and expects a Scale back.
@@ -62,7 +20,7 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, ri requestIn
 		obj, err := s.store.Get(r.Context(), ri.Info.Resource, ri.Namespace, ri.Name)
 		if err == nil {
 			var sc *autoscalingv1.Scale
-			if sc, err = scaleOf(obj); err == nil {
+			if sc, err = registry.ScaleOf(obj); err == nil {
 				writeJSON(w, http.StatusOK, sc)
 				return
 			}
@@ -89,7 +47,7 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, ri requestIn
 		return
 	}
 	res, err := s.reg.Update(r.Context(), ri.Info, ri.Namespace, ri.Name, "", func(cur store.Object) (store.Object, error) {
-		sc, err := scaleOf(cur)
+		sc, err := registry.ScaleOf(cur)
 		if err != nil {
 			return nil, err
 		}
@@ -111,7 +69,9 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, ri requestIn
 			return nil, apierrors.NewInvalid(autoscalingv1.SchemeGroupVersion.WithKind("Scale").GroupKind(), ri.Name, field.ErrorList{
 				field.Invalid(field.NewPath("spec", "replicas"), want.Spec.Replicas, "must be greater than or equal to 0")})
 		}
-		setReplicas(cur, want.Spec.Replicas)
+		if err := registry.SetScaleReplicas(cur, want.Spec.Replicas); err != nil {
+			return nil, err
+		}
 		if want.ResourceVersion == "" || want.ResourceVersion == curRV {
 			cur.SetResourceVersion("")
 		} else {
@@ -123,7 +83,7 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, ri requestIn
 		writeError(w, err)
 		return
 	}
-	sc, err := scaleOf(res.Object)
+	sc, err := registry.ScaleOf(res.Object)
 	if err != nil {
 		writeError(w, err)
 		return

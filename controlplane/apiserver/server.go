@@ -1,10 +1,10 @@
 package apiserver
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,7 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/auth"
+	"github.com/shoalmesh/shoal/controlplane/pki"
+	"github.com/shoalmesh/shoal/controlplane/rbac"
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/controlplane/serviceaccount"
 	"github.com/shoalmesh/shoal/controlplane/store"
@@ -33,6 +36,10 @@ const DefaultMaxBodyBytes = 3 << 20
 type Config struct {
 	Registry *registry.Registry
 	Tokens   *auth.Tokens
+	// RBAC authorizes what neither the Node authorizer nor system:masters
+	// does; nil builds one on Caches (and with neither, only nodes and
+	// system:masters are allowed anything).
+	RBAC *rbac.Authorizer
 	// TLS serves HTTPS; nil serves plain HTTP (tests of handlers only:
 	// kubectl sends tokens over HTTPS only).
 	TLS          *tls.Config
@@ -47,6 +54,12 @@ type Config struct {
 	// and accept service account tokens.
 	TokenIssuer        *serviceaccount.Issuer
 	TokenAuthenticator *serviceaccount.Authenticator
+	// PKI, if set, signs node agents' serving certificates and its CA
+	// verifies them; AgentClientCert is the client certificate shown to
+	// agents (pki's AgentClientCert). Without both, pods/log, exec,
+	// attach and port-forward answer 503.
+	PKI             *pki.Bundle
+	AgentClientCert *tls.Certificate
 }
 
 // Server is the Kubernetes API over HTTPS.
@@ -54,6 +67,8 @@ type Server struct {
 	reg     *registry.Registry
 	store   *store.Store
 	tokens  *auth.Tokens
+	authz   *auth.Authorizer
+	rbac    *rbac.Authorizer // nil when there is none
 	tls     *tls.Config
 	log     *slog.Logger
 	metrics *metrics
@@ -63,6 +78,9 @@ type Server struct {
 	// saIssuer and saAuthn issue and check service account tokens.
 	saIssuer *serviceaccount.Issuer
 	saAuthn  *serviceaccount.Authenticator
+	// pki and agentCert reach node agents (agent.go).
+	pki       *pki.Bundle
+	agentCert *tls.Certificate
 
 	// stopping closes when Serve's context ends, so open watches return and
 	// the HTTP server can shut down.
@@ -86,11 +104,19 @@ func New(cfg Config) *Server {
 			cfg.Gatherer = g
 		}
 	}
+	if cfg.RBAC == nil && cfg.Caches != nil {
+		cfg.RBAC = rbac.NewForCaches(cfg.Caches)
+	}
+	authz := &auth.Authorizer{}
+	if cfg.RBAC != nil {
+		authz.RBAC = cfg.RBAC
+	}
 	return &Server{
-		reg: cfg.Registry, store: cfg.Registry.Store, tokens: cfg.Tokens, tls: cfg.TLS,
+		reg: cfg.Registry, store: cfg.Registry.Store, tokens: cfg.Tokens, tls: cfg.TLS, authz: authz, rbac: cfg.RBAC,
 		log: cfg.Log.With("component", "apiserver"), metrics: newMetrics(cfg.Metrics), gather: cfg.Gatherer,
 		maxBody: cfg.MaxBodyBytes, caches: cfg.Caches, stopping: make(chan struct{}),
 		saIssuer: cfg.TokenIssuer, saAuthn: cfg.TokenAuthenticator,
+		pki: cfg.PKI, agentCert: cfg.AgentClientCert,
 	}
 }
 
@@ -152,34 +178,55 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rw, apierrors.NewUnauthorized("Unauthorized: a valid bearer token is required"))
 		return
 	}
+	user, err := s.impersonate(r, auth.Authenticated(user))
+	if err != nil {
+		writeError(rw, err)
+		return
+	}
+	if r.URL.Path == api.NodeServingCertificatePath {
+		// Authorized by what it signs: only a node's own names.
+		s.serveNodeCertificate(rw, r, user)
+		return
+	}
 	attrs := auth.Attributes{User: user, Verb: strings.ToLower(r.Method), NonResourcePath: r.URL.Path}
 	if isResource {
 		attrs = auth.Attributes{User: user, Verb: ri.Verb, Namespace: ri.Namespace, Resource: ri.Resource,
 			Subresource: ri.Subresource, Name: ri.Name, APIGroup: ri.Group}
 	}
-	if isResource && isSelfReview(ri) {
-		s.serveSelfReview(rw, r, ri, user)
+	if err := s.authorize(attrs); err != nil {
+		writeError(rw, err)
 		return
 	}
-	if allowed, reason := auth.Authorize(attrs); !allowed {
-		st := apierrors.NewForbidden(ri.groupResource(), ri.Name, errors.New(reason))
-		if !isResource {
-			st = apierrors.NewForbidden(ri.groupResource(), "", fmt.Errorf("%s", reason))
-			st.ErrStatus.Message = fmt.Sprintf("forbidden: %s", reason)
-		}
-		writeError(rw, st)
+	if !isResource {
+		s.serveNonResource(rw, r)
 		return
 	}
-	if isResource {
-		if err := s.nodeRestriction(r.Context(), user, ri); err != nil {
-			writeError(rw, err)
-			return
-		}
-		r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
-		s.serveResource(rw, r, ri)
+	r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
+	if isReview(ri) {
+		s.serveReview(rw, r, ri, user)
 		return
 	}
-	s.serveNonResource(rw, r)
+	if err := s.connectRestriction(user, ri); err != nil {
+		writeError(rw, err)
+		return
+	}
+	if err := s.nodeRestriction(r.Context(), user, ri); err != nil {
+		writeError(rw, err)
+		return
+	}
+	s.serveResource(rw, r, ri)
+}
+
+// authorize returns nil if a is allowed, else Kubernetes' 403, e.g.
+// `pods is forbidden: User "jane" cannot list resource "pods" in API group
+// "" in the namespace "default"`.
+func (s *Server) authorize(a auth.Attributes) error {
+	d := s.authz.Authorize(a)
+	s.metrics.authorized(d)
+	if d.Allowed {
+		return nil
+	}
+	return apierrors.NewForbidden(schemaGroupResource{Group: a.APIGroup, Resource: a.Resource}, a.Name, errors.New(auth.Forbidden(a, d.Reason)))
 }
 
 func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request) {
@@ -241,3 +288,10 @@ func (w *statusWriter) Flush() {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack hands the connection to an upgraded stream (exec, attach,
+// port-forward), counted as 101.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.code = http.StatusSwitchingProtocols
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}

@@ -193,7 +193,11 @@ type eventEncoder struct {
 
 func (e *eventEncoder) send(ev store.Event) error {
 	if !e.asTable {
-		return e.write(watchEvent{Type: ev.Type, Object: ev.Object})
+		objs, err := external(e.ri, []store.Object{ev.Object})
+		if err != nil {
+			return err
+		}
+		return e.write(watchEvent{Type: ev.Type, Object: objs[0]})
 	}
 	t, err := e.s.table(e.r, e.ri, []store.Object{ev.Object})
 	if err != nil {
@@ -214,8 +218,8 @@ func (e *eventEncoder) bookmark(rev int64, end bool) error {
 		return e.write(watchEvent{Type: watch.Bookmark, Object: &metav1.Table{
 			TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "Table"}, ListMeta: metav1.ListMeta{ResourceVersion: rv}}})
 	}
-	obj := e.ri.Info.New()
-	obj.GetObjectKind().SetGroupVersionKind(e.ri.Info.GroupVersionKind())
+	obj := e.ri.wire().New()
+	obj.GetObjectKind().SetGroupVersionKind(e.ri.wire().GroupVersionKind())
 	obj.SetResourceVersion(rv)
 	if end {
 		obj.SetAnnotations(map[string]string{initialEventsEnd: "true"})

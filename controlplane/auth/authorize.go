@@ -2,7 +2,8 @@ package auth
 
 import (
 	"fmt"
-	"strings"
+
+	rbacv1 "k8s.io/api/rbac/v1"
 )
 
 // Attributes describe one request, as Kubernetes' authorizer sees it. A
@@ -11,7 +12,8 @@ import (
 type Attributes struct {
 	User *User
 	// Verb is get, list, watch, create, update, patch, delete or
-	// deletecollection for resource requests; the lower-case HTTP method for
+	// deletecollection for resource requests (or a verb checked on its own,
+	// such as impersonate, bind or escalate); the lower-case HTTP method for
 	// non-resource requests.
 	Verb        string
 	Namespace   string
@@ -24,57 +26,81 @@ type Attributes struct {
 	NonResourcePath string
 }
 
-const (
-	nodeLeaseNamespace = "kube-node-lease"
-	coordinationGroup  = "coordination.k8s.io"
-	eventsGroup        = "events.k8s.io"
-)
-
-// Authorize reports whether a.User may do what a describes, and if not the
-// reason in Kubernetes' words, e.g.
-//
-//	User "viewer" cannot create resource "services" in API group "" in the namespace "default"
-//
-// which the API server puts after `services is forbidden: ` in its 403.
-// Permissions granted by each of the user's groups add up.
-func Authorize(a Attributes) (allowed bool, reason string) {
-	if a.User == nil {
-		return false, forbiddenMessage(a)
-	}
-	if a.NonResourcePath != "" && publicPath(a.NonResourcePath) {
-		return true, ""
-	}
-	for _, g := range a.User.Groups {
-		switch g {
-		case GroupMasters:
-			return true, ""
-		case GroupViewers:
-			if a.NonResourcePath == "" && readOnly(a.Verb) {
-				return true, ""
-			}
-		case GroupNodes:
-			if nodeAllowed(a) {
-				return true, ""
-			}
-		}
-	}
-	return false, forbiddenMessage(a)
+// Decision is the authorizer's answer to one request.
+type Decision struct {
+	Allowed bool
+	// Reason says why, in Kubernetes' words: the binding that allowed the
+	// request (`RBAC: allowed by ClusterRoleBinding "x" of ClusterRole "y"
+	// to Group "z"`), or what went wrong resolving the user's roles. A plain
+	// denial has none, as in Kubernetes.
+	Reason string
+	// By names the authorizer that allowed it: "node", "superuser" or
+	// "rbac"; "" for a denial.
+	By string
 }
 
-// publicPath reports whether any authenticated user may reach path: what
-// Kubernetes' system:discovery and system:public-info-viewer roles grant,
-// which kubectl needs before it can do anything else.
-func publicPath(path string) bool {
-	switch path {
-	case "/version", "/version/", "/api", "/apis", "/openapi", "/healthz", "/livez", "/readyz":
-		return true
+// RuleResolver is the authorizer at the end of the chain: RBAC (package
+// rbac), which answers from the Roles and bindings.
+type RuleResolver interface {
+	// Authorize reports whether a is allowed, and why.
+	Authorize(a Attributes) (allowed bool, reason string)
+	// RulesFor returns every rule that applies to u in namespace ("" for
+	// the cluster scope alone), and any error resolving them (the rules
+	// returned still hold).
+	RulesFor(u *User, namespace string) ([]rbacv1.PolicyRule, error)
+}
+
+// Authorizer decides as kube-apiserver's default chain does: the Node
+// authorizer for users in system:nodes, then system:masters (the superuser
+// group, allowed everything), then RBAC. A request allowed by none is denied.
+type Authorizer struct {
+	// RBAC may be nil: then only nodes and system:masters are allowed
+	// anything.
+	RBAC RuleResolver
+}
+
+// Authorize decides a.
+func (z *Authorizer) Authorize(a Attributes) Decision {
+	if a.User == nil {
+		return Decision{}
 	}
-	for _, prefix := range []string{"/api/", "/apis/", "/openapi/", "/healthz/", "/livez/", "/readyz/"} {
-		if strings.HasPrefix(path, prefix) {
-			return true
-		}
+	if _, ok := NodeName(a.User); ok && nodeAllowed(a) {
+		return Decision{Allowed: true, By: "node"}
 	}
-	return false
+	if a.User.InGroup(GroupMasters) {
+		return Decision{Allowed: true, By: "superuser"}
+	}
+	if z.RBAC == nil {
+		return Decision{}
+	}
+	allowed, reason := z.RBAC.Authorize(a)
+	if allowed {
+		return Decision{Allowed: true, Reason: reason, By: "rbac"}
+	}
+	return Decision{Reason: reason}
+}
+
+// FullAuthority is every permission there is: what cluster-admin grants.
+func FullAuthority() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{
+		{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"*"}},
+		{NonResourceURLs: []string{"*"}, Verbs: []string{"*"}},
+	}
+}
+
+// RulesFor returns what u may do in namespace, as a SelfSubjectRulesReview
+// reports it. incomplete is true when an authorizer that cannot list its
+// rules (the Node authorizer) may allow more.
+func (z *Authorizer) RulesFor(u *User, namespace string) (rules []rbacv1.PolicyRule, incomplete bool, err error) {
+	if u.InGroup(GroupMasters) {
+		return FullAuthority(), false, nil
+	}
+	_, incomplete = NodeName(u)
+	if z.RBAC == nil {
+		return nil, incomplete, nil
+	}
+	rules, err = z.RBAC.RulesFor(u, namespace)
+	return rules, incomplete, err
 }
 
 func readOnly(verb string) bool {
@@ -84,6 +110,12 @@ func readOnly(verb string) bool {
 func writes(verb string) bool {
 	return verb == "create" || verb == "update" || verb == "patch"
 }
+
+const (
+	nodeLeaseNamespace = "kube-node-lease"
+	coordinationGroup  = "coordination.k8s.io"
+	eventsGroup        = "events.k8s.io"
+)
 
 // nodeAllowed is a node's role: read anything (Kubernetes narrows reads of
 // secrets and configmaps to a node's own pods; Shoal does not yet), and write
@@ -119,7 +151,20 @@ func nodeAllowed(a Attributes) bool {
 	return false
 }
 
-// forbiddenMessage words a denial as Kubernetes' API server does.
+// Forbidden words a denial as Kubernetes' API server does, e.g.
+//
+//	User "viewer" cannot create resource "services" in API group "" in the namespace "default"
+//
+// followed by ": " and the authorizer's reason when it gave one. The API
+// server puts it after `services is forbidden: ` in its 403.
+func Forbidden(a Attributes, reason string) string {
+	msg := forbiddenMessage(a)
+	if reason != "" {
+		msg += ": " + reason
+	}
+	return msg
+}
+
 func forbiddenMessage(a Attributes) string {
 	var name string
 	if a.User != nil {

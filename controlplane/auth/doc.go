@@ -2,10 +2,14 @@
 //
 // Authentication is by bearer token, kept in a file in the static-token CSV
 // format Kubernetes' --token-auth-file reads (token,user,uid,"group1,group2"),
-// so an existing file works unchanged. Authorization is a fixed set of roles
-// keyed by group: system:masters may do everything, shoal:viewers may read
-// everything, and system:nodes may read everything and write only their own
-// Node, their own Lease, events and pod status.
+// so an existing file works unchanged. Every authenticated user is also in
+// system:authenticated (Authenticated), which the default RBAC bindings name.
+//
+// Authorization is kube-apiserver's default chain (Authorizer): the Node
+// authorizer for system:nodes (a node reads everything and writes only its
+// own Node, Lease, events and pods' status), system:masters allowed
+// everything, then RBAC (package rbac, a RuleResolver), which answers from
+// the Roles, ClusterRoles and their bindings.
 //
 //	tokens, err := auth.LoadOrCreateTokens("/var/lib/shoal/tokens.csv")
 //	...
@@ -13,7 +17,8 @@
 //	if !ok {
 //		// 401
 //	}
-//	if ok, reason := auth.Authorize(auth.Attributes{User: user, Verb: "create", Resource: "services", Namespace: "default"}); !ok {
-//		// 403: services is forbidden: <reason>
+//	a := auth.Attributes{User: auth.Authenticated(user), Verb: "create", Resource: "services", Namespace: "default"}
+//	if d := authz.Authorize(a); !d.Allowed {
+//		// 403: services is forbidden: <auth.Forbidden(a, d.Reason)>
 //	}
 package auth

@@ -1,8 +1,9 @@
 // Package controllers makes what operators ask for true: EndpointSlices and
 // Endpoints for label-selected Services, Deployments → ReplicaSets → Pods
-// with rolling updates, garbage collection through ownerReferences, node
-// lifecycle (nodes whose Lease stops are marked NotReady and their pods
-// moved), and Events for what they did.
+// with rolling updates, Jobs and CronJobs, horizontal pod autoscaling,
+// garbage collection through ownerReferences, node lifecycle (nodes whose
+// Lease stops are marked NotReady and their pods moved), and Events for
+// what they did.
 //
 // Each controller is a package of its own, as in Kubernetes'
 // pkg/controller/<name>:
@@ -14,6 +15,10 @@
 //	deployment     ReplicaSets of Deployments: rollouts, revisions, status
 //	gc             the garbage collector: dependents of deleted owners
 //	nodelifecycle  NotReady nodes, the unreachable taint, eviction of their pods
+//	clusterroleaggregation  the rules of aggregated ClusterRoles (admin, edit, view)
+//	job            batch Jobs: pods to completion, indexes, back-off, deadlines
+//	cronjob        the Jobs of CronJobs, on their schedule
+//	podautoscaler  HorizontalPodAutoscalers: CPU, memory and Shoal's traffic metrics
 //	controllertest what their tests share: an Env on a real embedded etcd
 //
 // What they all run on (the Controller interface, the work queue, leader

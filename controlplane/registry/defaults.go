@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -28,6 +30,7 @@ const (
 // Values that depend on cluster state, such as a Service's clusterIP,
 // ipFamilies and ipFamilyPolicy, are the allocator's job, not this one.
 func SetDefaults(obj runtime.Object) {
+	setRBACDefaults(obj)
 	switch o := obj.(type) {
 	case *corev1.Namespace:
 		setNamespaceDefaults(o)
@@ -79,6 +82,12 @@ func SetDefaults(obj runtime.Object) {
 		// Nothing: a Lease is written whole by its holder.
 	case *corev1.Secret:
 		setSecretDefaults(o)
+	case *batchv1.Job:
+		setJobDefaults(o)
+	case *batchv1.CronJob:
+		setCronJobDefaults(o)
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		setHPADefaults(o)
 	}
 }
 

@@ -84,6 +84,7 @@ func (r *Registry) Create(ctx context.Context, info *Info, obj store.Object, opt
 	obj.SetDeletionTimestamp(nil)
 	obj.SetDeletionGracePeriodSeconds(nil)
 	resetStatusOnCreate(obj)
+	prepareCreate(obj)
 	SetDefaults(obj)
 	if err := r.admit(ctx, info, obj); err != nil {
 		return Result{}, err
@@ -250,6 +251,10 @@ func (r *Registry) Delete(ctx context.Context, info *Info, namespace, name strin
 			c.SetResourceVersion("")
 			return c, nil
 		}, WriteOptions{deleting: true})
+		if err == nil && len(res.Object.GetFinalizers()) == 0 {
+			// Its last finalizer went while the deletion was being marked.
+			return r.Store.Delete(ctx, info.Resource, namespace, name, &store.Preconditions{ResourceVersion: res.Object.GetResourceVersion()}, r.deleteTxn(info))
+		}
 		return res.Object, err
 	}
 	return r.Store.Delete(ctx, info.Resource, namespace, name, pre, r.deleteTxn(info))

@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -29,6 +31,9 @@ import (
 // SetDefaults would fill (a protocol, a restartPolicy) passes. Types without
 // rules have no errors.
 func Validate(obj runtime.Object) field.ErrorList {
+	if errs, ok := validateRBAC(obj); ok {
+		return errs
+	}
 	switch o := obj.(type) {
 	case *corev1.Namespace:
 		return validateNamespace(o)
@@ -56,6 +61,12 @@ func Validate(obj runtime.Object) field.ErrorList {
 		return validateSecret(o)
 	case *corev1.ServiceAccount:
 		return validateServiceAccount(o)
+	case *batchv1.Job:
+		return validateJob(o)
+	case *batchv1.CronJob:
+		return validateCronJob(o)
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		return validateHPA(o)
 	}
 	return nil
 }
@@ -72,6 +83,7 @@ func ValidateUpdate(obj, old runtime.Object) field.ErrorList {
 	if m, ok := obj.(metav1.Object); ok {
 		errs = append(errs, validateMetaUpdate(m, old.(metav1.Object))...)
 	}
+	errs = append(errs, validateRBACUpdate(obj, old)...)
 	switch o := obj.(type) {
 	case *corev1.Service:
 		errs = append(errs, validateServiceUpdate(o, old.(*corev1.Service))...)
@@ -91,6 +103,8 @@ func ValidateUpdate(obj, old runtime.Object) field.ErrorList {
 		errs = append(errs, validateConfigMapUpdate(o, old.(*corev1.ConfigMap))...)
 	case *corev1.Secret:
 		errs = append(errs, validateSecretUpdate(o, old.(*corev1.Secret))...)
+	case *batchv1.Job:
+		errs = append(errs, validateJobUpdate(o, old.(*batchv1.Job))...)
 	}
 	return errs
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -27,6 +28,10 @@ func Warnings(obj runtime.Object) []string {
 		w.podSpec(&o.Spec.Template.Spec, field.NewPath("spec", "template", "spec"))
 	case *appsv1.ReplicaSet:
 		w.podSpec(&o.Spec.Template.Spec, field.NewPath("spec", "template", "spec"))
+	case *batchv1.Job:
+		w.podSpec(&o.Spec.Template.Spec, field.NewPath("spec", "template", "spec"))
+	case *batchv1.CronJob:
+		w.podSpec(&o.Spec.JobTemplate.Spec.Template.Spec, field.NewPath("spec", "jobTemplate", "spec", "template", "spec"))
 	}
 	return w
 }

@@ -191,7 +191,10 @@ func (r *Runtime) waitReady(ctx context.Context, p *process, timeout time.Durati
 		// accepts (containerd listens after all plugins have loaded).
 		if c, err := net.DialTimeout("unix", r.Address(), time.Second); err == nil {
 			c.Close()
-			err := check(ctx, time.Second)
+			// cri-client's connection timeout is also its timeout for
+			// every later call: give it the per-call one (ctx still
+			// bounds this wait).
+			err := check(ctx, callTimeout)
 			if err == nil {
 				return nil
 			}

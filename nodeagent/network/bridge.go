@@ -9,25 +9,33 @@ import (
 	"os"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
-// ensureBridge creates or adopts the bridge, gives it exactly the gateway
-// address (the first of the pod CIDR) and brings it up.
+// ensureBridge creates or adopts the bridge (see EnsureBridge).
 func (n *Network) ensureBridge() (netlink.Link, error) {
-	name := n.cfg.Bridge
-	link, err := n.nl.LinkByName(name)
+	return EnsureBridge(n.nl, n.cfg.Bridge, n.cfg.PodCIDR, n.cfg.MTU)
+}
+
+// EnsureBridge creates or adopts the bridge name in the namespace of nl,
+// gives it exactly the gateway address (the first of podCIDR, with its
+// length) and a fixed MAC, and brings it up. mtu 0 leaves the kernel's
+// default. Another process creating the same bridge at the same time is
+// not an error: the bridge is then adopted.
+func EnsureBridge(nl *netlink.Handle, name string, podCIDR netip.Prefix, mtu int) (netlink.Link, error) {
+	link, err := nl.LinkByName(name)
 	if isNotFound(err) {
 		attrs := netlink.NewLinkAttrs()
 		attrs.Name = name
-		attrs.MTU = n.cfg.MTU
+		attrs.MTU = mtu
 		// A fixed MAC: otherwise the bridge takes the lowest MAC of its ports
 		// and changes it as pods come and go, leaving stale ARP entries in
 		// every pod for the gateway.
-		attrs.HardwareAddr = bridgeMAC(name, n.cfg.PodCIDR)
-		if err := n.nl.LinkAdd(&netlink.Bridge{LinkAttrs: attrs}); err != nil {
+		attrs.HardwareAddr = bridgeMAC(name, podCIDR)
+		if err := nl.LinkAdd(&netlink.Bridge{LinkAttrs: attrs}); err != nil && !errors.Is(err, unix.EEXIST) {
 			return nil, fmt.Errorf("create bridge %s: %w", name, err)
 		}
-		link, err = n.nl.LinkByName(name)
+		link, err = nl.LinkByName(name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find bridge %s: %w", name, err)
@@ -35,8 +43,8 @@ func (n *Network) ensureBridge() (netlink.Link, error) {
 	if link.Type() != "bridge" {
 		return nil, fmt.Errorf("adopt bridge: %w: %s is a %s interface", ErrNotBridge, name, link.Type())
 	}
-	gw := n.gatewayPrefix()
-	addrs, err := listRetry(func() ([]netlink.Addr, error) { return n.nl.AddrList(link, netlink.FAMILY_V4) })
+	gw := GatewayPrefix(podCIDR)
+	addrs, err := listRetry(func() ([]netlink.Addr, error) { return nl.AddrList(link, netlink.FAMILY_V4) })
 	if err != nil {
 		return nil, fmt.Errorf("list addresses of %s: %w", name, err)
 	}
@@ -45,45 +53,54 @@ func (n *Network) ensureBridge() (netlink.Link, error) {
 			continue
 		}
 		// A former pod CIDR of this node: its pods were torn down on adoption.
-		if err := n.nl.AddrDel(link, &a); err != nil {
+		if err := nl.AddrDel(link, &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 			return nil, fmt.Errorf("remove address %v from %s: %w", a.IPNet, name, err)
 		}
 	}
-	if err := n.nl.AddrReplace(link, &netlink.Addr{IPNet: ipNet(gw)}); err != nil {
+	if err := nl.AddrReplace(link, &netlink.Addr{IPNet: ipNet(gw)}); err != nil {
 		return nil, fmt.Errorf("set address %v on %s: %w", gw, name, err)
 	}
-	if err := n.nl.LinkSetUp(link); err != nil {
+	if err := nl.LinkSetUp(link); err != nil {
 		return nil, fmt.Errorf("bring up %s: %w", name, err)
 	}
 	return link, nil
 }
 
-func (n *Network) deleteBridge() error {
-	link, err := n.nl.LinkByName(n.cfg.Bridge)
+func (n *Network) deleteBridge() error { return DeleteBridge(n.nl, n.cfg.Bridge) }
+
+// DeleteBridge deletes the bridge name in the namespace of nl, if there is
+// one; an interface of that name that is not a bridge is left alone.
+func DeleteBridge(nl *netlink.Handle, name string) error {
+	link, err := nl.LinkByName(name)
 	if isNotFound(err) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("find bridge %s: %w", n.cfg.Bridge, err)
+		return fmt.Errorf("find bridge %s: %w", name, err)
 	}
 	if link.Type() != "bridge" {
 		return nil
 	}
-	if err := n.nl.LinkDel(link); err != nil && !isNotFound(err) {
-		return fmt.Errorf("delete bridge %s: %w", n.cfg.Bridge, err)
+	if err := nl.LinkDel(link); err != nil && !isNotFound(err) {
+		return fmt.Errorf("delete bridge %s: %w", name, err)
 	}
 	return nil
 }
 
-// gatewayPrefix is the bridge's address with the pod CIDR's length.
-func (n *Network) gatewayPrefix() netip.Prefix {
-	return netip.PrefixFrom(n.cfg.PodCIDR.Addr().Next(), n.cfg.PodCIDR.Bits())
+// Gateway is the bridge's address, the pods' default gateway: the first
+// address of the pod CIDR.
+func Gateway(podCIDR netip.Prefix) netip.Addr { return podCIDR.Addr().Next() }
+
+// GatewayPrefix is the bridge's address with the pod CIDR's length.
+func GatewayPrefix(podCIDR netip.Prefix) netip.Prefix {
+	return netip.PrefixFrom(Gateway(podCIDR), podCIDR.Bits())
 }
 
-// enableForwarding turns on IPv4 forwarding in the namespace of the calling
-// thread, which must be locked. Pods reach other nodes and the outside only
-// through a forwarding node. It is left on at shutdown.
-func enableForwarding() error {
+// EnableForwarding turns on IPv4 forwarding in the namespace of the calling
+// thread (run it through internal/netns.Do for another namespace). Pods
+// reach other nodes and the outside only through a forwarding node. It is
+// left on at shutdown.
+func EnableForwarding() error {
 	const path = "/proc/sys/net/ipv4/ip_forward"
 	if b, err := os.ReadFile(path); err == nil && len(b) > 0 && b[0] == '1' {
 		return nil

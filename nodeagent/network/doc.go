@@ -1,8 +1,30 @@
-// Package network is the pod network of a node agent: a bridge per node,
-// a network namespace and a veth pair per pod, pod IPs from the node's pod
-// CIDR, host-gw routes to other nodes' pods, and each pod's resolv.conf and
-// hosts files. It works with netlink only (no iptables, no CNI plugins) and
-// needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN, for the namespace mounts).
+// Package network is the kernel side of the pod network: a bridge per node,
+// a veth pair per pod, host-gw routes to other nodes' pods, and an nftables
+// table per node for masquerading and hostPorts. It works with netlink and
+// nf_tables only (no iptables) and needs root (CAP_NET_ADMIN, and
+// CAP_SYS_ADMIN for namespace mounts).
+//
+// The functions on netlink handles are what Shoal's CNI plugin
+// (nodeagent/cni) and its node set-up are made of:
+//
+//	EnsureBridge, DeleteBridge, Gateway   the node's bridge and its address
+//	AttachPod, CheckPod, DeleteHostVeth   a pod's veth pair, address and default route
+//	CheckPeers, ReplacePeerRoutes         host-gw routes to other nodes' pod CIDRs
+//	EnableForwarding                      IPv4 forwarding in a namespace
+//	SetMasquerade, SetHostPorts, DeleteNAT  the node's nftables table (see nat.go)
+//
+// Addresses come from the ipam subpackage.
+//
+// # The Network type (the process runtime's)
+//
+// Network is the pod network of the process runtime, which makes each pod's
+// namespace itself and bind-mounts the resolv.conf and hosts files written
+// here. When the node agent runs every pod through containerd and
+// nodeagent/cni, it goes: network.go, sandbox.go, record.go, adopt.go,
+// dns.go, files.go, netns.go, names.go, config.go (but DefaultBridge) and
+// their tests
+// (containerd writes resolv.conf and hosts from the CRI DNS config). It is
+// described below.
 //
 // # Usage
 //
@@ -39,10 +61,9 @@
 // and enables IPv4 forwarding in that namespace. Forwarding is left enabled
 // by Close and Destroy.
 //
-// There is no SNAT: pods reach the node (its addresses, and the service VIPs
-// the node proxy binds there) and other nodes' pods, whose traffic keeps the
-// pod IP as source; a pod reaching beyond the cluster needs a masquerade rule
-// this package does not install.
+// Network installs no SNAT: pods reach the node (its addresses, and the
+// service VIPs the node proxy binds there) and other nodes' pods, whose
+// traffic keeps the pod IP as source; SetMasquerade is nodeagent/cni's.
 //
 // # Names
 //

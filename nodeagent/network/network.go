@@ -112,14 +112,14 @@ func (n *Network) captureHost() error {
 		if n.host, err = netns.Open(n.cfg.NetNS); err != nil {
 			return fmt.Errorf("node: %w", err)
 		}
-		return netns.Do(n.host, enableForwarding)
+		return netns.Do(n.host, EnableForwarding)
 	}
 	h, err := netns.Current()
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
 	n.host = h
-	return enableForwarding()
+	return EnableForwarding()
 }
 
 func lockDir(dir string) (*os.File, error) {
@@ -203,7 +203,7 @@ func (n *Network) forget(id string) {
 }
 
 // Gateway is the bridge's address, the pods' default gateway.
-func (n *Network) Gateway() netip.Addr { return n.cfg.PodCIDR.Addr().Next() }
+func (n *Network) Gateway() netip.Addr { return Gateway(n.cfg.PodCIDR) }
 
 // Sandboxes lists the complete sandboxes, sorted by pod UID. After New it is
 // what the previous agent left running, already reconciled with the kernel.

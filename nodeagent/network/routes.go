@@ -36,7 +36,7 @@ func (n *Network) SetPeerRoutes(ctx context.Context, peers []Peer) error {
 		return err
 	}
 	defer n.life.RUnlock()
-	if err := n.checkPeers(peers); err != nil {
+	if err := CheckPeers(n.cfg.PodCIDR, peers); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -45,7 +45,10 @@ func (n *Network) SetPeerRoutes(ctx context.Context, peers []Peer) error {
 	return n.replaceRoutes(peers)
 }
 
-func (n *Network) checkPeers(peers []Peer) error {
+// CheckPeers checks peers for a node whose pod CIDR is podCIDR: IPv4
+// prefixes without host bits, not overlapping each other or podCIDR, each
+// with an IPv4 node IP outside its own prefix.
+func CheckPeers(podCIDR netip.Prefix, peers []Peer) error {
 	for i, p := range peers {
 		bad := func(format string, args ...any) error {
 			return fmt.Errorf("%w: peer[%d] (%v via %v): %s", ErrInvalidConfig, i, p.PodCIDR, p.NodeIP, fmt.Sprintf(format, args...))
@@ -57,8 +60,8 @@ func (n *Network) checkPeers(peers []Peer) error {
 			return bad("PodCIDR has host bits set")
 		case !p.NodeIP.Is4():
 			return bad("NodeIP is not an IPv4 address")
-		case p.PodCIDR.Overlaps(n.cfg.PodCIDR):
-			return bad("PodCIDR overlaps this node's %v", n.cfg.PodCIDR)
+		case p.PodCIDR.Overlaps(podCIDR):
+			return bad("PodCIDR overlaps this node's %v", podCIDR)
 		case p.PodCIDR.Contains(p.NodeIP):
 			return bad("NodeIP is inside its own PodCIDR")
 		}
@@ -74,9 +77,18 @@ func (n *Network) checkPeers(peers []Peer) error {
 func (n *Network) replaceRoutes(peers []Peer) error {
 	n.routesMu.Lock()
 	defer n.routesMu.Unlock()
+	return ReplacePeerRoutes(n.nl, peers)
+}
+
+// ReplacePeerRoutes makes the routes of RouteProtocol in the main table of
+// nl's namespace exactly peers (checked by the caller with CheckPeers): a
+// route per peer via its node IP. A route the kernel refuses does not stop
+// the others; the errors are returned together. Callers serialize calls for
+// one namespace.
+func ReplacePeerRoutes(nl *netlink.Handle, peers []Peer) error {
 	filter := &netlink.Route{Protocol: RouteProtocol, Table: unix.RT_TABLE_MAIN}
 	have, err := listRetry(func() ([]netlink.Route, error) {
-		return n.nl.RouteListFiltered(netlink.FAMILY_V4, filter, netlink.RT_FILTER_PROTOCOL|netlink.RT_FILTER_TABLE)
+		return nl.RouteListFiltered(netlink.FAMILY_V4, filter, netlink.RT_FILTER_PROTOCOL|netlink.RT_FILTER_TABLE)
 	})
 	if err != nil {
 		return fmt.Errorf("list peer routes: %w", err)
@@ -89,7 +101,7 @@ func (n *Network) replaceRoutes(peers []Peer) error {
 			Protocol: RouteProtocol,
 			Table:    unix.RT_TABLE_MAIN,
 		}
-		if err := n.nl.RouteReplace(rt); err != nil {
+		if err := nl.RouteReplace(rt); err != nil {
 			errs = append(errs, fmt.Errorf("route %v via %v: %w", p.PodCIDR, p.NodeIP, err))
 		}
 	}
@@ -98,7 +110,7 @@ func (n *Network) replaceRoutes(peers []Peer) error {
 		if ok && slices.ContainsFunc(peers, func(p Peer) bool { return p.PodCIDR == dst }) {
 			continue
 		}
-		if err := n.nl.RouteDel(&rt); err != nil && !errors.Is(err, unix.ESRCH) {
+		if err := nl.RouteDel(&rt); err != nil && !errors.Is(err, unix.ESRCH) {
 			errs = append(errs, fmt.Errorf("delete route %v: %w", rt.Dst, err))
 		}
 	}

@@ -2,6 +2,7 @@ package nodeagenttest
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/shoalmesh/shoal/internal/netns"
 	"github.com/shoalmesh/shoal/nodeagent"
+	"github.com/shoalmesh/shoal/nodeagent/cni"
 	"github.com/shoalmesh/shoal/nodeagent/containerd"
 	"github.com/shoalmesh/shoal/nodeagent/network"
 )
@@ -156,8 +158,11 @@ func (n *Node) DialContext(ctx context.Context, nw, addr string) (c net.Conn, er
 
 // HTTPClient is an HTTP client whose connections start in the node's
 // network namespace, as the node's own processes' would.
+//
+// It trusts the cluster CA, which signs the agents' node servers (HTTPS).
 func (n *Node) HTTPClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{DialContext: n.DialContext, DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	return &http.Client{Transport: &http.Transport{DialContext: n.DialContext, DisableKeepAlives: true,
+		TLSClientConfig: &tls.Config{RootCAs: n.c.CAPool()}}, Timeout: 10 * time.Second}
 }
 
 // PeerRoutes lists the node's routes to other nodes' pods (the agent's,
@@ -395,6 +400,8 @@ func (n *Node) start() error {
 // as one: it runs the agent until SIGTERM or SIGINT and exits. Otherwise it
 // returns at once. TestMain calls it first thing.
 func Main() {
+	// containerd runs the test binary as the pod network's CNI plugin.
+	cni.Main()
 	path := os.Getenv(agentEnv)
 	if path == "" {
 		return

@@ -52,6 +52,7 @@ package nodeagenttest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -322,6 +323,16 @@ func (c *Cluster) writeCA(path string) error {
 	}
 	c.caFile = path
 	return os.WriteFile(path, ca, 0o644)
+}
+
+// CAPool holds the cluster CA, which signs the API server's and the node
+// servers' certificates.
+func (c *Cluster) CAPool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	if pem, err := os.ReadFile(c.caFile); err == nil {
+		pool.AppendCertsFromPEM(pem)
+	}
+	return pool
 }
 
 // waitConverged waits until every node is Ready, has a load report, and

@@ -1,6 +1,7 @@
 package nodeagenttest_test
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"os"
@@ -19,7 +20,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// The harness's wiring: each node's log server listens in its namespace on
+// The harness's wiring: each node's server (HTTPS, signed by the cluster CA) listens in its namespace on
 // its node IP, which the host and the other node reach over the bridge; a
 // killed agent stops answering and a restarted one answers again. The
 // clean-up then checks that nothing is left.
@@ -30,7 +31,7 @@ func TestHarness(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		url := "http://" + n.IP.String() + ":" + strconv.Itoa(int(node.Status.DaemonEndpoints.KubeletEndpoint.Port)) + "/healthz"
+		url := "https://" + n.IP.String() + ":" + strconv.Itoa(int(node.Status.DaemonEndpoints.KubeletEndpoint.Port)) + "/healthz"
 		resp, err := client.Get(url)
 		if err != nil {
 			return err
@@ -42,7 +43,7 @@ func TestHarness(t *testing.T) {
 		return nil
 	}
 	one, two := c.Nodes[0], c.Nodes[1]
-	host := &http.Client{Timeout: 5 * time.Second}
+	host := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.CAPool()}}}
 	for _, n := range c.Nodes {
 		if err := healthz(host, n); err != nil {
 			t.Errorf("from the host to %s: %v", n.Name, err)

@@ -217,8 +217,12 @@ func TestGRPCResetNotRetried(t *testing.T) {
 			t.Fatalf("RPC: %v, %v", res, err)
 		}
 	}
-	if n := dying.accepted.Load(); n == 0 || int64(failed) != n {
-		t.Errorf("%d RPCs failed, the dying endpoint got %d connections: want as many and at least one", failed, n)
+	// Every RPC the dying endpoint took failed (it was not retried on the
+	// live one). The endpoint may count one connection more than RPCs: the
+	// proxy's HTTP/2 pool can dial again while a reset connection is being
+	// torn down (seen once under make test's load: 5 failed, 6 accepted).
+	if n := dying.accepted.Load(); failed == 0 || n < int64(failed) || n > int64(failed)+1 {
+		t.Errorf("%d RPCs failed, the dying endpoint got %d connections: want at least one failure and one connection per failed RPC", failed, n)
 	}
 	if n := counter(retriesTotal.WithLabelValues(t.Name())); n != 0 {
 		t.Errorf("retries_total = %v, want 0: a gRPC call is a POST", n)

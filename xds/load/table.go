@@ -3,6 +3,8 @@ package load
 import (
 	"sync"
 	"time"
+
+	"github.com/shoalmesh/shoal/api"
 )
 
 // MinSampleAge is the shortest time a sample counts for: a sample is ignored
@@ -28,23 +30,9 @@ type Sample struct {
 	Interval time.Duration
 }
 
-// Load is the cluster-wide load of one endpoint, summed over reporters.
-type Load struct {
-	// RPS is the rate of issued requests per second.
-	RPS float64
-	// InFlight is the number of requests in flight.
-	InFlight float64
-	// ErrorRate is the fraction (0..1) of finished requests that failed.
-	ErrorRate float64
-	// Latency is the mean response time in seconds of the requests whose
-	// reporters timed them; 0 when none did.
-	Latency float64
-	// CPU is the pod's CPU use in cores, negative when unknown.
-	CPU float64
-	// Reporters is how many reporters have a current sample of the endpoint;
-	// 0 when only CPU is known.
-	Reporters int
-}
+// Load is the cluster-wide load of one endpoint, summed over reporters:
+// the shared format api.EndpointLoad, which xDS replicas publish in etcd.
+type Load = api.EndpointLoad
 
 // Table collects load samples from many reporters (LRS streams) and CPU
 // figures from node agents, keyed by endpoint IP. It is safe for concurrent

@@ -12,13 +12,16 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/controlplane/controller"
+	"github.com/shoalmesh/shoal/controlplane/trafficload"
 	"github.com/shoalmesh/shoal/xds/load"
 )
 
-// Keys in etcd.
+// Keys in etcd. Each replica's load is at api.TrafficPrefix+<replica>
+// (trafficload.Key), where the autoscaler reads it too.
 const (
-	LoadPrefix  = "/shoal/xds/load/"
+	LoadPrefix  = api.TrafficPrefix
 	WeightsKey  = "/shoal/xds/weights"
 	ElectionKey = "/shoal/leader/xds-weights"
 )
@@ -125,47 +128,13 @@ func (s *Sync) lead(now time.Time, groups map[string][]string) {
 // readLoads merges the latest load of every live replica, this one's from
 // its own table (it is fresher than what it last wrote).
 func (s *Sync) readLoads(now time.Time) (map[string]load.Load, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-	defer cancel()
-	resp, err := s.cfg.Client.Get(ctx, LoadPrefix, clientv3.WithPrefix())
+	others, err := trafficload.Read(context.Background(), s.cfg.Client, s.cfg.Replica, s.log)
 	if err != nil {
 		return nil, err
 	}
-	merged := s.cfg.Table.Snapshot(now)
-	self := LoadPrefix + s.cfg.Replica
-	for _, kv := range resp.Kvs {
-		if string(kv.Key) == self {
-			continue
-		}
-		var other map[string]load.Load
-		if err := json.Unmarshal(kv.Value, &other); err != nil {
-			s.log.Warn("ignoring a replica's unreadable load", "key", string(kv.Key), "err", err)
-			continue
-		}
-		merge(merged, other)
-	}
+	merged := api.TrafficReport(s.cfg.Table.Snapshot(now))
+	merged.Merge(others)
 	return merged, nil
-}
-
-// merge adds other's load into into: rates and in-flight counts add, error
-// rates average by request rate, CPU (per pod, the same whoever reports it)
-// takes the larger figure.
-func merge(into, other map[string]load.Load) {
-	for ip, o := range other {
-		l, ok := into[ip]
-		if !ok {
-			into[ip] = o
-			continue
-		}
-		if rps := l.RPS + o.RPS; rps > 0 {
-			l.ErrorRate = (l.ErrorRate*l.RPS + o.ErrorRate*o.RPS) / rps
-		}
-		l.RPS += o.RPS
-		l.InFlight += o.InFlight
-		l.Reporters += o.Reporters
-		l.CPU = max(l.CPU, o.CPU)
-		into[ip] = l
-	}
 }
 
 // publish writes this replica's reports under its lease once a period.
@@ -197,7 +166,7 @@ func (s *Sync) publish(ctx context.Context) {
 			}
 			b, _ := json.Marshal(snap)
 			pctx, cancel := context.WithTimeout(ctx, opTimeout)
-			_, err = s.cfg.Client.Put(pctx, LoadPrefix+s.cfg.Replica, string(b), clientv3.WithLease(lease))
+			_, err = s.cfg.Client.Put(pctx, trafficload.Key(s.cfg.Replica), string(b), clientv3.WithLease(lease))
 			cancel()
 			if err != nil && ctx.Err() == nil {
 				// The lease may have expired (etcd was away longer than

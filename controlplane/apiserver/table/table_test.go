@@ -68,6 +68,8 @@ func TestColumns(t *testing.T) {
 		{schema.GroupKind{Group: "events.k8s.io", Kind: "Event"}, []string{"Last Seen", "Type", "Reason", "Object", "Message"}, []string{"Subobject", "Source", "First Seen", "Count", "Name"}},
 		{schema.GroupKind{Group: "coordination.k8s.io", Kind: "Lease"}, []string{"Name", "Holder", "Age"}, nil},
 		{schema.GroupKind{Kind: "PodTemplate"}, []string{"Name", "Age"}, nil},
+		{schema.GroupKind{Group: "rbac.authorization.k8s.io", Kind: "Role"}, []string{"Name", "Created At"}, nil},
+		{schema.GroupKind{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}, []string{"Name", "Role", "Age"}, []string{"Users", "Groups", "ServiceAccounts"}},
 		{schema.GroupKind{Group: "example.com", Kind: "Widget"}, []string{"Name", "Age"}, nil},
 	}
 	for _, tt := range tests {
@@ -93,7 +95,7 @@ func TestColumns(t *testing.T) {
 				default:
 					t.Errorf("column %q has priority %d", c.Name, c.Priority)
 				}
-				if c.Type != "string" && c.Type != "integer" {
+				if c.Type != "string" && c.Type != "integer" && c.Type != "date" {
 					t.Errorf("column %q has type %q", c.Name, c.Type)
 				}
 				if c.Description == "" {

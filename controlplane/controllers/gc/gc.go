@@ -35,9 +35,9 @@ const gcResync = 5 * time.Minute
 // different owner. A dependent with some owners left loses only its
 // references to the others.
 //
-// It watches Deployments, ReplicaSets, Pods, Services and EndpointSlices,
-// indexes them by the uids of their owners, and on an owner's deletion
-// checks its dependents. An owner not in its cache is looked up in etcd
+// It watches Deployments, ReplicaSets, Pods, Services, EndpointSlices, Jobs
+// and CronJobs, indexes them by the uids of their owners, and on an owner's
+// deletion checks its dependents. An owner not in its cache is looked up in etcd
 // before anything is deleted, so a lagging cache cannot make it delete what
 // has a live owner. Owners of kinds Shoal does not serve are assumed to
 // exist. Orphan and Foreground propagation are not done: they need the API
@@ -66,7 +66,7 @@ func New(d controller.Deps) *Collector {
 	log := d.Logger()
 	return &Collector{
 		reg: d.Registry, caches: d.Caches, log: log.With("controller", "garbage-collector"),
-		resources: []*registry.Info{registry.Deployments, registry.ReplicaSets, registry.Pods, registry.Services, registry.EndpointSlices},
+		resources: []*registry.Info{registry.Deployments, registry.ReplicaSets, registry.Pods, registry.Services, registry.EndpointSlices, registry.Jobs, registry.CronJobs},
 		workers:   10,
 		resync:    gcResync,
 	}

@@ -21,7 +21,9 @@ import (
 	"github.com/vishvananda/netlink"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/shoalmesh/shoal/internal/netns"
 	"github.com/shoalmesh/shoal/internal/testenv"
+	"github.com/shoalmesh/shoal/nodeagent/cni"
 	"github.com/shoalmesh/shoal/nodeagent/containerd"
 	"github.com/shoalmesh/shoal/nodeagent/ociimage"
 )
@@ -35,6 +37,13 @@ type Options struct {
 	// bridge and host-local plugins on a bridge named after the test's ID,
 	// deleted at cleanup. Empty: host-network sandboxes only.
 	CNISubnet string
+	// Network, if set, gives pods Shoal's pod network instead: Start calls
+	// cni.SetupNode with it, filling in BinDir and ConfDir (the test's),
+	// and StateDir and Bridge (named after the test's ID) if empty, and
+	// removes the node network at cleanup, checking that no veth was left
+	// on its bridge. containerd runs the plugin from the test binary: its
+	// TestMain must call cni.Main().
+	Network *cni.NodeConfig
 	// Registries as in containerd.Config.
 	Registries containerd.Registries
 	// Config, when set, may change the containerd.Config before start.
@@ -51,6 +60,10 @@ type Runtime struct {
 	ID string
 	// Pause is the built-in sandbox image, already imported.
 	Pause *ociimage.Built
+	// Network is the node network of Options.Network, nil without.
+	Network *cni.NodeNetwork
+	// NetworkConfig is the config Network was set up with.
+	NetworkConfig cni.NodeConfig
 }
 
 // Start starts containerd for t and imports the pause image. Everything is
@@ -74,11 +87,16 @@ func Start(t testing.TB, opts Options) *Runtime {
 			t.Fatal(err)
 		}
 	}
+	binDir := CNIBinDir
+	if opts.Network != nil {
+		binDir = filepath.Join(dir, "cni-bin")
+		r.setupNetwork(t, *opts.Network, binDir, cniConf, filepath.Join(dir, "cni-state"))
+	}
 	cfg := containerd.Config{
 		Dir:          r.Dir,
 		StateDir:     "/run/shoal/t-" + r.ID,
 		SandboxImage: pause.Ref,
-		CNIBinDir:    CNIBinDir,
+		CNIBinDir:    binDir,
 		CNIConfDir:   cniConf,
 		Registries:   opts.Registries,
 		StopTimeout:  5 * time.Second,
@@ -99,6 +117,61 @@ func Start(t testing.TB, opts Options) *Runtime {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// setupNetwork sets up Shoal's node network for the test; its cleanup runs
+// after containerd's (cleanups run last first), when every sandbox is gone.
+func (r *Runtime) setupNetwork(t testing.TB, nc cni.NodeConfig, binDir, confDir, stateDir string) {
+	t.Helper()
+	nc.BinDir, nc.ConfDir = binDir, confDir
+	if nc.StateDir == "" {
+		nc.StateDir = stateDir
+	}
+	if nc.Bridge == "" {
+		nc.Bridge = r.Bridge()
+	}
+	if nc.Logger == nil {
+		nc.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	nn, err := cni.SetupNode(context.Background(), nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Network, r.NetworkConfig = nn, nc
+	t.Cleanup(func() {
+		if on := linksOnBridge(nc.NetNS, nc.Bridge); len(on) > 0 {
+			t.Errorf("cleanup: %s still attached to bridge %s", strings.Join(on, ", "), nc.Bridge)
+		}
+		if err := nn.Close(context.Background(), true); err != nil {
+			t.Errorf("cleanup: remove the node network: %v", err)
+		}
+	})
+}
+
+// linksOnBridge lists the interfaces attached to bridge in the namespace
+// at nsPath ("" for the test's).
+func linksOnBridge(nsPath, bridge string) []string {
+	var out []string
+	err := netns.DoPath(nsPath, func() error {
+		br, err := netlink.LinkByName(bridge)
+		if err != nil {
+			return nil // no bridge, nothing on it
+		}
+		links, err := netlink.LinkList()
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			if l.Attrs().MasterIndex == br.Attrs().Index {
+				out = append(out, l.Attrs().Name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return []string{err.Error()}
+	}
+	return out
 }
 
 // CgroupParent returns a cgroup parent for one sandbox of this test
@@ -151,16 +224,14 @@ func (r *Runtime) cleanup(t testing.TB, stateDir string) {
 	if err := containerd.RemoveCgroupTree("/shoal-test-" + r.ID); err != nil {
 		t.Errorf("cleanup: %v", err)
 	}
-	if br, err := netlink.LinkByName(r.Bridge()); err == nil {
-		if links, err := netlink.LinkList(); err == nil {
-			for _, l := range links {
-				if l.Attrs().MasterIndex == br.Attrs().Index {
-					t.Errorf("cleanup: %s still attached to bridge %s", l.Attrs().Name, r.Bridge())
-				}
-			}
+	if r.Network == nil { // Shoal's network has a cleanup of its own
+		if on := linksOnBridge("", r.Bridge()); len(on) > 0 {
+			t.Errorf("cleanup: %s still attached to bridge %s", strings.Join(on, ", "), r.Bridge())
 		}
-		if err := netlink.LinkDel(br); err != nil {
-			t.Errorf("cleanup: delete bridge %s: %v", r.Bridge(), err)
+		if br, err := netlink.LinkByName(r.Bridge()); err == nil {
+			if err := netlink.LinkDel(br); err != nil {
+				t.Errorf("cleanup: delete bridge %s: %v", r.Bridge(), err)
+			}
 		}
 	}
 	if procs := processesMentioning(socket); len(procs) > 0 {
@@ -177,6 +248,16 @@ func (r *Runtime) cleanup(t testing.TB, stateDir string) {
 	if err := os.RemoveAll(stateDir); err != nil {
 		t.Errorf("cleanup: %v", err)
 	}
+}
+
+// SandboxNetNS is the path of a sandbox's network namespace, from its
+// verbose status; "" for a host-network sandbox.
+func (r *Runtime) SandboxNetNS(ctx context.Context, id string) (string, error) {
+	st, err := r.Runtime.Runtime.PodSandboxStatus(ctx, id, true)
+	if err != nil {
+		return "", err
+	}
+	return netnsPath(st.GetInfo()), nil
 }
 
 // netnsPath digs the sandbox's network namespace path out of containerd's

@@ -10,8 +10,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/shoalmesh/shoal/internal/netns"
 )
@@ -95,4 +99,72 @@ func Echo(ln net.Listener) {
 			}()
 		}
 	}()
+}
+
+// Pinned creates a network namespace pinned on a file in a temporary
+// directory, with lo up, and returns its path; it is deleted when the test
+// ends. Child processes (a CNI plugin, say) can open it by that path.
+func Pinned(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "netns")
+	if err := netns.Create(path); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := netns.Delete(path); err != nil {
+			t.Errorf("delete netns: %v", err)
+		}
+	})
+	err := netns.DoPath(path, func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(lo)
+	})
+	if err != nil {
+		t.Fatalf("bring up lo in %s: %v", path, err)
+	}
+	return path
+}
+
+// Connect links the namespaces at paths a and b with a veth pair, gives
+// the ends the addresses aAddr and bAddr (with their prefix lengths) and
+// brings them up: two machines on one wire. The pair goes with either
+// namespace.
+func Connect(t testing.TB, a string, aAddr netip.Prefix, b string, bAddr netip.Prefix) {
+	t.Helper()
+	aName, bName := Name("wirea"), Name("wireb")
+	bNS, err := netns.Open(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bNS.Close()
+	err = netns.DoPath(a, func() error {
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = aName
+		return netlink.LinkAdd(&netlink.Veth{LinkAttrs: attrs, PeerName: bName, PeerNamespace: netlink.NsFd(bNS)})
+	})
+	if err != nil {
+		t.Fatalf("create veth %s: %v", aName, err)
+	}
+	for _, end := range []struct {
+		ns, name string
+		addr     netip.Prefix
+	}{{a, aName, aAddr}, {b, bName, bAddr}} {
+		err := netns.DoPath(end.ns, func() error {
+			l, err := netlink.LinkByName(end.name)
+			if err != nil {
+				return err
+			}
+			ipn := &net.IPNet{IP: end.addr.Addr().AsSlice(), Mask: net.CIDRMask(end.addr.Bits(), end.addr.Addr().BitLen())}
+			if err := netlink.AddrAdd(l, &netlink.Addr{IPNet: ipn}); err != nil {
+				return err
+			}
+			return netlink.LinkSetUp(l)
+		})
+		if err != nil {
+			t.Fatalf("set up %s (%v) in %s: %v", end.name, end.addr, end.ns, err)
+		}
+	}
 }
