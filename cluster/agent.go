@@ -111,6 +111,10 @@ func startAgent(ctx context.Context, cancel func(), stopped chan<- struct{}, cfg
 	if err != nil {
 		return err
 	}
+	serviceCIDR, err := netip.ParsePrefix(cfg.ServiceCIDR)
+	if err != nil {
+		return fmt.Errorf("service CIDR %q: %w", cfg.ServiceCIDR, err)
+	}
 	// One registry for the agent and its proxy: the agent's /metrics
 	// serves both.
 	metrics := prometheus.NewRegistry()
@@ -124,6 +128,7 @@ func startAgent(ctx context.Context, cancel func(), stopped chan<- struct{}, cfg
 		RuntimeEndpoint: cfg.RuntimeEndpoint,
 		Registries:      registries,
 		ClusterDNS:      in.Registry.ClusterDNSIP(),
+		ServiceCIDR:     serviceCIDR,
 		Metrics:         metrics,
 		Logger:          cfg.Log,
 	})

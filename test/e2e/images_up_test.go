@@ -63,7 +63,8 @@ spec:
 // rollout undo` returns to the old image; docker.io/library/<name> runs
 // from the mirror; kubectl get pods prints Init:0/1, Init:CrashLoopBackOff,
 // Init:Error, ErrImagePull and ImagePullBackOff as the kubelet's would make
-// it print. A clean stop leaves nothing behind.
+// it print; kubectl exec, cp, attach and port-forward reach its pods (see
+// checkStreams). A clean stop leaves nothing behind.
 func testUpImages(t *testing.T, bin string) {
 	testenv.RequireOK(t, testenv.Root, nodeagent.Preflight(""))
 	testenv.Require(t, testenv.Registry, testenv.Busybox)
@@ -141,8 +142,11 @@ func testUpImages(t *testing.T, bin string) {
 	checkImages(t, cs, "app=web", v2)
 	k.ok(t, "rollout", "undo", "deployment/web")
 	k.ok(t, "rollout", "status", "deployment/web", "--timeout=90s")
-	waitReadyPods(t, cs, "default", "app=web", 3)
+	undone := waitReadyPods(t, cs, "default", "app=web", 3)
 	checkImages(t, cs, "app=web", one)
+
+	// kubectl exec, cp, attach and port-forward into the agent's pods.
+	checkStreams(t, k, cs, reg.Host, undone[0].Name)
 
 	// docker.io through the mirror of registries.yaml.
 	k.ok(t, "create", "deployment", "mirrored", "--image=docker.io/library/echoserver:1")
