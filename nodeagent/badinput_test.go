@@ -71,7 +71,7 @@ func TestBadInputGetsClearStatus(t *testing.T) {
 		}
 		return nil
 	})
-	e.waitPod("secret", 10*time.Second, "a config error", waitingWith("CreateContainerConfigError", "valueFrom"))
+	e.waitPod("secret", 10*time.Second, "a config error", waitingWith("CreateContainerConfigError", `secret "db" not found`))
 	e.waitPod("no-registry", 30*time.Second, "a failed pull", func(p *corev1.Pod) error {
 		if err := waitingWith("ErrImagePull", "nginx")(p); err == nil {
 			return nil

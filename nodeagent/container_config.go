@@ -27,7 +27,9 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // env, mounts, resources, security context and the log path.
 func (w *podWorker) containerConfig(pod *corev1.Pod, c *ctr, attempt uint32) (*runtimeapi.ContainerConfig, error) {
 	spec := &c.spec
-	env, vars, err := containerEnv(pod, spec, w.sandbox.ip.String(), w.a.cfg.NodeIP.String())
+	ctx := w.envContext()
+	objs := apiObjects{ctx: ctx, client: w.a.client, namespace: pod.Namespace}
+	env, vars, err := containerEnv(pod, spec, w.sandbox.ip.String(), w.a.cfg.NodeIP.String(), objs, w.a.masterServiceEnv(ctx))
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package nodeagent
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -161,7 +162,7 @@ func TestContainerEnv(t *testing.T) {
 			{Name: "CPU", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.cpu"}}},
 			{Name: "MEM_MI", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.memory", Divisor: resource.MustParse("1Mi")}}},
 		}}
-	env, _, err := containerEnv(pod, c, "10.244.1.5", "192.0.2.9")
+	env, _, err := containerEnv(pod, c, "10.244.1.5", "192.0.2.9", objects{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,10 +170,107 @@ func TestContainerEnv(t *testing.T) {
 	if !cmp.Equal(env, want, cmp.AllowUnexported(envVar{})) {
 		t.Errorf("env %v, want %v", env, want)
 	}
-	c.Env = []corev1.EnvVar{{Name: "S", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{Key: "k"}}}}
-	var ce *configError
-	if _, _, err := containerEnv(pod, c, "", ""); !errors.As(err, &ce) || !strings.Contains(err.Error(), "env[0] S") {
-		t.Errorf("configMapKeyRef: %v", err)
+}
+
+// objects are ConfigMaps' and Secrets' data by name.
+type objects struct {
+	cms     map[string]map[string]string
+	secrets map[string]map[string][]byte
+}
+
+func (o objects) configMap(name string) (map[string]string, error) {
+	if d, ok := o.cms[name]; ok {
+		return d, nil
+	}
+	return nil, fmt.Errorf("configmap %q %w", name, ErrNotFound)
+}
+
+func (o objects) secret(name string) (map[string][]byte, error) {
+	if d, ok := o.secrets[name]; ok {
+		return d, nil
+	}
+	return nil, fmt.Errorf("secret %q %w", name, ErrNotFound)
+}
+
+func TestContainerEnvFromObjects(t *testing.T) {
+	objs := objects{
+		cms:     map[string]map[string]string{"cfg": {"MODE": "fast", "LEVEL": "3", "not-a-name=": "x"}},
+		secrets: map[string]map[string][]byte{"db": {"password": []byte("s3cret"), "USER": []byte("app")}},
+	}
+	cmRef := func(name, key string, optional bool) *corev1.EnvVarSource {
+		return &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: key, Optional: &optional}}
+	}
+	secretRef := func(name, key string, optional bool) *corev1.EnvVarSource {
+		return &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: key, Optional: &optional}}
+	}
+	kube := serviceEnv("kubernetes", "10.96.0.1", []corev1.ServicePort{{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP}})
+	for _, tc := range []struct {
+		name    string
+		c       corev1.Container
+		want    []envVar
+		wantErr string
+	}{
+		{name: "keyRefs", c: corev1.Container{Env: []corev1.EnvVar{
+			{Name: "MODE", ValueFrom: cmRef("cfg", "MODE", false)},
+			{Name: "PW", ValueFrom: secretRef("db", "password", false)},
+			{Name: "URL", Value: "db://$(PW)@x/$(MODE)"},
+			{Name: "GONE", ValueFrom: cmRef("nope", "k", true)},
+			{Name: "NOKEY", ValueFrom: secretRef("db", "nokey", true)},
+		}}, want: []envVar{{"MODE", "fast"}, {"PW", "s3cret"}, {"URL", "db://s3cret@x/fast"}}},
+		{name: "envFrom then env overriding", c: corev1.Container{
+			EnvFrom: []corev1.EnvFromSource{
+				{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}},
+				{Prefix: "DB_", SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "db"}}},
+				{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "nope"}, Optional: new(true)}},
+			},
+			Env: []corev1.EnvVar{{Name: "LEVEL", Value: "9"}},
+		}, want: []envVar{{"LEVEL", "9"}, {"MODE", "fast"}, {"DB_USER", "app"}, {"DB_password", "s3cret"}}},
+		{name: "kubernetes service", c: corev1.Container{Env: []corev1.EnvVar{{Name: "KUBERNETES_SERVICE_PORT", Value: "mine"}}},
+			want: append([]envVar{{"KUBERNETES_SERVICE_PORT", "mine"}, {"KUBERNETES_SERVICE_HOST", "10.96.0.1"}}, kube[2:]...)},
+		{name: "missing configmap", c: corev1.Container{Env: []corev1.EnvVar{{Name: "X", ValueFrom: cmRef("nope", "k", false)}}},
+			wantErr: `env[0] X: configmap "nope" not found`},
+		{name: "missing key", c: corev1.Container{Env: []corev1.EnvVar{{Name: "X", ValueFrom: secretRef("db", "k", false)}}},
+			wantErr: "couldn't find key k in Secret db"},
+		{name: "missing envFrom secret", c: corev1.Container{EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "x"}}}}},
+			wantErr: `envFrom[0]: secret "x" not found`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.c.Name = "c"
+			svc := []envVar(nil)
+			if tc.name == "kubernetes service" {
+				svc = kube
+			}
+			env, _, err := containerEnv(&corev1.Pod{}, &tc.c, "", "", objs, svc)
+			if tc.wantErr != "" {
+				var ce *configError
+				if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want a config error with %q", err, tc.wantErr)
+				}
+				if strings.Contains(err.Error(), "s3cret") {
+					t.Errorf("a secret's value in an error: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cmp.Equal(env, tc.want, cmp.AllowUnexported(envVar{})) {
+				t.Errorf("env %v\nwant %v", env, tc.want)
+			}
+		})
+	}
+}
+
+func TestServiceEnv(t *testing.T) {
+	got := serviceEnv("kubernetes", "10.96.0.1", []corev1.ServicePort{{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP}})
+	want := []envVar{{"KUBERNETES_SERVICE_HOST", "10.96.0.1"}, {"KUBERNETES_SERVICE_PORT", "443"}, {"KUBERNETES_SERVICE_PORT_HTTPS", "443"},
+		{"KUBERNETES_PORT", "tcp://10.96.0.1:443"}, {"KUBERNETES_PORT_443_TCP", "tcp://10.96.0.1:443"}, {"KUBERNETES_PORT_443_TCP_PROTO", "tcp"},
+		{"KUBERNETES_PORT_443_TCP_PORT", "443"}, {"KUBERNETES_PORT_443_TCP_ADDR", "10.96.0.1"}}
+	if !cmp.Equal(got, want, cmp.AllowUnexported(envVar{})) {
+		t.Errorf("serviceEnv %v\nwant %v", got, want)
+	}
+	if env := serviceEnv("headless", corev1.ClusterIPNone, []corev1.ServicePort{{Port: 80}}); env != nil {
+		t.Errorf("a headless Service's env: %v", env)
 	}
 }
 
