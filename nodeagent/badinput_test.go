@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/shoalmesh/shoal/internal/testenv"
@@ -131,8 +132,19 @@ func TestHostNetworkDownwardEnvAndExecProbes(t *testing.T) {
 	hn.Spec.HostNetwork = true
 	e.create(hn)
 
-	env := e.pod("env", corev1.Container{Name: "app", Command: []string{"sh", "-c", "echo \"$(GREETING) $POD_IP $NAME $NODE $HOSTNAME\"; hostname; cat /etc/resolv.conf; sleep 3600"},
+	// A ConfigMap's and a Secret's values in env and envFrom.
+	if _, err := e.cs.CoreV1().ConfigMaps("default").Create(t.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "env-cm"},
+		Data: map[string]string{"MODE": "fast"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cs.CoreV1().Secrets("default").Create(t.Context(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "env-secret"},
+		Data: map[string][]byte{"PW": []byte("s3cret")}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	env := e.pod("env", corev1.Container{Name: "app", Command: []string{"sh", "-c", "echo \"$(GREETING) $POD_IP $NAME $NODE $HOSTNAME $MODE $S_PW $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT\"; hostname; cat /etc/resolv.conf; sleep 3600"},
+		EnvFrom: []corev1.EnvFromSource{{Prefix: "S_", SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "env-secret"}}}},
 		Env: []corev1.EnvVar{
+			{Name: "MODE", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "env-cm"}, Key: "MODE"}}},
 			{Name: "GREETING", Value: "hi"},
 			{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
 			{Name: "NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
@@ -183,7 +195,12 @@ func TestHostNetworkDownwardEnvAndExecProbes(t *testing.T) {
 		}
 		return err
 	})
-	want := fmt.Sprintf("hi %s env %s env\nenv\nsearch default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n", p.Status.PodIP, e.node)
+	kube, err := e.cs.CoreV1().Services("default").Get(t.Context(), "kubernetes", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("hi %s env %s env fast s3cret %s:%d\nenv\nsearch default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n",
+		p.Status.PodIP, e.node, kube.Spec.ClusterIP, kube.Spec.Ports[0].Port)
 	if log != want {
 		t.Errorf("env's output\n%q\nwant\n%q", log, want)
 	}
