@@ -166,6 +166,9 @@ func (w *podWorker) setupSandbox(ctx context.Context, pod *corev1.Pod, now time.
 		}
 		w.volumes = vols
 	}
+	if err := w.writeVolumeContents(pod, apiObjects{ctx: ctx, client: w.a.client, namespace: pod.Namespace}); err != nil {
+		return fail(eventFailedMount, err)
+	}
 	sb, err := w.runSandbox(ctx, pod)
 	if err != nil {
 		return fail(eventSandbox, err)
