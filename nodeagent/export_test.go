@@ -3,9 +3,12 @@ package nodeagent
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -76,4 +79,18 @@ func RuntimeLeft(a *Agent, uid types.UID) []string {
 		out = append(out, "container "+c.Metadata.Name+" "+c.State.String())
 	}
 	return out
+}
+
+// WriteVolumeContents writes the contents of pod's volumes under dataDir
+// as the worker of an agent of node whose API client is client does before
+// the pod's sandbox runs, and returns where each volume is.
+func WriteVolumeContents(ctx context.Context, client kubernetes.Interface, node string, pod *corev1.Pod, dataDir string) (map[string]string, error) {
+	a := &Agent{cfg: Config{NodeName: node, DataDir: dataDir}, client: client, log: slog.New(slog.DiscardHandler)}
+	vols, err := a.setupVolumes(pod)
+	if err != nil {
+		return nil, err
+	}
+	w := &podWorker{a: a, uid: pod.UID, pod: pod, volumes: vols}
+	err = w.writeVolumeContents(ctx, pod, apiObjects{ctx: ctx, client: client, namespace: pod.Namespace}, time.Now())
+	return vols.paths, err
 }

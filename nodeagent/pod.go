@@ -54,6 +54,12 @@ func (w *podWorker) sync(ctx context.Context) (next time.Time, exit bool) {
 			}
 		}
 	}
+	if w.sandbox != nil && !w.volRefresh.IsZero() {
+		if !now.Before(w.volRefresh) {
+			w.refreshVolumes(ctx, pod, now)
+		}
+		soonest(w.volRefresh)
+	}
 	if ctx.Err() != nil {
 		return next, true
 	}
@@ -166,7 +172,7 @@ func (w *podWorker) setupSandbox(ctx context.Context, pod *corev1.Pod, now time.
 		}
 		w.volumes = vols
 	}
-	if err := w.writeVolumeContents(pod, apiObjects{ctx: ctx, client: w.a.client, namespace: pod.Namespace}); err != nil {
+	if err := w.writeVolumeContents(ctx, pod, apiObjects{ctx: ctx, client: w.a.client, namespace: pod.Namespace}, now); err != nil {
 		return fail(eventFailedMount, err)
 	}
 	sb, err := w.runSandbox(ctx, pod)
@@ -180,6 +186,19 @@ func (w *podWorker) setupSandbox(ctx context.Context, pod *corev1.Pod, now time.
 	w.sandbox, w.sbErr = sb, nil
 	w.sbRetry.ok()
 	return time.Time{}
+}
+
+// refreshVolumes writes the pod's volume contents again when a projected
+// token is due for renewal (and with it the ConfigMaps' and Secrets'
+// current data); a failure is retried 10 s later.
+func (w *podWorker) refreshVolumes(ctx context.Context, pod *corev1.Pod, now time.Time) {
+	if err := w.writeVolumeContents(ctx, pod, apiObjects{ctx: ctx, client: w.a.client, namespace: pod.Namespace}, now); err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn("refresh pod volumes", "err", err)
+			w.a.events.pod(pod, "", corev1.EventTypeWarning, eventFailedMount, "%v", err)
+		}
+		w.volRefresh = now.Add(10 * time.Second)
+	}
 }
 
 // finish releases what an ended pod holds: probes, its sandbox (and with

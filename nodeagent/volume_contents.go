@@ -1,13 +1,18 @@
 package nodeagent
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
 	"strings"
+	"time"
 
+	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/shoalmesh/shoal/nodeagent/volume"
@@ -23,8 +28,11 @@ const defaultVolumeMode = 0o644
 // listed, with their modes), the downward API's fields. A ConfigMap or
 // Secret that is missing and not optional, or a missing key listed in
 // items, fails it (FailedMount), as the kubelet does. A projected
-// serviceAccountToken source is not filled (no file for it yet).
-func (w *podWorker) writeVolumeContents(pod *corev1.Pod, objs envObjects) error {
+// serviceAccountToken source is a token of the pod's ServiceAccount bound
+// to the pod (TokenRequest), renewed at 80% of its life: w.volRefresh is
+// when sync must call this again (zero: never).
+func (w *podWorker) writeVolumeContents(ctx context.Context, pod *corev1.Pod, objs envObjects, now time.Time) error {
+	w.volRefresh = time.Time{}
 	for _, vol := range pod.Spec.Volumes {
 		var payload map[string]volume.File
 		var err error
@@ -36,7 +44,7 @@ func (w *podWorker) writeVolumeContents(pod *corev1.Pod, objs envObjects) error 
 		case src.DownwardAPI != nil:
 			payload, err = downwardFiles(pod, src.DownwardAPI.Items, src.DownwardAPI.DefaultMode, w.podIP(), w.a.cfg.NodeIP.String())
 		case src.Projected != nil:
-			payload, err = w.projectedFiles(pod, src.Projected, objs)
+			payload, err = w.projectedFiles(ctx, pod, src.Projected, objs, now)
 		default:
 			continue
 		}
@@ -175,7 +183,7 @@ func findContainer(pod *corev1.Pod, name string) *corev1.Container {
 }
 
 // projectedFiles merges a projected volume's sources.
-func (w *podWorker) projectedFiles(pod *corev1.Pod, p *corev1.ProjectedVolumeSource, objs envObjects) (map[string]volume.File, error) {
+func (w *podWorker) projectedFiles(ctx context.Context, pod *corev1.Pod, p *corev1.ProjectedVolumeSource, objs envObjects, now time.Time) (map[string]volume.File, error) {
 	out := map[string]volume.File{}
 	for i, s := range p.Sources {
 		var files map[string]volume.File
@@ -187,8 +195,13 @@ func (w *podWorker) projectedFiles(pod *corev1.Pod, p *corev1.ProjectedVolumeSou
 			files, err = secretFiles(s.Secret.Name, s.Secret.Items, s.Secret.Optional, p.DefaultMode, objs)
 		case s.DownwardAPI != nil:
 			files, err = downwardFiles(pod, s.DownwardAPI.Items, p.DefaultMode, w.podIP(), w.a.cfg.NodeIP.String())
+		case s.ServiceAccountToken != nil:
+			var tok []byte
+			if tok, err = w.serviceAccountToken(ctx, pod, s.ServiceAccountToken, now); err == nil {
+				files = map[string]volume.File{s.ServiceAccountToken.Path: {Data: tok, Mode: fileMode(nil, p.DefaultMode)}}
+			}
 		default:
-			continue // serviceAccountToken, clusterTrustBundle, podCertificate: not filled yet
+			continue // clusterTrustBundle, podCertificate: not filled
 		}
 		if err != nil {
 			return nil, fmt.Errorf("projected source %d: %w", i, err)
@@ -198,4 +211,55 @@ func (w *podWorker) projectedFiles(pod *corev1.Pod, p *corev1.ProjectedVolumeSou
 		}
 	}
 	return out, nil
+}
+
+// saToken is a projected service account token the worker holds.
+type saToken struct {
+	token   []byte
+	refresh time.Time // at 80% of its life
+}
+
+// defaultTokenSeconds is a projected token's life when the projection
+// does not say.
+const defaultTokenSeconds = 3600
+
+// serviceAccountToken is a token of the pod's ServiceAccount bound to the
+// pod, for projection p: the one held until it is due for renewal, else a
+// new one from the TokenRequest API.
+func (w *podWorker) serviceAccountToken(ctx context.Context, pod *corev1.Pod, p *corev1.ServiceAccountTokenProjection, now time.Time) ([]byte, error) {
+	key := p.Path + "\x00" + p.Audience
+	t, ok := w.tokens[key]
+	if !ok || !now.Before(t.refresh) {
+		if w.a.client == nil {
+			return nil, errors.New("no API server to request a service account token from")
+		}
+		exp := ptr.Deref(p.ExpirationSeconds, defaultTokenSeconds)
+		var aud []string
+		if p.Audience != "" {
+			aud = []string{p.Audience}
+		}
+		sa := cmp.Or(pod.Spec.ServiceAccountName, "default")
+		ctx, cancel := context.WithTimeout(ctx, objectTimeout)
+		defer cancel()
+		tr, err := w.a.client.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(ctx, sa, &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{
+			Audiences: aud, ExpirationSeconds: &exp,
+			BoundObjectRef: &authnv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
+		}}, metav1.CreateOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("request a token of service account %q: %w", sa, err)
+		}
+		life := tr.Status.ExpirationTimestamp.Sub(now)
+		if life <= 0 {
+			life = time.Duration(exp) * time.Second
+		}
+		t = saToken{token: []byte(tr.Status.Token), refresh: now.Add(life * 8 / 10)}
+		if w.tokens == nil {
+			w.tokens = map[string]saToken{}
+		}
+		w.tokens[key] = t
+	}
+	if w.volRefresh.IsZero() || t.refresh.Before(w.volRefresh) {
+		w.volRefresh = t.refresh
+	}
+	return t.token, nil
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -35,7 +36,6 @@ func TestVolumeContents(t *testing.T) {
 					{Path: "mem", ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: "app", Resource: "limits.memory", Divisor: resource.MustParse("1Mi")}},
 				}}}},
 				{Name: "kube-api-access", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
-					{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: new(int64(3607))}},
 					{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"}, Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
 					{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}}}},
 				}}}},
@@ -43,7 +43,7 @@ func TestVolumeContents(t *testing.T) {
 		},
 	}
 	w := testWorker(t, pod)
-	if err := w.writeVolumeContents(pod, objs); err != nil {
+	if err := w.writeVolumeContents(t.Context(), pod, objs, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []struct {
@@ -77,7 +77,7 @@ func TestVolumeContents(t *testing.T) {
 		bad := pod.DeepCopy()
 		bad.Spec.Volumes = []corev1.Volume{{Name: "v", VolumeSource: vol}}
 		w := testWorker(t, bad)
-		if err := w.writeVolumeContents(bad, objs); err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), `volume "v"`) {
+		if err := w.writeVolumeContents(t.Context(), bad, objs, time.Now()); err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), `volume "v"`) {
 			t.Errorf("err %v, want one naming the volume and %q", err, name)
 		}
 	}

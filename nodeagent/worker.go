@@ -47,14 +47,16 @@ type podWorker struct {
 	state podState
 
 	// Owned by the worker goroutine (and by shutdown once it has exited).
-	ctrs      []*ctr // init containers in order, then app containers
-	sandbox   *sandbox
-	sbErr     error
-	sbRetry   retry
-	volumes   *podVolumes
-	startTime time.Time
-	delRetry  retry
-	statRetry retry
+	ctrs       []*ctr // init containers in order, then app containers
+	sandbox    *sandbox
+	sbErr      error
+	sbRetry    retry
+	volumes    *podVolumes
+	tokens     map[string]saToken // projected service account tokens held
+	volRefresh time.Time          // when volume contents are due again (tokens)
+	startTime  time.Time
+	delRetry   retry
+	statRetry  retry
 }
 
 // podView is what other goroutines (load reports, logs, the stream
