@@ -3,13 +3,16 @@ package nodeagent
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"strconv"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"github.com/shoalmesh/shoal/nodeagent/probe"
 )
@@ -167,14 +170,29 @@ func (w *podWorker) wake() {
 	}
 }
 
-// update hands the worker a newer version of its pod.
+// update hands the worker a newer version of its pod, and wakes it unless
+// only the status changed (the agent's own writes, mostly): as the
+// kubelet's pod workers, it does not sync again on those, so a status such
+// as ErrImagePull stays until the worker's next due time.
 func (w *podWorker) update(pod *corev1.Pod) {
 	w.mu.Lock()
+	old := w.pod
 	if newer(pod, w.pod) {
 		w.pod = pod
 	}
 	w.mu.Unlock()
-	w.wake()
+	if old == nil || !statusOnly(old, pod) {
+		w.wake()
+	}
+}
+
+// statusOnly reports whether b differs from a in its status and
+// bookkeeping only.
+func statusOnly(a, b *corev1.Pod) bool {
+	return a.UID == b.UID && equality.Semantic.DeepEqual(a.Spec, b.Spec) &&
+		a.DeletionTimestamp.Equal(b.DeletionTimestamp) &&
+		ptr.Equal(a.DeletionGracePeriodSeconds, b.DeletionGracePeriodSeconds) &&
+		maps.Equal(a.Labels, b.Labels) && maps.Equal(a.Annotations, b.Annotations)
 }
 
 // newer reports whether a is a later version of the pod than b, by
