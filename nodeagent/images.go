@@ -16,6 +16,9 @@ import (
 const (
 	pullBackoffBase = 10 * time.Second
 	pullBackoffMax  = 5 * time.Minute
+	// pullErrorShown is how long a failed pull shows ErrImagePull before
+	// ImagePullBackOff.
+	pullErrorShown = time.Second
 )
 
 // Waiting reasons of a container whose image it cannot have, the
@@ -91,7 +94,9 @@ func (w *podWorker) ensureImage(ctx context.Context, pod *corev1.Pod, c *ctr, no
 		w.log.Info("image pull failed", "container", c.spec.Name, "image", name, "err", err, "back_off", img.delay)
 		w.a.events.pod(pod, c.spec.Name, corev1.EventTypeWarning, eventFailed, "Failed to pull image %q: %v", name, err)
 		w.a.events.pod(pod, c.spec.Name, corev1.EventTypeWarning, eventFailed, "Error: %s", reasonErrImagePull)
-		return false, img.notBefore
+		// ErrImagePull for a moment, then ImagePullBackOff until the
+		// back-off has passed, as the kubelet's requeued worker shows it.
+		return false, now.Add(min(pullErrorShown, img.delay))
 	}
 	st, err := w.a.images.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: ref}, false)
 	if err != nil || st.GetImage() == nil {
