@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,13 +12,14 @@ import (
 
 	"github.com/shoalmesh/shoal/controlplane/pki"
 	"github.com/shoalmesh/shoal/nodeagent"
+	"github.com/shoalmesh/shoal/nodeagent/containerd"
 	"github.com/shoalmesh/shoal/proxy"
 )
 
 // Agent modes of `shoal up` (Config.Agent).
 const (
 	AgentOff  = "off"  // no node agent (the default for library use and tests)
-	AgentAuto = "auto" // run one when the machine allows (root, CAP_NET_ADMIN, cgroups); say why not otherwise
+	AgentAuto = "auto" // run one when the machine allows (root, CAP_NET_ADMIN, cgroups, containerd); say why not otherwise
 	AgentOn   = "on"   // run one or fail
 )
 
@@ -39,13 +41,30 @@ func planAgent(cfg Config) (agentPlan, error) {
 	default:
 		return agentPlan{}, fmt.Errorf("--agent=%q: must be on, off or auto", cfg.Agent)
 	}
-	if err := nodeagent.Preflight(); err != nil {
+	if err := nodeagent.Preflight(cfg.RuntimeEndpoint); err != nil {
 		if cfg.Agent == AgentOn {
 			return agentPlan{}, fmt.Errorf("node agent: %w", err)
 		}
 		return agentPlan{why: err.Error()}, nil
 	}
 	return agentPlan{run: true}, nil
+}
+
+// LoadRegistries reads a registries.yaml (k3s's format: mirrors and TLS
+// per registry) for the agent's containerd; "" is none.
+func LoadRegistries(path string) (containerd.Registries, error) {
+	if path == "" {
+		return containerd.Registries{}, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return containerd.Registries{}, fmt.Errorf("--registries: %w", err)
+	}
+	r, err := containerd.ParseRegistries(b)
+	if err != nil {
+		return containerd.Registries{}, fmt.Errorf("--registries %s: %w", path, err)
+	}
+	return r, nil
 }
 
 // addClusterDNSAddr puts the cluster DNS service IP on the loopback
@@ -83,18 +102,30 @@ func startAgent(ctx context.Context, cancel func(), stopped chan<- struct{}, cfg
 			return fmt.Errorf("--node-ip %q: %w", cfg.NodeIP, err)
 		}
 	}
+	registries, err := LoadRegistries(cfg.RegistriesFile)
+	if err != nil {
+		return err
+	}
+	serviceCIDR, err := netip.ParsePrefix(cfg.ServiceCIDR)
+	if err != nil {
+		return fmt.Errorf("service CIDR %q: %w", cfg.ServiceCIDR, err)
+	}
 	// One registry for the agent and its proxy: the agent's /metrics
 	// serves both.
 	metrics := prometheus.NewRegistry()
 	a, err := nodeagent.New(nodeagent.Config{
 		REST: &rest.Config{Host: in.APIURL, BearerToken: token,
 			TLSClientConfig: rest.TLSClientConfig{CAFile: filepath.Join(cfg.DataDir, "pki", pki.CACertFile)}},
-		NodeName:   name,
-		NodeIP:     nodeIP,
-		DataDir:    filepath.Join(cfg.DataDir, "agent"),
-		ClusterDNS: in.Registry.ClusterDNSIP(),
-		Metrics:    metrics,
-		Logger:     cfg.Log,
+		NodeName:        name,
+		NodeIP:          nodeIP,
+		DataDir:         filepath.Join(cfg.DataDir, "agent"),
+		ImagesDir:       filepath.Join(cfg.DataDir, "images"),
+		RuntimeEndpoint: cfg.RuntimeEndpoint,
+		Registries:      registries,
+		ClusterDNS:      in.Registry.ClusterDNSIP(),
+		ServiceCIDR:     serviceCIDR,
+		Metrics:         metrics,
+		Logger:          cfg.Log,
 
 		LeaseRenewInterval: cfg.NodeLeaseRenewInterval,
 	})

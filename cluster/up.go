@@ -57,6 +57,11 @@ type Config struct {
 	// host name, the address of the default route's interface).
 	Agent            string
 	NodeName, NodeIP string
+	// RuntimeEndpoint is an existing CRI runtime for the agent (its
+	// --container-runtime-endpoint); "" starts a containerd of its own
+	// under <data dir>/agent/containerd. RegistriesFile is a k3s-style
+	// registries.yaml of mirrors and TLS settings for that containerd.
+	RuntimeEndpoint, RegistriesFile string
 	// ProxyAdminAddr is where the node proxy's admin endpoint (config dump,
 	// endpoint states, metrics) listens; "" turns it off.
 	ProxyAdminAddr string

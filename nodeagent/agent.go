@@ -6,20 +6,17 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/shoalmesh/shoal/internal/netns"
-	"github.com/shoalmesh/shoal/nodeagent/network"
+	"github.com/shoalmesh/shoal/nodeagent/containerd"
 	"github.com/shoalmesh/shoal/nodeagent/probe"
-	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
 )
 
 // Agent is a node agent: it registers its Node, heartbeats with load
@@ -34,12 +31,19 @@ type Agent struct {
 	logAddr netip.AddrPort
 
 	// Set by Run before ready is closed.
-	rt      *noderuntime.Runtime
-	net     *network.Network
-	probes  *probe.Manager
-	podCIDR netip.Prefix
-	events  *recorder
-	ln      net.Listener
+	rt             *containerd.Runtime // nil when a test gives a fake runtime
+	cri            criRuntime
+	images         criImages
+	emptyImage     string // the built-in image of image-less containers
+	runtimeVersion string // containerd://1.6.20
+	net            nodeNetwork
+	probes         *probe.Manager
+	hookProber     *probe.Prober
+	podCIDR        netip.Prefix
+	events         *recorder
+	ln             net.Listener
+	health         runtimeHealth
+	relist         relist
 
 	podInformer cache.SharedIndexInformer
 	runCtx      context.Context // ends when Run's does, before the pods are stopped
@@ -61,7 +65,7 @@ func New(cfg Config) (*Agent, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	if err := Preflight(); err != nil {
+	if err := Preflight(cfg.RuntimeEndpoint); err != nil {
 		return nil, err
 	}
 	rc := rest.CopyConfig(cfg.REST)
@@ -107,6 +111,19 @@ func (a *Agent) LogAddr() netip.AddrPort { return a.logAddr }
 // PodCIDR is the node's pod CIDR, valid once Ready is closed.
 func (a *Agent) PodCIDR() netip.Prefix { return a.podCIDR }
 
+// Runtime is the CRI runtime the agent drives, for the node's streaming
+// server (exec, attach, port-forward), valid once Ready is closed.
+func (a *Agent) Runtime() *containerd.Runtime { return a.rt }
+
+// DialNode connects from the node's network namespace (where the
+// runtime's stream server listens on 127.0.0.1), as probes do.
+func (a *Agent) DialNode(ctx context.Context, network, addr string) (net.Conn, error) {
+	if dial := a.probeDial(); dial != nil {
+		return dial(ctx, network, addr)
+	}
+	return probe.DialContext(ctx, network, addr)
+}
+
 // Run runs the agent, once, until ctx ends: it registers the Node (retrying until
 // the API server answers), sets up the pod network with the Node's pod
 // CIDR, adopts the containers and sandboxes a previous agent left, and runs
@@ -132,17 +149,6 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	cleanup = append(cleanup, func() { a.ln.Close() })
 	a.logAddr = a.ln.Addr().(*net.TCPAddr).AddrPort()
 
-	a.rt, err = noderuntime.New(noderuntime.Options{
-		StateDir:   filepath.Join(a.cfg.DataDir, "containers"),
-		LogDir:     filepath.Join(a.cfg.DataDir, "logs"),
-		CgroupRoot: a.cfg.CgroupRoot,
-		Logger:     a.cfg.Logger,
-	})
-	if err != nil {
-		return fmt.Errorf("container runtime: %w", err)
-	}
-	cleanup = append(cleanup, func() { a.rt.Close() })
-
 	node, err := a.register(ctx)
 	if err != nil {
 		return err
@@ -151,33 +157,26 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	a.net, err = network.New(ctx, network.Config{
-		Bridge:         a.cfg.Bridge,
-		PodCIDR:        a.podCIDR,
-		NodeIP:         a.cfg.NodeIP,
-		NetNS:          a.cfg.NetNS,
-		StateDir:       filepath.Join(a.cfg.DataDir, "network"),
-		NetnsDir:       a.cfg.NetnsDir,
-		ClusterDNS:     a.cfg.ClusterDNS,
-		ClusterDomain:  a.cfg.ClusterDomain,
-		HostResolvConf: a.cfg.HostResolvConf,
-		Logger:         a.cfg.Logger,
-	})
+	a.net, err = a.setupNodeNetwork(ctx, a.podCIDR)
 	if err != nil {
 		return fmt.Errorf("pod network: %w", err)
 	}
-	cleanup = append(cleanup, func() { a.net.Close(context.WithoutCancel(ctx), true) })
+	cleanup = append(cleanup, func() { a.net.Close(context.WithoutCancel(ctx), false) })
+	if err := a.startRuntime(ctx); err != nil {
+		return fmt.Errorf("container runtime: %w", err)
+	}
+	cleanup = append(cleanup, a.closeRuntime)
 
-	adopted, err := a.rt.Adopt(ctx)
+	runCtx, cancel := context.WithCancel(a.criContext(ctx))
+	defer cancel()
+	a.runCtx = runCtx
+	left, err := a.listLeftovers(runCtx)
 	if err != nil {
 		return fmt.Errorf("adopt containers: %w", err)
 	}
-
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	a.runCtx = runCtx
 	a.probes = probe.New(runCtx, probe.Options{Version: a.cfg.Version, Logger: a.cfg.Logger, Dial: a.probeDial()})
 	cleanup = append(cleanup, a.probes.Close)
+	a.hookProber = probe.NewProberDial(a.cfg.Version, a.probeDial())
 	a.events = newRecorder(a.client, a.cfg.NodeName, a.log)
 
 	pods, err := a.startPodInformer(runCtx)
@@ -185,13 +184,16 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return err
 	}
 	a.load.init()
-	a.adopt(runCtx, pods, adopted)
+	a.adopt(runCtx, pods, left)
 
 	var wg sync.WaitGroup
 	wg.Go(func() { a.events.run(runCtx) })
 	wg.Go(func() { a.runProbeUpdates(runCtx) })
 	wg.Go(func() { a.runLease(runCtx) })
 	wg.Go(func() { a.runNodeStatus(runCtx, node) })
+	wg.Go(func() { a.runRelist(runCtx) })
+	wg.Go(func() { a.watchRuntime(runCtx) })
+	wg.Go(func() { a.runLogRotation(runCtx) })
 	if !a.cfg.NoPeerRoutes {
 		wg.Go(func() { a.runPeers(runCtx) })
 	}
@@ -201,7 +203,8 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			a.log.Error("node server", "err", err)
 		}
 	})
-	a.log.Info("node agent running", "pod_cidr", a.podCIDR, "node_ip", a.cfg.NodeIP, "node_server", a.logAddr)
+	a.log.Info("node agent running", "pod_cidr", a.podCIDR, "node_ip", a.cfg.NodeIP, "node_server", a.logAddr,
+		"runtime", a.rt.Endpoint, "runtime_version", a.runtimeVersion)
 	close(a.ready)
 
 	<-ctx.Done()
@@ -252,14 +255,20 @@ func (a *Agent) shutdown(runCtx context.Context, cancel context.CancelFunc) {
 		a.markNodeStopped(ctx)
 	}
 	a.probes.Close()
-	a.rt.Close()
-	// Leave nothing behind when the pods went too: not even the bridge.
-	closeNet := func() error { return a.net.Close(ctx, true) }
-	if !keep {
-		closeNet = func() error { return a.net.Destroy(ctx) }
+	a.closeRuntime()
+	if !keep && a.rt != nil {
+		if err := a.rt.RemoveState(); err != nil {
+			a.log.Warn("remove containerd's state", "err", err)
+		}
 	}
-	if err := closeNet(); err != nil {
+	// Leave nothing behind when the pods went too: not even the bridge.
+	if err := a.net.Close(ctx, !keep); err != nil {
 		a.log.Error("close pod network", "err", err)
+	}
+	if !keep {
+		if err := containerd.RemoveCgroupTree(a.cfg.CgroupRoot); err != nil {
+			a.log.Warn("remove the agent's cgroups", "err", err)
+		}
 	}
 	a.log.Info("node agent stopped", "pods_kept", keep)
 }
@@ -292,9 +301,4 @@ func (a *Agent) findPod(namespace, name string) *podWorker {
 		}
 	}
 	return found
-}
-
-// podRef names a pod for the runtime.
-func podRef(p *corev1.Pod) noderuntime.PodRef {
-	return noderuntime.PodRef{Namespace: p.Namespace, Name: p.Name, UID: string(p.UID)}
 }

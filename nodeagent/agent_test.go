@@ -22,7 +22,7 @@ import (
 // webDeployment is a Deployment of the test server with readiness and
 // liveness probes every second, placed on the env's node.
 func (e *testEnv) webDeployment(name string, replicas int32) *appsv1.Deployment {
-	c := serverContainer(e.t, "web")
+	c := e.serverContainer("web")
 	c.ReadinessProbe = &corev1.Probe{
 		ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromString("http")}},
 		PeriodSeconds: 1, FailureThreshold: 1,
@@ -123,7 +123,7 @@ func TestDeploymentRunsAndRecovers(t *testing.T) {
 			t.Errorf("pod %s: hostIP %q, startTime %v", p.Name, p.Status.HostIP, p.Status.StartTime)
 		}
 		body, err := podHTTP(&p, "/")
-		if err != nil || body != "hello from "+p.Name+"\n" {
+		if err != nil || body != p.Name+"\n" {
 			t.Errorf("GET / from %s: %q, %v", p.Name, body, err)
 		}
 		for _, cond := range []corev1.PodConditionType{corev1.PodScheduled, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady} {
@@ -148,7 +148,7 @@ func TestDeploymentRunsAndRecovers(t *testing.T) {
 	t.Run("killed process restarts with back-off", func(t *testing.T) {
 		p := pods[0]
 		kill := func() {
-			pid := mainPid(e.initPid(string(p.UID), "web"))
+			pid := e.mainPid(p.UID, "web")
 			if pid == 0 {
 				t.Fatal("no main process found")
 			}

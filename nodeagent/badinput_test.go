@@ -2,18 +2,17 @@ package nodeagent_test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/shoalmesh/shoal/internal/testenv"
-	"github.com/shoalmesh/shoal/nodeagent/network"
+	"github.com/shoalmesh/shoal/nodeagent"
 )
 
 // waitingWith holds for a pod whose only container waits with reason and a
@@ -32,7 +31,7 @@ func TestBadInputGetsClearStatus(t *testing.T) {
 	e := newTestEnv(t)
 	never := func(p *corev1.Pod) *corev1.Pod { p.Spec.RestartPolicy = corev1.RestartPolicyNever; return p }
 
-	good := e.create(e.pod("good", serverContainer(t, "web")))
+	good := e.create(e.pod("good", e.serverContainer("web")))
 	e.create(e.pod("missing", corev1.Container{Name: "app", Command: []string{"no-such-command-xyz"}}))
 	e.create(never(e.pod("missing-never", corev1.Container{Name: "app", Command: []string{"no-such-command-xyz"}})))
 	e.create(e.pod("oom", corev1.Container{Name: "hog", Command: []string{"tail", "/dev/zero"},
@@ -40,7 +39,8 @@ func TestBadInputGetsClearStatus(t *testing.T) {
 	e.create(e.pod("secret", corev1.Container{Name: "app", Command: []string{"sleep", "3600"},
 		Env: []corev1.EnvVar{{Name: "PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: "db"}, Key: "password"}}}}}))
-	e.create(e.pod("image-only", corev1.Container{Name: "app", Image: "nginx:1.27"}))
+	// No registry answers for docker.io here: the pull fails.
+	e.create(e.pod("no-registry", corev1.Container{Name: "app", Image: "nginx:1.27"}))
 	done := e.create(never(e.pod("done", corev1.Container{Name: "app", Command: []string{"sh", "-c", "exit 0"}})))
 	failed := e.create(never(e.pod("failed", corev1.Container{Name: "app", Command: []string{"sh", "-c", "exit 3"}})))
 
@@ -72,9 +72,14 @@ func TestBadInputGetsClearStatus(t *testing.T) {
 		}
 		return nil
 	})
-	e.waitPod("secret", 10*time.Second, "a config error", waitingWith("CreateContainerConfigError", "valueFrom"))
-	e.waitPod("image-only", 10*time.Second, "a config error", waitingWith("CreateContainerConfigError", "no command"))
-	for _, name := range []string{"secret", "image-only"} {
+	e.waitPod("secret", 10*time.Second, "a config error", waitingWith("CreateContainerConfigError", `secret "db" not found`))
+	e.waitPod("no-registry", 30*time.Second, "a failed pull", func(p *corev1.Pod) error {
+		if err := waitingWith("ErrImagePull", "nginx")(p); err == nil {
+			return nil
+		}
+		return waitingWith("ImagePullBackOff", "nginx")(p)
+	})
+	for _, name := range []string{"secret", "no-registry"} {
 		if p := e.get(name); p.Status.Phase != corev1.PodPending {
 			t.Errorf("%s: phase %s, want Pending", name, p.Status.Phase)
 		}
@@ -94,11 +99,11 @@ func TestBadInputGetsClearStatus(t *testing.T) {
 		}
 		return nil
 	})
-	// An ended pod keeps its status but not its network.
+	// An ended pod keeps its status but not its sandbox (nor its network).
 	for _, p := range []*corev1.Pod{done, failed} {
-		testenv.Eventually(t, 5*time.Second, p.Name+"'s network torn down", func() error {
-			if _, err := os.Lstat(filepath.Join(e.cfg.NetnsDir, network.NetNSName(string(p.UID)))); err == nil {
-				return fmt.Errorf("netns still there")
+		testenv.Eventually(t, 5*time.Second, p.Name+"'s sandbox removed", func() error {
+			if left := nodeagent.RuntimeLeft(e.agent, p.UID); len(left) > 0 {
+				return fmt.Errorf("left in the runtime: %v", left)
 			}
 			return nil
 		})
@@ -117,8 +122,7 @@ func TestBadInputGetsClearStatus(t *testing.T) {
 func TestHostNetworkDownwardEnvAndExecProbes(t *testing.T) {
 	e := newTestEnv(t)
 	port := testenv.FreePort(t)
-	c := serverContainer(t, "web")
-	c.Args = []string{fmt.Sprintf("-listen=127.0.0.1:%d", port)}
+	c := e.serverContainer("web", fmt.Sprintf("LISTEN=127.0.0.1:%d", port))
 	c.Ports = nil
 	c.ReadinessProbe = &corev1.Probe{
 		ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt(port)}},
@@ -128,8 +132,19 @@ func TestHostNetworkDownwardEnvAndExecProbes(t *testing.T) {
 	hn.Spec.HostNetwork = true
 	e.create(hn)
 
-	env := e.pod("env", corev1.Container{Name: "app", Command: []string{"sh", "-c", "echo \"$(GREETING) $POD_IP $NAME $NODE $HOSTNAME\"; hostname; cat /etc/resolv.conf; sleep 3600"},
+	// A ConfigMap's and a Secret's values in env and envFrom.
+	if _, err := e.cs.CoreV1().ConfigMaps("default").Create(t.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "env-cm"},
+		Data: map[string]string{"MODE": "fast"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cs.CoreV1().Secrets("default").Create(t.Context(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "env-secret"},
+		Data: map[string][]byte{"PW": []byte("s3cret")}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	env := e.pod("env", corev1.Container{Name: "app", Command: []string{"sh", "-c", "echo \"$(GREETING) $POD_IP $NAME $NODE $HOSTNAME $MODE $S_PW $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT\"; hostname; cat /etc/resolv.conf; sleep 3600"},
+		EnvFrom: []corev1.EnvFromSource{{Prefix: "S_", SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "env-secret"}}}},
 		Env: []corev1.EnvVar{
+			{Name: "MODE", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "env-cm"}, Key: "MODE"}}},
 			{Name: "GREETING", Value: "hi"},
 			{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
 			{Name: "NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
@@ -180,7 +195,12 @@ func TestHostNetworkDownwardEnvAndExecProbes(t *testing.T) {
 		}
 		return err
 	})
-	want := fmt.Sprintf("hi %s env %s env\nenv\nnameserver 10.96.0.10\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n", p.Status.PodIP, e.node)
+	kube, err := e.cs.CoreV1().Services("default").Get(t.Context(), "kubernetes", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("hi %s env %s env fast s3cret %s:%d\nenv\nsearch default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n",
+		p.Status.PodIP, e.node, kube.Spec.ClusterIP, kube.Spec.Ports[0].Port)
 	if log != want {
 		t.Errorf("env's output\n%q\nwant\n%q", log, want)
 	}

@@ -1,6 +1,7 @@
 package nodeagent
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/shoalmesh/shoal/internal/netns"
+	"github.com/shoalmesh/shoal/nodeagent/containerd"
 )
 
 // Defaults of Config.
@@ -63,10 +65,38 @@ type Config struct {
 	// --pod-cidr); unset, the registry allocates one. A Node that exists
 	// keeps the one it has.
 	PodCIDR netip.Prefix
-	// DataDir keeps what must survive a restart: containers/ (the
-	// runtime's records), network/ (IP allocations, sandboxes) and logs/
-	// (container logs). One agent per DataDir.
+	// DataDir keeps what must survive a restart: containerd/ (the
+	// runtime's config, images and state, and containerd.log), pods/<uid>/
+	// (volumes, hosts files), logs/ (container logs, the kubelet's layout),
+	// images/ (archives imported at start), cni/ and network/. One agent
+	// per DataDir.
 	DataDir string
+	// RuntimeEndpoint is an existing CRI runtime to use ("unix:///run/
+	// containerd/containerd.sock"), the kubelet's
+	// --container-runtime-endpoint; "" starts a containerd of the agent's
+	// own (in NetNS, config under DataDir/containerd), stopped when Run
+	// returns. With an endpoint the agent still installs Shoal's CNI plugin
+	// and conflist, into that runtime's CNI directories (containerd's
+	// defaults /opt/cni/bin and /etc/cni/net.d unless CNIBinDir and
+	// CNIConfDir say otherwise).
+	RuntimeEndpoint string
+	// Registries configures the own containerd's registry mirrors and TLS
+	// (k3s's registries.yaml, containerd.ParseRegistries).
+	Registries containerd.Registries
+	// ImagesDir holds image archives (OCI layout or docker save tars)
+	// imported at start, for air-gapped nodes; default DataDir/images.
+	ImagesDir string
+	// CNIBinDir and CNIConfDir are the runtime's CNI plugin and
+	// configuration directories, where the agent links Shoal's plugin (and
+	// loopback from /usr/lib/cni) and writes its conflist; defaults
+	// DataDir/cni/bin and DataDir/cni/net.d for the own containerd.
+	CNIBinDir  string
+	CNIConfDir string
+	// ClusterCIDR holds every node's pod CIDR and ServiceCIDR the service
+	// VIPs: pod traffic to them is not masqueraded. Defaults 10.244.0.0/16
+	// (when it holds the node's pod CIDR) and 10.96.0.0/16.
+	ClusterCIDR netip.Prefix
+	ServiceCIDR netip.Prefix
 	// Bridge is the pod bridge; default shoal0.
 	Bridge string
 	// ClusterDNS and ClusterDomain go into pods' resolv.conf; defaults
@@ -102,7 +132,8 @@ type Config struct {
 
 	// Hooks for tests and harnesses that run several agents on one
 	// machine: each needs its own NetnsDir (default /run/netns),
-	// CgroupRoot (default "shoal") and Bridge. NoPeerRoutes leaves the
+	// CgroupRoot (default "shoal": every pod's cgroups are under
+	// /<CgroupRoot>/pod<uid> in each hierarchy) and Bridge. NoPeerRoutes leaves the
 	// node's routes to other nodes' pods alone: the network owns every
 	// route of its protocol in its namespace, so agents sharing one
 	// namespace must not all manage them; agents each in its own NetNS
@@ -162,6 +193,38 @@ func (cfg *Config) setDefaults() error {
 	if cfg.LogAddr == "" {
 		cfg.LogAddr = netip.AddrPortFrom(cfg.NodeIP, DefaultLogPort).String()
 	}
+	if cfg.Bridge == "" {
+		cfg.Bridge = "shoal0"
+	}
+	if !cfg.ClusterDNS.IsValid() {
+		cfg.ClusterDNS = netip.MustParseAddr("10.96.0.10")
+	}
+	if cfg.ClusterDomain == "" {
+		cfg.ClusterDomain = "cluster.local"
+	}
+	if cfg.HostResolvConf == "" {
+		cfg.HostResolvConf = "/etc/resolv.conf"
+	}
+	if cfg.ImagesDir == "" {
+		cfg.ImagesDir = filepath.Join(cfg.DataDir, "images")
+	}
+	switch {
+	case cfg.RuntimeEndpoint != "":
+		cfg.CNIBinDir = cmp.Or(cfg.CNIBinDir, "/opt/cni/bin")
+		cfg.CNIConfDir = cmp.Or(cfg.CNIConfDir, "/etc/cni/net.d")
+	default:
+		cfg.CNIBinDir = cmp.Or(cfg.CNIBinDir, filepath.Join(cfg.DataDir, "cni", "bin"))
+		cfg.CNIConfDir = cmp.Or(cfg.CNIConfDir, filepath.Join(cfg.DataDir, "cni", "net.d"))
+	}
+	if cfg.CgroupRoot == "" {
+		cfg.CgroupRoot = "shoal"
+	}
+	if err := checkCgroupRoot(cfg.CgroupRoot); err != nil {
+		return bad("cgroup root %q: %v", cfg.CgroupRoot, err)
+	}
+	if err := cfg.Registries.Validate(); err != nil {
+		return bad("%v", err)
+	}
 	if cfg.MaxPods <= 0 {
 		cfg.MaxPods = DefaultMaxPods
 	}
@@ -176,6 +239,14 @@ func (cfg *Config) setDefaults() error {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// checkCgroupRoot refuses a cgroup root that is not a plain relative path.
+func checkCgroupRoot(root string) error {
+	if filepath.IsAbs(root) || filepath.Clean(root) != root || root == "." || strings.HasPrefix(root, "..") {
+		return errors.New("want a relative path such as shoal or shoal/node-1")
 	}
 	return nil
 }

@@ -15,20 +15,28 @@ import (
 
 // Event reasons, kubelet's.
 const (
-	eventStarted   = "Started"
-	eventFailed    = "Failed"
-	eventBackOff   = "BackOff"
-	eventKilling   = "Killing"
-	eventUnhealthy = "Unhealthy"
-	eventConfig    = "FailedConfig"
-	eventNetwork   = "FailedCreatePodSandBox"
+	eventCreated          = "Created"
+	eventStarted          = "Started"
+	eventFailed           = "Failed"
+	eventBackOff          = "BackOff"
+	eventKilling          = "Killing"
+	eventUnhealthy        = "Unhealthy"
+	eventPulling          = "Pulling"
+	eventPulled           = "Pulled"
+	eventSandbox          = "FailedCreatePodSandBox"
+	eventFailedMount      = "FailedMount"
+	eventFailedPullSecret = "FailedToRetrieveImagePullSecret"
+	eventPostStartFailed  = "FailedPostStartHook"
+	eventPreStopFailed    = "FailedPreStopHook"
+	eventVolumes          = "FailedConfig"
 )
 
 // eventQueue bounds the events waiting to be written; more are dropped, as
-// client-go's broadcaster drops them.
+// client-go's broadcaster drops them. The same event (pod, container,
+// reason and message) is written at most once per eventInterval.
 const (
 	eventQueue    = 256
-	eventInterval = 5 * time.Second // at most one event per pod, container and reason in this time
+	eventInterval = 5 * time.Second
 	eventTimeout  = 5 * time.Second
 )
 
@@ -54,7 +62,8 @@ func (r *recorder) pod(pod *corev1.Pod, container, typ, reason, format string, a
 		return
 	}
 	now := time.Now()
-	key := string(pod.UID) + "/" + container + "/" + reason
+	msg := fmt.Sprintf(format, args...)
+	key := string(pod.UID) + "/" + container + "/" + reason + "/" + msg
 	r.mu.Lock()
 	if t, ok := r.last[key]; ok && now.Sub(t) < eventInterval {
 		r.mu.Unlock()
@@ -78,7 +87,7 @@ func (r *recorder) pod(pod *corev1.Pod, container, typ, reason, format string, a
 		ObjectMeta:          metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name + "." + strconv.FormatInt(now.UnixNano(), 16)},
 		InvolvedObject:      ref,
 		Reason:              reason,
-		Message:             fmt.Sprintf(format, args...),
+		Message:             msg,
 		Source:              corev1.EventSource{Component: "shoal-nodeagent", Host: r.node},
 		FirstTimestamp:      ts,
 		LastTimestamp:       ts,

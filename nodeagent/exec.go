@@ -1,92 +1,49 @@
 package nodeagent
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"os/exec"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/shoalmesh/shoal/nodeagent/probe"
-	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
 )
 
-// execOutputLimit bounds what an exec probe's output keeps.
+// execOutputLimit bounds what an exec probe's or hook's output keeps.
 const execOutputLimit = 10 << 10
 
-// nsenterPath is util-linux's nsenter, which exec probes run through; ""
-// when the node has none (exec probes then cannot run: Unknown).
-var nsenterPath, _ = exec.LookPath("nsenter")
+// exitCoder is the error cri-client's ExecSync returns for a command that
+// exited non-zero (k8s.io/utils/exec.CodeExitError).
+type exitCoder interface{ ExitStatus() int }
 
-// newExecer runs exec probes in run's namespaces (mount, UTS, IPC, network,
-// PID) with its environment and working directory, as `kubectl exec`
-// would. The command does not join the container's cgroup.
-func newExecer(run *noderuntime.Container) probe.Execer {
-	if nsenterPath == "" {
-		return nil
-	}
-	spec := run.Spec()
-	env := spec.Env
-	if !hasEnv(env, "PATH") {
-		env = append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-	}
-	dir := spec.WorkingDir
-	if dir == "" {
-		dir = "/"
-	}
-	pid := run.Pid()
+// execer runs exec probes and hooks in container id through the runtime's
+// ExecSync, in the container's namespaces, cgroup, user and environment,
+// as `kubectl exec` would.
+func (a *Agent) execer(id string) probe.Execer {
 	return probe.ExecFunc(func(ctx context.Context, cmd []string) (int, []byte, error) {
 		if len(cmd) == 0 {
-			return 0, nil, errors.New("exec probe: empty command")
+			return 0, nil, errors.New("exec: empty command")
 		}
-		args := []string{"--target", strconv.Itoa(pid), "--mount", "--uts", "--ipc", "--net", "--pid", "--wd=" + dir, "--"}
-		c := exec.CommandContext(ctx, nsenterPath, append(args, cmd...)...)
-		c.Env = env
-		out := &limitedBuffer{max: execOutputLimit}
-		c.Stdout, c.Stderr = out, out
-		// nsenter forks into the PID namespace: kill both at the deadline.
-		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
-		c.WaitDelay = time.Second
-		err := c.Run()
-		var ee *exec.ExitError
+		var timeout time.Duration
+		if d, ok := ctx.Deadline(); ok {
+			timeout = max(time.Until(d), time.Second)
+		}
+		stdout, stderr, err := a.cri.ExecSync(ctx, id, cmd, timeout)
+		out := append(stdout, stderr...)
+		if len(out) > execOutputLimit {
+			out = out[:execOutputLimit]
+		}
+		var ec exitCoder
 		switch {
 		case err == nil:
-			return 0, out.Bytes(), nil
+			return 0, out, nil
+		case errors.As(err, &ec):
+			return ec.ExitStatus(), out, nil
 		case ctx.Err() != nil:
-			return 0, out.Bytes(), ctx.Err()
-		case errors.As(err, &ee):
-			code := ee.ExitCode()
-			if code < 0 {
-				code = 137 // killed by a signal
-			}
-			return code, out.Bytes(), nil
+			return 0, out, ctx.Err()
+		case strings.Contains(err.Error(), "executable file not found"), strings.Contains(err.Error(), "no such file or directory"):
+			return 127, []byte(err.Error()), nil // as a shell reports it
 		}
-		return 0, out.Bytes(), err
+		return 0, out, err
 	})
-}
-
-func hasEnv(env []string, name string) bool {
-	for _, e := range env {
-		if strings.HasPrefix(e, name+"=") {
-			return true
-		}
-	}
-	return false
-}
-
-// limitedBuffer keeps the first max bytes written to it.
-type limitedBuffer struct {
-	bytes.Buffer
-	max int
-}
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.Len(); room > 0 {
-		b.Buffer.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
 }

@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +27,7 @@ import (
 	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent"
 	"github.com/shoalmesh/shoal/nodeagent/network/networktest"
+	"github.com/shoalmesh/shoal/test/imagetest"
 )
 
 // testCgroupRoot is this test process's cgroup root; each agent gets a child.
@@ -37,12 +37,16 @@ var testCgroupRoot = fmt.Sprintf("shoal-agent-test-%d", os.Getpid())
 // cgroups where they are missing (fails where SHOAL_TEST_REQUIRE lists root).
 func requireAgent(t *testing.T) {
 	t.Helper()
-	testenv.RequireOK(t, testenv.Root, nodeagent.Preflight())
+	testenv.RequireOK(t, testenv.Root, nodeagent.Preflight(""))
 }
 
-// testEnv is a Shoal control plane and one node agent, all in this process.
+// testEnv is a Shoal control plane and one node agent (with a containerd
+// of its own), all in this process, and a registry with the test images.
 type testEnv struct {
 	t      *testing.T
+	reg    *imagetest.Registry
+	echo   string // the echoserver image (test/images/echoserver)
+	box    string // the busybox image
 	shoal  *clustertest.Shoal
 	cs     *kubernetes.Clientset // admin
 	node   string
@@ -55,12 +59,14 @@ type testEnv struct {
 
 type envOption func(*testEnv)
 
-// newTestEnv starts Shoal and an agent on its own bridge, pod CIDR, netns
-// dir, cgroup root and data dir. At cleanup it stops the agent and removes
-// every kernel object such an agent can make, even if the test failed.
+// newTestEnv starts a registry with the test images, Shoal and an agent on
+// its own bridge, pod CIDR, netns dir, cgroup root and data dir (so its own
+// containerd). At cleanup it stops the agent and removes every kernel
+// object such an agent can make, even if the test failed.
 func newTestEnv(t *testing.T, opts ...envOption) *testEnv {
 	t.Helper()
 	requireAgent(t)
+	reg := imagetest.StartRegistry(t, imagetest.RegistryOptions{})
 	shoalDir := t.TempDir()
 	node := "node-" + randHex(4)
 	// The API server reads its tokens when it starts: mint the node's first.
@@ -73,7 +79,8 @@ func newTestEnv(t *testing.T, opts ...envOption) *testEnv {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	e := &testEnv{t: t, node: node, token: token}
+	e := &testEnv{t: t, node: node, token: token, reg: reg,
+		echo: reg.Push(t, imagetest.EchoServer(t), "echoserver:1"), box: reg.Push(t, imagetest.Busybox(t), "busybox:1")}
 	e.cfg = nodeagent.Config{
 		NodeName:       node,
 		NodeIP:         netip.MustParseAddr("127.0.0.1"),
@@ -167,29 +174,19 @@ func writeFile(t *testing.T, path, content string) string {
 	return path
 }
 
-// testBinary is the path of this test binary, which pods run as their
-// command with testServerEnv set.
-func testBinary(t *testing.T) string {
-	t.Helper()
-	p, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// serverContainer is a container running the test server with args.
-func serverContainer(t *testing.T, name string, args ...string) corev1.Container {
-	return corev1.Container{
-		Name:    name,
-		Command: []string{testBinary(t)},
-		Args:    append([]string{"-listen=:8080"}, args...),
-		Env: []corev1.EnvVar{
-			{Name: testServerEnv, Value: "1"},
-			{Name: "GORACE", Value: "atexit_sleep_ms=0"},
-		},
+// serverContainer is a container running the echoserver image with env
+// (NAME=value pairs: LINES, TICK, TERM_DELAY, LISTEN).
+func (e *testEnv) serverContainer(name string, env ...string) corev1.Container {
+	c := corev1.Container{
+		Name:  name,
+		Image: e.echo,
 		Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
 	}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		c.Env = append(c.Env, corev1.EnvVar{Name: k, Value: v})
+	}
+	return c
 }
 
 // pod is a pod bound to the env's node running containers.
@@ -301,23 +298,24 @@ func podHTTP(p *corev1.Pod, path string) (string, error) {
 	return body, err
 }
 
-// initPid is the node PID of the init of the pod's running container.
-func (e *testEnv) initPid(uid string, container string) int {
-	return nodeagent.InitPid(e.agent, types.UID(uid), container)
+// mainPid is the node PID of the main process of the pod's running
+// container, or 0.
+func (e *testEnv) mainPid(uid types.UID, container string) int {
+	return nodeagent.ContainerPid(e.agent, uid, container)
 }
 
-// mainPid is the container's main process: its init's child.
-func mainPid(initPid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", initPid, initPid))
+// exec runs cmd in the pod's running container through the runtime.
+func (e *testEnv) exec(p *corev1.Pod, container string, cmd ...string) (string, int) {
+	e.t.Helper()
+	id := nodeagent.ContainerID(e.agent, p.UID, container)
+	if id == "" {
+		e.t.Fatalf("pod %s has no running container %s", p.Name, container)
+	}
+	out, code, err := nodeagent.ExecSync(e.agent, id, cmd...)
 	if err != nil {
-		return 0
+		e.t.Fatalf("exec %v in %s/%s: %v", cmd, p.Name, container, err)
 	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 0
-	}
-	pid, _ := strconv.Atoi(f[0])
-	return pid
+	return out, code
 }
 
 // logs fetches a container's log through the API server (pods/log, which

@@ -2,7 +2,6 @@ package nodeagent_test
 
 import (
 	"crypto/rand"
-	"encoding/json"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,7 +12,9 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/shoalmesh/shoal/internal/mountinfo"
 	"github.com/shoalmesh/shoal/nodeagent"
+	"github.com/shoalmesh/shoal/nodeagent/containerd"
 	"github.com/shoalmesh/shoal/nodeagent/nodeagenttest"
 )
 
@@ -61,12 +62,14 @@ func removeTestCgroups() {
 // cgroups, interfaces, namespaces and routes.
 func cleanupKernel(t *testing.T, cfg nodeagent.Config) {
 	nodeagenttest.RemoveCgroups(cfg.CgroupRoot)
-	links, _ := netlink.LinkList()
-	for _, l := range links {
-		a := l.Attrs()
-		if a.Name == cfg.Bridge || strings.HasPrefix(a.Alias, "shoal:"+cfg.Bridge+":") {
-			netlink.LinkDel(l)
+	if br, err := netlink.LinkByName(cfg.Bridge); err == nil {
+		links, _ := netlink.LinkList()
+		for _, l := range links {
+			if l.Attrs().MasterIndex == br.Attrs().Index {
+				netlink.LinkDel(l)
+			}
 		}
+		netlink.LinkDel(br)
 	}
 	entries, _ := os.ReadDir(cfg.NetnsDir)
 	for _, e := range entries {
@@ -74,37 +77,84 @@ func cleanupKernel(t *testing.T, cfg nodeagent.Config) {
 		unix.Unmount(p, unix.MNT_DETACH)
 		os.Remove(p)
 	}
+	state := containerd.DefaultStateDir(filepath.Join(cfg.DataDir, "containerd"))
+	for _, p := range processesMentioning(state) {
+		if pid, err := strconv.Atoi(strings.SplitN(p, ":", 2)[0]); err == nil {
+			unix.Kill(pid, unix.SIGKILL) // a shim (or containerd) the agent left
+		}
+	}
+	for _, dir := range []string{cfg.DataDir, state} {
+		for _, m := range mountsUnder(dir) {
+			unix.Unmount(m, unix.MNT_DETACH)
+		}
+	}
+	os.RemoveAll(state)
 }
 
-// leaks lists what of an agent with cfg is left in the kernel and its
-// state: processes, cgroups, namespaces, veths and IPs.
+// leaks lists what of an agent with cfg is left in the kernel: processes
+// (its containerd, shims, containers), cgroups, the bridge and links on
+// it, mounts under its data dir.
 func leaks(cfg nodeagent.Config) []string {
 	var out []string
 	for _, cg := range cgroupsBelow(cfg.CgroupRoot) {
 		out = append(out, "cgroup "+cg)
 	}
-	entries, _ := os.ReadDir(cfg.NetnsDir)
-	for _, e := range entries {
-		out = append(out, "netns "+e.Name())
-	}
-	links, _ := netlink.LinkList()
-	for _, l := range links {
-		if strings.HasPrefix(l.Attrs().Alias, "shoal:"+cfg.Bridge+":") {
-			out = append(out, "veth "+l.Attrs().Name)
-		}
-	}
-	if b, err := os.ReadFile(filepath.Join(cfg.DataDir, "network", "ipam.json")); err == nil {
-		var st struct {
-			Allocations map[string]string `json:"allocations"`
-		}
-		if json.Unmarshal(b, &st) == nil {
-			for ip, uid := range st.Allocations {
-				out = append(out, "ip "+ip+" of "+uid)
+	if br, err := netlink.LinkByName(cfg.Bridge); err == nil {
+		out = append(out, "bridge "+cfg.Bridge)
+		links, _ := netlink.LinkList()
+		for _, l := range links {
+			if l.Attrs().MasterIndex == br.Attrs().Index {
+				out = append(out, "link "+l.Attrs().Name)
 			}
 		}
 	}
 	for _, pid := range nodeagenttest.ProcessesIn(cfg.CgroupRoot) {
 		out = append(out, "process "+strconv.Itoa(pid))
+	}
+	state := containerd.DefaultStateDir(filepath.Join(cfg.DataDir, "containerd"))
+	for _, dir := range []string{cfg.DataDir, state} {
+		for _, p := range processesMentioning(dir) {
+			out = append(out, "process "+p)
+		}
+		for _, m := range mountsUnder(dir) {
+			out = append(out, "mount "+m)
+		}
+	}
+	if _, err := os.Stat(state); err == nil {
+		out = append(out, "containerd state "+state)
+	}
+	return out
+}
+
+// processesMentioning lists processes whose command line contains s
+// (containerd names its config under the data dir; its shims, its socket).
+func processesMentioning(s string) []string {
+	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var out []string
+	self := "/proc/" + strconv.Itoa(os.Getpid()) + "/"
+	for _, f := range dirs {
+		if strings.HasPrefix(f, self) {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if cmd := strings.ReplaceAll(string(b), "\x00", " "); strings.Contains(cmd, s) {
+			out = append(out, filepath.Base(filepath.Dir(f))+": "+cmd)
+		}
+	}
+	return out
+}
+
+// mountsUnder lists the mount points below dir.
+func mountsUnder(dir string) []string {
+	mounts, _ := mountinfo.Read()
+	var out []string
+	for _, m := range mounts {
+		if strings.HasPrefix(m.Point, dir+"/") {
+			out = append(out, m.Point)
+		}
 	}
 	return out
 }

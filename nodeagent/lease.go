@@ -67,7 +67,7 @@ func (a *Agent) renewLease(ctx context.Context) error {
 	defer a.lease.mu.Unlock()
 	// A little early rather than one renewal late.
 	if time.Since(a.lease.report.Time) >= api.LoadInterval-a.cfg.LeaseRenewInterval/2 {
-		a.lease.report = a.measure()
+		a.lease.report = a.measure(ctx)
 	}
 	report := a.lease.report
 	for attempt := 0; ; attempt++ {

@@ -14,13 +14,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent"
-	"github.com/shoalmesh/shoal/nodeagent/network"
-	"github.com/shoalmesh/shoal/nodeagent/nodeagenttest"
 )
 
 // processAlive reports whether pid runs (and is not a zombie).
@@ -34,18 +33,12 @@ func processAlive(pid int) bool {
 	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
 }
 
-// podLeft lists what of pod uid is left on the node: its network
-// namespace, veth, IP and logs.
+// podLeft lists what of pod uid is left on the node: its sandbox and
+// containers in the runtime, its cgroups, its volumes and logs.
 func (e *testEnv) podLeft(uid, name string) []string {
-	var out []string
-	if _, err := os.Lstat(filepath.Join(e.cfg.NetnsDir, network.NetNSName(uid))); err == nil {
-		out = append(out, "netns")
-	}
-	if _, err := os.Stat("/sys/class/net/" + network.HostVethName(uid)); err == nil {
-		out = append(out, "veth")
-	}
-	if b, _ := os.ReadFile(filepath.Join(e.cfg.DataDir, "network", "ipam.json")); strings.Contains(string(b), uid) {
-		out = append(out, "ip")
+	out := nodeagent.RuntimeLeft(e.agent, types.UID(uid))
+	if _, err := os.Stat(filepath.Join(e.cfg.DataDir, "pods", uid)); err == nil {
+		out = append(out, "pod dir")
 	}
 	if _, err := os.Stat(filepath.Join(e.cfg.DataDir, "logs", "default_"+name+"_"+uid)); err == nil {
 		out = append(out, "logs")
@@ -62,7 +55,7 @@ func (e *testEnv) podLeft(uid, name string) []string {
 func TestDeletePodStopsItNotReadyFirst(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := t.Context()
-	c := serverContainer(t, "web", "-term-delay=1500ms")
+	c := e.serverContainer("web", "TERM_DELAY=1500ms")
 	c.ReadinessProbe = &corev1.Probe{
 		ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(8080)}},
 		PeriodSeconds: 1,
@@ -70,9 +63,9 @@ func TestDeletePodStopsItNotReadyFirst(t *testing.T) {
 	e.create(e.pod("victim", c))
 	p := e.waitPod("victim", 15*time.Second, "running and ready", runningReady)
 	uid := string(p.UID)
-	pid := e.initPid(uid, "web")
+	pid := e.mainPid(p.UID, "web")
 	if pid == 0 {
-		t.Fatal("no container init")
+		t.Fatal("no container process")
 	}
 	w, err := e.cs.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{
 		FieldSelector: fields.OneTermEqualSelector("metadata.name", "victim").String(), ResourceVersion: p.ResourceVersion})
@@ -124,12 +117,12 @@ func TestDeletePodStopsItNotReadyFirst(t *testing.T) {
 
 	t.Run("force-deleted", func(t *testing.T) {
 		// It ignores SIGTERM for 1.5 s; a force-deleted pod gets 2 s at most.
-		e.create(e.pod("forced", serverContainer(t, "web", "-term-delay=1500ms")))
+		e.create(e.pod("forced", e.serverContainer("web", "TERM_DELAY=1500ms")))
 		p := e.waitPod("forced", 15*time.Second, "running", runningReady)
 		var pid int
 		testenv.Eventually(t, 5*time.Second, "its container", func() error {
-			if pid = e.initPid(string(p.UID), "web"); pid == 0 {
-				return fmt.Errorf("no init yet")
+			if pid = e.mainPid(p.UID, "web"); pid == 0 {
+				return fmt.Errorf("no container process yet")
 			}
 			return nil
 		})
@@ -189,7 +182,7 @@ func TestRegisterCreatesNodeAndLease(t *testing.T) {
 // whether the agent tests run): as root here it must pass, or every agent
 // test would skip for a broken check; as another user it must name root.
 func TestPreflight(t *testing.T) {
-	err := nodeagent.Preflight()
+	err := nodeagent.Preflight("")
 	if os.Geteuid() != 0 {
 		if !errors.Is(err, nodeagent.ErrUnsupported) || !strings.Contains(err.Error(), "root") {
 			t.Errorf("Preflight as uid %d: %v", os.Geteuid(), err)
@@ -217,11 +210,12 @@ func readyWhenServing(c corev1.Container) corev1.Container {
 func TestAgentRestartAdoptsAndCleansUp(t *testing.T) {
 	e := newTestEnv(t, keepPods)
 	ctx := t.Context()
-	e.create(e.pod("stays", readyWhenServing(serverContainer(t, "web"))))
-	e.create(e.pod("goes", readyWhenServing(serverContainer(t, "web"))))
+	e.create(e.pod("stays", readyWhenServing(e.serverContainer("web"))))
+	e.create(e.pod("goes", readyWhenServing(e.serverContainer("web"))))
 	stays := e.waitPod("stays", 15*time.Second, "running and ready", runningReady)
 	goes := e.waitPod("goes", 15*time.Second, "running and ready", runningReady)
-	staysPid, goesPid := e.initPid(string(stays.UID), "web"), e.initPid(string(goes.UID), "web")
+	staysPid, goesPid := e.mainPid(stays.UID, "web"), e.mainPid(goes.UID, "web")
+	staysID := nodeagent.ContainerID(e.agent, stays.UID, "web")
 
 	e.stop() // keeping the pods
 	if !processAlive(staysPid) || !processAlive(goesPid) {
@@ -237,8 +231,8 @@ func TestAgentRestartAdoptsAndCleansUp(t *testing.T) {
 
 	e.start()
 	testenv.Eventually(t, 5*time.Second, "pod stays adopted", func() error {
-		if got := e.initPid(string(stays.UID), "web"); got != staysPid {
-			return fmt.Errorf("pod stays runs init %d, want %d adopted", got, staysPid)
+		if got := e.mainPid(stays.UID, "web"); got != staysPid {
+			return fmt.Errorf("pod stays runs process %d, want %d adopted", got, staysPid)
 		}
 		return nil
 	})
@@ -251,17 +245,13 @@ func TestAgentRestartAdoptsAndCleansUp(t *testing.T) {
 		}
 		return nil
 	})
-	// Not run twice: one init in the pod's cgroups, and the same IP.
-	inits := 0
-	for _, pid := range nodeagenttest.ProcessesIn(e.cfg.CgroupRoot) {
-		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
-		cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		if strings.Contains(string(b), string(stays.UID)) && strings.HasPrefix(string(cmd), "shoal-init\x00") {
-			inits++
-		}
+	// Not run twice: the same container, the only one of the pod, and the
+	// same IP.
+	if got := nodeagent.ContainerID(e.agent, stays.UID, "web"); got != staysID {
+		t.Errorf("pod stays runs container %s, want %s adopted", got, staysID)
 	}
-	if inits != 1 {
-		t.Errorf("%d container inits for pod stays, want 1", inits)
+	if left := nodeagent.RuntimeLeft(e.agent, stays.UID); len(left) != 2 {
+		t.Errorf("pod stays has %v in the runtime, want its sandbox and one container", left)
 	}
 	p := e.waitPod("stays", 10*time.Second, "running and ready", runningReady)
 	if p.Status.PodIP != stays.Status.PodIP || p.Status.ContainerStatuses[0].RestartCount != 0 {
@@ -271,7 +261,7 @@ func TestAgentRestartAdoptsAndCleansUp(t *testing.T) {
 		t.Error(err)
 	}
 	// The adopted container is probed and restarted like any.
-	if err := syscall.Kill(mainPid(staysPid), syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(staysPid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	e.waitPod("stays", 15*time.Second, "restarted", func(p *corev1.Pod) error {
@@ -296,19 +286,20 @@ func TestAgentRestartAdoptsAndCleansUp(t *testing.T) {
 
 func TestLogServer(t *testing.T) {
 	e := newTestEnv(t)
-	e.create(e.pod("talker", readyWhenServing(serverContainer(t, "web", "-lines=5", "-tick=200ms"))))
+	e.create(e.pod("talker", readyWhenServing(e.serverContainer("web", "LINES=5", "TICK=200ms"))))
 	p := e.waitPod("talker", 15*time.Second, "running and ready", runningReady)
 	// The node server serves logs to the API server's client certificate
 	// only: not to the node's own token.
 	if code, body, err := e.agentGet("/containerLogs/default/talker/web"); err != nil || code != 401 {
 		t.Errorf("the node token at the node server: %d %q, %v; want 401", code, body, err)
 	}
+	// The echoserver logs that it listens, and its lines.
 	log, err := e.logs("talker", "web", "")
-	if err != nil || !strings.HasPrefix(log, "line 1\nline 2\nline 3\nline 4\nline 5\n") {
+	if err != nil || !strings.Contains(log, "echoserver: listening on :8080\n") || !strings.Contains(log, "line 1\nline 2\nline 3\nline 4\nline 5\n") {
 		t.Errorf("logs: %q, %v", log, err)
 	}
-	if log, err := e.logs("talker", "web", "?limitBytes=7"); err != nil || log != "line 1\n" {
-		t.Errorf("limitBytes=7: %q, %v", log, err)
+	if first, err := e.logs("talker", "web", "?limitBytes=7"); err != nil || len(log) < 7 || first != log[:7] {
+		t.Errorf("limitBytes=7: %q, %v; want the first 7 bytes of %q", first, err, log)
 	}
 	if log, err := e.logs("talker", "web", "?tailLines=2"); err != nil || strings.Count(log, "\n") != 2 {
 		t.Errorf("tailLines=2: %q, %v", log, err)
@@ -345,7 +336,7 @@ func TestLogServer(t *testing.T) {
 			}
 			return err
 		})
-		if err := syscall.Kill(mainPid(e.initPid(string(p.UID), "web")), syscall.SIGKILL); err != nil {
+		if err := syscall.Kill(e.mainPid(p.UID, "web"), syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		e.waitPod("talker", 15*time.Second, "restarted", func(p *corev1.Pod) error {
@@ -355,7 +346,7 @@ func TestLogServer(t *testing.T) {
 			return nil
 		})
 		prev, err := e.logs("talker", "web", "?previous=true")
-		if err != nil || !strings.HasPrefix(prev, "line 1\n") || !strings.Contains(prev, "line 6\n") {
+		if err != nil || !strings.Contains(prev, "line 1\n") || !strings.Contains(prev, "line 6\n") {
 			t.Errorf("previous: %q, %v", prev, err)
 		}
 	})

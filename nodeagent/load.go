@@ -3,6 +3,7 @@ package nodeagent
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/shoalmesh/shoal/api"
 )
@@ -45,10 +47,13 @@ func (m *loadMeter) init() {
 }
 
 // measure builds the load report: the node's CPU over the last interval and
-// memory in use, and each running pod's CPU, memory and connections.
-func (a *Agent) measure() api.LoadReport {
+// memory in use, and each running pod's CPU and memory working set (from
+// the runtime's container stats, one call for all) and established
+// connections (counted in its network namespace).
+func (a *Agent) measure(ctx context.Context) api.LoadReport {
 	now := time.Now()
 	r := api.LoadReport{Time: now, PodLoads: map[string]api.PodLoad{}}
+	byPod := a.containerStats(ctx)
 	m := &a.load
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -63,27 +68,22 @@ func (a *Agent) measure() api.LoadReport {
 	}
 	seen := map[types.UID]bool{}
 	for _, w := range a.allWorkers() {
-		v := w.loadView()
-		if len(v.runs) == 0 {
+		v := w.viewOf()
+		if v.running == 0 {
 			continue
 		}
 		r.Pods++
 		seen[w.uid] = true
-		var cpu time.Duration
-		var mem uint64
-		for _, c := range v.runs {
-			if st, err := c.Stats(); err == nil {
-				cpu += st.CPU
-				mem += st.MemoryWorkingSet
-			}
+		st := byPod[w.uid]
+		pl := api.PodLoad{Memory: int64(st.memory)}
+		if prev, ok := m.pods[w.uid]; ok && st.cpu >= prev.cpu && now.After(prev.at) && st.ok {
+			pl.CPU = (st.cpu - prev.cpu).Seconds() / now.Sub(prev.at).Seconds()
 		}
-		pl := api.PodLoad{Memory: int64(mem)}
-		if prev, ok := m.pods[w.uid]; ok && cpu >= prev.cpu && now.After(prev.at) {
-			pl.CPU = (cpu - prev.cpu).Seconds() / now.Sub(prev.at).Seconds()
+		if st.ok {
+			m.pods[w.uid] = podSample{cpu: st.cpu, at: now}
 		}
-		m.pods[w.uid] = podSample{cpu: cpu, at: now}
-		if !v.hostNetwork {
-			pl.Connections = countConnections(v.runs[0].Pid())
+		if !v.hostNetwork && v.sandboxPid > 0 {
+			pl.Connections = countConnections(v.sandboxPid)
 		}
 		r.PodLoads[w.namespace+"/"+w.name] = pl
 	}
@@ -93,6 +93,39 @@ func (a *Agent) measure() api.LoadReport {
 		}
 	}
 	return r
+}
+
+// podStats is a pod's CPU time and memory working set, summed over its
+// containers.
+type podStats struct {
+	cpu    time.Duration
+	memory uint64
+	ok     bool
+}
+
+// containerStats lists the stats of the node's containers and sums them by
+// pod; a runtime that does not answer gives none (the report goes out
+// without per-pod CPU).
+func (a *Agent) containerStats(ctx context.Context) map[types.UID]podStats {
+	ctx, cancel := context.WithTimeout(ctx, api.LoadInterval/2)
+	defer cancel()
+	list, err := a.cri.ListContainerStats(ctx, &runtimeapi.ContainerStatsFilter{LabelSelector: map[string]string{labelNode: a.cfg.NodeName}})
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Debug("container stats", "err", err)
+		}
+		return nil
+	}
+	out := map[types.UID]podStats{}
+	for _, s := range list {
+		uid := types.UID(s.GetAttributes().GetLabels()[labelPodUID])
+		ps := out[uid]
+		ps.cpu += time.Duration(s.GetCpu().GetUsageCoreNanoSeconds().GetValue())
+		ps.memory += s.GetMemory().GetWorkingSetBytes().GetValue()
+		ps.ok = true
+		out[uid] = ps
+	}
+	return out
 }
 
 // readCPUStat reads the node's busy and total jiffies from /proc/stat.
@@ -137,7 +170,7 @@ func parseCPUStat(b []byte) (cpuSample, error) {
 }
 
 // countConnections counts the established TCP connections in the network
-// namespace of the process pid (a pod's container init).
+// namespace of the process pid (a pod's pause process).
 func countConnections(pid int) int64 {
 	var n int64
 	for _, f := range []string{"tcp", "tcp6"} {

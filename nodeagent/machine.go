@@ -68,7 +68,7 @@ func parseMeminfo(b []byte) map[string]uint64 {
 }
 
 // nodeInfo describes the machine as kubectl describe node shows it.
-func nodeInfo(version string) corev1.NodeSystemInfo {
+func nodeInfo(version, runtimeVersion string) corev1.NodeSystemInfo {
 	var uts unix.Utsname
 	unix.Uname(&uts)
 	return corev1.NodeSystemInfo{
@@ -77,7 +77,7 @@ func nodeInfo(version string) corev1.NodeSystemInfo {
 		BootID:                  readTrimmed("/proc/sys/kernel/random/boot_id"),
 		KernelVersion:           unix.ByteSliceToString(uts.Release[:]),
 		OSImage:                 osImage(),
-		ContainerRuntimeVersion: "shoal://" + version,
+		ContainerRuntimeVersion: runtimeVersion,
 		KubeletVersion:          version,
 		OperatingSystem:         goruntime.GOOS,
 		Architecture:            goruntime.GOARCH,

@@ -1,6 +1,8 @@
 package nodeagent
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,6 +18,8 @@ type metrics struct {
 	syncSeconds prometheus.Histogram
 	writes      *prometheus.CounterVec
 	renewals    *prometheus.CounterVec
+	pulls       *prometheus.CounterVec
+	pullSeconds prometheus.Histogram
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -42,8 +46,17 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Namespace: "shoal", Subsystem: "nodeagent", Name: "lease_renewals_total",
 			Help: "Renewals of the node's Lease (with its load report), by result (ok, error).",
 		}, []string{"result"}),
+		pulls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "shoal", Subsystem: "nodeagent", Name: "image_pulls_total",
+			Help: "Image pulls through the runtime, by result (ok, error).",
+		}, []string{"result"}),
+		pullSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "shoal", Subsystem: "nodeagent", Name: "image_pull_duration_seconds",
+			Help:    "Time a successful image pull took.",
+			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.restarts, m.syncSeconds, m.writes, m.renewals} {
+	for _, c := range []prometheus.Collector{m.restarts, m.syncSeconds, m.writes, m.renewals, m.pulls, m.pullSeconds} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -63,7 +76,7 @@ func (m *metrics) register(a *Agent) error {
 		}, func() float64 {
 			n := 0
 			for _, w := range a.allWorkers() {
-				if len(w.loadView().runs) > 0 {
+				if w.viewOf().running > 0 {
 					n++
 				}
 			}
@@ -83,6 +96,15 @@ func (m *metrics) register(a *Agent) error {
 
 func (m *metrics) statusWrites(err error) {
 	m.writes.WithLabelValues(writeResult(err)).Inc()
+}
+
+func (m *metrics) imagePull(err error, took time.Duration) {
+	if err != nil {
+		m.pulls.WithLabelValues("error").Inc()
+		return
+	}
+	m.pulls.WithLabelValues("ok").Inc()
+	m.pullSeconds.Observe(took.Seconds())
 }
 
 func (m *metrics) leaseRenewals(err error) {

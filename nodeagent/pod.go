@@ -2,15 +2,9 @@ package nodeagent
 
 import (
 	"context"
-	"errors"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-
-	"github.com/shoalmesh/shoal/nodeagent/network"
-	"github.com/shoalmesh/shoal/nodeagent/probe"
-	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
 )
 
 // sync brings the pod one step closer to what its spec says, and returns
@@ -28,7 +22,7 @@ func (w *podWorker) sync(ctx context.Context) (next time.Time, exit bool) {
 		}
 	}
 	for _, c := range w.ctrs {
-		w.reap(pod, c, now)
+		w.reap(ctx, pod, c, now)
 	}
 	if w.state.hasEnded() {
 		w.finish(ctx)
@@ -41,35 +35,106 @@ func (w *podWorker) sync(ctx context.Context) (next time.Time, exit bool) {
 		w.startTime = now
 	}
 	if w.sandbox == nil {
-		if w.netRetry.due(now) {
-			soonest(w.setupNetwork(ctx, pod, now))
+		if w.sbRetry.due(now) {
+			soonest(w.setupSandbox(ctx, pod, now))
 		} else {
-			soonest(w.netRetry.at)
+			soonest(w.sbRetry.at)
 		}
 	}
-	if !w.warnedVols && len(pod.Spec.Volumes) > 0 {
-		w.warnedVols = true
-		w.a.events.pod(pod, "", corev1.EventTypeWarning, eventConfig, "volumes are not supported by Shoal and are ignored")
+	if w.sandbox != nil {
+		if init := w.nextInit(); init != nil {
+			soonest(w.maybeStart(ctx, pod, init, now))
+		} else if !w.initFailed() {
+			for _, c := range w.apps() {
+				w.handleKill(ctx, pod, c)
+				soonest(w.maybeStart(ctx, pod, c, now))
+				if c.alive() && !c.probed {
+					w.addProbes(c) // an adopted instance
+				}
+			}
+		}
 	}
-	for _, c := range w.ctrs {
-		w.handleKill(ctx, pod, c)
-		if w.sandbox == nil {
-			continue
+	if w.sandbox != nil && !w.volRefresh.IsZero() {
+		if !now.Before(w.volRefresh) {
+			w.refreshVolumes(ctx, pod, now)
 		}
-		soonest(w.maybeStart(ctx, pod, c, now))
-		if c.alive() && !c.probed {
-			w.addProbes(c) // an adopted run
-		}
+		soonest(w.volRefresh)
 	}
 	if ctx.Err() != nil {
 		return next, true
 	}
-	if w.containersEnded() {
+	if w.podDone() {
 		w.to(podEnding)
 		w.finish(ctx)
 	}
 	soonest(w.syncStatus(ctx, now))
 	return next, false
+}
+
+// apps are the pod's app containers; inits its init containers, in order.
+func (w *podWorker) apps() []*ctr {
+	for i, c := range w.ctrs {
+		if !c.init {
+			return w.ctrs[i:]
+		}
+	}
+	return nil
+}
+
+func (w *podWorker) inits() []*ctr { return w.ctrs[:len(w.ctrs)-len(w.apps())] }
+
+// nextInit is the init container to run (or running) now: the first that
+// has not succeeded, unless it failed for good. Nil once all are done.
+func (w *podWorker) nextInit() *ctr {
+	for _, c := range w.inits() {
+		if c.succeeded() {
+			continue
+		}
+		if c.final {
+			return nil // failed, and the pod never restarts: initFailed
+		}
+		return c
+	}
+	return nil
+}
+
+// initFailed reports an init container that failed and will not run
+// again: the pod has failed.
+func (w *podWorker) initFailed() bool {
+	for _, c := range w.inits() {
+		if c.final && !c.succeeded() {
+			return true
+		}
+	}
+	return false
+}
+
+// initialized reports whether every init container has succeeded.
+func (w *podWorker) initialized() bool {
+	for _, c := range w.inits() {
+		if !c.succeeded() {
+			return false
+		}
+	}
+	return true
+}
+
+// podDone reports whether the pod has ended for good: an init container
+// failed for good, or every app container has ended and none will restart.
+func (w *podWorker) podDone() bool {
+	if w.initFailed() {
+		return true
+	}
+	apps := w.apps()
+	if len(apps) == 0 {
+		return false
+	}
+	for _, c := range apps {
+		if !c.final {
+			return false
+		}
+	}
+	return true
 }
 
 // syncStatus writes the pod's status if it changed, backing off after a
@@ -88,186 +153,90 @@ func (w *podWorker) syncStatus(ctx context.Context, now time.Time) time.Time {
 	return time.Time{}
 }
 
-func (w *podWorker) setupNetwork(ctx context.Context, pod *corev1.Pod, now time.Time) time.Time {
-	sb, err := w.a.net.Setup(ctx, networkPod(pod))
-	if err != nil {
+// setupSandbox prepares the pod's volumes and runs its sandbox; it returns
+// when to try again after a failure.
+func (w *podWorker) setupSandbox(ctx context.Context, pod *corev1.Pod, now time.Time) time.Time {
+	fail := func(reason string, err error) time.Time {
 		if ctx.Err() != nil {
 			return time.Time{}
 		}
-		w.netErr = err
-		w.log.Warn("set up pod network", "err", err)
-		w.a.events.pod(pod, "", corev1.EventTypeWarning, eventNetwork, "set up the pod network: %v", err)
-		return w.netRetry.fail(now)
+		w.sbErr = err
+		w.log.Warn("set up pod", "err", err)
+		w.a.events.pod(pod, "", corev1.EventTypeWarning, reason, "%v", err)
+		return w.sbRetry.fail(now)
 	}
-	w.sandbox, w.netErr = sb, nil
-	w.netRetry.ok()
+	if w.volumes == nil {
+		vols, err := w.a.setupVolumes(pod)
+		if err != nil {
+			return fail(eventFailedMount, err)
+		}
+		w.volumes = vols
+	}
+	if err := w.writeVolumeContents(ctx, pod, apiObjects{ctx: ctx, client: w.a.client, namespace: pod.Namespace}, now); err != nil {
+		return fail(eventFailedMount, err)
+	}
+	sb, err := w.runSandbox(ctx, pod)
+	if err != nil {
+		return fail(eventSandbox, err)
+	}
+	if err := w.volumes.writeHosts(pod, sb.ip, w.a.cfg.ClusterDomain); err != nil {
+		w.a.removeSandbox(ctx, sb.id)
+		return fail(eventSandbox, err)
+	}
+	w.sandbox, w.sbErr = sb, nil
+	w.sbRetry.ok()
 	return time.Time{}
 }
 
-func networkPod(pod *corev1.Pod) network.Pod {
-	np := network.Pod{
-		UID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name,
-		Hostname: pod.Spec.Hostname, Subdomain: pod.Spec.Subdomain,
-		HostNetwork: pod.Spec.HostNetwork, DNSPolicy: network.DNSPolicy(pod.Spec.DNSPolicy),
-	}
-	if dc := pod.Spec.DNSConfig; dc != nil {
-		np.DNSConfig = &network.DNSConfig{Nameservers: dc.Nameservers, Searches: dc.Searches}
-		for _, o := range dc.Options {
-			opt := network.DNSOption{Name: o.Name}
-			if o.Value != nil {
-				opt.Value = *o.Value
-			}
-			np.DNSConfig.Options = append(np.DNSConfig.Options, opt)
+// refreshVolumes writes the pod's volume contents again when a projected
+// token is due for renewal (and with it the ConfigMaps' and Secrets'
+// current data); a failure is retried 10 s later.
+func (w *podWorker) refreshVolumes(ctx context.Context, pod *corev1.Pod, now time.Time) {
+	if err := w.writeVolumeContents(ctx, pod, apiObjects{ctx: ctx, client: w.a.client, namespace: pod.Namespace}, now); err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn("refresh pod volumes", "err", err)
+			w.a.events.pod(pod, "", corev1.EventTypeWarning, eventFailedMount, "%v", err)
 		}
-	}
-	return np
-}
-
-// reap records the end of a run that has exited and applies the restart
-// policy.
-func (w *podWorker) reap(pod *corev1.Pod, c *ctr, now time.Time) {
-	if c.run == nil || !done(c.run) {
-		return
-	}
-	st, _ := c.run.Wait(context.Background()) // done: returns at once
-	w.a.probes.Remove(w.uid, c.spec.Name)
-	killed := c.killing
-	c.ended(terminated(st, c.runID, killed))
-	if c.final || w.state != podRunning || pod == nil { // only a running pod restarts a container
-		c.final = true
-		return
-	}
-	c.afterExit(pod.Spec.RestartPolicy, now)
-	if c.final {
-		w.log.Info("container ended", "container", c.spec.Name, "exit_code", st.Code, "reason", st.Reason())
-		return
-	}
-	w.log.Info("container ended, restarting after back-off", "container", c.spec.Name, "exit_code", st.Code,
-		"reason", st.Reason(), "back_off", c.delay)
-	w.a.events.pod(pod, c.spec.Name, corev1.EventTypeWarning, eventBackOff, "Back-off %s restarting failed container %s (exit code %d, %s)",
-		c.delay, c.spec.Name, st.Code, st.Reason())
-}
-
-// handleKill stops a run whose liveness or startup probe failed; reap then
-// restarts it per the restart policy.
-func (w *podWorker) handleKill(ctx context.Context, pod *corev1.Pod, c *ctr) {
-	w.mu.Lock()
-	u, ok := w.kills[c.spec.Name]
-	delete(w.kills, c.spec.Name)
-	w.mu.Unlock()
-	if !ok || u.ContainerID != c.runID || !c.alive() || c.killing != "" {
-		return
-	}
-	what := probeName(u.Kind)
-	c.killing = "killed: " + what + " probe failed: " + strings.TrimSpace(u.Output)
-	w.log.Info("container failed its probe, restarting", "container", c.spec.Name, "probe", what, "output", u.Output)
-	w.a.events.pod(pod, c.spec.Name, corev1.EventTypeNormal, eventKilling, "Container %s failed %s probe, will be restarted", c.spec.Name, what)
-	grace := probeGrace(pod, &c.spec, u.Kind)
-	run := c.run
-	go stopRun(ctx, run, grace)
-}
-
-// maybeStart starts a container that should run and whose back-off has
-// passed; it returns when to try again.
-func (w *podWorker) maybeStart(ctx context.Context, pod *corev1.Pod, c *ctr, now time.Time) time.Time {
-	if c.run != nil || c.final {
-		return time.Time{}
-	}
-	if now.Before(c.notBefore) {
-		return c.notBefore
-	}
-	spec, err := runtimeSpec(pod, &c.spec, w.sandbox, w.a.cfg.NodeIP.String())
-	if err != nil {
-		if c.configErr != err.Error() {
-			w.a.events.pod(pod, c.spec.Name, corev1.EventTypeWarning, eventFailed, "Error: %v", err)
-		}
-		c.configErr = err.Error()
-		return time.Time{} // the spec cannot change: nothing to retry
-	}
-	if c.everRan {
-		c.restarts++
-		w.a.metrics.restarts.Inc()
-	}
-	run, err := w.a.rt.Start(ctx, spec)
-	if err != nil {
-		if ctx.Err() != nil {
-			if c.everRan {
-				c.restarts--
-			}
-			return time.Time{}
-		}
-		c.everRan = true
-		if errors.Is(err, noderuntime.ErrAlreadyRunning) {
-			// Never expected once Adopt ran: say so and try again later.
-			w.log.Error("start container", "container", c.spec.Name, "err", err)
-		}
-		w.log.Info("container failed to start", "container", c.spec.Name, "err", err)
-		w.a.events.pod(pod, c.spec.Name, corev1.EventTypeWarning, eventFailed, "Error: %v", err)
-		c.ended(startFailed(err, now))
-		c.startErr = err.Error()
-		c.afterExit(pod.Spec.RestartPolicy, now)
-		if c.final {
-			return time.Time{}
-		}
-		return c.notBefore
-	}
-	c.started(run)
-	w.watch(run)
-	w.log.Info("started container", "container", c.spec.Name, "pid", run.Pid(), "restarts", c.restarts)
-	w.a.events.pod(pod, c.spec.Name, corev1.EventTypeNormal, eventStarted, "Started container %s", c.spec.Name)
-	w.addProbes(c)
-	return time.Time{}
-}
-
-// addProbes hands a run to the probe manager (also a run without probes:
-// it decides readiness).
-func (w *podWorker) addProbes(c *ctr) {
-	c.probed = true
-	err := w.a.probes.Add(probe.Container{
-		PodUID: w.uid, PodIP: w.sandbox.IP.String(), Spec: &c.spec, ID: c.runID,
-		StartedAt: c.run.StartedAt(), Exec: newExecer(c.run),
-	})
-	if err != nil && !errors.Is(err, probe.ErrClosed) {
-		w.log.Error("add probes", "container", c.spec.Name, "err", err)
+		w.volRefresh = now.Add(10 * time.Second)
 	}
 }
 
-// containersEnded reports whether the pod has ended for good: every
-// container has ended and none will restart.
-func (w *podWorker) containersEnded() bool {
-	if len(w.ctrs) == 0 {
-		return false
-	}
-	for _, c := range w.ctrs {
-		if !c.final {
-			return false
-		}
-	}
-	return true
-}
-
-// finish releases what an ended pod holds: probes and its network. Its
-// logs stay until the pod is deleted.
+// finish releases what an ended pod holds: probes, its sandbox (and with
+// it the pod's network) and tmpfs volumes. Its logs and disk volumes stay
+// until the pod is deleted.
 func (w *podWorker) finish(ctx context.Context) {
 	for _, c := range w.ctrs {
 		if c.alive() {
-			stopRun(ctx, c.run, 0) // an adopted run of a pod that had ended
+			w.stopInstance(ctx, c, 0) // an adopted instance of a pod that had ended
 		}
 	}
 	w.a.probes.RemovePod(w.uid)
 	if w.state == podEnded {
 		return
 	}
-	if err := w.a.net.Teardown(ctx, string(w.uid)); err != nil {
-		w.log.Warn("tear down the network of an ended pod", "err", err)
+	if err := w.releaseSandbox(ctx); err != nil {
+		w.log.Warn("release the sandbox of an ended pod", "err", err)
 		return
 	}
-	w.sandbox = nil
 	w.to(podEnded)
 }
 
-// stopRun stops a run with a grace period; errors mean the agent is
-// stopping (ctx) or the run ended already.
-func stopRun(ctx context.Context, run *noderuntime.Container, grace time.Duration) {
-	run.Stop(ctx, grace)
+// releaseSandbox removes the pod's sandbox (its containers with it), its
+// cgroups and its tmpfs mounts.
+func (w *podWorker) releaseSandbox(ctx context.Context) error {
+	if w.sandbox != nil {
+		if err := w.a.removeSandbox(ctx, w.sandbox.id); err != nil {
+			return err
+		}
+		w.sandbox = nil
+	}
+	if err := w.a.removePodCgroups(w.uid); err != nil {
+		return err
+	}
+	if w.volumes != nil {
+		if err := w.volumes.unmount(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -7,17 +7,19 @@ import (
 	"io"
 	"net/netip"
 	"path/filepath"
-	"slices"
 	"time"
 
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
 	"github.com/shoalmesh/shoal/api"
-	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
+	"github.com/shoalmesh/shoal/nodeagent/podlog"
 	"github.com/shoalmesh/shoal/nodeagent/server"
 )
 
 // newServer prepares the node server (nodeagent/server) on the agent's
 // pods: its serving certificate (kept in DataDir/pki, signed by the API
-// server on the node's token), logs from the runtime, /healthz and
+// server on the node's token), exec, attach and port-forward through the
+// runtime's CRI streaming, logs from the CRI log files, /healthz and
 // /metrics. Call it once the Node is registered: the API server signs only
 // the addresses the Node reports.
 func (a *Agent) newServer(ctx context.Context) (*server.Server, error) {
@@ -28,9 +30,10 @@ func (a *Agent) newServer(ctx context.Context) (*server.Server, error) {
 	return server.New(server.Config{
 		NodeName: a.cfg.NodeName,
 		Pods:     serverPods{a},
-		// The process runtime has no CRI streaming: exec, attach and
-		// port-forward answer 501 until the agent runs pods through CRI.
-		Runtime: nil,
+		Runtime:  streamer{a},
+		// The runtime's stream server listens on 127.0.0.1 in the
+		// node's namespace.
+		Dial:    a.probeDial(),
 		TLS:     cert,
 		Metrics: a.metrics.reg,
 		Healthz: a.healthz,
@@ -51,57 +54,71 @@ func (a *Agent) healthz() error {
 	return nil
 }
 
-// serverPods is the node server's view of the agent's pods.
+// serverPods is the node server's view of the agent's pods: Container,
+// Sandbox and Logs with the server's error and options.
 type serverPods struct{ a *Agent }
 
 var _ server.Pods = serverPods{}
 
-// worker finds a running pod's worker and checks container ("" = the
-// only one) is one of its containers.
-func (p serverPods) worker(namespace, pod, container string) (*podWorker, string, error) {
-	pw := p.a.findPod(namespace, pod)
-	if pw == nil {
-		return nil, "", fmt.Errorf("%w: pod %s/%s is not on node %s", server.ErrNotFound, namespace, pod, p.a.cfg.NodeName)
-	}
-	if container == "" && len(pw.containers) == 1 {
-		container = pw.containers[0]
-	}
-	if !slices.Contains(pw.containers, container) {
-		return nil, "", fmt.Errorf("%w: container %q is not valid for pod %s", server.ErrNotFound, container, pod)
-	}
-	return pw, container, nil
-}
-
-// Container resolves the container, but the process runtime has no CRI
-// container to stream to.
 func (p serverPods) Container(namespace, pod, container string) (string, error) {
-	if _, _, err := p.worker(namespace, pod, container); err != nil {
-		return "", err
-	}
-	return "", errors.New("the process runtime does not stream to containers")
+	id, err := p.a.Container(namespace, pod, container)
+	return id, serverErr(err)
 }
 
-// Sandbox resolves the pod, but the process runtime has no CRI sandbox.
 func (p serverPods) Sandbox(namespace, pod string) (string, error) {
-	if p.a.findPod(namespace, pod) == nil {
-		return "", fmt.Errorf("%w: pod %s/%s is not on node %s", server.ErrNotFound, namespace, pod, p.a.cfg.NodeName)
-	}
-	return "", errors.New("the process runtime does not port-forward")
+	id, err := p.a.Sandbox(namespace, pod)
+	return id, serverErr(err)
 }
 
-// Logs writes a container's log from the runtime's log files.
 func (p serverPods) Logs(ctx context.Context, namespace, pod, container string, opts server.LogOptions, w io.Writer) error {
-	pw, container, err := p.worker(namespace, pod, container)
-	if err != nil {
-		return err
-	}
-	ref := noderuntime.PodRef{Namespace: namespace, Name: pod, UID: string(pw.uid)}
-	err = p.a.rt.Logs(ctx, ref, container, noderuntime.LogOptions{
+	return serverErr(p.a.Logs(ctx, namespace, pod, container, podlog.LogOptions{
 		Follow: opts.Follow, Previous: opts.Previous, Timestamps: opts.Timestamps,
 		TailLines: opts.TailLines, SinceTime: opts.SinceTime, LimitBytes: opts.LimitBytes,
-	}, w)
-	if errors.Is(err, noderuntime.ErrNotFound) {
-		return fmt.Errorf("%w: %v", server.ErrNotFound, err)
+	}, w))
+}
+
+// serverErr makes the agent's not-found errors the server's.
+func serverErr(err error) error {
+	if errors.Is(err, ErrNotFound) && !errors.Is(err, server.ErrNotFound) {
+		return fmt.Errorf("%w: %w", server.ErrNotFound, err)
 	}
 	return err
+}
+
+// streamer is the agent's CRI runtime for the server's exec, attach and
+// port-forward; it is set once the runtime has started, before the server
+// serves.
+type streamer struct{ a *Agent }
+
+var _ server.Streamer = streamer{}
+
+func (s streamer) runtime() (server.Streamer, error) {
+	if s.a.rt == nil || s.a.rt.Runtime == nil {
+		return nil, errors.New("the container runtime is not running")
+	}
+	return s.a.rt.Runtime, nil
+}
+
+func (s streamer) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
+	rt, err := s.runtime()
+	if err != nil {
+		return nil, err
+	}
+	return rt.Exec(ctx, req)
+}
+
+func (s streamer) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
+	rt, err := s.runtime()
+	if err != nil {
+		return nil, err
+	}
+	return rt.Attach(ctx, req)
+}
+
+func (s streamer) PortForward(ctx context.Context, req *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error) {
+	rt, err := s.runtime()
+	if err != nil {
+		return nil, err
+	}
+	return rt.PortForward(ctx, req)
 }

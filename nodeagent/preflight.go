@@ -6,23 +6,51 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/vishvananda/netlink"
 
 	"github.com/shoalmesh/shoal/internal/capability"
-	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
+	"github.com/shoalmesh/shoal/nodeagent/cni"
 )
 
+// runtimeBinaries are what an agent that starts its own containerd needs:
+// Debian's containerd (with ctr, for importing built-in images, and the
+// runc shim), runc, and the CNI plugins it configures.
+var runtimeBinaries = []string{"containerd", "ctr", "containerd-shim-runc-v2", "runc"}
+
+// cniPlugins are the stock CNI plugins the pod network needs besides
+// Shoal's own (the shoal binary): containerd's loopback.
+var cniPlugins = []string{"loopback"}
+
 // Preflight reports whether this process can run a node agent: root,
-// CAP_NET_ADMIN and CAP_SYS_ADMIN, and a cgroup hierarchy. The error wraps
-// ErrUnsupported and names everything that is missing, so that `shoal up`
-// can say so and run the rest of the cluster without an agent.
-func Preflight() error {
+// CAP_NET_ADMIN and CAP_SYS_ADMIN, a cgroup hierarchy, and — unless it uses
+// the runtime at runtimeEndpoint — containerd, runc and the CNI plugins.
+// The error wraps ErrUnsupported and names everything that is missing, so
+// that `shoal up` can say so and run the rest of the cluster without an
+// agent.
+func Preflight(runtimeEndpoint string) error {
 	missing := capability.Missing()
-	if os.Geteuid() == 0 {
-		if err := noderuntime.Check(); err != nil {
-			missing = append(missing, "cgroups ("+err.Error()+")")
+	if _, err := os.Stat("/sys/fs/cgroup"); err != nil {
+		missing = append(missing, "cgroups (/sys/fs/cgroup)")
+	}
+	if runtimeEndpoint == "" {
+		var bins []string
+		for _, b := range runtimeBinaries {
+			if _, err := exec.LookPath(b); err != nil {
+				bins = append(bins, b)
+			}
+		}
+		for _, p := range cniPlugins {
+			if _, err := os.Stat(filepath.Join(cni.StockPluginDir, p)); err != nil {
+				bins = append(bins, filepath.Join(cni.StockPluginDir, p))
+			}
+		}
+		if len(bins) > 0 {
+			missing = append(missing, strings.Join(bins, ", ")+
+				" (apt-get install containerd runc containernetworking-plugins, or give --container-runtime-endpoint)")
 		}
 	}
 	if len(missing) > 0 {

@@ -27,6 +27,7 @@ const (
 // Node condition reasons, kubelet's words.
 const (
 	reasonReady          = "KubeletReady"
+	reasonNotReady       = "KubeletNotReady"
 	reasonAgentStopped   = "NodeAgentStopped"
 	memoryPressureFloor  = 100 << 20 // MemAvailable below this is memory pressure
 	diskPressurePercent  = 10        // free space of the data dir's file system below this %
@@ -165,7 +166,7 @@ func (a *Agent) nodeStatus(old *corev1.Node, ready bool, now time.Time) corev1.N
 		{Type: corev1.NodeHostName, Address: a.cfg.NodeName},
 	}
 	st.DaemonEndpoints.KubeletEndpoint.Port = int32(a.logAddr.Port())
-	st.NodeInfo = nodeInfo(a.cfg.Version)
+	st.NodeInfo = nodeInfo(a.cfg.Version, a.runtimeVersion)
 	hb := metav1.NewTime(now.Truncate(time.Second))
 	set := func(t corev1.NodeConditionType, s corev1.ConditionStatus, reason, msg string) {
 		c := corev1.NodeCondition{Type: t, Status: s, Reason: reason, Message: msg, LastHeartbeatTime: hb, LastTransitionTime: hb}
@@ -187,10 +188,13 @@ func (a *Agent) nodeStatus(old *corev1.Node, ready bool, now time.Time) corev1.N
 		pick(diskPressure, "node's data dir has less than 10% free space", "node has no disk pressure"))
 	set(corev1.NodePIDPressure, condStatus(pidPressure), pick(pidPressure, "KubeletHasInsufficientPID", "KubeletHasSufficientPID"),
 		pick(pidPressure, "node uses more than 90% of pid_max", "node has sufficient PID available"))
-	if ready {
-		set(corev1.NodeReady, corev1.ConditionTrue, reasonReady, "shoal node agent is posting ready status")
-	} else {
+	switch problem := a.health.problem(); {
+	case !ready:
 		set(corev1.NodeReady, corev1.ConditionFalse, reasonAgentStopped, "the node agent stopped, and its pods with it")
+	case problem != "":
+		set(corev1.NodeReady, corev1.ConditionFalse, reasonNotReady, problem)
+	default:
+		set(corev1.NodeReady, corev1.ConditionTrue, reasonReady, "shoal node agent is posting ready status")
 	}
 	return st
 }

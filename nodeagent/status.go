@@ -15,9 +15,10 @@ import (
 
 // Pod condition reasons.
 const (
-	reasonContainersNotReady = "ContainersNotReady"
-	reasonPodCompleted       = "PodCompleted"
-	reasonTerminating        = "PodTerminating"
+	reasonContainersNotReady       = "ContainersNotReady"
+	reasonContainersNotInitialized = "ContainersNotInitialized"
+	reasonPodCompleted             = "PodCompleted"
+	reasonTerminating              = "PodTerminating"
 )
 
 // writeStatus writes the pod's status to pods/status if it differs from
@@ -82,22 +83,30 @@ func (w *podWorker) buildStatus(pod *corev1.Pod, now time.Time) corev1.PodStatus
 		NominatedNodeName: old.NominatedNodeName,
 	}
 	if w.sandbox != nil {
-		ip := w.sandbox.IP.String()
+		ip := w.sandbox.ip.String()
 		st.PodIP, st.PodIPs = ip, []corev1.PodIP{{IP: ip}}
 	}
 	if !w.startTime.IsZero() {
 		t := mtime(w.startTime)
 		st.StartTime = &t
 	}
-	var unready []string
-	for _, c := range w.ctrs {
-		cs := w.containerStatus(pod, c)
+	initialized := w.initialized()
+	var unready, uninitialized []string
+	for _, c := range w.inits() {
+		cs := w.containerStatus(pod, c, false)
+		if !cs.Ready {
+			uninitialized = append(uninitialized, c.spec.Name)
+		}
+		st.InitContainerStatuses = append(st.InitContainerStatuses, cs)
+	}
+	for _, c := range w.apps() {
+		cs := w.containerStatus(pod, c, !initialized)
 		if !cs.Ready {
 			unready = append(unready, c.spec.Name)
 		}
 		st.ContainerStatuses = append(st.ContainerStatuses, cs)
 	}
-	st.Phase = podPhase(pod.Spec.RestartPolicy, st.ContainerStatuses)
+	st.Phase = podPhase(pod.Spec.RestartPolicy, st.InitContainerStatuses, st.ContainerStatuses)
 
 	terminal := st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed
 	ready := corev1.PodCondition{Type: corev1.ContainersReady, Status: corev1.ConditionTrue}
@@ -113,12 +122,16 @@ func (w *podWorker) buildStatus(pod *corev1.Pod, now time.Time) corev1.PodStatus
 	if stopping && !terminal {
 		podReady.Status, podReady.Reason, podReady.Message = corev1.ConditionFalse, reasonTerminating, "the pod is being stopped"
 	}
-	initialized := corev1.PodCondition{Type: corev1.PodInitialized, Status: corev1.ConditionTrue}
-	if terminal {
-		initialized.Reason = reasonPodCompleted
+	init := corev1.PodCondition{Type: corev1.PodInitialized, Status: corev1.ConditionTrue}
+	switch {
+	case len(uninitialized) > 0:
+		init.Status, init.Reason = corev1.ConditionFalse, reasonContainersNotInitialized
+		init.Message = fmt.Sprintf("containers with incomplete status: [%s]", strings.Join(uninitialized, " "))
+	case terminal:
+		init.Reason = reasonPodCompleted
 	}
 	scheduled := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}
-	for _, c := range []corev1.PodCondition{scheduled, initialized, ready, podReady} {
+	for _, c := range []corev1.PodCondition{scheduled, init, ready, podReady} {
 		c.LastTransitionTime = mtime(now)
 		if oc := findCondition(old.Conditions, c.Type); oc != nil && oc.Status == c.Status {
 			c.LastTransitionTime = oc.LastTransitionTime
@@ -145,34 +158,61 @@ func findCondition(conds []corev1.PodCondition, t corev1.PodConditionType) *core
 	return nil
 }
 
-// containerStatus is the status of one container.
-func (w *podWorker) containerStatus(pod *corev1.Pod, c *ctr) corev1.ContainerStatus {
-	cs := corev1.ContainerStatus{Name: c.spec.Name, Image: c.spec.Image, RestartCount: c.restarts}
+// containerStatus is the status of one container; initializing says the
+// pod's init containers have not all succeeded.
+func (w *podWorker) containerStatus(pod *corev1.Pod, c *ctr, initializing bool) corev1.ContainerStatus {
+	cs := corev1.ContainerStatus{Name: c.spec.Name, Image: c.spec.Image, ImageID: c.image.ref, RestartCount: c.restarts}
+	if c.image.hostless {
+		cs.Image = ""
+	}
 	started := false
 	switch {
 	case c.alive():
-		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: mtime(c.run.StartedAt())}
+		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: mtime(c.run.startedAt)}
 		cs.LastTerminationState.Terminated = c.last
-		cs.ContainerID = containerID(c.runID)
-		started = w.a.probes.Started(w.uid, c.spec.Name)
-		cs.Ready = c.killing == "" && w.a.probes.Ready(w.uid, c.spec.Name)
+		cs.ContainerID = containerID(c.run.id)
+		if c.init {
+			started = true
+		} else {
+			started = w.a.probes.Started(w.uid, c.spec.Name)
+			cs.Ready = c.killing == "" && w.a.probes.Ready(w.uid, c.spec.Name)
+		}
 	case c.final && c.last != nil:
 		cs.State.Terminated = c.last
 		cs.LastTerminationState.Terminated = c.prev
-		if c.last != nil {
-			cs.ContainerID = c.last.ContainerID
-		}
+		cs.ContainerID = c.last.ContainerID
+		cs.Ready = c.init && c.last.ExitCode == 0
 	default:
-		cs.State.Waiting = c.waiting(pod, w.netErr)
+		cs.State.Waiting = c.waiting(pod, w.sbErr, initializing)
 		cs.LastTerminationState.Terminated = c.last
 	}
 	cs.Started = &started
 	return cs
 }
 
-// podPhase is kubelet's phase of a pod from its containers' states (a
-// container waiting to restart counts as stopped).
-func podPhase(policy corev1.RestartPolicy, statuses []corev1.ContainerStatus) corev1.PodPhase {
+// podPhase is kubelet's phase of a pod from its containers' states: Pending
+// while an init container has not succeeded (Failed when one failed and
+// the pod never restarts), then by its app containers (one waiting to
+// restart counts as stopped).
+func podPhase(policy corev1.RestartPolicy, inits, statuses []corev1.ContainerStatus) corev1.PodPhase {
+	pendingInit, failedInit := 0, 0
+	for _, cs := range inits {
+		switch {
+		case cs.State.Terminated != nil && cs.State.Terminated.ExitCode == 0:
+		case cs.State.Terminated != nil:
+			failedInit++
+		case cs.State.Waiting != nil && cs.LastTerminationState.Terminated != nil && cs.LastTerminationState.Terminated.ExitCode != 0:
+			failedInit++
+		default:
+			pendingInit++
+		}
+	}
+	if failedInit > 0 && policy == corev1.RestartPolicyNever {
+		return corev1.PodFailed
+	}
+	if pendingInit > 0 || failedInit > 0 {
+		return corev1.PodPending
+	}
 	var waiting, running, stopped, succeeded int
 	for _, cs := range statuses {
 		switch {

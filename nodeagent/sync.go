@@ -14,8 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
-
-	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // orphanGrace is the grace period of containers that belong to no pod
@@ -48,54 +47,66 @@ func (a *Agent) startPodInformer(ctx context.Context) ([]*corev1.Pod, error) {
 	return pods, nil
 }
 
+// leftovers is what a previous agent left of one pod in the runtime.
+type leftovers struct {
+	sandboxes  []*runtimeapi.PodSandbox
+	containers []*runtimeapi.Container
+}
+
+// listLeftovers lists the node's sandboxes and containers in the runtime
+// (by the node label the agent puts on them), by pod UID.
+func (a *Agent) listLeftovers(ctx context.Context) (map[types.UID]*leftovers, error) {
+	node := map[string]string{labelNode: a.cfg.NodeName}
+	sbs, err := a.cri.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: node})
+	if err != nil {
+		return nil, fmt.Errorf("list sandboxes: %w", err)
+	}
+	ctrs, err := a.cri.ListContainers(ctx, &runtimeapi.ContainerFilter{LabelSelector: node})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	out := map[types.UID]*leftovers{}
+	get := func(uid string) *leftovers {
+		l := out[types.UID(uid)]
+		if l == nil {
+			l = &leftovers{}
+			out[types.UID(uid)] = l
+		}
+		return l
+	}
+	for _, sb := range sbs {
+		l := get(sb.GetMetadata().GetUid())
+		l.sandboxes = append(l.sandboxes, sb)
+	}
+	for _, c := range ctrs {
+		l := get(c.GetLabels()[labelPodUID])
+		l.containers = append(l.containers, c)
+	}
+	return out, nil
+}
+
 // adopt reconciles what a previous agent left with the pods bound here:
-// the containers and sandboxes of those pods go to their workers (nothing
+// the sandboxes and containers of those pods go to their workers (nothing
 // runs twice); those of pods that no longer exist are stopped and removed,
-// with their logs. Then it starts a worker per pod and follows the
-// informer.
-func (a *Agent) adopt(ctx context.Context, pods []*corev1.Pod, adopted []*noderuntime.Container) {
+// with their cgroups, volumes and logs. Then it starts a worker per pod and
+// follows the informer.
+func (a *Agent) adopt(ctx context.Context, pods []*corev1.Pod, left map[types.UID]*leftovers) {
 	bound := map[types.UID]*corev1.Pod{}
 	for _, p := range pods {
 		bound[p.UID] = p
 	}
-	runs := map[types.UID][]*noderuntime.Container{}
-	orphans := map[types.UID][]*noderuntime.Container{}
-	for _, c := range adopted {
-		uid := types.UID(c.Spec().Pod.UID)
+	for uid, l := range left {
 		if _, ok := bound[uid]; ok {
-			runs[uid] = append(runs[uid], c)
-		} else {
-			orphans[uid] = append(orphans[uid], c)
+			continue
 		}
+		a.log.Info("removing what is left of a pod no longer bound here", "uid", uid, "sandboxes", len(l.sandboxes), "containers", len(l.containers))
+		a.background(func(ctx context.Context) { a.removeOrphan(ctx, uid, l) })
 	}
-	sandboxes := map[types.UID]bool{}
-	for _, sb := range a.net.Sandboxes() {
-		if _, ok := bound[types.UID(sb.UID)]; !ok {
-			sandboxes[types.UID(sb.UID)] = true
-		}
-	}
-	for uid := range orphans {
-		sandboxes[uid] = true
-	}
-	for uid := range sandboxes {
-		cs := orphans[uid]
-		a.log.Info("removing what is left of a pod no longer bound here", "uid", uid, "containers", len(cs))
-		a.background(func(ctx context.Context) {
-			for _, c := range cs {
-				if !done(c) {
-					stopRun(ctx, c, orphanGrace)
-				}
-			}
-			if err := a.net.Teardown(ctx, string(uid)); err != nil {
-				a.log.Warn("tear down the network of a pod no longer bound here", "uid", uid, "err", err)
-			}
-		})
-	}
-	a.sweepLogs(bound)
+	a.sweepPodDirs(bound)
 
 	a.mu.Lock()
 	for _, p := range pods {
-		w := newPodWorker(a, p, runs[p.UID])
+		w := newPodWorker(a, p, left[p.UID])
 		a.workers[p.UID] = w
 		go w.run(ctx)
 	}
@@ -107,18 +118,49 @@ func (a *Agent) adopt(ctx context.Context, pods []*corev1.Pod, adopted []*noderu
 	})
 }
 
-// sweepLogs removes the log directories (<namespace>_<name>_<uid>) of pods
-// that are not bound here.
-func (a *Agent) sweepLogs(bound map[types.UID]*corev1.Pod) {
-	dir := filepath.Join(a.cfg.DataDir, "logs")
-	entries, _ := os.ReadDir(dir)
+// removeOrphan stops and removes the containers and sandboxes of a pod
+// that is not bound here any more, then its cgroups and directories.
+func (a *Agent) removeOrphan(ctx context.Context, uid types.UID, l *leftovers) {
+	for _, c := range l.containers {
+		if c.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+			a.cri.StopContainer(ctx, c.Id, int64(orphanGrace.Seconds()))
+		}
+	}
+	for _, sb := range l.sandboxes {
+		if err := a.removeSandbox(ctx, sb.Id); err != nil {
+			a.log.Warn("remove the sandbox of a pod no longer bound here", "uid", uid, "err", err)
+		}
+	}
+	for _, c := range l.containers {
+		a.cri.RemoveContainer(ctx, c.Id) // one whose sandbox is gone already
+	}
+	if err := a.removePodCgroups(uid); err != nil {
+		a.log.Warn("remove the cgroups of a pod no longer bound here", "uid", uid, "err", err)
+	}
+	if err := a.removePodDir(string(uid)); err != nil {
+		a.log.Warn("remove the volumes of a pod no longer bound here", "uid", uid, "err", err)
+	}
+}
+
+// sweepPodDirs removes the pod directories and log directories
+// (<namespace>_<name>_<uid>) of pods that are not bound here.
+func (a *Agent) sweepPodDirs(bound map[types.UID]*corev1.Pod) {
+	entries, _ := os.ReadDir(a.logsDir())
 	for _, e := range entries {
 		i := strings.LastIndexByte(e.Name(), '_')
 		if !e.IsDir() || i < 0 {
 			continue
 		}
 		if _, ok := bound[types.UID(e.Name()[i+1:])]; !ok {
-			os.RemoveAll(filepath.Join(dir, e.Name()))
+			os.RemoveAll(filepath.Join(a.logsDir(), e.Name()))
+		}
+	}
+	entries, _ = os.ReadDir(filepath.Join(a.cfg.DataDir, "pods"))
+	for _, e := range entries {
+		if _, ok := bound[types.UID(e.Name())]; !ok {
+			if err := a.removePodDir(e.Name()); err != nil {
+				a.log.Warn("remove the directory of a pod no longer bound here", "uid", e.Name(), "err", err)
+			}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	"context"
+	"os"
 	"sync"
 	"time"
 
@@ -41,15 +42,18 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, gone bool) (
 			w.log.Info("stopping pod", "grace", grace, "force_deleted", gone)
 			w.a.events.pod(pod, "", corev1.EventTypeNormal, eventKilling, "Stopping pod (grace period %s)", grace)
 		}
-		if !w.stopAll(ctx, grace) {
+		if !w.stopAll(ctx, pod, grace) {
 			return time.Time{}, true // the agent is stopping: shutdown takes over
 		}
-		if err := w.a.net.Teardown(ctx, string(w.uid)); err != nil {
-			w.log.Warn("tear down pod network", "err", err)
+		if err := w.releaseSandbox(ctx); err != nil {
+			w.log.Warn("remove the pod's sandbox", "err", err)
 			return w.delRetry.fail(now), false
 		}
-		w.sandbox = nil
-		if err := w.a.rt.RemovePodLogs(podRef(pod)); err != nil {
+		if err := w.a.removePodDir(string(w.uid)); err != nil {
+			w.log.Warn("remove the pod's volumes", "err", err)
+			return w.delRetry.fail(now), false
+		}
+		if err := os.RemoveAll(w.a.podLogDir(w.namespace, w.name, w.uid)); err != nil {
 			w.log.Warn("remove pod logs", "err", err)
 		}
 		w.to(podStopped)
@@ -94,14 +98,15 @@ func (w *podWorker) running() bool {
 	return false
 }
 
-// stopAll stops every running container at once with the grace period and
-// records how each ended; false means ctx ended first.
-func (w *podWorker) stopAll(ctx context.Context, grace time.Duration) bool {
+// stopAll stops every running container at once (preStop hook, SIGTERM,
+// SIGKILL after the grace period) and records how each ended; false means
+// ctx ended first.
+func (w *podWorker) stopAll(ctx context.Context, pod *corev1.Pod, grace time.Duration) bool {
 	var wg sync.WaitGroup
 	for _, c := range w.ctrs {
 		if c.alive() {
-			run := c.run
-			wg.Go(func() { run.Stop(ctx, grace) })
+			spec, id := c.spec, c.run.id
+			wg.Go(func() { w.stopContainer(ctx, pod, spec, id, grace) })
 		}
 	}
 	wg.Wait()
@@ -110,9 +115,9 @@ func (w *podWorker) stopAll(ctx context.Context, grace time.Duration) bool {
 	}
 	now := time.Now()
 	for _, c := range w.ctrs {
-		c.final = true // no restart: reap records the end only
+		c.final = true // no restart: collect records the end only
 		if c.run != nil {
-			w.reap(nil, c, now)
+			w.collect(ctx, c, now)
 		}
 	}
 	return true
@@ -120,8 +125,9 @@ func (w *podWorker) stopAll(ctx context.Context, grace time.Duration) bool {
 
 // stopForShutdown stops the pod because the agent stops without keeping its
 // pods: not ready first, then its containers (with at most
-// maxShutdownGrace), then its network. Its logs stay: the pod still exists
-// and its next agent starts it again. The worker goroutine has exited.
+// maxShutdownGrace), then its sandbox. Its logs and disk volumes stay: the
+// pod still exists and its next agent starts it again. The worker
+// goroutine has exited.
 func (w *podWorker) stopForShutdown(ctx context.Context) {
 	if w.state.stopped() {
 		return
@@ -137,7 +143,7 @@ func (w *podWorker) stopForShutdown(ctx context.Context) {
 			cancel()
 		}
 		w.a.probes.RemovePod(w.uid)
-		if !w.stopAll(ctx, min(terminationGrace(pod), maxShutdownGrace)) {
+		if !w.stopAll(ctx, pod, min(terminationGrace(pod), maxShutdownGrace)) {
 			w.log.Error("stop pod at shutdown: timed out")
 		}
 		if !gone {
@@ -147,8 +153,8 @@ func (w *podWorker) stopForShutdown(ctx context.Context) {
 			cancel()
 		}
 	}
-	if err := w.a.net.Teardown(ctx, string(w.uid)); err != nil {
-		w.log.Error("tear down pod network at shutdown", "err", err)
+	if err := w.releaseSandbox(ctx); err != nil {
+		w.log.Error("remove the pod's sandbox at shutdown", "err", err)
 	}
 	w.publish()
 }

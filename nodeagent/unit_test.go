@@ -3,6 +3,7 @@ package nodeagent
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
+	"github.com/shoalmesh/shoal/nodeagent/containerd"
 	"github.com/shoalmesh/shoal/nodeagent/network"
 )
 
@@ -41,9 +43,33 @@ func TestPodPhase(t *testing.T) {
 		{"done, on failure", corev1.RestartPolicyOnFailure, []corev1.ContainerStatus{ok}, corev1.PodSucceeded},
 		{"restarting, on failure", corev1.RestartPolicyOnFailure, []corev1.ContainerStatus{crashing}, corev1.PodRunning},
 	} {
-		if got := podPhase(tc.policy, tc.statuses); got != tc.want {
+		if got := podPhase(tc.policy, nil, tc.statuses); got != tc.want {
 			t.Errorf("%s: phase %s, want %s", tc.name, got, tc.want)
 		}
+	}
+	// Init containers: Pending until each has succeeded; Failed when one
+	// failed and the pod never restarts.
+	initializing := corev1.ContainerStatus{State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reasonInitializing}}}
+	for _, tc := range []struct {
+		name   string
+		policy corev1.RestartPolicy
+		inits  []corev1.ContainerStatus
+		want   corev1.PodPhase
+	}{
+		{"init running", corev1.RestartPolicyAlways, []corev1.ContainerStatus{running}, corev1.PodPending},
+		{"init done, next waits", corev1.RestartPolicyAlways, []corev1.ContainerStatus{ok, creating}, corev1.PodPending},
+		{"init crash loop", corev1.RestartPolicyAlways, []corev1.ContainerStatus{crashing}, corev1.PodPending},
+		{"init failed, never", corev1.RestartPolicyNever, []corev1.ContainerStatus{failed}, corev1.PodFailed},
+		{"inits done", corev1.RestartPolicyAlways, []corev1.ContainerStatus{ok, ok}, corev1.PodRunning},
+	} {
+		if got := podPhase(tc.policy, tc.inits, []corev1.ContainerStatus{running}); tc.want != corev1.PodRunning && got != tc.want {
+			t.Errorf("%s: phase %s, want %s", tc.name, got, tc.want)
+		} else if tc.want == corev1.PodRunning && got != corev1.PodRunning {
+			t.Errorf("%s: phase %s, want Running", tc.name, got)
+		}
+	}
+	if got := podPhase(corev1.RestartPolicyAlways, []corev1.ContainerStatus{running}, []corev1.ContainerStatus{initializing}); got != corev1.PodPending {
+		t.Errorf("app containers initializing: phase %s, want Pending", got)
 	}
 }
 
@@ -125,7 +151,6 @@ func TestExpand(t *testing.T) {
 func TestContainerEnv(t *testing.T) {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u-1", Labels: map[string]string{"app": "web"}},
 		Spec: corev1.PodSpec{NodeName: "n1"}}
-	sb := &network.Sandbox{IP: netip.MustParseAddr("10.244.1.5")}
 	c := &corev1.Container{Name: "c",
 		Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1500m"), corev1.ResourceMemory: resource.MustParse("64Mi")}},
 		Env: []corev1.EnvVar{
@@ -137,38 +162,115 @@ func TestContainerEnv(t *testing.T) {
 			{Name: "CPU", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.cpu"}}},
 			{Name: "MEM_MI", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.memory", Divisor: resource.MustParse("1Mi")}}},
 		}}
-	env, _, err := containerEnv(pod, c, sb, "192.0.2.9")
+	env, _, err := containerEnv(pod, c, "10.244.1.5", "192.0.2.9", objects{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"BASE=b", "DERIVED=b-x", "IP=10.244.1.5", "HOST=192.0.2.9", "APP=web", "CPU=2", "MEM_MI=64"}
-	if !cmp.Equal(env, want) {
+	want := []envVar{{"BASE", "b"}, {"DERIVED", "b-x"}, {"IP", "10.244.1.5"}, {"HOST", "192.0.2.9"}, {"APP", "web"}, {"CPU", "2"}, {"MEM_MI", "64"}}
+	if !cmp.Equal(env, want, cmp.AllowUnexported(envVar{})) {
 		t.Errorf("env %v, want %v", env, want)
-	}
-	c.Env = []corev1.EnvVar{{Name: "S", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{Key: "k"}}}}
-	var ce *configError
-	if _, _, err := containerEnv(pod, c, sb, ""); !errors.As(err, &ce) || !strings.Contains(err.Error(), "env[0] S") {
-		t.Errorf("configMapKeyRef: %v", err)
-	}
-	if _, err := runtimeSpec(pod, &corev1.Container{Name: "c", Image: "nginx"}, sb, ""); !errors.As(err, &ce) {
-		t.Errorf("no command: %v", err)
 	}
 }
 
-func TestRuntimeSpec(t *testing.T) {
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u-1"}, Spec: corev1.PodSpec{Hostname: "h"}}
-	sb := &network.Sandbox{IP: netip.MustParseAddr("10.244.1.5"), NetNSPath: "/run/netns/x", ResolvConfPath: "/s/resolv.conf", HostsPath: "/s/hosts"}
-	c := &corev1.Container{Name: "c", Command: []string{"echo", "$(A)"}, Args: []string{"$(A)$(A)"}, WorkingDir: "/tmp",
-		Env:       []corev1.EnvVar{{Name: "A", Value: "a"}},
-		Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("1Gi")}}}
-	spec, err := runtimeSpec(pod, c, sb, "")
-	if err != nil {
-		t.Fatal(err)
+// objects are ConfigMaps' and Secrets' data by name.
+type objects struct {
+	cms     map[string]map[string]string
+	secrets map[string]map[string][]byte
+}
+
+func (o objects) configMap(name string) (map[string]string, error) {
+	if d, ok := o.cms[name]; ok {
+		return d, nil
 	}
-	if !cmp.Equal(spec.Command, []string{"echo", "a"}) || !cmp.Equal(spec.Args, []string{"aa"}) || spec.WorkingDir != "/tmp" ||
-		spec.Hostname != "h" || spec.NetNS != "/run/netns/x" || spec.CPUMillis != 250 || spec.MemoryBytes != 1<<30 ||
-		len(spec.Mounts) != 2 || spec.Mounts[0].Target != "/etc/resolv.conf" || spec.Mounts[1].Target != "/etc/hosts" {
-		t.Errorf("spec %+v", spec)
+	return nil, fmt.Errorf("configmap %q %w", name, ErrNotFound)
+}
+
+func (o objects) secret(name string) (map[string][]byte, error) {
+	if d, ok := o.secrets[name]; ok {
+		return d, nil
+	}
+	return nil, fmt.Errorf("secret %q %w", name, ErrNotFound)
+}
+
+func TestContainerEnvFromObjects(t *testing.T) {
+	objs := objects{
+		cms:     map[string]map[string]string{"cfg": {"MODE": "fast", "LEVEL": "3", "not-a-name=": "x"}},
+		secrets: map[string]map[string][]byte{"db": {"password": []byte("s3cret"), "USER": []byte("app")}},
+	}
+	cmRef := func(name, key string, optional bool) *corev1.EnvVarSource {
+		return &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: key, Optional: &optional}}
+	}
+	secretRef := func(name, key string, optional bool) *corev1.EnvVarSource {
+		return &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: key, Optional: &optional}}
+	}
+	kube := serviceEnv("kubernetes", "10.96.0.1", []corev1.ServicePort{{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP}})
+	for _, tc := range []struct {
+		name    string
+		c       corev1.Container
+		want    []envVar
+		wantErr string
+	}{
+		{name: "keyRefs", c: corev1.Container{Env: []corev1.EnvVar{
+			{Name: "MODE", ValueFrom: cmRef("cfg", "MODE", false)},
+			{Name: "PW", ValueFrom: secretRef("db", "password", false)},
+			{Name: "URL", Value: "db://$(PW)@x/$(MODE)"},
+			{Name: "GONE", ValueFrom: cmRef("nope", "k", true)},
+			{Name: "NOKEY", ValueFrom: secretRef("db", "nokey", true)},
+		}}, want: []envVar{{"MODE", "fast"}, {"PW", "s3cret"}, {"URL", "db://s3cret@x/fast"}}},
+		{name: "envFrom then env overriding", c: corev1.Container{
+			EnvFrom: []corev1.EnvFromSource{
+				{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}},
+				{Prefix: "DB_", SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "db"}}},
+				{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "nope"}, Optional: new(true)}},
+			},
+			Env: []corev1.EnvVar{{Name: "LEVEL", Value: "9"}},
+		}, want: []envVar{{"LEVEL", "9"}, {"MODE", "fast"}, {"DB_USER", "app"}, {"DB_password", "s3cret"}}},
+		{name: "kubernetes service", c: corev1.Container{Env: []corev1.EnvVar{{Name: "KUBERNETES_SERVICE_PORT", Value: "mine"}}},
+			want: append([]envVar{{"KUBERNETES_SERVICE_PORT", "mine"}, {"KUBERNETES_SERVICE_HOST", "10.96.0.1"}}, kube[2:]...)},
+		{name: "missing configmap", c: corev1.Container{Env: []corev1.EnvVar{{Name: "X", ValueFrom: cmRef("nope", "k", false)}}},
+			wantErr: `env[0] X: configmap "nope" not found`},
+		{name: "missing key", c: corev1.Container{Env: []corev1.EnvVar{{Name: "X", ValueFrom: secretRef("db", "k", false)}}},
+			wantErr: "couldn't find key k in Secret db"},
+		{name: "missing envFrom secret", c: corev1.Container{EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "x"}}}}},
+			wantErr: `envFrom[0]: secret "x" not found`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.c.Name = "c"
+			svc := []envVar(nil)
+			if tc.name == "kubernetes service" {
+				svc = kube
+			}
+			env, _, err := containerEnv(&corev1.Pod{}, &tc.c, "", "", objs, svc)
+			if tc.wantErr != "" {
+				var ce *configError
+				if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want a config error with %q", err, tc.wantErr)
+				}
+				if strings.Contains(err.Error(), "s3cret") {
+					t.Errorf("a secret's value in an error: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cmp.Equal(env, tc.want, cmp.AllowUnexported(envVar{})) {
+				t.Errorf("env %v\nwant %v", env, tc.want)
+			}
+		})
+	}
+}
+
+func TestServiceEnv(t *testing.T) {
+	got := serviceEnv("kubernetes", "10.96.0.1", []corev1.ServicePort{{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP}})
+	want := []envVar{{"KUBERNETES_SERVICE_HOST", "10.96.0.1"}, {"KUBERNETES_SERVICE_PORT", "443"}, {"KUBERNETES_SERVICE_PORT_HTTPS", "443"},
+		{"KUBERNETES_PORT", "tcp://10.96.0.1:443"}, {"KUBERNETES_PORT_443_TCP", "tcp://10.96.0.1:443"}, {"KUBERNETES_PORT_443_TCP_PROTO", "tcp"},
+		{"KUBERNETES_PORT_443_TCP_PORT", "443"}, {"KUBERNETES_PORT_443_TCP_ADDR", "10.96.0.1"}}
+	if !cmp.Equal(got, want, cmp.AllowUnexported(envVar{})) {
+		t.Errorf("serviceEnv %v\nwant %v", got, want)
+	}
+	if env := serviceEnv("headless", corev1.ClusterIPNone, []corev1.ServicePort{{Port: 80}}); env != nil {
+		t.Errorf("a headless Service's env: %v", env)
 	}
 }
 
@@ -255,7 +357,9 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.LogAddr != "192.0.2.7:10250" || cfg.MaxPods != DefaultMaxPods || !strings.HasPrefix(cfg.DataDir, "/") || cfg.Logger == nil ||
-		cfg.LeaseRenewInterval != DefaultLeaseRenewInterval {
+		cfg.LeaseRenewInterval != DefaultLeaseRenewInterval ||
+		cfg.CgroupRoot != "shoal" || cfg.Bridge != "shoal0" || cfg.ImagesDir != cfg.DataDir+"/images" ||
+		cfg.CNIConfDir != cfg.DataDir+"/cni/net.d" || cfg.CNIBinDir != cfg.DataDir+"/cni/bin" {
 		t.Errorf("defaults %+v", cfg)
 	}
 	own := Config{REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", NetNS: "/proc/self/ns/net"}
@@ -271,6 +375,10 @@ func TestConfigDefaults(t *testing.T) {
 		"netns relative": {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", NetNS: "run/netns/n1"},
 		"netns a file":   {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", NetNS: "/etc/hostname"},
 		"negative renew": {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", LeaseRenewInterval: -time.Second},
+		"cgroup root /":  {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", CgroupRoot: "/shoal"},
+		"cgroup root ..": {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d", CgroupRoot: "../x"},
+		"bad mirror": {REST: rc, NodeName: "n1", NodeIP: netip.MustParseAddr("192.0.2.7"), DataDir: "d",
+			Registries: containerd.Registries{Mirrors: map[string]containerd.Mirror{"docker.io": {Endpoints: []string{"ftp://x"}}}}},
 	} {
 		if err := c.setDefaults(); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: %v, want ErrInvalidConfig", name, err)

@@ -3,19 +3,21 @@ package nodeagent
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
-	"github.com/shoalmesh/shoal/nodeagent/network"
 	"github.com/shoalmesh/shoal/nodeagent/probe"
-	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
 )
 
-// Retry delays of a pod's network set-up and status writes.
+// Retry delays of a pod's sandbox set-up and status writes.
 const (
 	retryBase = 500 * time.Millisecond
 	retryMax  = 30 * time.Second
@@ -26,38 +28,62 @@ const (
 )
 
 // podWorker runs one pod (one UID) on its own goroutine, like kubelet's pod
-// workers: it sets up the pod's network, starts, restarts and probes its
-// containers, writes its status, and stops it when it is deleted.
+// workers: it runs the pod's sandbox, its init containers in order and then
+// its app containers, restarts and probes them, writes its status, and
+// stops it when it is deleted.
 type podWorker struct {
 	a         *Agent
 	uid       types.UID
 	namespace string
 	name      string
-	// containers are the names of the pod's containers (immutable).
-	containers []string
-	log        *slog.Logger
-	wakeCh     chan struct{}
-	done       chan struct{}
+	log       *slog.Logger
+	wakeCh    chan struct{}
+	done      chan struct{}
 
-	mu          sync.Mutex
-	pod         *corev1.Pod // the latest seen
-	gone        bool        // deleted from the API (the informer says so)
-	kills       map[string]probe.Update
-	runs        []*noderuntime.Container // running, for load reports
-	hostNetwork bool
+	mu    sync.Mutex
+	pod   *corev1.Pod // the latest seen
+	gone  bool        // deleted from the API (the informer says so)
+	kills map[string]probe.Update
+	view  podView // what other goroutines see of the pod (publish)
 	// state is written under mu by the worker goroutine (podWorker.to),
 	// which reads it without the lock; others read it under mu.
 	state podState
 
 	// Owned by the worker goroutine (and by shutdown once it has exited).
-	ctrs       []*ctr
-	sandbox    *network.Sandbox
-	netErr     error
-	netRetry   retry
+	ctrs       []*ctr // init containers in order, then app containers
+	sandbox    *sandbox
+	sbErr      error
+	sbRetry    retry
+	volumes    *podVolumes
+	tokens     map[string]saToken // projected service account tokens held
+	volRefresh time.Time          // when volume contents are due again (tokens)
 	startTime  time.Time
 	delRetry   retry
 	statRetry  retry
-	warnedVols bool
+}
+
+// podView is what other goroutines (load reports, logs, the stream
+// server) see of a pod, published by its worker after each sync.
+type podView struct {
+	podIP       netip.Addr
+	sandboxID   string
+	sandboxPid  int
+	hostNetwork bool
+	running     int                // containers running
+	containers  map[string]ctrView // by name
+}
+
+// ctrView is what others see of one container.
+type ctrView struct {
+	init     bool
+	id       string // the running instance's, "" if none
+	attempt  uint32 // the running instance's, or the last one's
+	ran      bool   // an instance ran: it has a log
+	running  bool
+	restarts int32
+	// ended is a container that ended for good (state terminated): its
+	// previous log is the one before its last.
+	ended bool
 }
 
 // retry is a back-off for an operation that failed.
@@ -76,51 +102,46 @@ func (r *retry) ok()                        { *r = retry{} }
 func (r *retry) due(now time.Time) bool     { return !now.Before(r.at) }
 func (r *retry) pending(now time.Time) bool { return r.delay > 0 && now.Before(r.at) }
 
-// newPodWorker prepares the worker of pod, with the runs of its containers
-// that a previous agent left (adopted) and what its status says.
-func newPodWorker(a *Agent, pod *corev1.Pod, adopted []*noderuntime.Container) *podWorker {
+// newPodWorker prepares the worker of pod, with what its status says and
+// what a previous agent left of it in the runtime (adopted).
+func newPodWorker(a *Agent, pod *corev1.Pod, left *leftovers) *podWorker {
 	w := &podWorker{
 		a: a, uid: pod.UID, namespace: pod.Namespace, name: pod.Name,
 		log:    a.log.With("pod", pod.Namespace+"/"+pod.Name, "uid", pod.UID),
 		wakeCh: make(chan struct{}, 1), done: make(chan struct{}),
-		pod: pod, kills: map[string]probe.Update{}, hostNetwork: pod.Spec.HostNetwork,
+		pod: pod, kills: map[string]probe.Update{},
 	}
 	if pod.Status.StartTime != nil {
 		w.startTime = pod.Status.StartTime.Time
 	}
-	for i := range pod.Spec.Containers {
-		c := &ctr{spec: pod.Spec.Containers[i]}
-		for j := range pod.Status.ContainerStatuses {
-			if cs := &pod.Status.ContainerStatuses[j]; cs.Name == c.spec.Name {
+	add := func(spec corev1.Container, init bool, statuses []corev1.ContainerStatus) {
+		c := &ctr{spec: spec, init: init}
+		for j := range statuses {
+			if cs := &statuses[j]; cs.Name == spec.Name {
 				c.restore(cs)
 			}
 		}
 		w.ctrs = append(w.ctrs, c)
-		w.containers = append(w.containers, c.spec.Name)
 	}
-	for _, run := range adopted {
-		c := w.ctr(run.Spec().Name)
-		if c == nil {
-			// Not a container of the pod (its spec cannot change): stop it.
-			a.background(func(ctx context.Context) { stopRun(ctx, run, 0) })
-			continue
-		}
-		c.adopt(run)
-		w.watch(run)
-		if !done(run) {
-			w.log.Info("adopted container", "container", c.spec.Name, "pid", run.Pid())
-		}
+	for _, spec := range pod.Spec.InitContainers {
+		add(spec, true, pod.Status.InitContainerStatuses)
+	}
+	for _, spec := range pod.Spec.Containers {
+		add(spec, false, pod.Status.ContainerStatuses)
+	}
+	terminal := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+	if left != nil {
+		w.adoptLeftovers(pod, left, terminal)
 	}
 	now := time.Now()
-	terminal := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 	for _, c := range w.ctrs {
 		switch {
 		case c.run != nil:
 		case c.lost && !terminal:
 			c.ended(lostRun(now))
-			c.afterExit(pod.Spec.RestartPolicy, now)
-		case c.last != nil && c.everRan:
-			c.afterExit(pod.Spec.RestartPolicy, now)
+			c.afterExit(c.policy(pod), now)
+		case c.last != nil && c.everRan && !c.succeeded():
+			c.afterExit(c.policy(pod), now)
 			c.notBefore = now // the back-off ran while the agent was away
 		}
 	}
@@ -128,6 +149,7 @@ func newPodWorker(a *Agent, pod *corev1.Pod, adopted []*noderuntime.Container) *
 	if terminal {
 		w.state = podEnding
 	}
+	w.publish()
 	return w
 }
 
@@ -148,14 +170,29 @@ func (w *podWorker) wake() {
 	}
 }
 
-// update hands the worker a newer version of its pod.
+// update hands the worker a newer version of its pod, and wakes it unless
+// only the status changed (the agent's own writes, mostly): as the
+// kubelet's pod workers, it does not sync again on those, so a status such
+// as ErrImagePull stays until the worker's next due time.
 func (w *podWorker) update(pod *corev1.Pod) {
 	w.mu.Lock()
+	old := w.pod
 	if newer(pod, w.pod) {
 		w.pod = pod
 	}
 	w.mu.Unlock()
-	w.wake()
+	if old == nil || !statusOnly(old, pod) {
+		w.wake()
+	}
+}
+
+// statusOnly reports whether b differs from a in its status and
+// bookkeeping only.
+func statusOnly(a, b *corev1.Pod) bool {
+	return a.UID == b.UID && equality.Semantic.DeepEqual(a.Spec, b.Spec) &&
+		a.DeletionTimestamp.Equal(b.DeletionTimestamp) &&
+		ptr.Equal(a.DeletionGracePeriodSeconds, b.DeletionGracePeriodSeconds) &&
+		maps.Equal(a.Labels, b.Labels) && maps.Equal(a.Annotations, b.Annotations)
 }
 
 // newer reports whether a is a later version of the pod than b, by
@@ -193,7 +230,8 @@ func (w *podWorker) isTerminating() bool {
 }
 
 // probeUpdate takes a probe result that calls for action: a liveness or
-// startup failure kills the run it is about; any change syncs the status.
+// startup failure kills the instance it is about; any change syncs the
+// status.
 func (w *podWorker) probeUpdate(u probe.Update) {
 	if u.Result == probe.Failure {
 		pod, _ := w.snapshot()
@@ -218,41 +256,35 @@ func probeName(k probe.Kind) string {
 	}
 }
 
-// loadView is what a load report needs of the pod.
-type loadView struct {
-	runs        []*noderuntime.Container
-	hostNetwork bool
-}
-
-func (w *podWorker) loadView() loadView {
+// viewOf returns what others see of the pod.
+func (w *podWorker) viewOf() podView {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return loadView{runs: w.runs, hostNetwork: w.hostNetwork}
+	return w.view
 }
 
-// publish makes the running containers visible to load reports.
+// publish makes the pod's sandbox and containers visible to load
+// reports, logs and the stream server.
 func (w *podWorker) publish() {
-	var runs []*noderuntime.Container
+	v := podView{containers: make(map[string]ctrView, len(w.ctrs))}
+	pod, _ := w.snapshot()
+	v.hostNetwork = pod.Spec.HostNetwork
+	if w.sandbox != nil {
+		v.sandboxID, v.sandboxPid, v.podIP = w.sandbox.id, w.sandbox.pid, w.sandbox.ip
+	}
 	for _, c := range w.ctrs {
+		cv := ctrView{init: c.init, ran: c.everRan, restarts: c.restarts, ended: c.final && c.last != nil}
 		if c.alive() {
-			runs = append(runs, c.run)
+			v.running++
+			cv.id, cv.attempt, cv.running = c.run.id, c.run.attempt, true
+		} else {
+			cv.attempt = uint32(max(c.restarts, 0))
 		}
+		v.containers[c.spec.Name] = cv
 	}
 	w.mu.Lock()
-	w.runs = runs
+	w.view = v
 	w.mu.Unlock()
-}
-
-// watch wakes the worker when run ends.
-func (w *podWorker) watch(run *noderuntime.Container) {
-	ctx := w.a.runCtx
-	go func() {
-		select {
-		case <-run.Done():
-			w.wake()
-		case <-ctx.Done():
-		}
-	}()
 }
 
 // run syncs the pod whenever something changes, until it is gone or the

@@ -31,7 +31,9 @@ func runAgent(args []string) error {
 	caFile := fs.String("ca-file", "", "the cluster CA certificate (<data-dir>/pki/ca.crt of the control plane)")
 	name := fs.String("name", "", "the node's name (default: the host name)")
 	nodeIP := fs.String("node-ip", "", "the node's InternalIP (default: the address of the default route's interface)")
-	dataDir := fs.String("data-dir", "./shoal-agent", "containers' records and logs, the pod network's state")
+	dataDir := fs.String("data-dir", "./shoal-agent", "containerd's config, images and state, pod volumes and logs, the pod network's state; image archives in <data-dir>/images are imported at start")
+	endpoint := fs.String("container-runtime-endpoint", "", "use this CRI runtime (unix:///run/containerd/containerd.sock) instead of starting a containerd of the agent's own")
+	registriesFile := fs.String("registries", "", "registries.yaml (k3s's format) of registry mirrors and TLS settings for the agent's containerd")
 	logAddr := fs.String("log-addr", "", "the node server's address: HTTPS for the API server's exec, attach, port-forward and logs, and /healthz, /metrics (default <node-ip>:10250)")
 	keepPods := fs.Bool("keep-pods", false, "leave pods running when the agent stops, for the next agent to adopt")
 	xds := fs.String("xds", "", "the control plane's xDS addresses, host:port, comma-separated: run the node proxy (service VIPs on this node) configured from them (one at a time, the next when it fails)")
@@ -57,16 +59,22 @@ func runAgent(args []string) error {
 	if err := learnServers(ctx, servers, rc, log); err != nil {
 		return err
 	}
+	registries, err := cluster.LoadRegistries(*registriesFile)
+	if err != nil {
+		return err
+	}
 	// One registry: the agent's /metrics serves the proxy's too.
 	metrics := prometheus.NewRegistry()
 	cfg := nodeagent.Config{
-		REST:           rc,
-		NodeName:       *name,
-		DataDir:        *dataDir,
-		LogAddr:        *logAddr,
-		KeepPodsOnStop: *keepPods,
-		Metrics:        metrics,
-		Logger:         log,
+		REST:            rc,
+		NodeName:        *name,
+		DataDir:         *dataDir,
+		RuntimeEndpoint: *endpoint,
+		Registries:      registries,
+		LogAddr:         *logAddr,
+		KeepPodsOnStop:  *keepPods,
+		Metrics:         metrics,
+		Logger:          log,
 
 		LeaseRenewInterval: renew,
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/shoalmesh/shoal/controlplane/registry"
 	"github.com/shoalmesh/shoal/dns/resolver"
 	"github.com/shoalmesh/shoal/nodeagent/cni"
-	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
 )
 
 const usage = `Shoal: service discovery and least-loaded traffic, Kubernetes-style.
@@ -37,8 +36,6 @@ Run 'shoal <command> -h' for its flags.
 func main() {
 	// containerd runs this binary as the pod network's CNI plugin.
 	cni.Main()
-	// A container's init is this binary re-executed; it never returns.
-	noderuntime.Init()
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
@@ -89,7 +86,9 @@ func run(command string, args []string, start func(context.Context, cluster.Conf
 		fs.StringVar(&cfg.EtcdPeerAddr, "etcd-peer-addr", "", "embedded etcd peer listen address (default: <advertise-address>:2380)")
 		fs.StringVar(&cfg.DNSAddr, "dns-addr", cluster.DefaultDNSAddr, "DNS listen address (UDP and TCP) of the built-in Corefile")
 		fs.StringVar(&cfg.DNSConf, "dns-conf", "", "Corefile to serve DNS with instead of the built-in one (its cluster block without endpoint uses this process's registry)")
-		fs.StringVar(&cfg.Agent, "agent", cluster.AgentAuto, "run a node agent so this host runs pods: auto (when root with CAP_NET_ADMIN and cgroups), on, off")
+		fs.StringVar(&cfg.Agent, "agent", cluster.AgentAuto, "run a node agent so this host runs pods: auto (when root with CAP_NET_ADMIN, cgroups and containerd), on, off")
+		fs.StringVar(&cfg.RuntimeEndpoint, "container-runtime-endpoint", "", "the node agent uses this CRI runtime (unix:///run/containerd/containerd.sock) instead of starting its own containerd")
+		fs.StringVar(&cfg.RegistriesFile, "registries", "", "registries.yaml (k3s's format) of registry mirrors and TLS settings for the agent's containerd")
 		fs.StringVar(&cfg.NodeName, "node-name", "", "this host's node and server name (default: the host name)")
 		fs.StringVar(&cfg.NodeIP, "node-ip", "", "this host's node IP (default: the address of the default route's interface)")
 		fs.StringVar(&cfg.ProxyAdminAddr, "proxy-admin-addr", cluster.DefaultProxyAdminAddr, "the node proxy's admin endpoint (config dump, endpoints, metrics); empty: none")

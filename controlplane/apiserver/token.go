@@ -135,6 +135,9 @@ func (s *Server) issueToken(ctx context.Context, ri requestInfo, req *authnv1.To
 			return nil, nil, err
 		}
 	}
+	if err := nodeTokenRestriction(ctx, ri, issue.Pod); err != nil {
+		return nil, nil, err
+	}
 	// The kubelet's projected token (3607 s) bound to a pod for the API
 	// server itself is made valid for a year, warning after the hour, as
 	// kube-apiserver's --service-account-extend-token-expiration does.
@@ -149,6 +152,23 @@ func (s *Server) issueToken(ctx context.Context, ri requestInfo, req *authnv1.To
 	out.TypeMeta = metav1.TypeMeta{APIVersion: tokenRequestKind.GroupVersion().String(), Kind: tokenRequestKind.Kind}
 	out.Status = authnv1.TokenRequestStatus{Token: tok, ExpirationTimestamp: metav1.NewTime(now.Add(time.Duration(exp) * time.Second))}
 	return out, warnings, nil
+}
+
+// nodeTokenRestriction lets a node have tokens only bound to a pod bound
+// to it, as Kubernetes' NodeRestriction admission does.
+func nodeTokenRestriction(ctx context.Context, ri requestInfo, pod *corev1.Pod) error {
+	u, _ := ctx.Value(userKey{}).(*auth.User)
+	node, ok := auth.NodeName(u)
+	switch {
+	case !ok:
+		return nil
+	case pod == nil:
+		return apierrors.NewForbidden(ri.groupResource(), ri.Name, fmt.Errorf("node %q can only create tokens bound to a pod", node))
+	case pod.Spec.NodeName != node:
+		return apierrors.NewForbidden(ri.groupResource(), ri.Name,
+			fmt.Errorf("node %q can only create tokens bound to pods bound to it; pod %s is bound to %q", node, pod.Name, pod.Spec.NodeName))
+	}
+	return nil
 }
 
 // bindToken resolves the object a token is bound to into issue.

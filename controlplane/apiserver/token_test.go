@@ -221,3 +221,38 @@ func claimsOf(t *testing.T, tok string) string {
 	}
 	return mustJSON(t, m)
 }
+
+// A node may have tokens only bound to pods bound to it, for its pods'
+// projected service account tokens.
+func TestNodeTokensForItsPods(t *testing.T) {
+	a := startAPI(t, clustertest.Options{})
+	a.createNamespace("ci")
+	ctx := t.Context()
+	if _, err := a.cs.CoreV1().ServiceAccounts("ci").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "builder"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for pod, node := range map[string]string{"mine": "node-1", "theirs": "node-2"} {
+		if _, err := a.cs.CoreV1().Pods("ci").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: pod},
+			Spec: corev1.PodSpec{NodeName: node, ServiceAccountName: "builder", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, err := a.shoal.Tokens.NodeToken("node-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/api/v1/namespaces/ci/serviceaccounts/builder/token"
+	bound := func(pod string) string {
+		return `{"spec":{"expirationSeconds":3607,"boundObjectRef":{"kind":"Pod","apiVersion":"v1","name":"` + pod + `"}}}`
+	}
+	var tr authnv1.TokenRequest
+	a.doAs(tok, "POST", path, bound("mine")).must(t, http.StatusCreated).into(t, &tr)
+	if u, code := a.whoami(tr.Status.Token); code != http.StatusCreated || u.Username != "system:serviceaccount:ci:builder" {
+		t.Errorf("the node's token for its pod: %d %+v", code, u)
+	}
+	a.doAs(tok, "POST", path, bound("theirs")).wantStatus(t, http.StatusForbidden, metav1.StatusReasonForbidden,
+		`node "node-1" can only create tokens bound to pods bound to it; pod theirs is bound to "node-2"`)
+	a.doAs(tok, "POST", path, `{}`).wantStatus(t, http.StatusForbidden, metav1.StatusReasonForbidden,
+		`node "node-1" can only create tokens bound to a pod`)
+	a.doAs(tok, "POST", "/api/v1/namespaces/ci/serviceaccounts", `{"metadata":{"name":"x"}}`).must(t, http.StatusForbidden)
+}

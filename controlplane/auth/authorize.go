@@ -118,8 +118,9 @@ const (
 )
 
 // nodeAllowed is a node's role: read anything (Kubernetes narrows reads of
-// secrets and configmaps to a node's own pods; Shoal does not yet), and write
-// only what the node agent needs to report on itself.
+// secrets and configmaps to a node's own pods; Shoal does not yet), write
+// only what the node agent needs to report on itself, and create service
+// account tokens (the API server binds them to the node's own pods).
 func nodeAllowed(a Attributes) bool {
 	node, ok := NodeName(a.User)
 	if !ok || a.NonResourcePath != "" {
@@ -143,6 +144,10 @@ func nodeAllowed(a Attributes) bool {
 		// also check that the pod is bound to this node (spec.nodeName),
 		// which needs the stored object.
 		return a.Verb == "update" || a.Verb == "patch"
+	case a.APIGroup == "" && a.Resource == "serviceaccounts" && a.Subresource == "token":
+		// Tokens for its pods' projected volumes: the API server also
+		// checks that the token is bound to a pod bound to this node.
+		return a.Verb == "create"
 	case a.APIGroup == "" && a.Resource == "pods" && a.Subresource == "" && a.Verb == "delete":
 		// The final delete of a pod it has stopped; the same binding check
 		// applies.

@@ -406,8 +406,8 @@ func (cc containerCheck) validate(c *corev1.Container, path *field.Path) field.E
 		errs = append(errs, validateDNS1123Label(c.Name, path.Child("name"))...)
 	}
 	cc.names[c.Name] = true
-	// Shoal runs a program from the node's filesystem: the command names
-	// it, and an image, if any, is kept but not pulled.
+	// A container without an image runs a program of the node's
+	// filesystem (the node agent's image-less containers): its command.
 	if c.Image == "" && len(c.Command) == 0 {
 		errs = append(errs, field.Required(path.Child("image"), "either image or command must be set"))
 	}

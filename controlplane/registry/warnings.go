@@ -2,7 +2,6 @@ package registry
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -76,26 +75,18 @@ func (w *warnings) service(spec *corev1.ServiceSpec, path *field.Path) {
 
 func (w *warnings) podSpec(spec *corev1.PodSpec, path *field.Path) {
 	for i, v := range spec.Volumes {
-		if IsTokenVolume(&spec.Volumes[i]) {
-			continue // added by ServiceAccount admission, not asked for
+		if kind := unsupportedVolume(&v.VolumeSource); kind != "" {
+			w.add(path.Child("volumes").Index(i), "Shoal's node agent does not provide %s volumes; a pod with the volume %q will not start", kind, v.Name)
 		}
-		w.add(path.Child("volumes").Index(i), "Shoal does not provide volumes; the volume %q is kept but not mounted", v.Name)
 	}
-	if len(spec.InitContainers) > 0 {
-		names := make([]string, len(spec.InitContainers))
-		for i, c := range spec.InitContainers {
-			names[i] = c.Name
-		}
-		w.add(path.Child("initContainers"), "Shoal does not run init containers; %s kept but not run", listIs(quoteEach(names)))
+	for i := range spec.InitContainers {
+		w.container(&spec.InitContainers[i], path.Child("initContainers").Index(i))
 	}
 	for i := range spec.Containers {
 		w.container(&spec.Containers[i], path.Child("containers").Index(i))
 	}
 	if fields := podSecurityFields(spec.SecurityContext); len(fields) > 0 {
-		w.add(path.Child("securityContext"), "Shoal does not apply security contexts; %s kept but not enforced", listIs(fields))
-	}
-	if len(spec.ImagePullSecrets) > 0 {
-		w.add(path.Child("imagePullSecrets"), "Shoal does not pull images; the pull secrets are kept but not used")
+		w.add(path.Child("securityContext"), "Shoal does not apply %s; kept but not enforced", strings.Join(fields, ", "))
 	}
 	// The scheduler honours nodeSelector, tolerations and required node
 	// affinity; the rest of affinity and spreading it does not weigh.
@@ -117,17 +108,31 @@ func (w *warnings) podSpec(spec *corev1.PodSpec, path *field.Path) {
 }
 
 func (w *warnings) container(c *corev1.Container, path *field.Path) {
-	if c.Image != "" {
-		w.add(path.Child("image"), "Shoal runs programs from the node's filesystem; the image %q is kept but not pulled", c.Image)
-	}
-	if slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
-		return m.MountPath != TokenMountPath || !strings.HasPrefix(m.Name, TokenVolumePrefix)
-	}) {
-		w.add(path.Child("volumeMounts"), "Shoal does not mount volumes; the program sees the node's filesystem")
-	}
 	if fields := securityFields(c.SecurityContext); len(fields) > 0 {
-		w.add(path.Child("securityContext"), "Shoal does not apply security contexts; %s kept but not enforced", listIs(fields))
+		w.add(path.Child("securityContext"), "Shoal does not apply %s; kept but not enforced", strings.Join(fields, ", "))
 	}
+}
+
+// unsupportedVolume names the kind of a volume the node agent cannot
+// provide, "" for those it does (emptyDir, hostPath, configMap, secret,
+// downwardAPI, projected).
+func unsupportedVolume(src *corev1.VolumeSource) string {
+	switch {
+	case src.EmptyDir != nil, src.HostPath != nil, src.ConfigMap != nil, src.Secret != nil,
+		src.DownwardAPI != nil, src.Projected != nil:
+		return ""
+	case src.PersistentVolumeClaim != nil:
+		return "persistentVolumeClaim"
+	case src.NFS != nil:
+		return "nfs"
+	case src.Ephemeral != nil:
+		return "ephemeral"
+	case src.CSI != nil:
+		return "csi"
+	case src.Image != nil:
+		return "image"
+	}
+	return "such"
 }
 
 // setField pairs a field's JSON name with whether it is set.
@@ -146,8 +151,9 @@ func setNames(fields ...setField) []string {
 	return names
 }
 
-// podSecurityFields names the fields set in sc. SetDefaults leaves an empty
-// one on every pod, which asks for nothing.
+// podSecurityFields names the fields set in sc that the node agent does
+// not apply. SetDefaults leaves an empty one on every pod, which asks for
+// nothing.
 func podSecurityFields(sc *corev1.PodSecurityContext) []string {
 	if sc == nil {
 		return nil
@@ -155,13 +161,7 @@ func podSecurityFields(sc *corev1.PodSecurityContext) []string {
 	return setNames(
 		setField{"seLinuxOptions", sc.SELinuxOptions != nil},
 		setField{"windowsOptions", sc.WindowsOptions != nil},
-		setField{"runAsUser", sc.RunAsUser != nil},
-		setField{"runAsGroup", sc.RunAsGroup != nil},
-		setField{"runAsNonRoot", sc.RunAsNonRoot != nil},
-		setField{"supplementalGroups", len(sc.SupplementalGroups) > 0},
 		setField{"supplementalGroupsPolicy", sc.SupplementalGroupsPolicy != nil},
-		setField{"fsGroup", sc.FSGroup != nil},
-		setField{"sysctls", len(sc.Sysctls) > 0},
 		setField{"fsGroupChangePolicy", sc.FSGroupChangePolicy != nil},
 		setField{"seccompProfile", sc.SeccompProfile != nil},
 		setField{"appArmorProfile", sc.AppArmorProfile != nil},
@@ -169,21 +169,15 @@ func podSecurityFields(sc *corev1.PodSecurityContext) []string {
 	)
 }
 
+// securityFields names the fields set in a container's sc that the node
+// agent does not apply.
 func securityFields(sc *corev1.SecurityContext) []string {
 	if sc == nil {
 		return nil
 	}
 	return setNames(
-		setField{"capabilities", sc.Capabilities != nil},
-		setField{"privileged", sc.Privileged != nil},
 		setField{"seLinuxOptions", sc.SELinuxOptions != nil},
 		setField{"windowsOptions", sc.WindowsOptions != nil},
-		setField{"runAsUser", sc.RunAsUser != nil},
-		setField{"runAsGroup", sc.RunAsGroup != nil},
-		setField{"runAsNonRoot", sc.RunAsNonRoot != nil},
-		setField{"readOnlyRootFilesystem", sc.ReadOnlyRootFilesystem != nil},
-		setField{"allowPrivilegeEscalation", sc.AllowPrivilegeEscalation != nil},
-		setField{"procMount", sc.ProcMount != nil},
 		setField{"seccompProfile", sc.SeccompProfile != nil},
 		setField{"appArmorProfile", sc.AppArmorProfile != nil},
 	)

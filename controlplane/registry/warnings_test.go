@@ -20,34 +20,35 @@ func TestWarnings(t *testing.T) {
 		{"plain pod", validPod(), nil},
 		{"plain service", validService(), nil},
 		{"pod", with(validPod(), func(p *corev1.Pod) {
-			p.Spec.Volumes = []corev1.Volume{{Name: "data"}}
-			p.Spec.InitContainers = []corev1.Container{{Name: "migrate", Command: []string{"/srv/migrate"}}}
+			p.Spec.Volumes = []corev1.Volume{
+				{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}, // provided
+				{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "d"}}},
+			}
+			p.Spec.InitContainers = []corev1.Container{{Name: "migrate", Command: []string{"/srv/migrate"}, // run
+				SecurityContext: &corev1.SecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}}}
 			c := &p.Spec.Containers[0]
-			c.Image = "nginx"
-			c.VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
-			c.SecurityContext = &corev1.SecurityContext{Privileged: new(true)}
-			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: new(int64(1000))}
-			p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}}
-			p.Spec.ServiceAccountName = "web" // honoured: no warning
-			mountToken(&p.Spec)               // admission's volume: no warning
+			c.Image = "nginx" // pulled
+			c.VolumeMounts = []corev1.VolumeMount{{Name: "scratch", MountPath: "/scratch"}}
+			c.SecurityContext = &corev1.SecurityContext{Privileged: new(true), ReadOnlyRootFilesystem: new(true)} // applied
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: new(int64(1000)), SELinuxOptions: &corev1.SELinuxOptions{Level: "s0"}}
+			p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}} // used
+			p.Spec.ServiceAccountName = "web"                                          // honoured: no warning
+			mountToken(&p.Spec)                                                        // admission's volume: no warning
 			p.Spec.Affinity = &corev1.Affinity{
 				NodeAffinity:    &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{}}, // enforced
 				PodAntiAffinity: &corev1.PodAntiAffinity{},
 			}
 			p.Spec.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}} // enforced
 		}), []string{
-			"spec.volumes[0]",
-			"spec.initContainers",
-			"spec.containers[0].image",
-			"spec.containers[0].volumeMounts",
-			"spec.containers[0].securityContext",
+			"spec.volumes[1]",
+			"spec.initContainers[0].securityContext",
 			"spec.securityContext",
-			"spec.imagePullSecrets",
 			"spec.affinity.podAntiAffinity",
 		}},
 		{"deployment template", with(validDeployment(), func(d *appsv1.Deployment) {
 			d.Spec.Template.Spec.Containers[0].Image = "nginx:1.27"
-		}), []string{"spec.template.spec.containers[0].image"}},
+			d.Spec.Template.Spec.SecurityContext = &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+		}), []string{"spec.template.spec.securityContext"}},
 		{"replica set template", with(validReplicaSet(), func(rs *appsv1.ReplicaSet) {
 			rs.Spec.Template.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: "zone"}}
 		}), []string{"spec.template.spec.topologySpreadConstraints"}},
@@ -87,10 +88,12 @@ func TestWarnings(t *testing.T) {
 func TestWarningText(t *testing.T) {
 	pod := validPod()
 	pod.Spec.Containers[0].Image = "nginx"
-	pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: new(true), RunAsUser: new(int64(0))}
+	pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: new(true), RunAsUser: new(int64(0)),
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}, AppArmorProfile: &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeUnconfined}}
+	pod.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: "s", Path: "/"}}}}
 	want := []string{
-		`spec.containers[0].image: Shoal runs programs from the node's filesystem; the image "nginx" is kept but not pulled`,
-		`spec.containers[0].securityContext: Shoal does not apply security contexts; privileged, runAsUser are kept but not enforced`,
+		`spec.volumes[0]: Shoal's node agent does not provide nfs volumes; a pod with the volume "data" will not start`,
+		`spec.containers[0].securityContext: Shoal does not apply seccompProfile, appArmorProfile; kept but not enforced`,
 	}
 	if got := Warnings(pod); !slices.Equal(got, want) {
 		t.Errorf("Warnings =\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))

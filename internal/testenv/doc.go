@@ -17,5 +17,5 @@
 // only product code can make (the node agent's preflight) come in as an
 // error through RequireOK:
 //
-//	testenv.RequireOK(t, testenv.Root, nodeagent.Preflight())
+//	testenv.RequireOK(t, testenv.Root, nodeagent.Preflight(""))
 package testenv

@@ -35,6 +35,11 @@ type Config struct {
 	// on 127.0.0.1; 0 lets the kernel choose one, so several containerds
 	// on one machine never collide.
 	StreamPort int
+	// NetNS is the network namespace containerd runs in (a path such as
+	// /run/netns/node-1), "" for the caller's: its shims, the CNI plugins it
+	// calls (so the pod bridge) and the hostNetwork pods live there too.
+	// This is how one machine plays several nodes.
+	NetNS string
 	// Snapshotter is containerd's snapshotter; default "overlayfs".
 	Snapshotter string
 	// StartTimeout bounds the wait for the CRI Version call to answer;
@@ -60,8 +65,7 @@ func (c Config) defaults() (Config, error) {
 	}
 	c.Dir = dir
 	if c.StateDir == "" {
-		sum := sha256.Sum256([]byte(dir))
-		c.StateDir = filepath.Join("/run/shoal", hex.EncodeToString(sum[:8]))
+		c.StateDir = DefaultStateDir(dir)
 	}
 	if len(filepath.Join(c.StateDir, socketName+".ttrpc")) >= maxSocketPath {
 		return c, fmt.Errorf("containerd config: StateDir %q is too long for a unix socket path (limit %d bytes)", c.StateDir, maxSocketPath-1)
@@ -101,6 +105,14 @@ func (c Config) defaults() (Config, error) {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c, nil
+}
+
+// DefaultStateDir is the StateDir of a containerd whose Dir is dir (an
+// absolute path): /run/shoal/<hash of dir>. Its socket is containerd.sock
+// there, which its shims name on their command lines.
+func DefaultStateDir(dir string) string {
+	sum := sha256.Sum256([]byte(dir))
+	return filepath.Join("/run/shoal", hex.EncodeToString(sum[:8]))
 }
 
 const (

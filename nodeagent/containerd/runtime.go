@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -26,6 +28,8 @@ type Runtime struct {
 	Images  internalapi.ImageManagerService
 
 	logger      *slog.Logger
+	cfg         Config // of a runtime we started
+	procMu      sync.Mutex
 	proc        *process // nil when connected to a runtime we did not start
 	ctr         string   // ctr binary; "" for "ctr" on $PATH
 	snapshotter string   // snapshotter images are unpacked for; "" for ctr's default
@@ -83,25 +87,43 @@ func (r *Runtime) Close() error {
 	if r.Runtime != nil {
 		errs = append(errs, r.Runtime.Close(ctx))
 	}
-	if r.proc != nil {
-		errs = append(errs, r.proc.stop())
+	r.procMu.Lock()
+	p := r.proc
+	r.procMu.Unlock()
+	if p != nil {
+		errs = append(errs, p.stop())
 	}
 	return errors.Join(errs...)
 }
 
 // Started reports whether this Runtime runs its own containerd.
-func (r *Runtime) Started() bool { return r.proc != nil }
+func (r *Runtime) Started() bool { return r.cfg.Dir != "" }
 
 // Address is the containerd socket path, for ctr and containerd's API.
 func (r *Runtime) Address() string { return strings.TrimPrefix(r.Endpoint, "unix://") }
 
+// StateDir is the state directory of the containerd this Runtime started
+// ("" for one it did not start). With no container left, RemoveState
+// removes it.
+func (r *Runtime) StateDir() string { return r.cfg.StateDir }
+
+// RemoveState removes the state directory of the containerd this Runtime
+// started, once it has stopped (Close) and no container of it is left:
+// nothing of it stays behind on the node.
+func (r *Runtime) RemoveState() error {
+	if !r.Started() {
+		return nil
+	}
+	return os.RemoveAll(r.cfg.StateDir)
+}
+
 // LogPath is the file containerd logs to, or "" for a runtime we did not
 // start.
 func (r *Runtime) LogPath() string {
-	if r.proc == nil {
+	if !r.Started() {
 		return ""
 	}
-	return r.proc.logPath
+	return r.cfg.logPath()
 }
 
 // Unsupported reports whether err is the runtime saying it does not

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,5 +79,60 @@ func TestStartRunsHostNetworkSandbox(t *testing.T) {
 	out, stderr, err := rt.Runtime.Runtime.ExecSync(ctx, cid, []string{"python3", "-c", "print(6*7)"}, 10*time.Second)
 	if err != nil || string(out) != "42\n" {
 		t.Errorf("python3 in the empty image: %q, %q, %v; want 42", out, stderr, err)
+	}
+}
+
+// A containerd that dies is restarted with the same configuration: the
+// CRI clients reconnect, and the container that ran under its shim runs
+// on and answers exec.
+func TestRestartAfterCrash(t *testing.T) {
+	rt := containerdtest.Start(t, containerdtest.Options{})
+	ctx := t.Context()
+	empty, err := ociimage.Empty("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.EnsureBuilt(ctx, empty); err != nil {
+		t.Fatal(err)
+	}
+	cfg := rt.PodSandboxConfig("survivor", true)
+	sb, err := rt.Runtime.Runtime.RunPodSandbox(ctx, cfg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := containerdtest.ContainerConfig("c", empty.Ref, []string{"/bin/sleep", "3600"}, nil)
+	c.Mounts = []*runtimeapi.Mount{{ContainerPath: "/bin", HostPath: "/bin", Readonly: true}, {ContainerPath: "/usr", HostPath: "/usr", Readonly: true},
+		{ContainerPath: "/lib", HostPath: "/lib", Readonly: true}, {ContainerPath: "/lib64", HostPath: "/lib64", Readonly: true}}
+	id, err := rt.Runtime.Runtime.CreateContainer(ctx, sb, c, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Runtime.Runtime.StartContainer(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	pid := rt.Pid()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-rt.Exited():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Exited not closed after containerd was killed")
+	}
+	if err := rt.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rt.Pid() == pid || rt.Pid() == 0 {
+		t.Errorf("pid after restart %d (was %d)", rt.Pid(), pid)
+	}
+	st, err := rt.Runtime.Runtime.ContainerStatus(ctx, id, false)
+	if err != nil || st.GetStatus().GetState() != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Fatalf("container after the restart: %v, %v", st, err)
+	}
+	if out, _, err := rt.Runtime.Runtime.ExecSync(ctx, id, []string{"/bin/echo", "still here"}, 10*time.Second); err != nil || string(out) != "still here\n" {
+		t.Errorf("exec after the restart: %q, %v", out, err)
+	}
+	if err := rt.Restart(ctx); err == nil {
+		t.Error("Restart of a running containerd succeeded")
 	}
 }

@@ -252,6 +252,25 @@ func ProcessesIn(root string) []int {
 	return out
 }
 
+// ProcessesMentioning lists the processes (but this one) whose command
+// line contains s: a containerd names its config (under its data dir), its
+// shims their containerd's socket (under its state dir).
+func ProcessesMentioning(s string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && bytes.Contains(b, []byte(s)) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
 func randByte() byte {
 	var b [1]byte
 	rand.Read(b[:])

@@ -28,6 +28,8 @@ import (
 
 	"github.com/shoalmesh/shoal/internal/netns"
 	"github.com/shoalmesh/shoal/nodeagent"
+	"github.com/shoalmesh/shoal/nodeagent/cni"
+	"github.com/shoalmesh/shoal/nodeagent/containerd"
 	"github.com/shoalmesh/shoal/nodeagent/network"
 )
 
@@ -224,7 +226,28 @@ func (n *Node) leftovers() []string {
 	for _, pid := range ProcessesIn(n.CgroupRoot) {
 		out = append(out, fmt.Sprintf("process %d", pid))
 	}
+	for _, pid := range ProcessesMentioning(n.stateDir()) {
+		out = append(out, fmt.Sprintf("containerd or shim process %d", pid))
+	}
+	for _, m := range append(mountsUnder(n.DataDir), mountsUnder(n.stateDir())...) {
+		out = append(out, "mount "+m)
+	}
 	return out
+}
+
+// stateDir is the state directory of the node's containerd (its socket,
+// which its shims name).
+func (n *Node) stateDir() string {
+	return containerd.DefaultStateDir(filepath.Join(n.DataDir, "containerd"))
+}
+
+// killShims kills what a killed agent's containerd left: its shims (their
+// containers are killed through the cgroups), and removes its state.
+func (n *Node) killShims() {
+	for _, pid := range ProcessesMentioning(n.stateDir()) {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+	removeNetnsDir(n.stateDir()) // unmounts what is left there, then removes it
 }
 
 // stop stops a running agent with SIGTERM, then SIGKILL after timeout. A
@@ -375,8 +398,10 @@ func (n *Node) start() error {
 
 // Main makes the test binary an agent process when the harness started it
 // as one: it runs the agent until SIGTERM or SIGINT and exits. Otherwise it
-// returns at once. TestMain calls it, after runtime.Init.
+// returns at once. TestMain calls it first thing.
 func Main() {
+	// containerd runs the test binary as the pod network's CNI plugin.
+	cni.Main()
 	path := os.Getenv(agentEnv)
 	if path == "" {
 		return

@@ -17,14 +17,21 @@
 // pod CIDR, so the test reaches every pod, and the API server reaches every
 // node's log server (kubectl logs) through the bridge.
 //
+// Each agent runs its own containerd in its node's namespace (so the CNI
+// plugins, the shims and the hostNetwork pods live there), with its config,
+// root, state and socket under the node's data dir and
+// containerd.DefaultStateDir of it. Options.Images are written to each
+// node's images folder and imported at start, as on an air-gapped node, so
+// the pods' images need no registry the nodes reach.
+//
 // The agents are processes, not goroutines, so that a test can SIGKILL one
 // (Node.Kill) as a machine dies: no clean-up, no last status write, pods
-// left running. The test binary is the agent: the TestMain of a package
-// that uses Start must call Main, after runtime.Init:
+// left running (its containerd dies with it; the shims and containers do
+// not). The test binary is the agent: the TestMain of a package that uses
+// Start must call Main:
 //
 //	func TestMain(m *testing.M) {
-//		noderuntime.Init()  // the containers' inits are this binary
-//		nodeagenttest.Main() // and so are the agents
+//		nodeagenttest.Main() // the agents are this binary
 //		os.Exit(m.Run())
 //	}
 //
@@ -33,8 +40,9 @@
 // Everything Start makes goes when the test ends, also when it fails half
 // way: agents are stopped (SIGTERM, so that they stop their pods; SIGKILL
 // after 60 s), what a killed agent left running is killed through its
-// cgroups, pinned namespaces are unmounted, the veths, the bridge and the
-// routes are deleted; then anything left is reported as an error. Objects
+// cgroups and its shims, pinned namespaces are unmounted, the veths, the
+// bridge and the routes are deleted; then anything left is reported as an
+// error. Objects
 // are named after the test process's PID, and Start first removes those of
 // earlier test processes that died without cleaning up (a test binary that
 // timed out), so nothing accumulates. An agent whose test process dies
@@ -58,6 +66,7 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -77,6 +86,10 @@ type Options struct {
 	// Shoal is the control plane the agents join; nil starts one with
 	// clustertest.Start. One Shoal per Start: node names are node-1...N.
 	Shoal *clustertest.Shoal
+	// Images are written (by name) to every node's images folder, which
+	// its agent imports at start: pods name them with imagePullPolicy
+	// IfNotPresent (a tag other than latest).
+	Images map[string]v1.Image
 }
 
 // Cluster is a control plane and its nodes, each an agent process in its
@@ -108,7 +121,8 @@ type Cluster struct {
 // test ends.
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
-	testenv.RequireOK(t, testenv.Root, nodeagent.Preflight())
+	testenv.Require(t, testenv.Containerd)
+	testenv.RequireOK(t, testenv.Root, nodeagent.Preflight(""))
 	if opts.Nodes == 0 {
 		opts.Nodes = 2
 	}
@@ -160,6 +174,9 @@ func Start(t testing.TB, opts Options) *Cluster {
 		n.LogFile = filepath.Join(n.DataDir, "agent.log")
 		c.Nodes = append(c.Nodes, n)
 		if err := c.setupNode(n); err != nil {
+			t.Fatalf("nodeagenttest: node %s: %v", n.Name, err)
+		}
+		if err := writeImages(filepath.Join(n.DataDir, "images"), opts.Images); err != nil {
 			t.Fatalf("nodeagenttest: node %s: %v", n.Name, err)
 		}
 	}
@@ -398,6 +415,9 @@ func (c *Cluster) cleanup() {
 		netlink.RouteDel(&rt)
 	}
 	RemoveCgroups(c.cgroupRoot) // kills the pods killed agents left running
+	for _, n := range c.Nodes {
+		n.killShims()
+	}
 	removeNetnsDir(c.runDir)
 	for i := len(c.hostLinks) - 1; i >= 0; i-- {
 		if l, err := netlink.LinkByName(c.hostLinks[i]); err == nil {
@@ -437,6 +457,14 @@ func (c *Cluster) leftovers() []string {
 	}
 	for _, pid := range ProcessesIn(c.cgroupRoot) {
 		out = append(out, "process "+strconv.Itoa(pid))
+	}
+	for _, n := range c.Nodes {
+		for _, pid := range ProcessesMentioning(n.stateDir()) {
+			out = append(out, "containerd or shim process "+strconv.Itoa(pid)+" of "+n.Name)
+		}
+		if _, err := os.Stat(n.stateDir()); err == nil {
+			out = append(out, "containerd state "+n.stateDir())
+		}
 	}
 	for _, n := range c.Nodes {
 		if n.proc != nil && !n.proc.exited() {

@@ -13,11 +13,9 @@ import (
 
 	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent/nodeagenttest"
-	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
 )
 
 func TestMain(m *testing.M) {
-	noderuntime.Init()
 	nodeagenttest.Main()
 	os.Exit(m.Run())
 }

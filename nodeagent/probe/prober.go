@@ -42,6 +42,10 @@ type DialFunc func(ctx context.Context, network, address string) (net.Conn, erro
 // User-Agent shoal-probe/version, and that dials with DialContext.
 func NewProber(version string) *Prober { return newProber(version, nil) }
 
+// NewProberDial is NewProber dialling with dial (from a node's network
+// namespace, say); nil is DialContext.
+func NewProberDial(version string, dial DialFunc) *Prober { return newProber(version, dial) }
+
 func newProber(version string, dial DialFunc) *Prober {
 	if version == "" {
 		version = "dev"

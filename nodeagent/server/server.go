@@ -63,6 +63,10 @@ type Config struct {
 	// Runtime streams exec, attach and port-forward; nil answers them 501
 	// (a runtime without streaming).
 	Runtime Streamer
+	// Dial connects to the runtime's streaming URLs; nil dials from this
+	// process's network namespace (set it when the runtime listens in
+	// another).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// TLS is the serving key pair and the CA whose client certificates
 	// are checked.
 	TLS *Certificate

@@ -149,7 +149,11 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request, kind, streamURL s
 	}
 	s.metrics.streams.WithLabelValues(kind).Inc()
 	defer s.metrics.streams.WithLabelValues(kind).Dec()
-	h := proxy.NewUpgradeAwareHandler(u, nil, false, true, responder{s, kind})
+	var transport http.RoundTripper
+	if s.cfg.Dial != nil {
+		transport = &http.Transport{DialContext: s.cfg.Dial}
+	}
+	h := proxy.NewUpgradeAwareHandler(u, transport, false, true, responder{s, kind})
 	h.ServeHTTP(w, r)
 }
 

@@ -16,8 +16,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/shoalmesh/shoal/internal/mountinfo"
 	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent"
+	"github.com/shoalmesh/shoal/nodeagent/containerd"
 	"github.com/shoalmesh/shoal/nodeagent/nodeagenttest"
 )
 
@@ -93,7 +95,7 @@ spec:
 func testUpRunsPods(t *testing.T, bin string) {
 	// shoal up runs its agent (root, cgroups); the pods run python3, and
 	// the test drives the cluster with kubectl.
-	testenv.RequireOK(t, testenv.Root, nodeagent.Preflight())
+	testenv.RequireOK(t, testenv.Root, nodeagent.Preflight(""))
 	testenv.Require(t, testenv.Python3)
 	kubectlBin := lookPath(t, testenv.Kubectl, "kubectl")
 	// One agent with the default bridge, netns dir and pod CIDR at a time.
@@ -102,11 +104,11 @@ func testUpRunsPods(t *testing.T, bin string) {
 	if _, err := os.Stat("/sys/class/net/shoal0"); err == nil {
 		t.Fatal("an agent with the defaults already runs here (the bridge shoal0 exists), or a crashed one left it")
 	}
-	cleanNode(t) // what a killed run may have left: VIPs on lo, empty cgroups
+	dir := t.TempDir()
+	cleanNode(t, dir) // what a killed run may have left: VIPs on lo, empty cgroups
 	// Registered first, so it runs after the process is gone, even when
 	// the test fails before a clean stop.
-	t.Cleanup(func() { cleanNode(t) })
-	dir := t.TempDir()
+	t.Cleanup(func() { cleanNode(t, dir) })
 	p := startShoal(t, bin, dir, freeAddrs(t), "--agent=on")
 	p.waitReady(t)
 	cs := p.clientset(t)
@@ -121,7 +123,7 @@ func testUpRunsPods(t *testing.T, bin string) {
 
 	k := &kubectl{bin: kubectlBin, kubeconfig: p.kubeconfig(), cacheDir: filepath.Join(dir, "kubectl-cache"), dir: dir}
 	applied := time.Now()
-	k.ok(t, "apply", "-f", k.write(t, "web.yaml", readmeBlock(t, "### Running pods: the node agent", "yaml")))
+	k.ok(t, "apply", "-f", k.write(t, "web.yaml", readmeBlock(t, "#### Pods without images", "yaml")))
 	k.ok(t, "apply", "-f", k.write(t, "app.yaml", upPodsManifest))
 	var pods []corev1.Pod
 	testenv.Eventually(t, 30*time.Second, "3 web pods Running and Ready", func() error {
@@ -142,6 +144,7 @@ func testUpRunsPods(t *testing.T, bin string) {
 		return nil
 	})
 	took := time.Since(applied)
+	// How long is measured by make bench-podstart, not asserted here.
 	t.Logf("3 pods Running and Ready %v after kubectl apply", took.Round(time.Millisecond))
 
 	node, err := cs.CoreV1().Nodes().Get(ctx, pods[0].Spec.NodeName, metav1.GetOptions{})
@@ -251,7 +254,7 @@ func testUpRunsPods(t *testing.T, bin string) {
 	}
 	// (No traffic to the pod IPs now: without the bridge their route is
 	// the default one, off this machine.)
-	if left := nodeLeftovers(); len(left) > 0 {
+	if left := nodeLeftovers(dir); len(left) > 0 {
 		t.Errorf("shoal up left %v after a clean stop", left)
 	}
 }
@@ -260,22 +263,54 @@ func testUpRunsPods(t *testing.T, bin string) {
 // netns dir, cgroup root and pod CIDR.
 var agentSlot sync.Mutex
 
-// nodeLeftovers lists what an agent with the defaults may leave on this
-// machine: the bridge, pod network namespaces, pod cgroups.
-func nodeLeftovers() []string {
+// nodeLeftovers lists what an agent with the defaults and the data dir
+// <dataDir>/agent may leave on this machine: the bridge and links on it,
+// its containerd and shims (their command lines name its directories),
+// mounts and containerd state, pod cgroups, service VIPs on lo.
+func nodeLeftovers(dataDir string) []string {
 	var left []string
 	if _, err := os.Stat("/sys/class/net/shoal0"); err == nil {
 		left = append(left, "bridge shoal0")
+		if out, _ := exec.Command("ip", "-o", "link", "show", "master", "shoal0").Output(); len(out) > 0 {
+			left = append(left, "links on shoal0: "+string(out))
+		}
 	}
-	ns, _ := filepath.Glob("/run/netns/shoal-*")
-	left = append(left, ns...)
 	left = append(left, serviceVIPs()...)
 	for _, cg := range nodeagenttest.CgroupsUnder(cgroupRoot) {
 		if !strings.HasSuffix(cg, "/"+cgroupRoot) { // the root itself may stay
 			left = append(left, cg)
 		}
 	}
+	for _, dir := range agentDirs(dataDir) {
+		for _, pid := range nodeagenttest.ProcessesMentioning(dir) {
+			left = append(left, fmt.Sprintf("process %d (containerd or a shim)", pid))
+		}
+		for _, m := range mountsBelow(dir) {
+			left = append(left, "mount "+m)
+		}
+	}
+	if _, err := os.Stat(agentDirs(dataDir)[1]); err == nil {
+		left = append(left, "containerd state "+agentDirs(dataDir)[1])
+	}
 	return left
+}
+
+// agentDirs are the agent's containerd directory under the data dir and
+// its state directory.
+func agentDirs(dataDir string) []string {
+	dir := filepath.Join(dataDir, "agent", "containerd")
+	return []string{dir, containerd.DefaultStateDir(dir)}
+}
+
+func mountsBelow(dir string) []string {
+	mounts, _ := mountinfo.Read()
+	var out []string
+	for _, m := range mounts {
+		if strings.HasPrefix(m.Point, dir+"/") {
+			out = append(out, m.Point)
+		}
+	}
+	return out
 }
 
 // serviceVIPs are the addresses of the default service range on lo, where
@@ -285,15 +320,23 @@ func serviceVIPs() []string { return vipsIn("10.96.0.0/16") }
 // cgroupRoot is the agent's default cgroup root.
 const cgroupRoot = "shoal"
 
-// cleanNode removes what a killed agent with the defaults left: its
-// containers (every process in its cgroups), cgroups, pod namespaces,
-// veths, the bridge and the cluster DNS address on lo.
-func cleanNode(t *testing.T) {
-	nodeagenttest.RemoveCgroups(cgroupRoot)
-	ns, _ := filepath.Glob("/run/netns/shoal-*")
-	for _, n := range ns {
-		exec.Command("ip", "netns", "del", filepath.Base(n)).Run()
+// cleanNode removes what a killed agent with the defaults and the data dir
+// <dataDir>/agent left: its containerd and shims, its containers (every
+// process in its cgroups), cgroups, mounts, links, the bridge and the
+// cluster DNS address on lo.
+func cleanNode(t *testing.T, dataDir string) {
+	for _, dir := range agentDirs(dataDir) {
+		for _, pid := range nodeagenttest.ProcessesMentioning(dir) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
+	nodeagenttest.RemoveCgroups(cgroupRoot)
+	for _, dir := range agentDirs(dataDir) {
+		for _, m := range mountsBelow(dir) {
+			syscall.Unmount(m, syscall.MNT_DETACH)
+		}
+	}
+	os.RemoveAll(agentDirs(dataDir)[1])
 	if out, err := exec.Command("ip", "-o", "link", "show", "master", "shoal0").Output(); err == nil {
 		for _, line := range strings.Split(string(out), "\n") {
 			if f := strings.Fields(line); len(f) > 1 {
@@ -305,7 +348,7 @@ func cleanNode(t *testing.T) {
 	for _, a := range serviceVIPs() { // the DNS address and the node proxy's VIPs
 		exec.Command("ip", "addr", "del", a, "dev", "lo").Run()
 	}
-	if left := nodeLeftovers(); len(left) > 0 {
+	if left := nodeLeftovers(dataDir); len(left) > 0 {
 		t.Logf("could not remove %v", left)
 	}
 }

@@ -48,6 +48,11 @@ func TestProcess(t *testing.T) {
 		testUpRunsPods(t, bin)
 	})
 
+	t.Run("UpRunsImages", func(t *testing.T) {
+		t.Parallel()
+		testUpImages(t, bin)
+	})
+
 	t.Run("UpProxyUnderLoad", func(t *testing.T) {
 		t.Parallel()
 		testUpProxyUnderLoad(t, bin)

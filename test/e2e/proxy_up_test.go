@@ -104,7 +104,7 @@ func indent(s, prefix string) string {
 func testUpProxyUnderLoad(t *testing.T, bin string) {
 	// shoal up runs its agent (root, cgroups); the pods run python3, and
 	// the test drives the cluster with kubectl.
-	testenv.RequireOK(t, testenv.Root, nodeagent.Preflight())
+	testenv.RequireOK(t, testenv.Root, nodeagent.Preflight(""))
 	testenv.Require(t, testenv.Python3)
 	kubectlBin := lookPath(t, testenv.Kubectl, "kubectl")
 	agentSlot.Lock()
@@ -112,9 +112,9 @@ func testUpProxyUnderLoad(t *testing.T, bin string) {
 	if _, err := os.Stat("/sys/class/net/shoal0"); err == nil {
 		t.Fatal("an agent with the defaults already runs here (the bridge shoal0 exists), or a crashed one left it")
 	}
-	cleanNode(t)
-	t.Cleanup(func() { cleanNode(t) })
 	dir := t.TempDir()
+	cleanNode(t, dir)
+	t.Cleanup(func() { cleanNode(t, dir) })
 	admin := testenv.FreeAddr(t)
 	p := startShoal(t, bin, dir, freeAddrs(t), "--agent=on", "--proxy-admin-addr", admin)
 	p.waitReady(t)
@@ -277,7 +277,7 @@ func testUpProxyUnderLoad(t *testing.T, bin string) {
 	if code := p.exit(t, exitTimeout); code != 0 {
 		t.Errorf("shoal up exited with %d", code)
 	}
-	if left := nodeLeftovers(); len(left) > 0 {
+	if left := nodeLeftovers(dir); len(left) > 0 {
 		t.Errorf("shoal up left %v after a clean stop", left)
 	}
 }
@@ -326,7 +326,7 @@ func restartCount(p *corev1.Pod) int32 {
 func killPodProcesses(t *testing.T, uid, comm string) int {
 	t.Helper()
 	n := 0
-	for _, pid := range nodeagenttest.ProcessesIn(uid) {
+	for _, pid := range nodeagenttest.ProcessesIn("pod" + uid) { // its cgroup parent, /shoal/pod<uid>
 		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		argv0, _, _ := strings.Cut(string(cmdline), "\x00")
 		if strings.HasPrefix(filepath.Base(argv0), comm) {

@@ -26,7 +26,7 @@ import (
 var BusyboxApplets = []string{
 	"sh", "id", "cat", "echo", "sleep", "httpd", "nc", "wget", "ls", "touch", "mkdir",
 	"env", "hostname", "ps", "kill", "true", "false", "rm", "head", "tail", "grep",
-	"sed", "date", "df", "mount", "test", "whoami", "ip", "printf",
+	"sed", "date", "df", "mount", "test", "whoami", "ip", "printf", "timeout",
 	"tar", "stty", // kubectl cp runs tar; stty for terminal tests
 }
 

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -46,24 +47,36 @@ type Registry struct {
 	Host string
 	// User and Password are set when the registry requires auth.
 	User, Password string
+
+	stop func()
 }
 
 // StartRegistry starts docker-registry for t; it is stopped in t.Cleanup.
 func StartRegistry(t testing.TB, opts RegistryOptions) *Registry {
 	t.Helper()
 	testenv.Require(t, testenv.Registry)
-	dir := t.TempDir()
+	r, err := Serve(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// Serve starts docker-registry with its storage and config in dir, for
+// code that is not a test (a benchmark); Stop stops it.
+func Serve(dir string, opts RegistryOptions) (*Registry, error) {
 	r := &Registry{}
 	auth := ""
 	if opts.Auth {
 		r.User, r.Password = "shoal-"+randomHex(4), randomHex(12)
 		hash, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.DefaultCost)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		htpasswd := filepath.Join(dir, "htpasswd")
 		if err := os.WriteFile(htpasswd, []byte(r.User+":"+string(hash)+"\n"), 0o600); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		auth = fmt.Sprintf("auth:\n  htpasswd:\n    realm: shoal-test\n    path: %s\n", htpasswd)
 	}
@@ -71,7 +84,11 @@ func StartRegistry(t testing.TB, opts RegistryOptions) *Registry {
 	// listen: try a few.
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		r.Host = testenv.FreeAddr(t)
+		port, err := testenv.FindPort("127.0.0.1")
+		if err != nil {
+			return nil, err
+		}
+		r.Host = "127.0.0.1:" + strconv.Itoa(port)
 		config := fmt.Sprintf(`version: 0.1
 log:
   level: warn
@@ -88,17 +105,16 @@ http:
 %s`, filepath.Join(dir, "storage"), r.Host, randomHex(16), auth)
 		cfgPath := filepath.Join(dir, "config.yml")
 		if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		if lastErr = r.start(t, cfgPath); lastErr == nil {
-			return r
+		if lastErr = r.start(cfgPath); lastErr == nil {
+			return r, nil
 		}
 	}
-	t.Fatalf("start docker-registry: %v", lastErr)
-	return nil
+	return nil, fmt.Errorf("start docker-registry: %w", lastErr)
 }
 
-func (r *Registry) start(t testing.TB, cfgPath string) error {
+func (r *Registry) start(cfgPath string) error {
 	var log bytes.Buffer
 	cmd := exec.Command("docker-registry", "serve", cfgPath)
 	cmd.Stdout, cmd.Stderr = &log, &log
@@ -128,7 +144,7 @@ func (r *Registry) start(t testing.TB, cfgPath string) error {
 			return fmt.Errorf("docker-registry not answering on %s after 15s: %s", r.Host, log.String())
 		}
 	}
-	t.Cleanup(func() {
+	r.stop = func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-done:
@@ -136,27 +152,44 @@ func (r *Registry) start(t testing.TB, cfgPath string) error {
 			cmd.Process.Kill()
 			<-done
 		}
-	})
+	}
 	return nil
+}
+
+// Stop stops the registry.
+func (r *Registry) Stop() {
+	if r.stop != nil {
+		r.stop()
+	}
 }
 
 // Push pushes img as repoTag ("name:tag") and returns the full reference.
 func (r *Registry) Push(t testing.TB, img v1.Image, repoTag string) string {
 	t.Helper()
+	ref, err := r.PushImage(context.Background(), img, repoTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+// PushImage pushes img as repoTag ("name:tag") and returns the full
+// reference.
+func (r *Registry) PushImage(ctx context.Context, img v1.Image, repoTag string) (string, error) {
 	ref, err := name.ParseReference(r.Host+"/"+repoTag, name.Insecure)
 	if err != nil {
-		t.Fatalf("push %s: %v", repoTag, err)
+		return "", fmt.Errorf("push %s: %w", repoTag, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	auth := authn.Anonymous
 	if r.User != "" {
 		auth = &authn.Basic{Username: r.User, Password: r.Password}
 	}
 	if err := remote.Write(ref, img, remote.WithAuth(auth), remote.WithContext(ctx)); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
+		return "", fmt.Errorf("push %s: %w", ref, err)
 	}
-	return ref.String()
+	return ref.String(), nil
 }
 
 func randomHex(n int) string {

@@ -36,6 +36,9 @@ type ShoalOptions struct {
 	Ready time.Duration
 	// Agent is its --agent (default off: no pods run on this host).
 	Agent string
+	// Prepare, if set, is called with the data dir before shoal starts
+	// (to put image archives in <data dir>/images, say).
+	Prepare func(dataDir string) error
 }
 
 // Shoal is `shoal up` running as a child process on free 127.0.0.1 ports,
@@ -116,6 +119,14 @@ func StartShoal(ctx context.Context, o ShoalOptions) (_ *Shoal, err error) {
 			s.Stop()
 		}
 	}()
+	if o.Prepare != nil {
+		if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
+			return s, err
+		}
+		if err := o.Prepare(s.DataDir); err != nil {
+			return s, err
+		}
+	}
 	bin := o.Bin
 	if bin == "" {
 		if bin, err = BuildShoal(ctx, dir); err != nil {

@@ -24,9 +24,8 @@ import (
 
 // harness follows pods three ways: the API (Ready), DNS and xDS.
 type harness struct {
-	sh  *benchenv.Shoal
-	cs  *kubernetes.Clientset
-	bin string
+	sh *benchenv.Shoal
+	cs *kubernetes.Clientset
 
 	mu    sync.Mutex
 	ready map[string]time.Time // pod name → first seen Running and Ready
@@ -37,12 +36,12 @@ type harness struct {
 
 const ns, svc = "default", "bench"
 
-func newHarness(ctx context.Context, sh *benchenv.Shoal, bin string) (*harness, error) {
+func newHarness(ctx context.Context, sh *benchenv.Shoal) (*harness, error) {
 	cs, err := sh.Clientset()
 	if err != nil {
 		return nil, err
 	}
-	h := &harness{sh: sh, cs: cs, bin: bin, ready: map[string]time.Time{}, ips: map[string]string{}, dns: map[string]time.Time{}, eds: map[string]time.Time{}}
+	h := &harness{sh: sh, cs: cs, ready: map[string]time.Time{}, ips: map[string]string{}, dns: map[string]time.Time{}, eds: map[string]time.Time{}}
 	headless := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: svc},
 		Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Selector: map[string]string{"app": svc},
 			Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}}}
@@ -149,14 +148,17 @@ func (h *harness) followEDS(ctx context.Context) {
 // run is one measured batch of pods.
 type runResult struct {
 	name                string
+	kind                string // what the pods run
+	burst               bool
 	pods                int
 	ready, inDNS, inEDS []time.Duration
 	elapsed             time.Duration
 }
 
-// measure creates n pods (rate per second, or all at once when rate is 0),
-// waits for each to be Ready, in DNS and in EDS, then deletes them.
-func (h *harness) measure(ctx context.Context, name string, n int, rate float64) (runResult, error) {
+// measure creates n pods running c (rate per second, or all at once when
+// rate is 0), waits for each to be Ready, in DNS and in EDS, then deletes
+// them.
+func (h *harness) measure(ctx context.Context, name string, n int, rate float64, c corev1.Container) (runResult, error) {
 	res := runResult{name: name, pods: n}
 	created := map[string]time.Time{}
 	var mu sync.Mutex
@@ -167,7 +169,7 @@ func (h *harness) measure(ctx context.Context, name string, n int, rate float64)
 		if rate > 0 {
 			time.Sleep(time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second)))))
 		}
-		pod := h.pod(fmt.Sprintf("%s-%03d", name, i))
+		pod := h.pod(fmt.Sprintf("%s-%03d", name, i), c)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -233,19 +235,20 @@ func (h *harness) measure(ctx context.Context, name string, n int, rate float64)
 	return res, nil
 }
 
-func (h *harness) pod(name string) *corev1.Pod {
+// pod is a pod of the headless Service running c, ready once it accepts
+// connections on 8080.
+func (h *harness) pod(name string, c corev1.Container) *corev1.Pod {
+	c.Name = "server"
+	c.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}
+	c.ReadinessProbe = &corev1.Probe{
+		ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intOrPort(8080)}},
+		PeriodSeconds: 1,
+	}
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app": svc}},
 		Spec: corev1.PodSpec{
 			TerminationGracePeriodSeconds: ptr(int64(1)),
-			Containers: []corev1.Container{{
-				Name: "server", Command: []string{h.bin},
-				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
-				ReadinessProbe: &corev1.Probe{
-					ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intOrPort(8080)}},
-					PeriodSeconds: 1,
-				},
-			}},
+			Containers:                    []corev1.Container{c},
 		},
 	}
 }

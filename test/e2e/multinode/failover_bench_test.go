@@ -27,7 +27,7 @@ func BenchmarkFailover(b *testing.B) {
 	for i := range *failoverRuns {
 		b.Run(fmt.Sprintf("run-%d", i+1), func(b *testing.B) {
 			for b.Loop() {
-				c := nodeagenttest.Start(b, nodeagenttest.Options{Nodes: 2})
+				c := nodeagenttest.Start(b, nodeagenttest.Options{Nodes: 2, Images: images(b)})
 				victim, survivor, old := pickVictim(b, c, failoverSetup(b, c))
 				r := killAndMeasure(b, c, victim, survivor, 90*time.Second)
 				checkRestartedVictim(b, c, victim, old)

@@ -1,80 +1,42 @@
 // Package multinode tests a Shoal cluster of several nodes on one machine
 // (nodeagent/nodeagenttest): each node a network namespace wired to a host
-// bridge, with its own agent process; the control plane in-process. The
-// tests need root and cgroups, and skip elsewhere.
+// bridge, with its own agent process and containerd; the control plane
+// in-process. The pods run the echoserver and busybox images, imported at
+// each agent's start. The tests need root, cgroups and containerd, and
+// skip elsewhere.
 package multinode
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/shoalmesh/shoal/internal/testenv"
 	"github.com/shoalmesh/shoal/nodeagent/nodeagenttest"
-	noderuntime "github.com/shoalmesh/shoal/nodeagent/runtime"
+	"github.com/shoalmesh/shoal/test/imagetest"
 )
 
-// podEnv makes this test binary, started as a container's command, the
-// pods' program instead of the tests.
-const podEnv = "SHOAL_MULTINODE_POD"
-
 func TestMain(m *testing.M) {
-	noderuntime.Init()   // the containers' inits are this binary
-	nodeagenttest.Main() // and so are the node agents
-	if os.Getenv(podEnv) != "" {
-		os.Exit(podMain(os.Args[1:]))
-	}
-	if _, ok := os.LookupEnv("GORACE"); !ok {
-		// A race build sleeps a second at exit; inits and pods need not.
-		os.Setenv("GORACE", "atexit_sleep_ms=0")
-	}
+	nodeagenttest.Main() // the node agents are this binary
 	os.Exit(m.Run())
 }
 
-// podMain is what the pods run:
-//
-//	-listen=ADDR  serve HTTP: GET / answers "hello from <hostname> to <client IP>"
-//	-get=URL      GET URL until it answers 200 (at most -for), print the
-//	              body and exit 0; exit 1 if it never does
-func podMain(args []string) int {
-	fs := flag.NewFlagSet("pod", flag.ContinueOnError)
-	listen := fs.String("listen", "", "serve HTTP on this address")
-	get := fs.String("get", "", "GET this URL")
-	wait := fs.Duration("for", 20*time.Second, "keep trying -get this long")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	switch {
-	case *listen != "":
-		host, _ := os.Hostname()
-		err := http.ListenAndServe(*listen, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ip, _, _ := net.SplitHostPort(r.RemoteAddr)
-			fmt.Fprintf(w, "hello from %s to %s\n", host, ip)
-		}))
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	case *get != "":
-		deadline := time.Now().Add(*wait)
-		for {
-			body, err := httpGet(*get)
-			if err == nil {
-				fmt.Print(body)
-				return 0
-			}
-			if time.Now().After(deadline) {
-				fmt.Fprintln(os.Stderr, "GET", *get, "failed:", err)
-				return 1
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-	fmt.Fprintln(os.Stderr, "want -listen or -get")
-	return 2
+// The images the pods run, imported by every node at start.
+const (
+	echoImage = "shoal.test/echoserver:1"
+	boxImage  = "shoal.test/busybox:1"
+)
+
+// images are the nodes' images (built once per test process).
+func images(t testing.TB) map[string]v1.Image {
+	testenv.Require(t, testenv.Busybox)
+	return map[string]v1.Image{echoImage: imagetest.EchoServer(t), boxImage: imagetest.Busybox(t)}
 }
 
 func httpGet(url string) (string, error) {

@@ -32,7 +32,7 @@ import (
 // 127.0.0.1; its output comes back through the API server from the log
 // server in that namespace.
 func TestPodsSpreadOverNodesAndTalkAcrossThem(t *testing.T) {
-	c := nodeagenttest.Start(t, nodeagenttest.Options{Nodes: 3})
+	c := nodeagenttest.Start(t, nodeagenttest.Options{Nodes: 3, Images: images(t)})
 	cs := c.Client
 	ctx := t.Context()
 
@@ -52,7 +52,7 @@ func TestPodsSpreadOverNodesAndTalkAcrossThem(t *testing.T) {
 		if !n.PodCIDR.Contains(ip) || p.Status.HostIP != n.IP.String() {
 			t.Errorf("pod %s on %s: IP %s, host IP %s; want an IP of %s and host IP %s", p.Name, n.Name, ip, p.Status.HostIP, n.PodCIDR, n.IP)
 		}
-		body, err := httpGet("http://" + netip.AddrPortFrom(ip, 8080).String() + "/")
+		body, err := httpGet("http://" + netip.AddrPortFrom(ip, 8080).String() + "/hello")
 		if want := fmt.Sprintf("hello from %s to %s\n", p.Name, c.HostIP); err != nil || body != want {
 			t.Errorf("GET pod %s from the host: %q, %v; want %q", p.Name, body, err, want)
 		}
@@ -84,15 +84,10 @@ func TestPodsSpreadOverNodesAndTalkAcrossThem(t *testing.T) {
 				Spec: corev1.PodSpec{
 					RestartPolicy: corev1.RestartPolicyNever,
 					NodeSelector:  map[string]string{corev1.LabelHostname: from.Name},
-					Containers: []corev1.Container{podContainer(t, "get",
-						"-get=http://"+netip.AddrPortFrom(netip.MustParseAddr(target.Status.PodIP), 8080).String()+"/")},
+					Containers: []corev1.Container{getContainer(
+						"http://" + netip.AddrPortFrom(netip.MustParseAddr(target.Status.PodIP), 8080).String() + "/hello")},
 				},
 			}
-			// The client says which IP it has, for the check below.
-			p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: "POD_IP",
-				ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}})
-			p.Spec.Containers[0].Command = []string{"/bin/sh", "-c", `echo "client $POD_IP"; exec "$0" "$@"`, testBinary(t)}
-			p.Spec.Containers[0].Args = []string{p.Spec.Containers[0].Args[0]}
 			if _, err := cs.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
@@ -138,11 +133,11 @@ func TestPodsSpreadOverNodesAndTalkAcrossThem(t *testing.T) {
 		Spec: corev1.PodSpec{
 			HostNetwork:  true,
 			NodeSelector: map[string]string{corev1.LabelHostname: node.Name},
-			Containers:   []corev1.Container{podContainer(t, "web", "-listen=127.0.0.1:"+strconv.Itoa(port))},
+			Containers:   []corev1.Container{webContainer("127.0.0.1:" + strconv.Itoa(port))},
 		},
 	}
 	hostNet.Spec.Containers[0].ReadinessProbe = &corev1.Probe{
-		ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Host: "127.0.0.1", Path: "/", Port: intstr.FromInt32(int32(port))}},
+		ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Host: "127.0.0.1", Path: "/hello", Port: intstr.FromInt32(int32(port))}},
 		PeriodSeconds: 1,
 	}
 	if _, err := cs.CoreV1().Pods("default").Create(ctx, hostNet, metav1.CreateOptions{}); err != nil {
@@ -152,14 +147,17 @@ func TestPodsSpreadOverNodesAndTalkAcrossThem(t *testing.T) {
 	if p.Status.PodIP != node.IP.String() {
 		t.Errorf("hostNetwork pod IP %s, want its node's %s", p.Status.PodIP, node.IP)
 	}
-	resp, err := node.HTTPClient().Get("http://127.0.0.1:" + strconv.Itoa(port) + "/")
+	resp, err := node.HTTPClient().Get("http://127.0.0.1:" + strconv.Itoa(port) + "/hello")
 	var body string
 	if err == nil {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		body = string(b)
 	}
-	if err != nil || !strings.HasPrefix(body, "hello from hostnet to 127.0.0.1") {
+	// A hostNetwork pod shares the node's UTS namespace too: the machine's
+	// host name, as in Kubernetes.
+	host, _ := os.Hostname()
+	if err != nil || body != "hello from "+host+" to 127.0.0.1\n" {
 		t.Errorf("GET 127.0.0.1:%d in %s's namespace: %q, %v", port, node.Name, body, err)
 	}
 	if _, err := httpGet("http://127.0.0.1:" + strconv.Itoa(port) + "/"); err == nil {
@@ -176,7 +174,7 @@ func TestPodsSpreadOverNodesAndTalkAcrossThem(t *testing.T) {
 // restarted, the agent stops those, which were replaced, so nothing runs
 // twice.
 func TestKilledAgentsPodsMoveToTheOtherNode(t *testing.T) {
-	c := nodeagenttest.Start(t, nodeagenttest.Options{Nodes: 2})
+	c := nodeagenttest.Start(t, nodeagenttest.Options{Nodes: 2, Images: images(t)})
 	pods := failoverSetup(t, c)
 	victim, survivor, old := pickVictim(t, c, pods)
 	r := killAndMeasure(t, c, victim, survivor, 60*time.Second)
@@ -208,7 +206,7 @@ func TestKilledAgentsPodsMoveToTheOtherNode(t *testing.T) {
 // big enough that the scheduler's LeastAllocated spreads it.
 func createDeployment(t testing.TB, cs kubernetes.Interface, name string, replicas int32) {
 	t.Helper()
-	c := podContainer(t, "web", "-listen=:8080")
+	c := webContainer(":8080")
 	c.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}
 	c.ReadinessProbe = &corev1.Probe{
 		ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromString("http")}},
@@ -235,26 +233,27 @@ func createDeployment(t testing.TB, cs kubernetes.Interface, name string, replic
 	}
 }
 
-// podContainer runs this test binary as the pod program with args.
-func podContainer(t testing.TB, name string, args ...string) corev1.Container {
+// webContainer runs the echoserver on addr.
+func webContainer(addr string) corev1.Container {
 	return corev1.Container{
-		Name:    name,
-		Command: []string{testBinary(t)},
-		Args:    args,
-		Env: []corev1.EnvVar{
-			{Name: podEnv, Value: "1"},
-			{Name: "GORACE", Value: "atexit_sleep_ms=0"},
-		},
+		Name:  "web",
+		Image: echoImage,
+		Env:   []corev1.EnvVar{{Name: "LISTEN", Value: addr}},
 	}
 }
 
-func testBinary(t testing.TB) string {
-	t.Helper()
-	p, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
+// getContainer prints "client <its pod IP>", then GETs url until it
+// answers (at most 20 s) and prints the body; it fails if it never does.
+func getContainer(url string) corev1.Container {
+	return corev1.Container{
+		Name:    "get",
+		Image:   boxImage,
+		Command: []string{"sh", "-c", `echo "client $POD_IP"; i=0; until timeout 3 wget -q -O - "$URL"; do i=$((i+1)); [ $i -ge 100 ] && exit 1; sleep 0.2; done`},
+		Env: []corev1.EnvVar{
+			{Name: "URL", Value: url},
+			{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
+		},
 	}
-	return p
 }
 
 // waitReadyPods waits until n pods matching selector are Running and
