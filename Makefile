@@ -89,6 +89,7 @@ bench-deployment:
 bench-dns:
 	@command -v dnsperf >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y dnsperf; }
 	$(GO) run ./test/bench/dns
+	$(GO) test -run '^$$' -bench '^BenchmarkChangeToAnswer$$' ./dns/cluster
 
 # The xDS server (`shoal up` as a child process) with 1000 services × 10
 # endpoints and 1000 ADS clients: push latency, memory per client and per
