@@ -234,9 +234,12 @@ func TestCronJobSchedulesJobs(t *testing.T) {
 	e.waitEvent(cj, "SawCompletedJob", "Saw completed job: "+first+", condition: Complete")
 	e.tick("tick", time.Minute)
 	e.waitJobs("tick", 2)
-	if s := e.cronJob("tick").Status; s.LastSuccessfulTime == nil {
-		t.Errorf("status %+v; want a lastSuccessfulTime", s)
-	}
+	// The status write that records the finished job may come after the
+	// next job is created: wait for it rather than read once.
+	controllertest.Eventually(t, "a lastSuccessfulTime and the finished job no longer active", func() (bool, string) {
+		s := e.cronJob("tick").Status
+		return s.LastSuccessfulTime != nil && !slices.ContainsFunc(s.Active, func(r corev1.ObjectReference) bool { return r.Name == first }), fmt.Sprintf("%+v", s)
+	})
 }
 
 // Replace deletes the running Job for the new one; the history limits keep
