@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -212,7 +213,7 @@ func TestKubectlServerSideApply(t *testing.T) {
 	}
 	// The same for a list item: an env var that leaves the manifest
 	// leaves the object.
-	withEnv := strings.Replace(strings.Replace(deploy, "  replicas: 3\n", "", 1), "ports: [{name: http, containerPort: 8080}]", "ports: [{name: http, containerPort: 8080}]\n        env: [{name: A, value: '1'}, {name: B, value: '2'}]", 1)
+	withEnv := withContainerEnv(t, strings.Replace(deploy, "  replicas: 3\n", "", 1), "[{name: A, value: '1'}, {name: B, value: '2'}]")
 	k.ok(t, "apply", "--server-side", "-f", k.write(t, "env2.yaml", withEnv))
 	k.ok(t, "apply", "--server-side", "-f", k.write(t, "env1.yaml", strings.Replace(withEnv, ", {name: B, value: '2'}", "", 1)))
 	if env := getDeployment(t, cs, "shop", "web").Spec.Template.Spec.Containers[0].Env; len(env) != 1 || env[0].Name != "A" {
@@ -268,6 +269,21 @@ func readmeDeployment(t *testing.T, path string) string {
 		}
 	}
 	t.Fatal("the README's manifest has no Deployment")
+	return ""
+}
+
+// withContainerEnv adds env to the first container of a Deployment
+// manifest, after its ports line (the README's manifest is flow-style YAML).
+func withContainerEnv(t *testing.T, deploy, env string) string {
+	t.Helper()
+	lines := strings.Split(deploy, "\n")
+	for i, l := range lines {
+		if trimmed := strings.TrimLeft(l, " "); strings.HasPrefix(trimmed, "ports:") && strings.Contains(l, "containerPort") {
+			indent := l[:len(l)-len(trimmed)]
+			return strings.Join(slices.Insert(lines, i+1, indent+"env: "+env), "\n")
+		}
+	}
+	t.Fatalf("the README's Deployment has no container ports line:\n%s", deploy)
 	return ""
 }
 
