@@ -70,10 +70,50 @@ func WriteAtomic(dir string, payload map[string]File) error {
 	if err := linkTopLevel(dir, payload); err != nil {
 		return fmt.Errorf("write volume %s: %w", dir, err)
 	}
-	if oldTS != "" {
-		os.RemoveAll(filepath.Join(dir, oldTS))
-	}
+	removeOldVersions(dir, filepath.Base(ts), oldTS)
 	return nil
+}
+
+// oldVersionGrace is how long a replaced version stays on disk. A reader
+// that resolved ..data (or a top-level link through it) just before the
+// swap still opens its files in the old version: removing it at once, as
+// the kubelet does, leaves such a reader a missing file.
+const oldVersionGrace = time.Second
+
+// removeOldVersions removes the versions in dir other than current that
+// were replaced more than oldVersionGrace ago, and removes previous (the
+// version current replaced) once its grace has passed, unless a later
+// write made it current again.
+func removeOldVersions(dir, current, previous string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	// Every version other than current and previous was replaced no later
+	// than previous was written.
+	replacedLongAgo := false
+	if previous != "" {
+		if fi, err := os.Lstat(filepath.Join(dir, previous)); err == nil {
+			replacedLongAgo = time.Since(fi.ModTime()) > oldVersionGrace
+		}
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.IsDir() || !strings.HasPrefix(name, "..") || name == current || name == previous {
+			continue
+		}
+		if replacedLongAgo {
+			os.RemoveAll(filepath.Join(dir, name))
+		}
+	}
+	if previous == "" || previous == current {
+		return
+	}
+	time.AfterFunc(oldVersionGrace, func() {
+		if cur, err := os.Readlink(filepath.Join(dir, dataDirName)); err == nil && cur != previous {
+			os.RemoveAll(filepath.Join(dir, previous))
+		}
+	})
 }
 
 func checkPath(p string) error {

@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -8,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/shoalmesh/shoal/internal/testenv"
 )
 
 // readVolume reads what a container sees: every file reachable from the
@@ -70,14 +73,19 @@ func TestWriteAtomic(t *testing.T) {
 	if got := readVolume(t, dir); len(got) != 2 || got["a"] != "one" || got["c"] != "3" {
 		t.Fatalf("version 2: %v", got)
 	}
-	entries, _ := os.ReadDir(dir)
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	if len(names) != 4 || !slices.Contains(names, dataDirName) || slices.Contains(names, filepath.Base(data1)) || slices.Contains(names, "sub") {
-		t.Errorf("after the update the volume holds %v; want ..data, one version and a, c", names)
-	}
+	// The replaced version stays for oldVersionGrace (readers that
+	// resolved ..data before the swap still read it), then goes.
+	testenv.Eventually(t, 10*oldVersionGrace, "the replaced version removed", func() error {
+		entries, _ := os.ReadDir(dir)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if len(names) != 4 || !slices.Contains(names, dataDirName) || slices.Contains(names, filepath.Base(data1)) || slices.Contains(names, "sub") {
+			return fmt.Errorf("the volume holds %v; want ..data, one version and a, c", names)
+		}
+		return nil
+	})
 	for _, bad := range []string{"/abs", "../up", "..data", "a/../b", ""} {
 		if err := WriteAtomic(dir, map[string]File{bad: {}}); err == nil {
 			t.Errorf("path %q accepted", bad)
