@@ -338,11 +338,16 @@ func waitReadyPods(t *testing.T, cs kubernetes.Interface, ns, selector string, n
 	return pods
 }
 
+// rolloutTimeout bounds a rollout, which with real pods (shoal up's agent
+// and containerd, a race-built binary on a loaded machine) takes much
+// longer than the controllers alone.
+const rolloutTimeout = 90 * time.Second
+
 // waitDeploymentDone waits until the Deployment's status says it is rolled
 // out, as `kubectl rollout status` decides it.
 func waitDeploymentDone(t *testing.T, cs kubernetes.Interface, ns, name string) {
 	t.Helper()
-	testenv.Eventually(t, settleTimeout, "deployment "+name+" rolled out", func() error {
+	testenv.Eventually(t, rolloutTimeout, "deployment "+name+" rolled out", func() error {
 		d, err := cs.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
 		if err != nil {
 			return err
