@@ -252,6 +252,7 @@ func (a *Agent) shutdown(runCtx context.Context, cancel context.CancelFunc) {
 			wg.Go(func() { w.stopForShutdown(ctx) })
 		}
 		wg.Wait()
+		a.removeLeftovers(ctx)
 		a.markNodeStopped(ctx)
 	}
 	a.probes.Close()
@@ -271,6 +272,24 @@ func (a *Agent) shutdown(runCtx context.Context, cancel context.CancelFunc) {
 		}
 	}
 	a.log.Info("node agent stopped", "pods_kept", keep)
+}
+
+// removeLeftovers removes what is still in the runtime of this node's pods
+// once the workers have stopped theirs: the pods of a previous agent that
+// were being removed in the background when this one stopped (the stop
+// cancelled that work). With the pods going, none of them may stay, their
+// network least of all.
+func (a *Agent) removeLeftovers(ctx context.Context) {
+	left, err := a.listLeftovers(ctx)
+	if err != nil {
+		a.log.Warn("list what is left in the runtime", "err", err)
+		return
+	}
+	var wg sync.WaitGroup
+	for uid, l := range left {
+		wg.Go(func() { a.removeOrphan(ctx, uid, l) })
+	}
+	wg.Wait()
 }
 
 // shutdownTimeout bounds stopping every pod when the agent stops: each gets
