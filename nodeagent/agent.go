@@ -46,7 +46,7 @@ type Agent struct {
 	relist         relist
 
 	podInformer cache.SharedIndexInformer
-	volWatches  *volumeWatches // the ConfigMaps and Secrets pods mount
+	volWatches  *volumeWatches  // the ConfigMaps and Secrets pods mount
 	runCtx      context.Context // ends when Run's does, before the pods are stopped
 	bg          sync.WaitGroup  // background clean-ups
 

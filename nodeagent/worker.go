@@ -40,14 +40,14 @@ type podWorker struct {
 	wakeCh    chan struct{}
 	done      chan struct{}
 
-	mu    sync.Mutex
-	pod   *corev1.Pod // the latest seen
-	gone  bool        // deleted from the API (the informer says so)
+	mu   sync.Mutex
+	pod  *corev1.Pod // the latest seen
+	gone bool        // deleted from the API (the informer says so)
 	// volStale: a ConfigMap or Secret the pod's volumes mount changed,
 	// or its labels or annotations (downward API): rewrite them.
 	volStale bool
-	kills map[string]probe.Update
-	view  podView // what other goroutines see of the pod (publish)
+	kills    map[string]probe.Update
+	view     podView // what other goroutines see of the pod (publish)
 	// state is written under mu by the worker goroutine (podWorker.to),
 	// which reads it without the lock; others read it under mu.
 	state podState
