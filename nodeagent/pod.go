@@ -34,6 +34,9 @@ func (w *podWorker) sync(ctx context.Context) (next time.Time, exit bool) {
 	if w.startTime.IsZero() {
 		w.startTime = now
 	}
+	// Follow the objects the volumes mount from before their first write
+	// (a change after it wakes the worker), adopted pods too.
+	w.a.volWatches.follow(w, pod)
 	if w.sandbox == nil {
 		if w.sbRetry.due(now) {
 			soonest(w.setupSandbox(ctx, pod, now))
@@ -167,9 +170,6 @@ func (w *podWorker) setupSandbox(ctx context.Context, pod *corev1.Pod, now time.
 		w.a.events.pod(pod, "", corev1.EventTypeWarning, reason, "%v", err)
 		return w.sbRetry.fail(now)
 	}
-	// Follow the objects the volumes mount from before their first write:
-	// a change after that write wakes the worker.
-	w.a.volWatches.follow(w, pod)
 	if w.volumes == nil {
 		vols, err := w.a.setupVolumes(pod)
 		if err != nil {

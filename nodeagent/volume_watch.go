@@ -75,18 +75,19 @@ func volumeObjects(pod *corev1.Pod) []objectKey {
 	return out
 }
 
-// follow makes w's pod follow the objects its volumes mount.
+// follow makes w's pod follow the objects its volumes mount; calling it
+// again is cheap and changes nothing.
 func (vw *volumeWatches) follow(w *podWorker, pod *corev1.Pod) {
 	if vw.a.client == nil || vw.a.runCtx == nil {
 		return
 	}
-	keys := volumeObjects(pod)
 	vw.mu.Lock()
 	defer vw.mu.Unlock()
-	if _, ok := vw.byPod[w.uid]; ok || len(keys) == 0 {
+	if _, ok := vw.byPod[w.uid]; ok {
 		return // a pod's volumes never change
 	}
-	vw.byPod[w.uid] = keys
+	keys := volumeObjects(pod)
+	vw.byPod[w.uid] = keys // even none: nothing to look at next time
 	for _, k := range keys {
 		ow := vw.watches[k]
 		if ow == nil {
