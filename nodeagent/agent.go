@@ -46,6 +46,7 @@ type Agent struct {
 	relist         relist
 
 	podInformer cache.SharedIndexInformer
+	volWatches  *volumeWatches  // the ConfigMaps and Secrets pods mount
 	runCtx      context.Context // ends when Run's does, before the pods are stopped
 	bg          sync.WaitGroup  // background clean-ups
 
@@ -93,6 +94,7 @@ func New(cfg Config) (*Agent, error) {
 		ready:   make(chan struct{}),
 		workers: map[types.UID]*podWorker{},
 	}
+	a.volWatches = newVolumeWatches(a)
 	if err := m.register(a); err != nil {
 		return nil, fmt.Errorf("agent metrics: %w", err)
 	}

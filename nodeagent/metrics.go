@@ -86,6 +86,10 @@ func (m *metrics) register(a *Agent) error {
 			Namespace: "shoal", Subsystem: "nodeagent", Name: "pods",
 			Help: "Pods bound to the node that the agent tracks, whatever their phase.",
 		}, func() float64 { return float64(len(a.allWorkers())) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "shoal", Subsystem: "nodeagent", Name: "volume_object_watches",
+			Help: "ConfigMaps and Secrets watched because running pods mount them as volumes.",
+		}, func() float64 { return float64(a.volWatches.count()) }),
 	} {
 		if err := m.reg.Register(c); err != nil {
 			return err

@@ -34,6 +34,9 @@ func (w *podWorker) sync(ctx context.Context) (next time.Time, exit bool) {
 	if w.startTime.IsZero() {
 		w.startTime = now
 	}
+	// Follow the objects the volumes mount from before their first write
+	// (a change after it wakes the worker), adopted pods too.
+	w.a.volWatches.follow(w, pod)
 	if w.sandbox == nil {
 		if w.sbRetry.due(now) {
 			soonest(w.setupSandbox(ctx, pod, now))
@@ -54,11 +57,13 @@ func (w *podWorker) sync(ctx context.Context) (next time.Time, exit bool) {
 			}
 		}
 	}
-	if w.sandbox != nil && !w.volRefresh.IsZero() {
-		if !now.Before(w.volRefresh) {
+	if w.sandbox != nil {
+		if stale := w.takeVolStale(); stale || (!w.volRefresh.IsZero() && !now.Before(w.volRefresh)) {
 			w.refreshVolumes(ctx, pod, now)
 		}
-		soonest(w.volRefresh)
+		if !w.volRefresh.IsZero() {
+			soonest(w.volRefresh)
+		}
 	}
 	if ctx.Err() != nil {
 		return next, true
@@ -188,9 +193,11 @@ func (w *podWorker) setupSandbox(ctx context.Context, pod *corev1.Pod, now time.
 	return time.Time{}
 }
 
-// refreshVolumes writes the pod's volume contents again when a projected
-// token is due for renewal (and with it the ConfigMaps' and Secrets'
-// current data); a failure is retried 10 s later.
+// refreshVolumes writes the pod's volume contents again when an object
+// they mount changed (volumeWatches), its labels or annotations changed,
+// or a projected token is due for renewal; each volume is replaced
+// atomically, and only when its contents differ. A failure (a ConfigMap
+// deleted) keeps the old contents and is retried 10 s later.
 func (w *podWorker) refreshVolumes(ctx context.Context, pod *corev1.Pod, now time.Time) {
 	if err := w.writeVolumeContents(ctx, pod, apiObjects{ctx: ctx, client: w.a.client, namespace: pod.Namespace}, now); err != nil {
 		if ctx.Err() == nil {
@@ -211,6 +218,7 @@ func (w *podWorker) finish(ctx context.Context) {
 		}
 	}
 	w.a.probes.RemovePod(w.uid)
+	w.a.volWatches.forget(w.uid)
 	if w.state == podEnded {
 		return
 	}

@@ -40,11 +40,14 @@ type podWorker struct {
 	wakeCh    chan struct{}
 	done      chan struct{}
 
-	mu    sync.Mutex
-	pod   *corev1.Pod // the latest seen
-	gone  bool        // deleted from the API (the informer says so)
-	kills map[string]probe.Update
-	view  podView // what other goroutines see of the pod (publish)
+	mu   sync.Mutex
+	pod  *corev1.Pod // the latest seen
+	gone bool        // deleted from the API (the informer says so)
+	// volStale: a ConfigMap or Secret the pod's volumes mount changed,
+	// or its labels or annotations (downward API): rewrite them.
+	volStale bool
+	kills    map[string]probe.Update
+	view     podView // what other goroutines see of the pod (publish)
 	// state is written under mu by the worker goroutine (podWorker.to),
 	// which reads it without the lock; others read it under mu.
 	state podState
@@ -178,6 +181,9 @@ func (w *podWorker) update(pod *corev1.Pod) {
 	w.mu.Lock()
 	old := w.pod
 	if newer(pod, w.pod) {
+		if old != nil && (!maps.Equal(old.Labels, pod.Labels) || !maps.Equal(old.Annotations, pod.Annotations)) {
+			w.volStale = true
+		}
 		w.pod = pod
 	}
 	w.mu.Unlock()
@@ -207,6 +213,24 @@ func newer(a, b *corev1.Pod) bool {
 		return a.ResourceVersion != b.ResourceVersion
 	}
 	return ra >= rb
+}
+
+// volumesChanged tells the worker that an object its volumes mount
+// changed.
+func (w *podWorker) volumesChanged() {
+	w.mu.Lock()
+	w.volStale = true
+	w.mu.Unlock()
+	w.wake()
+}
+
+// takeVolStale reports (and clears) whether the pod's volumes are stale.
+func (w *podWorker) takeVolStale() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	stale := w.volStale
+	w.volStale = false
+	return stale
 }
 
 // markGone tells the worker its pod was deleted from the API.
@@ -291,6 +315,7 @@ func (w *podWorker) publish() {
 // agent stops.
 func (w *podWorker) run(ctx context.Context) {
 	defer close(w.done)
+	defer w.a.volWatches.forget(w.uid)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
