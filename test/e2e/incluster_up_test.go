@@ -84,9 +84,12 @@ func testUpInCluster(t *testing.T, bin string) {
 
 	// The env from the ConfigMap (a key and envFrom with a prefix) and the
 	// Secret, the ConfigMap's volume, the ServiceAccount's namespace file.
+	// In-cluster clients reach the API server at the kubernetes Service's
+	// ClusterIP, through the node proxy.
+	api := getService(t, cs, "default", "kubernetes")
 	got, _ := k.ok(t, "exec", "-n", "shop", web[0].Name, "--", "sh", "-c",
-		`echo "$COLOR $DB_PASSWORD $CFG_color $(cat /etc/settings/color) $(cat /var/run/secrets/kubernetes.io/serviceaccount/namespace)"; cat /etc/settings/app.properties`)
-	if want := "blue s3cr3t blue blue shop\nmode=fast\n"; got != want {
+		`echo "$COLOR $DB_PASSWORD $CFG_color $(cat /etc/settings/color) $(cat /var/run/secrets/kubernetes.io/serviceaccount/namespace)"; cat /etc/settings/app.properties; echo "$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"`)
+	if want := fmt.Sprintf("blue s3cr3t blue blue shop\nmode=fast\n%s:%d\n", api.Spec.ClusterIP, api.Spec.Ports[0].Port); got != want {
 		t.Errorf("kubectl exec %s: env and files\n%q, want\n%q", web[0].Name, got, want)
 	}
 
@@ -110,6 +113,7 @@ func testUpInCluster(t *testing.T, bin string) {
 		}
 	}()
 	testenv.Eventually(t, 30*time.Second, "the lister lists its namespace's pods", listing)
+	deleted := time.Now()
 	k.ok(t, "delete", "rolebinding", "-n", "shop", "lister-reads-pods")
 	testenv.Eventually(t, 30*time.Second, "the lister is forbidden without its RoleBinding", func() error {
 		if line := lastLine(); line != listerForbidden {
@@ -117,6 +121,7 @@ func testUpInCluster(t *testing.T, bin string) {
 		}
 		return nil
 	})
+	t.Logf("the lister was forbidden %v after kubectl delete rolebinding", time.Since(deleted).Round(time.Millisecond))
 	out, _ = k.ok(t, "apply", "-f", manifest)
 	for _, want := range []string{"rolebinding.rbac.authorization.k8s.io/lister-reads-pods created", "deployment.apps/web unchanged"} {
 		if !strings.Contains(out, want) {
