@@ -79,23 +79,9 @@ func testUpImages(t *testing.T, bin string) {
 	reg.Push(t, imagetest.Busybox(t), "busybox:1")
 	reg.Push(t, imagetest.EchoServer(t), "library/echoserver:1") // what docker.io/library/echoserver:1 is on the mirror
 
-	agentSlot.Lock()
-	defer agentSlot.Unlock()
-	if _, err := os.Stat("/sys/class/net/shoal0"); err == nil {
-		t.Fatal("an agent with the defaults already runs here (the bridge shoal0 exists), or a crashed one left it")
-	}
-	dir := t.TempDir()
-	cleanNode(t, dir)
-	t.Cleanup(func() { cleanNode(t, dir) })
-	registries := filepath.Join(dir, "registries.yaml")
-	if err := os.WriteFile(registries, []byte("mirrors:\n  docker.io:\n    endpoint: [\"http://"+reg.Host+"\"]\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startShoal(t, bin, dir, freeAddrs(t), "--agent=on", "--registries", registries)
-	p.waitReady(t)
+	p, dir, k := upWithMirror(t, bin, kubectlBin, reg)
 	cs := p.clientset(t)
 	ctx := t.Context()
-	k := &kubectl{bin: kubectlBin, kubeconfig: p.kubeconfig(), cacheDir: filepath.Join(dir, "kubectl-cache"), dir: dir}
 
 	start := time.Now()
 	k.ok(t, "create", "deployment", "web", "--image="+one, "--replicas=3", "--port=8080")
@@ -196,6 +182,29 @@ func testUpImages(t *testing.T, bin string) {
 	if left := nodeLeftovers(dir); len(left) > 0 {
 		t.Errorf("shoal up left %v after a clean stop", left)
 	}
+}
+
+// upWithMirror starts `shoal up --agent=on` (holding agentSlot until the
+// test ends) with a registries.yaml naming reg docker.io's mirror, waits
+// until it is ready, and returns it, its data dir and a kubectl for it.
+// The node is cleaned before and after.
+func upWithMirror(t *testing.T, bin, kubectlBin string, reg *imagetest.Registry) (*shoalProc, string, *kubectl) {
+	t.Helper()
+	agentSlot.Lock()
+	t.Cleanup(agentSlot.Unlock)
+	if _, err := os.Stat("/sys/class/net/shoal0"); err == nil {
+		t.Fatal("an agent with the defaults already runs here (the bridge shoal0 exists), or a crashed one left it")
+	}
+	dir := t.TempDir()
+	cleanNode(t, dir)
+	t.Cleanup(func() { cleanNode(t, dir) })
+	registries := filepath.Join(dir, "registries.yaml")
+	if err := os.WriteFile(registries, []byte("mirrors:\n  docker.io:\n    endpoint: [\"http://"+reg.Host+"\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startShoal(t, bin, dir, freeAddrs(t), "--agent=on", "--registries", registries)
+	p.waitReady(t)
+	return p, dir, &kubectl{bin: kubectlBin, kubeconfig: p.kubeconfig(), cacheDir: filepath.Join(dir, "kubectl-cache"), dir: dir}
 }
 
 // configWithEnv is img's config with env added (a new digest).

@@ -53,6 +53,11 @@ func TestProcess(t *testing.T) {
 		testUpImages(t, bin)
 	})
 
+	t.Run("UpInClusterClient", func(t *testing.T) {
+		t.Parallel()
+		testUpInCluster(t, bin)
+	})
+
 	t.Run("UpProxyUnderLoad", func(t *testing.T) {
 		t.Parallel()
 		testUpProxyUnderLoad(t, bin)
