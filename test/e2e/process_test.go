@@ -53,6 +53,11 @@ func TestProcess(t *testing.T) {
 		testUpImages(t, bin)
 	})
 
+	t.Run("UpScalesOnCPU", func(t *testing.T) {
+		t.Parallel()
+		testUpHPA(t, bin)
+	})
+
 	t.Run("UpProxyUnderLoad", func(t *testing.T) {
 		t.Parallel()
 		testUpProxyUnderLoad(t, bin)
