@@ -4,7 +4,7 @@ BIN     ?= bin/shoal
 PKGS    ?= ./...
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build up runtime-deps test test-e2e bench bench-registry bench-managedfields bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-podstart bench-proxy bench-rbac bench-dashboard bench-failover dashboard-screenshot lint deps clean
+.PHONY: all build up runtime-deps test test-e2e bench bench-registry bench-managedfields bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-podstart bench-hpa bench-proxy bench-rbac bench-dashboard bench-failover dashboard-screenshot lint deps clean
 
 all: build
 
@@ -43,7 +43,7 @@ test-e2e:
 	$(GO) run ./test/testsummary $(GO) test -json -race -count=1 -timeout 15m ./test/e2e/...
 
 # Benchmarks print tables; they are not part of `make test`.
-bench: bench-registry bench-managedfields bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-podstart bench-proxy bench-rbac bench-dashboard bench-failover
+bench: bench-registry bench-managedfields bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-podstart bench-hpa bench-proxy bench-rbac bench-dashboard bench-failover
 
 # The dashboard against `shoal up` (child process) with 100 Services whose
 # traffic changes every second: page bytes, stream open → first message,
@@ -111,6 +111,12 @@ bench-sched:
 bench-podstart: runtime-deps
 	@command -v docker-registry >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y docker-registry; }
 	$(GO) run ./test/bench/podstart
+
+# The HPA on the real node agent (root; the e2e test TestProcess/UpScalesOnCPU):
+# a busy-looping pod's CPU load to 3 Ready pods, and the load's end to 1 pod,
+# with Kubernetes' 15 s sync period and a 5 s scale-down stabilization window.
+bench-hpa: runtime-deps
+	$(GO) test -count=1 -timeout 10m -run 'TestProcess/UpScalesOnCPU' -v ./test/e2e | grep -E 'CPU load|load stopped|get hpa|^(--- |ok|FAIL)'
 
 # The node proxy (`shoal proxy`, root: it puts the ClusterIP on lo) against
 # HAProxy (leastconn) with wrk on loopback, per-request HTTP balancing over

@@ -58,6 +58,11 @@ func TestProcess(t *testing.T) {
 		testUpInCluster(t, bin)
 	})
 
+	t.Run("UpScalesOnCPU", func(t *testing.T) {
+		t.Parallel()
+		testUpHPA(t, bin)
+	})
+
 	t.Run("UpProxyUnderLoad", func(t *testing.T) {
 		t.Parallel()
 		testUpProxyUnderLoad(t, bin)
