@@ -2,6 +2,7 @@
 GO      ?= go
 BIN     ?= bin/shoal
 PKGS    ?= ./...
+SHELL   := /bin/bash
 STATICCHECK_VERSION ?= v0.8.2
 
 .PHONY: all build up runtime-deps test test-e2e bench bench-registry bench-managedfields bench-endpoints bench-deployment bench-dns bench-xds bench-sched bench-podstart bench-hpa bench-proxy bench-rbac bench-dashboard bench-failover dashboard-screenshot lint deps clean
@@ -116,7 +117,7 @@ bench-podstart: runtime-deps
 # a busy-looping pod's CPU load to 3 Ready pods, and the load's end to 1 pod,
 # with Kubernetes' 15 s sync period and a 5 s scale-down stabilization window.
 bench-hpa: runtime-deps
-	$(GO) test -count=1 -timeout 10m -run 'TestProcess/UpScalesOnCPU' -v ./test/e2e | grep -E 'CPU load|load stopped|get hpa|^(--- |ok|FAIL)'
+	set -o pipefail; $(GO) test -count=1 -timeout 10m -run 'TestProcess/UpScalesOnCPU' -v ./test/e2e | grep -E 'CPU load|load stopped|get hpa|^(--- |ok|FAIL)'
 
 # The node proxy (`shoal proxy`, root: it puts the ClusterIP on lo) against
 # HAProxy (leastconn) with wrk on loopback, per-request HTTP balancing over
