@@ -262,11 +262,16 @@ func (c *Controller) sync(ctx context.Context, q *controller.Queue, name string)
 	blind := now.Sub(c.heard) > c.grace
 	logBlind := blind && !c.blind && leased && silent > c.grace
 	c.blind = blind
+	// A silent node is marked only once other Leases were heard for half a
+	// grace period after its own last one: nodes that went quiet together
+	// (the controller's watch or etcd stalled) are told apart from one that
+	// died by a renewal that merely landed a little later than its own.
+	heardSince := c.heard.Sub(hb.seen) >= c.grace/2
 	c.mu.Unlock()
 	if logBlind {
 		c.log.Warn("no node's lease changed for the grace period: not marking nodes NotReady until one does", "grace", c.grace)
 	}
-	if silent > c.grace && blind && leased {
+	if silent > c.grace && (blind || !heardSince) && leased {
 		q.AddAfter(name, c.grace/4)
 		return nil
 	}
